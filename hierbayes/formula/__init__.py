@@ -1,0 +1,7 @@
+"""The lme4 formula grammar: parse ``y ~ x + (x | g)`` into response, fixed part and bars."""
+
+from hierbayes.errors import FormulaError
+from hierbayes.formula.parser import KNOWN_FUNCTIONS, parse_formula
+from hierbayes.formula.terms import ParsedFormula, RandomBar
+
+__all__ = ["KNOWN_FUNCTIONS", "FormulaError", "ParsedFormula", "RandomBar", "parse_formula"]

@@ -1,0 +1,235 @@
+"""Parse lme4 formulas: ``y ~ x + (1 + x | g) + (1 | a/b)``.
+
+The bar grammar is ours; everything outside the bars is handed to formulaic
+as a right-hand side. Semantics follow lme4:
+
+* ``(x | g)`` is ``(1 + x | g)``: correlated intercept and slope;
+* ``(0 + x | g)`` and ``(x - 1 | g)`` drop the intercept;
+* ``(x || g)`` is ``(1 | g) + (0 + x | g)``: independent terms;
+* ``(1 | a/b)`` is ``(1 | a) + (1 | b:a)``; ``(1 | a:b)`` is the interaction;
+* ``offset(z)`` is a known offset; ``cbind(s, f)`` a binomial response.
+"""
+
+from __future__ import annotations
+
+import re
+
+from hierbayes.errors import FormulaError
+from hierbayes.formula.scan import Span, calls_in, depth_map, is_wrapped, split_top
+from hierbayes.formula.terms import ParsedFormula, RandomBar
+
+#: Functions a formula may call (numpy's ``np.*`` are allowed too).
+KNOWN_FUNCTIONS = frozenset(
+    {
+        "log", "log2", "log10", "log1p", "exp", "expm1", "sqrt", "abs", "sin", "cos", "tan",
+        "scale", "center", "standardize", "I", "C", "poly", "bs", "cs", "cc", "cr", "Q",
+        "lag", "hashed", "contr", "factor", "as.factor",
+    }
+)  # fmt: skip
+_NAME = re.compile(r"^(?:[A-Za-z_.][\w.]*|`[^`]+`)$")
+_FACTOR_WRAP = re.compile(r"^(?:as\.)?factor\((.*)\)$", re.S)
+
+
+def parse_formula(formula: str) -> ParsedFormula:
+    """Parse an lme4-style mixed-model formula.
+
+    Parameters
+    ----------
+    formula
+        For example ``"Reaction ~ Days + (Days | Subject)"``.
+
+    Returns
+    -------
+    ParsedFormula
+        Response, fixed part (formulaic syntax) and expanded random bars.
+
+    Raises
+    ------
+    FormulaError
+        With the formula and a caret under the offending position.
+
+    Examples
+    --------
+    >>> f = parse_formula("y ~ x + (1 | school/class)")
+    >>> [b.group_name for b in f.bars]
+    ['class:school', 'school']
+    """
+    if not isinstance(formula, str):
+        raise FormulaError(f"a formula must be a string, got {type(formula).__name__}")
+    if not formula.strip():
+        raise FormulaError("the formula is empty", formula, 0)
+    depths = depth_map(formula)
+    sides = split_top(formula, Span(formula, 0), depths, ("~",))
+    if len(sides) == 1:
+        raise FormulaError("a formula needs '~' between the response and the predictors", formula, len(formula))
+    if len(sides) > 2:
+        raise FormulaError("a formula has exactly one '~'", formula, sides[2][1].start - 1)
+    lhs, rhs = sides[0][1].strip(), sides[1][1].strip()
+    response, cbind = _parse_response(formula, lhs, depths)
+    if not rhs.text:
+        raise FormulaError("nothing on the right of '~'", formula, rhs.start)
+    fixed, bars, offsets = _parse_rhs(formula, rhs, depths)
+    return ParsedFormula(
+        text=formula, response=response, fixed=fixed, bars=tuple(bars), response_cbind=cbind, offsets=tuple(offsets)
+    )
+
+
+def _parse_response(formula: str, lhs: Span, depths: list[int]) -> tuple[str | None, tuple[str, str] | None]:
+    if not lhs.text:
+        return None, None
+    _reject_bar(formula, lhs, depths)
+    m = re.match(r"cbind\s*\(", lhs.text)
+    if m and is_wrapped(Span(lhs.text[m.end() - 1 :], lhs.start + m.end() - 1), depths):
+        inner = Span(lhs.text[m.end() : -1], lhs.start + m.end())
+        args = [s.strip() for _, s in split_top(formula, inner, depths, (",",))]
+        if len(args) != 2 or not all(a.text for a in args):
+            raise FormulaError("cbind() takes two columns: cbind(successes, failures)", formula, lhs.start)
+        for a in args:
+            _check_calls(formula, a)
+        return None, (_python_powers(args[0].text), _python_powers(args[1].text))
+    _check_calls(formula, lhs)
+    return _python_powers(lhs.text), None
+
+
+def _parse_rhs(formula: str, rhs: Span, depths: list[int]) -> tuple[str, list[RandomBar], list[str]]:
+    pieces = split_top(formula, rhs, depths, ("+", "-"))
+    fixed_parts: list[tuple[str, str]] = []
+    bars: list[RandomBar] = []
+    offsets: list[str] = []
+    for idx, (sign, span) in enumerate(pieces):
+        piece = span.strip()
+        if not piece.text:
+            if idx == 0 and len(pieces) > 1:
+                continue  # a leading unary sign: "~ -1 + x"
+            raise FormulaError("empty term (two operators in a row, or one at the end)", formula, span.start)
+        inner = _unwrap(piece, depths)
+        if inner is not None:
+            parts = split_top(formula, inner, depths, ("||", "|"))
+            if len(parts) > 1:
+                if sign == "-":
+                    raise FormulaError("a random-effects term cannot be removed with '-'", formula, piece.start)
+                bars.extend(_parse_bar(formula, piece, parts, depths))
+                continue
+        _reject_bar(formula, piece, depths)
+        m = re.fullmatch(r"offset\s*\((.*)\)", piece.text, re.S)
+        if m:
+            if sign == "-":
+                raise FormulaError("an offset cannot be removed with '-'", formula, piece.start)
+            expr = Span(m.group(1), piece.start + piece.text.index("(") + 1).strip()
+            _check_calls(formula, expr)
+            offsets.append(_python_powers(expr.text))
+            continue
+        _check_calls(formula, piece)
+        fixed_parts.append((sign or "+", _python_powers(piece.text)))
+    return _join_terms(fixed_parts), bars, offsets
+
+
+def _parse_bar(formula: str, whole: Span, parts: list[tuple[str, Span]], depths: list[int]) -> list[RandomBar]:
+    if len(parts) > 2:
+        raise FormulaError("a random-effects term has one '|' (or '||')", formula, parts[2][1].start - 1)
+    lhs, group = parts[0][1].strip(), parts[1][1].strip()
+    double = parts[1][0] == "||"
+    bar_pos = parts[1][1].start - len(parts[1][0])
+    if not lhs.text:
+        raise FormulaError("empty left side of '|': write (1 | g) for a random intercept", formula, bar_pos)
+    if not group.text:
+        raise FormulaError("empty grouping factor on the right of '|'", formula, bar_pos + len(parts[1][0]))
+    intercept, terms = _bar_terms(formula, lhs, depths)
+    groups = _parse_group(formula, group, depths)
+    if double:
+        lhss = (["1"] if intercept else []) + [f"0 + {t}" for t in terms]
+    else:
+        body = " + ".join(terms)
+        lhss = [f"{'1' if intercept else '0'}" + (f" + {body}" if body else "")]
+    if not intercept and not terms:
+        raise FormulaError("this random-effects term has no columns", formula, whole.start)
+    return [RandomBar(lhs=l_, group=g, correlated=not double, position=whole.start) for l_ in lhss for g in groups]
+
+
+def _bar_terms(formula: str, lhs: Span, depths: list[int]) -> tuple[bool, list[str]]:
+    """Intercept flag and non-intercept terms of a bar's left side."""
+    intercept, terms = True, []
+    for idx, (sign, span) in enumerate(split_top(formula, lhs, depths, ("+", "-"))):
+        piece = span.strip()
+        if not piece.text:
+            if idx == 0:
+                continue
+            raise FormulaError("empty term in a random-effects term", formula, span.start)
+        _reject_bar(formula, piece, depths)
+        _check_calls(formula, piece)
+        if piece.text in ("0", "-1"):
+            intercept = False
+        elif piece.text == "1":
+            intercept = sign != "-"
+        elif sign == "-":
+            raise FormulaError("only the intercept can be removed inside a random-effects term", formula, piece.start)
+        else:
+            terms.append(_python_powers(piece.text))
+    return intercept, terms
+
+
+def _parse_group(formula: str, group: Span, depths: list[int]) -> list[tuple[str, ...]]:
+    """Grouping factors of a bar; ``a/b`` expands to ``b:a`` and ``a``."""
+    nests = []
+    for _, part in split_top(formula, group, depths, ("/",)):
+        part = part.strip()
+        if not part.text:
+            raise FormulaError("empty grouping factor around '/'", formula, part.start)
+        names = []
+        for _, name in split_top(formula, part, depths, (":",)):
+            name = name.strip()
+            m = _FACTOR_WRAP.match(name.text)
+            text = m.group(1).strip() if m else name.text
+            if not _NAME.match(text):
+                raise FormulaError(
+                    "a grouping factor is a column name or an interaction a:b of column names", formula, name.start
+                )
+            names.append(text.strip("`"))
+        nests.append(tuple(names))
+    out = []
+    for depth in range(len(nests), 0, -1):  # innermost first, as lme4's findbars
+        combined: tuple[str, ...] = ()
+        for names in reversed(nests[:depth]):
+            combined += names
+        out.append(combined)
+    return out
+
+
+def _unwrap(span: Span, depths: list[int]) -> Span | None:
+    """Inside of a span wholly wrapped in parentheses (peeling every layer), else None."""
+    inner = None
+    while span.text.startswith("(") and is_wrapped(span, depths):
+        span = inner = Span(span.text[1:-1], span.start + 1).strip()
+    return inner
+
+
+def _reject_bar(formula: str, span: Span, depths: list[int]) -> None:
+    for i, ch in enumerate(span.text):
+        if ch == "|" and depths[span.start + i] >= 0:
+            raise FormulaError(
+                "'|' outside a random-effects term: write random effects in parentheses, (1 + x | g)",
+                formula,
+                span.start + i,
+            )
+
+
+def _check_calls(formula: str, span: Span) -> None:
+    for name, pos in calls_in(span):
+        if name in KNOWN_FUNCTIONS or name.startswith(("np.", "numpy.")):
+            continue
+        known = ", ".join(sorted(KNOWN_FUNCTIONS - {"contr", "factor", "as.factor"}))
+        raise FormulaError(f"unknown function '{name}' (known: {known}, np.*)", formula, pos)
+
+
+def _python_powers(text: str) -> str:
+    """R's ``^`` inside ``I(...)`` is Python's ``**``."""
+    return text.replace("^", "**") if "I(" in text else text
+
+
+def _join_terms(parts: list[tuple[str, str]]) -> str:
+    if not parts:
+        return "1"
+    text = ""
+    for sign, term in parts:
+        text += (f" {sign} " if text else ("-" if sign == "-" else "")) + term
+    return text
