@@ -1,0 +1,241 @@
+"""The design: everything an engine needs to fit, and to encode new data.
+
+``build_design`` is the formula -> design stage: it parses the formula,
+builds the model frame (dropping and counting incomplete rows), evaluates
+the response, the fixed-effects matrix X (dropping aliased columns the way
+lme4 does) and one random-effects block per grouping factor.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from formulaic import ModelSpec
+
+from hierbayes.design.checks import check_scaling, check_slopes_vary, drop_aliased
+from hierbayes.design.encode import evaluate_matrix, evaluate_vector, replay_matrix
+from hierbayes.design.frame import ModelFrame, as_dataframe, build_frame, expression_columns
+from hierbayes.design.random import ReBlock, build_blocks
+from hierbayes.errors import DataError, FormulaError, RankDeficiencyWarning
+from hierbayes.formula import ParsedFormula, parse_formula
+
+
+@dataclass(frozen=True)
+class Design:
+    """Response, fixed-effects matrix and random-effects blocks of a mixed model.
+
+    Attributes
+    ----------
+    formula
+        The parsed formula.
+    y
+        Response, shape (n,). For ``cbind(s, f)`` the successes.
+    X
+        Fixed-effects model matrix, shape (n, p), aliased columns removed.
+    x_names
+        Names of X's columns, R-style (``"(Intercept)"``, ``"sectorCatholic"``).
+    blocks
+        One ``ReBlock`` per grouping factor, largest number of levels first.
+    frame
+        The model frame (used columns, complete rows) and what was dropped.
+    offset
+        Known offset added to the linear predictor, or None.
+    trials
+        Binomial trials (``s + f`` for ``cbind(s, f)``), or None.
+    weights
+        Prior weights, or None.
+    aliased
+        Fixed-effect columns dropped because they were linear combinations
+        of earlier ones.
+    """
+
+    formula: ParsedFormula
+    y: np.ndarray
+    X: np.ndarray
+    x_names: tuple[str, ...]
+    blocks: tuple[ReBlock, ...]
+    frame: ModelFrame = field(repr=False)
+    offset: np.ndarray | None = None
+    trials: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    aliased: tuple[str, ...] = ()
+    fixed_spec: ModelSpec | None = field(default=None, repr=False)
+    fixed_keep: tuple[int, ...] = ()
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def q(self) -> int:
+        return sum(b.q for b in self.blocks)
+
+    @property
+    def n_dropped(self) -> int:
+        return self.frame.n_dropped
+
+    @property
+    def response_name(self) -> str:
+        return self.formula.response_text
+
+    @property
+    def n_theta(self) -> int:
+        return sum(b.n_theta for b in self.blocks)
+
+    def block(self, group: str) -> ReBlock:
+        """The block of a grouping factor, by name."""
+        for b in self.blocks:
+            if b.group == group:
+                return b
+        raise KeyError(f"no grouping factor '{group}'; the model has {', '.join(b.group for b in self.blocks)}")
+
+    def z_sparse(self) -> sp.csr_matrix:
+        """The full n x q random-effects matrix, sparse (blocks side by side)."""
+        return sp.hstack([b.z_sparse() for b in self.blocks], format="csr")
+
+    def fixed_matrix(self, data: pd.DataFrame) -> np.ndarray:
+        """X for new data, encoded exactly as the training data was."""
+        _require(data, self.fixed_columns, "fixed effects")
+        full = replay_matrix(self.fixed_spec, data, "fixed effects")
+        return full[:, list(self.fixed_keep)]
+
+    def offset_vector(self, data: pd.DataFrame) -> np.ndarray | None:
+        """The offset for new data (None when the model has none)."""
+        if not self.formula.offsets:
+            return None
+        return sum(evaluate_vector(o, data, "offset") for o in self.formula.offsets)
+
+    @property
+    def fixed_columns(self) -> list[str]:
+        """Data columns used by the fixed effects (and offsets)."""
+        cols = self.frame.data.columns
+        used = expression_columns(self.formula.fixed, cols, "fixed effects")
+        for o in self.formula.offsets:
+            used += [c for c in expression_columns(o, cols, "offset") if c not in used]
+        return used
+
+
+def build_design(
+    formula: str | ParsedFormula,
+    data: object,
+    *,
+    na_action: str = "omit",
+    weights: str | np.ndarray | None = None,
+    require_random: bool = True,
+) -> Design:
+    """Build the design of a mixed model from a formula and a data frame.
+
+    Parameters
+    ----------
+    formula
+        An lme4 formula such as ``"Reaction ~ Days + (Days | Subject)"``.
+    data
+        A pandas DataFrame (not modified).
+    na_action
+        ``"omit"`` (drop incomplete rows with a warning) or ``"raise"``.
+    weights
+        Prior weights: a column name or an array with one value per row.
+    require_random
+        Raise when the formula has no random-effects term.
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> d = build_design("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
+    >>> d.X.shape, d.blocks[0].group, d.blocks[0].terms
+    ((180, 2), 'Subject', ('(Intercept)', 'Days'))
+    """
+    parsed = formula if isinstance(formula, ParsedFormula) else parse_formula(formula)
+    df = as_dataframe(data)
+    if parsed.response is None and parsed.response_cbind is None:
+        raise FormulaError("the formula has no response on the left of '~'", parsed.text, 0)
+    if require_random and not parsed.bars:
+        raise FormulaError(
+            "the formula has no random-effects term such as (1 | group); for an ordinary regression "
+            "use statsmodels' ols/glm, or add a grouping factor",
+            parsed.text,
+            len(parsed.text),
+        )
+    columns = _used_columns(parsed, df)
+    weight_array = None
+    if isinstance(weights, str):
+        columns += [c for c in expression_columns(weights, df.columns, "weights") if c not in columns]
+    elif weights is not None:
+        weight_array = np.asarray(weights, dtype=float).reshape(-1)
+        if len(weight_array) != len(df):
+            raise DataError(f"weights has {len(weight_array)} values for {len(df)} rows")
+        df = df.assign(**{"(weights)": weight_array})
+        columns.append("(weights)")
+    frame = build_frame(df, columns, na_action)
+    data_ = frame.data
+    y, trials = _response(parsed, data_)
+    X_full, names_full, spec = evaluate_matrix(parsed.fixed, data_, "fixed effects")
+    keep = drop_aliased(X_full)
+    aliased = tuple(n for j, n in enumerate(names_full) if j not in keep)
+    if aliased:
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping {len(aliased)} "
+            f"column{'s' if len(aliased) > 1 else ''} / coefficient{'s' if len(aliased) > 1 else ''}: "
+            f"{', '.join(aliased)}",
+            RankDeficiencyWarning,
+            stacklevel=3,
+        )
+    X = X_full[:, keep]
+    x_names = tuple(names_full[j] for j in keep)
+    blocks = build_blocks(parsed, data_)
+    check_scaling(X, x_names)
+    check_slopes_vary(blocks)
+    offset = sum(evaluate_vector(o, data_, "offset") for o in parsed.offsets) if parsed.offsets else None
+    w = None
+    if weights is not None:
+        w = evaluate_vector(weights if isinstance(weights, str) else "(weights)", data_, "weights")
+        if np.any(w < 0):
+            raise DataError("weights must be non-negative")
+    return Design(
+        formula=parsed, y=y, X=X, x_names=x_names, blocks=blocks, frame=frame, offset=offset,
+        trials=trials, weights=w, aliased=aliased, fixed_spec=spec, fixed_keep=tuple(keep),
+    )  # fmt: skip
+
+
+def _used_columns(parsed: ParsedFormula, df: pd.DataFrame) -> list[str]:
+    cols: list[str] = []
+
+    def add(names: list[str]) -> None:
+        cols.extend(n for n in names if n not in cols)
+
+    if parsed.response_cbind is not None:
+        for e in parsed.response_cbind:
+            add(expression_columns(e, df.columns, "response"))
+    else:
+        add(expression_columns(parsed.response or "", df.columns, "response"))
+    add(expression_columns(parsed.fixed, df.columns, "fixed effects"))
+    for o in parsed.offsets:
+        add(expression_columns(o, df.columns, "offset"))
+    for bar in parsed.bars:
+        add(expression_columns(bar.lhs, df.columns, f"random-effects term {bar.to_string()}"))
+        add(expression_columns(" + ".join(f"`{g}`" for g in bar.group), df.columns, "grouping factor"))
+    return cols
+
+
+def _response(parsed: ParsedFormula, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    if parsed.response_cbind is not None:
+        s = evaluate_vector(parsed.response_cbind[0], data, "response (successes)")
+        f = evaluate_vector(parsed.response_cbind[1], data, "response (failures)")
+        if np.any(s < 0) or np.any(f < 0):
+            raise DataError(f"cbind({', '.join(parsed.response_cbind)}): successes and failures must be >= 0")
+        return s, s + f
+    return evaluate_vector(parsed.response, data, "response"), None
+
+
+def _require(data: pd.DataFrame, columns: list[str], what: str) -> None:
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise DataError(f"new data lacks column(s) {', '.join(missing)} needed for the {what}")

@@ -1,0 +1,161 @@
+"""The model frame: the used columns of the data, with incomplete rows removed.
+
+Rows with a missing, infinite or empty value in any column the formula uses
+are dropped, counted per column and reported; nothing is dropped silently and
+the user's data frame is never modified.
+"""
+
+from __future__ import annotations
+
+import difflib
+import keyword
+import re
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from hierbayes.errors import ColumnNotFoundError, DataError, DesignWarning, DroppedRowsWarning
+from hierbayes.formula import KNOWN_FUNCTIONS
+
+_TOKEN = re.compile(r"`([^`]+)`|([A-Za-z_.][\w.]*)")
+
+
+@dataclass(frozen=True)
+class ModelFrame:
+    """The data a design is built from.
+
+    Attributes
+    ----------
+    data
+        Used columns only, complete rows only (a copy).
+    row_index
+        The index labels of the kept rows in the user's data frame.
+    n_input
+        Rows in the user's data.
+    dropped_by_column
+        Column -> number of rows with an unusable value there.
+    """
+
+    data: pd.DataFrame
+    row_index: pd.Index
+    n_input: int
+    dropped_by_column: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_dropped(self) -> int:
+        """Rows removed for missing, infinite or empty values."""
+        return self.n_input - len(self.data)
+
+
+def as_dataframe(data: object) -> pd.DataFrame:
+    """Accept a pandas DataFrame or anything ``pd.DataFrame`` takes; reject duplicates."""
+    if not isinstance(data, pd.DataFrame):
+        try:
+            data = pd.DataFrame(data)
+        except (TypeError, ValueError) as exc:
+            raise DataError(
+                f"data must be a pandas DataFrame (or a dict of columns); got {type(data).__name__}"
+            ) from exc
+    dup = data.columns[data.columns.duplicated()].unique().tolist()
+    if dup:
+        raise DataError(f"the data frame has duplicate column names: {', '.join(map(str, dup))}; rename them first")
+    return data
+
+
+def expression_columns(expr: str, columns: Iterable[str], context: str) -> list[str]:
+    """Columns an expression refers to; unknown names raise with suggestions.
+
+    Parameters
+    ----------
+    expr
+        An expression from the formula (``"log(x) + scale(z)"``).
+    columns
+        The data's column names.
+    context
+        Where the expression sits, for the error message (``"fixed effects"``).
+    """
+    cols = [str(c) for c in columns]
+    colset = set(cols)
+    found: list[str] = []
+    masked = _mask_strings(expr)
+    for m in _TOKEN.finditer(masked):
+        name = m.group(1) or m.group(2)
+        if m.group(2):
+            after = masked[m.end() :].lstrip()
+            if after.startswith("(") or (after.startswith("=") and not after.startswith("==")):
+                continue  # a function call or a keyword argument
+            if re.match(r"^\.?\d", name) or keyword.iskeyword(name) or name in ("True", "False", "None"):
+                continue
+            if name in KNOWN_FUNCTIONS or name.split(".")[0] in ("np", "numpy"):
+                continue
+        if name not in colset:
+            close = difflib.get_close_matches(name, cols, n=3, cutoff=0.5)
+            if not close:
+                close = [c for c in cols if c.lower() == name.lower()]
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            some = ", ".join(cols[:12]) + (", ..." if len(cols) > 12 else "")
+            raise ColumnNotFoundError(
+                f"unknown column '{name}' in the {context} ({expr.replace('`', '')}){hint}\n  the data has: {some}"
+            )
+        if name not in found:
+            found.append(name)
+    return found
+
+
+def build_frame(data: pd.DataFrame, columns: list[str], na_action: str = "omit") -> ModelFrame:
+    """Select the used columns and drop incomplete rows.
+
+    Parameters
+    ----------
+    data
+        The user's data frame (not modified).
+    columns
+        Columns the model uses.
+    na_action
+        ``"omit"`` drops incomplete rows with a warning; ``"raise"`` raises.
+    """
+    if na_action not in ("omit", "raise"):
+        raise DataError(f"na_action must be 'omit' or 'raise', not {na_action!r}")
+    sub = data.loc[:, list(columns)]
+    bad = pd.DataFrame({c: _unusable(sub[c]) for c in columns}, index=sub.index)
+    by_col = {c: int(bad[c].sum()) for c in columns if bad[c].any()}
+    drop = bad.any(axis=1).to_numpy() if len(columns) else np.zeros(len(sub), bool)
+    if drop.any():
+        detail = ", ".join(f"{c} ({n})" for c, n in by_col.items())
+        msg = f"{int(drop.sum())} of {len(sub)} rows have missing, infinite or empty values in {detail}"
+        if na_action == "raise":
+            raise DataError(msg + " (na_action='raise')")
+        warnings.warn(msg + "; they were dropped (see fit.n_dropped).", DroppedRowsWarning, stacklevel=4)
+    kept = sub.loc[~drop].copy()
+    if len(kept) == 0:
+        raise DataError(f"no rows left to fit: all {len(sub)} rows have missing, infinite or empty values")
+    for c in columns:
+        if isinstance(kept[c].dtype, pd.CategoricalDtype):
+            before = set(sub[c].dropna().unique())
+            kept[c] = kept[c].cat.remove_unused_categories()
+            lost = sorted(map(str, before - set(kept[c].unique())))
+            if lost:
+                warnings.warn(
+                    f"level(s) {', '.join(lost)} of '{c}' have no rows left after dropping incomplete rows; "
+                    "they were removed from the factor",
+                    DesignWarning,
+                    stacklevel=4,
+                )
+    return ModelFrame(data=kept, row_index=sub.index[~drop], n_input=len(sub), dropped_by_column=by_col)
+
+
+def _unusable(col: pd.Series) -> np.ndarray:
+    mask = col.isna().to_numpy().copy()
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        with np.errstate(invalid="ignore"):
+            mask |= ~np.isfinite(col.to_numpy(dtype=float, na_value=np.nan))
+    elif pd.api.types.is_string_dtype(col.dtype) or col.dtype == object:
+        mask |= col.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
+    return mask
+
+
+def _mask_strings(text: str) -> str:
+    return re.sub(r"'[^']*'|\"[^\"]*\"", lambda m: " " * len(m.group(0)), text)

@@ -1,0 +1,57 @@
+"""R-style names for model-matrix columns and factor levels.
+
+formulaic names a treatment contrast ``k[T.b]`` and the intercept
+``Intercept``; lme4 users know them as ``kb`` and ``(Intercept)``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+_CONTRAST = re.compile(r"\[(?:T\.)?([^\[\]]*)\]")
+
+
+def r_column_name(name: str) -> str:
+    """Translate one formulaic column name into R's spelling.
+
+    Examples
+    --------
+    >>> r_column_name("Intercept"), r_column_name("k[T.b]:x")
+    ('(Intercept)', 'kb:x')
+    """
+    if name == "Intercept":
+        return "(Intercept)"
+    if name.startswith("I("):
+        name = name.replace(" ** ", "^")
+    return _CONTRAST.sub(r"\1", name)
+
+
+def r_column_names(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Translate formulaic column names, keeping them unique."""
+    out: list[str] = []
+    for n in names:
+        r = r_column_name(n)
+        out.append(r if r not in out else n)
+    return tuple(out)
+
+
+def level_strings(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Integer codes and level names of a grouping variable, R's ``factor()`` order.
+
+    Categoricals keep their category order (unused categories removed);
+    numbers sort numerically, strings lexically. Level names are strings.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cat = values.cat.remove_unused_categories()
+        return cat.cat.codes.to_numpy().astype(np.int64), tuple(_fmt(v) for v in cat.cat.categories)
+    uniques, codes = np.unique(values.to_numpy(), return_inverse=True)
+    return codes.astype(np.int64).reshape(-1), tuple(_fmt(v) for v in uniques)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)

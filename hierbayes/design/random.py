@@ -1,0 +1,214 @@
+"""Random-effects blocks: one per grouping factor.
+
+A block holds, for its grouping factor, the integer level code of every row
+and the ``k`` per-row model columns of all bars on that factor. The sparse
+n x (levels * k) matrix Z is never formed densely: row i has its k values in
+the columns of level ``codes[i]``.
+
+The relative covariance factor of a block is a k x k lower-triangular matrix
+lambda, block-diagonal over the block's bars: ``(x | g)`` is one full 2 x 2
+triangle, ``(x || g)`` two 1 x 1 blocks. ``theta`` lists the free entries of
+lambda bar by bar, each bar's lower triangle column by column (lme4's order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from formulaic import ModelSpec
+
+from hierbayes.design.encode import evaluate_matrix, replay_matrix
+from hierbayes.design.names import level_strings
+from hierbayes.errors import DataError, FormulaError
+from hierbayes.formula import ParsedFormula, RandomBar
+
+
+@dataclass(frozen=True)
+class ReBlock:
+    """The random effects of one grouping factor.
+
+    Attributes
+    ----------
+    group
+        Name as lme4 prints it (``"Subject"``, ``"cask:batch"``).
+    group_vars
+        Data columns whose interaction is the factor.
+    levels
+        Level names (strings), in R's ``factor()`` order.
+    codes
+        Level index of each row, shape (n,).
+    Z
+        Per-row model columns, shape (n, k).
+    terms
+        Names of the k columns (``"(Intercept)"``, ``"Days"``).
+    bars
+        Column indices of each bar: ``((0, 1),)`` for ``(Days | Subject)``,
+        ``((0,), (1,))`` for ``(Days || Subject)``.
+    bar_lhs
+        Each bar's left side in formulaic syntax.
+    specs
+        formulaic specs that encode new data for each bar.
+    """
+
+    group: str
+    group_vars: tuple[str, ...]
+    levels: tuple[str, ...]
+    codes: np.ndarray
+    Z: np.ndarray
+    terms: tuple[str, ...]
+    bars: tuple[tuple[int, ...], ...]
+    bar_lhs: tuple[str, ...]
+    specs: tuple[ModelSpec, ...] = field(repr=False, default=())
+
+    @property
+    def nlevels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def k(self) -> int:
+        """Number of random-effect columns per level."""
+        return len(self.terms)
+
+    @property
+    def q(self) -> int:
+        """Number of random effects: levels x k."""
+        return self.nlevels * self.k
+
+    @property
+    def theta_index(self) -> list[tuple[int, int]]:
+        """(row, column) in lambda of each theta element, in lme4's order."""
+        out = []
+        for cols in self.bars:
+            for j, cj in enumerate(cols):
+                for ci in cols[j:]:
+                    out.append((ci, cj))
+        return out
+
+    @property
+    def n_theta(self) -> int:
+        return sum(len(c) * (len(c) + 1) // 2 for c in self.bars)
+
+    @property
+    def theta_lower(self) -> np.ndarray:
+        """Lower bounds: 0 for diagonal entries, -inf off the diagonal."""
+        return np.array([0.0 if r == c else -np.inf for r, c in self.theta_index])
+
+    @property
+    def theta_start(self) -> np.ndarray:
+        """lme4's starting value: identity lambda."""
+        return np.array([1.0 if r == c else 0.0 for r, c in self.theta_index])
+
+    @property
+    def theta_names(self) -> list[str]:
+        """lme4's names of theta (``Subject.(Intercept)``, ``Subject.Days.(Intercept)``)."""
+        out = []
+        g = self.group
+        for cols in self.bars:
+            for j, cj in enumerate(cols):
+                for ci in cols[j:]:
+                    out.append(f"{g}.{self.terms[ci]}" if ci == cj else f"{g}.{self.terms[ci]}.{self.terms[cj]}")
+        return out
+
+    def lambda_matrix(self, theta: np.ndarray) -> np.ndarray:
+        """The k x k relative covariance factor for this block's theta."""
+        lam = np.zeros((self.k, self.k))
+        for t, (r, c) in zip(theta, self.theta_index, strict=True):
+            lam[r, c] = t
+        return lam
+
+    def bar_name(self, term: int) -> str:
+        """lme4's VarCorr group label for a column: ``g``, or ``g.1`` for a second bar."""
+        for b, cols in enumerate(self.bars):
+            if term in cols:
+                return self.group if b == 0 else f"{self.group}.{b}"
+        raise IndexError(term)
+
+    def z_sparse(self) -> sp.csr_matrix:
+        """This block's n x q sparse Z (columns ordered level-major, term-minor)."""
+        n = len(self.codes)
+        cols = self.codes[:, None] * self.k + np.arange(self.k)[None, :]
+        return sp.csr_matrix((self.Z.ravel(), (np.repeat(np.arange(n), self.k), cols.ravel())), shape=(n, self.q))
+
+    def group_sizes(self) -> np.ndarray:
+        """Number of rows in each level."""
+        return np.bincount(self.codes, minlength=self.nlevels)
+
+    def encode(self, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Level codes (-1 for a level not seen when fitting) and Z columns for new data."""
+        missing = [v for v in self.group_vars if v not in data.columns]
+        if missing:
+            raise DataError(f"new data has no column '{missing[0]}' (grouping factor {self.group})")
+        keys = group_keys(data, self.group_vars)
+        index = {lvl: i for i, lvl in enumerate(self.levels)}
+        codes = np.array([index.get(k, -1) for k in keys], dtype=np.int64)
+        Z = np.hstack([replay_matrix(s, data, f"random-effects term for {self.group}") for s in self.specs])
+        return codes, Z
+
+
+def group_keys(data: pd.DataFrame, group_vars: tuple[str, ...]) -> list[str]:
+    """Level name of every row: values joined by ':' (``"a:A"``)."""
+    parts = [level_strings_of(data[v]) for v in group_vars]
+    return [":".join(t) for t in zip(*parts, strict=True)] if len(parts) > 1 else parts[0]
+
+
+def level_strings_of(col: pd.Series) -> list[str]:
+    codes, levels = level_strings(col)
+    return [levels[c] for c in codes]
+
+
+def grouping_factor(data: pd.DataFrame, group_vars: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Codes and levels of a (possibly interaction) grouping factor, R's level order.
+
+    For ``b:a`` the levels are ordered with ``b`` varying slowest, as R's
+    ``factor(b:a)`` does, and unused combinations are dropped.
+    """
+    codes, levels = level_strings(data[group_vars[0]])
+    for var in group_vars[1:]:
+        c2, l2 = level_strings(data[var])
+        combined = codes * len(l2) + c2
+        uniq, codes = np.unique(combined, return_inverse=True)
+        levels = tuple(f"{levels[u // len(l2)]}:{l2[u % len(l2)]}" for u in uniq)
+        codes = codes.reshape(-1)
+    return codes.astype(np.int64), levels
+
+
+def build_blocks(parsed: ParsedFormula, data: pd.DataFrame) -> tuple[ReBlock, ...]:
+    """One block per grouping factor, sorted by decreasing number of levels (lme4's order)."""
+    by_group: dict[str, list[RandomBar]] = {}
+    for bar in parsed.bars:
+        by_group.setdefault(bar.group_name, []).append(bar)
+    blocks = [_block(parsed, bars, data) for bars in by_group.values()]
+    return tuple(sorted(blocks, key=lambda b: -b.nlevels))
+
+
+def _block(parsed: ParsedFormula, bars: list[RandomBar], data: pd.DataFrame) -> ReBlock:
+    group_vars = bars[0].group
+    codes, levels = grouping_factor(data, group_vars)
+    Zs, terms, bar_cols, specs = [], [], [], []
+    for bar in bars:
+        Zb, names, spec = evaluate_matrix(bar.lhs, data, f"random-effects term {bar.to_string()}")
+        if Zb.shape[1] == 0:
+            raise FormulaError("this random-effects term has no columns", parsed.text, bar.position)
+        dup = [n for n in names if n in terms]
+        if dup:
+            raise FormulaError(
+                f"'{dup[0]}' appears in two random-effects terms for {bar.group_name}", parsed.text, bar.position
+            )
+        bar_cols.append(tuple(range(len(terms), len(terms) + len(names))))
+        terms.extend(names)
+        Zs.append(Zb)
+        specs.append(spec)
+    return ReBlock(
+        group=bars[0].group_name,
+        group_vars=group_vars,
+        levels=levels,
+        codes=codes,
+        Z=np.hstack(Zs),
+        terms=tuple(terms),
+        bars=tuple(bar_cols),
+        bar_lhs=tuple(b.lhs for b in bars),
+        specs=tuple(specs),
+    )
