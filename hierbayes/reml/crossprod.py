@@ -1,0 +1,103 @@
+"""Cross-products of [Z X y], computed once per fit (MixedModels.jl's ``A``).
+
+Blocks are ordered largest first. The first block's Z1'Z1 is block diagonal
+(one k x k matrix per level) and stored as an array; everything else -- the
+remaining blocks Zr, X and y -- is "the rest", of dimension
+r = q2 + ... + qm + p + 1, whose cross-product is stored dense. The
+cross-product of the rest with Z1 is split into a sparse part (Zr'Z1) and a
+dense part ([X y]'Z1, stored per level). A dense n x q Z is never formed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from hierbayes.design import ReBlock
+
+
+@dataclass(frozen=True)
+class CrossProducts:
+    """Stored cross-products of a (possibly weighted) mixed-model design.
+
+    Attributes
+    ----------
+    A11
+        Z1'Z1 per level of the first block, shape (nl1, k1, k1).
+    S
+        Zr'Z1 for the remaining blocks, sparse (qr x q1) CSR.
+    D
+        [X y]'Z1 per level, shape (p + 1, nl1, k1).
+    Arr
+        [Zr X y]'[Zr X y], dense (r x r).
+    qr, p
+        Sizes of the rest's random-effects part and of X.
+    """
+
+    A11: np.ndarray
+    S: sp.csr_matrix
+    D: np.ndarray
+    Arr: np.ndarray
+    qr: int
+    p: int
+
+    @property
+    def nl1(self) -> int:
+        return self.A11.shape[0]
+
+    @property
+    def k1(self) -> int:
+        return self.A11.shape[1]
+
+
+def crossproducts(
+    blocks: tuple[ReBlock, ...], X: np.ndarray, y: np.ndarray, sqrtw: np.ndarray | None = None
+) -> CrossProducts:
+    """Compute the cross-products of [Z X y], optionally with row weights.
+
+    Parameters
+    ----------
+    blocks
+        Random-effects blocks, the first (largest) one is kept block diagonal.
+    X, y
+        Fixed-effects matrix and response.
+    sqrtw
+        Square roots of row weights (PIRLS for GLMMs), or None.
+    """
+    first, rest = blocks[0], blocks[1:]
+    Z1 = first.Z if sqrtw is None else first.Z * sqrtw[:, None]
+    Xy = np.column_stack([X, y])
+    if sqrtw is not None:
+        Xy = Xy * sqrtw[:, None]
+    nl, k = first.nlevels, first.k
+    codes = first.codes
+    A11 = np.zeros((nl, k, k))
+    for a in range(k):
+        for b in range(a, k):
+            v = np.bincount(codes, weights=Z1[:, a] * Z1[:, b], minlength=nl)
+            A11[:, a, b] = v
+            A11[:, b, a] = v
+    D = np.zeros((Xy.shape[1], nl, k))
+    for a in range(k):
+        for c in range(Xy.shape[1]):
+            D[c, :, a] = np.bincount(codes, weights=Xy[:, c] * Z1[:, a], minlength=nl)
+    if rest:
+        Zr = sp.hstack([_weighted_z(b, sqrtw) for b in rest], format="csr")
+        Z1s = _weighted_z(first, sqrtw)
+        S = (Zr.T @ Z1s).tocsr()
+        ZrZr = (Zr.T @ Zr).toarray()
+        ZrXy = np.asarray(Zr.T @ Xy)
+        Arr = np.block([[ZrZr, ZrXy], [ZrXy.T, Xy.T @ Xy]])
+        qr = Zr.shape[1]
+    else:
+        S = sp.csr_matrix((0, first.q))
+        Arr = Xy.T @ Xy
+        qr = 0
+    return CrossProducts(A11=A11, S=S, D=D, Arr=Arr, qr=qr, p=X.shape[1])
+
+
+def _weighted_z(block: ReBlock, sqrtw: np.ndarray | None) -> sp.csr_matrix:
+    Z = block.z_sparse()
+    return Z if sqrtw is None else sp.csr_matrix(Z.multiply(sqrtw[:, None]))
