@@ -13,6 +13,7 @@ Grouping columns are strings whose lexicographic order equals the intended
 level order (zero-padded ids), so ``factor(x)`` in R and sorted levels in
 Python agree.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -131,9 +132,7 @@ def sim_transforms(seed: int = 7) -> pd.DataFrame:
     k_eff = np.select([k == "lo", k == "mid", k == "hi"], [0.0, 0.7, 1.5])
     e = rng.normal(0.0, 1.0, n)
     y = 2.0 + 1.5 * np.log(x) + 0.8 * (z - 5.0) / 2.0 + 0.1 * x**2 + k_eff + u[g_idx] + e
-    return pd.DataFrame(
-        {"g": [f"g{i + 1:02d}" for i in g_idx], "x": x, "z": z, "k": k, "y": y}
-    )
+    return pd.DataFrame({"g": [f"g{i + 1:02d}" for i in g_idx], "x": x, "z": z, "k": k, "y": y})
 
 
 def sim_rankdef(seed: int = 11) -> pd.DataFrame:
@@ -146,9 +145,7 @@ def sim_rankdef(seed: int = 11) -> pd.DataFrame:
     x2 = 2.0 * x1
     x3 = rng.normal(0.0, 1.0, n)
     y = 1.0 + 0.5 * x1 - 0.3 * x3 + u[g_idx] + rng.normal(0.0, 1.0, n)
-    return pd.DataFrame(
-        {"g": [f"g{i + 1:02d}" for i in g_idx], "x1": x1, "x2": x2, "x3": x3, "y": y}
-    )
+    return pd.DataFrame({"g": [f"g{i + 1:02d}" for i in g_idx], "x1": x1, "x2": x2, "x3": x3, "y": y})
 
 
 def sim_binary(seed: int = 21) -> pd.DataFrame:

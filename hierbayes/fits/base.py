@@ -1,0 +1,233 @@
+"""The extractor API every fit shares, whatever engine made it.
+
+``MixedFit`` is the contract between the engines and everything downstream
+(tables, plots, the CLI): ``fixef``, ``ranef``, ``coef``, ``varcorr``,
+``sigma``, ``predict``, ``fitted``, ``residuals``, ``summary``, ``nobs``,
+``ngroups``, ``n_dropped``. Names that exist in lme4 keep lme4's meaning.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from hierbayes.design import Design
+from hierbayes.errors import DataError, FormulaError
+from hierbayes.formula import parse_formula
+
+if TYPE_CHECKING:
+    from hierbayes.model import Model
+
+NEW_LEVELS = ("population", "error", "sample")
+
+
+class MixedFit(ABC):
+    """Base class of fitted mixed models (REML/ML, GLMM and posterior fits).
+
+    Parameters
+    ----------
+    model
+        The :class:`hierbayes.Model` that was fitted.
+    """
+
+    #: "reml", "ml" or "bayes"
+    method: str = ""
+
+    def __init__(self, model: Model):
+        self.model = model
+
+    # --- what every engine provides -------------------------------------------------
+    @property
+    @abstractmethod
+    def fixef(self) -> pd.Series:
+        """Fixed effects (posterior means for a Bayesian fit), named like lme4's ``fixef``."""
+
+    @property
+    @abstractmethod
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Random effects per grouping factor: a levels x terms DataFrame (lme4's ``ranef``)."""
+
+    @property
+    @abstractmethod
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components like R's ``as.data.frame(VarCorr(m))``: grp, var1, var2, vcov, sdcor."""
+
+    @property
+    @abstractmethod
+    def sigma(self) -> float | None:
+        """Residual standard deviation (None for families without one)."""
+
+    @abstractmethod
+    def summary(self):
+        """A printable summary in the layout users know (lme4's, or ArviZ's for posteriors)."""
+
+    # --- shared -----------------------------------------------------------------------
+    @property
+    def design(self) -> Design:
+        return self.model.design
+
+    @property
+    def formula(self) -> str:
+        return self.design.formula.text
+
+    @property
+    def nobs(self) -> int:
+        """Number of observations used (after dropping incomplete rows)."""
+        return self.design.n
+
+    @property
+    def ngroups(self) -> dict[str, int]:
+        """Number of levels of each grouping factor."""
+        return {b.group: b.nlevels for b in self.design.blocks}
+
+    @property
+    def n_dropped(self) -> int:
+        """Rows dropped for missing, infinite or empty values."""
+        return self.design.n_dropped
+
+    @property
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Per-level coefficients: fixed effects plus that level's random effects (lme4's ``coef``).
+
+        Columns are the fixed effects in order; a random term that is not also a
+        fixed effect is appended as its own column.
+        """
+        fe = self.fixef
+        out = {}
+        for group, re in self.ranef.items():
+            df = pd.DataFrame(np.tile(fe.to_numpy(), (len(re), 1)), index=re.index, columns=fe.index)
+            for term in re.columns:
+                df[term] = (df[term] if term in df else 0.0) + re[term]
+            out[group] = df
+        return out
+
+    @property
+    def fitted(self) -> np.ndarray:
+        """Fitted values conditional on the random effects (on the response scale)."""
+        return self.predict()
+
+    @property
+    def residuals(self) -> np.ndarray:
+        """Response residuals ``y - fitted`` (conditional on the random effects)."""
+        return self.design.y - self.fitted
+
+    def _ranef_arrays(self) -> list[np.ndarray]:
+        """Point estimates of the random effects per block (levels x k), design order."""
+        re = self.ranef
+        return [re[b.group].loc[list(b.levels), list(b.terms)].to_numpy() for b in self.design.blocks]
+
+    def predict(
+        self, newdata: pd.DataFrame | None = None, re_form: str | None = None, new_levels: str = "population"
+    ) -> np.ndarray:
+        """Predictions from point estimates of the effects.
+
+        Parameters
+        ----------
+        newdata
+            Data to predict for; the fitting data when None.
+        re_form
+            Random effects to condition on: None for all, ``"~0"`` (or ``"NA"``)
+            for none (population-level predictions), or a formula listing bars,
+            e.g. ``"~(1 | Subject)"``, to include only those grouping factors.
+        new_levels
+            For levels not seen when fitting: ``"population"`` (random effect
+            zero, lme4's ``allow.new.levels=TRUE``) or ``"error"``.
+
+        Returns
+        -------
+        numpy.ndarray
+            One prediction per row (NaN where a used value is missing).
+        """
+        eta = linear_predictor(self.design, self.fixef.to_numpy(), self._ranef_arrays(), newdata, re_form, new_levels)
+        return self._inverse_link(eta)
+
+    def _inverse_link(self, eta: np.ndarray) -> np.ndarray:
+        return eta
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.method}: {self.formula}, n={self.nobs}>"
+
+
+def included_groups(design: Design, re_form: str | None) -> set[str]:
+    """Grouping factors a ``re_form`` conditions on."""
+    all_groups = {b.group for b in design.blocks}
+    if re_form is None:
+        return all_groups
+    if isinstance(re_form, float) and np.isnan(re_form):
+        return set()
+    text = str(re_form).strip()
+    if text.replace(" ", "") in ("~0", "NA", "~1", "0", ""):
+        return set()
+    parsed = parse_formula(text if "~" in text else "~" + text)
+    groups = {b.group_name for b in parsed.bars}
+    unknown = groups - all_groups
+    if unknown:
+        raise FormulaError(
+            f"re_form names grouping factor(s) {', '.join(sorted(unknown))} that the model does not have "
+            f"(it has {', '.join(sorted(all_groups))})",
+            text,
+        )
+    return groups
+
+
+def linear_predictor(
+    design: Design,
+    beta: np.ndarray,
+    b: list[np.ndarray],
+    newdata: pd.DataFrame | None = None,
+    re_form: str | None = None,
+    new_levels: str = "population",
+) -> np.ndarray:
+    """``X beta + offset + sum_g Z_g b_g`` for the fitting data or new data.
+
+    Rows of ``newdata`` with a missing value in a used column give NaN.
+    """
+    if new_levels not in NEW_LEVELS:
+        raise ValueError(f"new_levels must be one of {', '.join(NEW_LEVELS)}, not {new_levels!r}")
+    groups = included_groups(design, re_form)
+    if newdata is None:
+        eta = design.X @ beta
+        if design.offset is not None:
+            eta = eta + design.offset
+        for block, bb in zip(design.blocks, b, strict=True):
+            if block.group in groups:
+                eta = eta + np.einsum("ij,ij->i", block.Z, bb[block.codes])
+        return eta
+    newdata = pd.DataFrame(newdata)
+    used = list(dict.fromkeys(design.fixed_columns + [v for blk in design.blocks for v in blk.group_vars]))
+    ok = _complete_rows(newdata, [c for c in used if c in newdata.columns])
+    out = np.full(len(newdata), np.nan)
+    if not ok.any():
+        return out
+    nd = newdata.loc[ok]
+    eta = design.fixed_matrix(nd) @ beta
+    off = design.offset_vector(nd)
+    if off is not None:
+        eta = eta + off
+    for block, bb in zip(design.blocks, b, strict=True):
+        if block.group not in groups:
+            continue
+        codes, Z = block.encode(nd)
+        unseen = codes < 0
+        if unseen.any() and new_levels == "error":
+            from hierbayes.design.random import group_keys
+
+            names = sorted(set(np.asarray(group_keys(nd, block.group_vars), dtype=object)[unseen]))
+            raise DataError(
+                f"new data has level(s) of '{block.group}' not seen when fitting: {', '.join(map(str, names[:10]))}"
+                + (" ..." if len(names) > 10 else "")
+                + "; use new_levels='population' to predict them at the population level"
+            )
+        contrib = np.einsum("ij,ij->i", Z, bb[np.where(unseen, 0, codes)])
+        eta = eta + np.where(unseen, 0.0, contrib)
+    out[ok] = eta
+    return out
+
+
+def _complete_rows(data: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    if not columns:
+        return np.ones(len(data), dtype=bool)
+    return ~data[columns].isna().any(axis=1).to_numpy()

@@ -1,0 +1,222 @@
+"""``LmerFit``: a linear mixed model fitted by REML or ML, with lme4's extractors."""
+
+from __future__ import annotations
+
+import warnings
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from hierbayes.errors import SingularFitWarning
+from hierbayes.fits.base import MixedFit
+from hierbayes.reml import LmmEstimates, LmmObjective, ThetaLayout, sdcor_parameters, varcorr_frame
+from hierbayes.reml.fit import SINGULAR_TOL
+
+if TYPE_CHECKING:
+    from hierbayes.model import Model
+
+
+class LmerFit(MixedFit):
+    """A linear mixed model fitted by REML or maximum likelihood.
+
+    Made by :func:`hierbayes.lmer` or ``Model(...).fit("reml" | "ml")``.
+    Conventions follow lme4: a REML fit reports the REML criterion, and its
+    ``loglik``, ``aic`` and ``bic`` are REML ones (as ``logLik`` and ``AIC``
+    on an lme4 REML fit are); ``deviance`` is -2 times the ML log-likelihood
+    at the estimates.
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> fit = hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
+    >>> fit.fixef.round(3).to_dict()
+    {'(Intercept)': 251.405, 'Days': 10.467}
+    >>> round(fit.sigma, 3)
+    25.592
+    """
+
+    def __init__(self, model: Model, estimates: LmmEstimates, warn: bool = True):
+        super().__init__(model)
+        self.estimates = estimates
+        self.method = "reml" if estimates.reml else "ml"
+        self.layout = ThetaLayout(self.design.blocks)
+        self.convergence = estimates.convergence
+        if warn:
+            self._warn()
+
+    # --- lme4 extractors ----------------------------------------------------------------
+    @property
+    def reml(self) -> bool:
+        return self.estimates.reml
+
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self.estimates.beta, index=list(self.design.x_names), name="fixef")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of the fixed-effect estimates (lme4's ``vcov``)."""
+        names = list(self.design.x_names)
+        return pd.DataFrame(self.estimates.vcov, index=names, columns=names)
+
+    @property
+    def sigma(self) -> float:
+        return self.estimates.sigma
+
+    @property
+    def theta(self) -> pd.Series:
+        """Relative covariance parameters with lme4's names (``getME(m, "theta")``)."""
+        return pd.Series(self.estimates.theta, index=self.layout.names, name="theta")
+
+    @cached_property
+    def covariances(self) -> dict[str, np.ndarray]:
+        """Covariance matrix of each grouping factor's random effects."""
+        covs = self.layout.covariances(self.estimates.theta, self.sigma)
+        return {b.group: c for b, c in zip(self.design.blocks, covs, strict=True)}
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        return varcorr_frame(self.design.blocks, list(self.covariances.values()), self.sigma)
+
+    @property
+    def sdcor(self) -> pd.Series:
+        """SDs, correlations and sigma named as lme4's ``confint`` rows (``.sig01``, ..., ``.sigma``)."""
+        return sdcor_parameters(self.design.blocks, list(self.covariances.values()), self.sigma)
+
+    @property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        return {
+            b.group: pd.DataFrame(v, index=pd.Index(b.levels, name=b.group), columns=list(b.terms))
+            for b, v in zip(self.design.blocks, self.estimates.b, strict=True)
+        }
+
+    @property
+    def ranef_condvar(self) -> dict[str, pd.DataFrame]:
+        """Conditional variances of the random effects (diagonals of lme4's ``condVar``), as ``ranef``."""
+        return {
+            b.group: pd.DataFrame(
+                np.diagonal(cv, axis1=1, axis2=2).copy(), index=pd.Index(b.levels, name=b.group), columns=list(b.terms)
+            )
+            for b, cv in zip(self.design.blocks, self.estimates.condvar, strict=True)
+        }
+
+    @property
+    def ranef_condcov(self) -> dict[str, np.ndarray]:
+        """Full conditional covariance per level (levels x k x k), lme4's ``postVar`` array."""
+        return {b.group: cv for b, cv in zip(self.design.blocks, self.estimates.condvar, strict=True)}
+
+    @property
+    def npar(self) -> int:
+        """Number of parameters: fixed effects, theta and sigma (lme4's logLik df)."""
+        return self.design.p + self.layout.size + 1
+
+    @property
+    def reml_criterion(self) -> float:
+        """The REML criterion at the estimates (lme4's ``REMLcrit``)."""
+        e, d = self.estimates, self.design
+        nu = d.n - d.p
+        return e.logdet_L + e.logdet_RX + nu * (1 + np.log(2 * np.pi * e.pwrss / nu))
+
+    @property
+    def deviance(self) -> float:
+        """-2 times the ML log-likelihood at the estimates (lme4's ``deviance(m, REML = FALSE)``)."""
+        e, n = self.estimates, self.design.n
+        return e.logdet_L + n * (1 + np.log(2 * np.pi * e.pwrss / n))
+
+    @property
+    def objective(self) -> float:
+        """The optimised criterion: REML criterion or ML deviance."""
+        return self.estimates.objective
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood (the REML one for a REML fit, as lme4's ``logLik``)."""
+        return -0.5 * (self.reml_criterion if self.reml else self.deviance)
+
+    @property
+    def aic(self) -> float:
+        return -2 * self.loglik + 2 * self.npar
+
+    @property
+    def bic(self) -> float:
+        return -2 * self.loglik + np.log(self.nobs) * self.npar
+
+    @property
+    def df_resid(self) -> int:
+        """Residual degrees of freedom: observations minus parameters (lme4's ``df.residual``)."""
+        return self.nobs - self.npar
+
+    @property
+    def is_singular(self) -> bool:
+        """Whether a variance is (near) zero or a correlation (near) +-1 (lme4's ``isSingular``)."""
+        lower = self.layout.lower
+        return bool(np.any(self.estimates.theta[lower == 0] < SINGULAR_TOL))
+
+    @cached_property
+    def devfun(self) -> LmmObjective:
+        """The criterion as a function of theta (lme4's ``devFunOnly = TRUE``)."""
+        return LmmObjective(self.design, self.reml)
+
+    @property
+    def optinfo(self):
+        """The optimizer's record: method, evaluations, initial and final theta, objective, message."""
+        return self.estimates.opt
+
+    def icc(self) -> pd.Series:
+        """Intraclass correlation of each grouping factor.
+
+        For a random-intercept factor this is ``var_g / (sum of all random-effect
+        variances + sigma^2)``. For a factor with random slopes the variance of
+        its random effects is averaged over the rows, ``mean_i z_i' Sigma_g z_i``
+        (Johnson 2014; Nakagawa et al. 2017's adjusted ICC).
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> fit = hb.lmer("mathach ~ (1 | school)", hb.datasets.load("hsb"))
+        >>> round(float(fit.icc()["school"]), 3)
+        0.18
+        """
+        comps = self._variance_components()
+        total = sum(comps.values()) + self.sigma**2
+        return pd.Series({g: v / total for g, v in comps.items()}, name="icc")
+
+    def _variance_components(self) -> dict[str, float]:
+        out = {}
+        for b in self.design.blocks:
+            S = self.covariances[b.group]
+            out[b.group] = float(np.mean(np.einsum("ij,jk,ik->i", b.Z, S, b.Z)))
+        return out
+
+    def coef_table(self) -> pd.DataFrame:
+        """Fixed-effects table: Estimate, Std. Error, t value (lme4's ``coef(summary(m))``)."""
+        se = np.sqrt(np.diag(self.estimates.vcov))
+        fe = self.fixef
+        return pd.DataFrame({"Estimate": fe, "Std. Error": se, "t value": fe / se}, index=fe.index)
+
+    def summary(self):
+        """lme4-style summary; ``print(fit.summary())``."""
+        from hierbayes.fits.lmer_summary import LmerSummary
+
+        return LmerSummary.from_fit(self)
+
+    # --- warnings -------------------------------------------------------------------------
+    def _warn(self) -> None:
+        if self.is_singular:
+            warnings.warn(
+                "boundary (singular) fit: a variance component is at zero or a correlation at +-1 "
+                f"({_singular_detail(self)}). The data cannot estimate this random-effects structure; "
+                "simplify it, or fit it with method='bayes', where a prior keeps the SDs off zero.",
+                SingularFitWarning,
+                stacklevel=4,
+            )
+        if self.convergence is not None:
+            self.convergence.warn()
+
+
+def _singular_detail(fit: LmerFit) -> str:
+    names = [n for n, lo, t in zip(fit.layout.names, fit.layout.lower, fit.estimates.theta, strict=True) if lo == 0]
+    vals = [t for lo, t in zip(fit.layout.lower, fit.estimates.theta, strict=True) if lo == 0]
+    return ", ".join(f"theta[{n}] = {v:.2g}" for n, v in zip(names, vals, strict=True) if v < SINGULAR_TOL)

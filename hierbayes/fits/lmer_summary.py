@@ -1,0 +1,147 @@
+"""The printed summary of an LMM fit, in lme4's layout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from hierbayes.fits.rformat import abbreviate, coefmat, format_column, text_table
+
+if TYPE_CHECKING:
+    from hierbayes.fits.lmer import LmerFit
+
+
+@dataclass(frozen=True)
+class LmerSummary:
+    """What ``summary()`` of an lmer fit shows; ``str()`` renders it like lme4.
+
+    Attributes
+    ----------
+    coefficients
+        The fixed-effects table (Estimate, Std. Error, [df,] t value[, Pr(>|t|)]).
+    varcorr
+        Variance components (as ``fit.varcorr``).
+    residual_quantiles
+        Min, 1Q, Median, 3Q, Max of the scaled (Pearson) residuals.
+    """
+
+    title: str
+    formula: str
+    criterion: str
+    residual_quantiles: pd.Series
+    varcorr: pd.DataFrame
+    groups_line: str
+    coefficients: pd.DataFrame
+    correlation: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+    blocks: tuple = field(default=(), repr=False)
+
+    @classmethod
+    def from_fit(cls, fit: LmerFit) -> LmerSummary:
+        if fit.reml:
+            title = "Linear mixed model fit by REML"
+            crit = f"REML criterion at convergence: {_round1(fit.reml_criterion)}"
+        else:
+            title = "Linear mixed model fit by maximum likelihood"
+            vals = [fit.aic, fit.bic, fit.loglik, fit.deviance]
+            head = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
+            cells = [_round1(v) for v in vals] + [str(fit.df_resid)]
+            w = [max(len(h), len(c)) for h, c in zip(head, cells)]
+            crit = " ".join(h.rjust(x) for h, x in zip(head, w)) + "\n" + " ".join(c.rjust(x) for c, x in zip(cells, w))
+        q = np.quantile(fit.residuals / fit.sigma, [0, 0.25, 0.5, 0.75, 1])
+        mx = np.abs(q).max()
+        q = np.round(q, max(0, 5 - int(np.ceil(np.log10(mx)))) if mx > 0 else 5)  # lme4: zapsmall(q, digits + 1)
+        groups = "; ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
+        vcov = fit.vcov.to_numpy()
+        sd = np.sqrt(np.diag(vcov))
+        corr = vcov / np.outer(sd, sd) if len(sd) else vcov
+        notes = []
+        if fit.is_singular:
+            notes.append("optimizer (BOBYQA) convergence code: 0 (OK)\nboundary (singular) fit: see help('isSingular')")
+        if fit.convergence is not None:
+            notes += fit.convergence.messages
+        if fit.design.aliased:
+            notes.append(f"fixed-effect model matrix is rank deficient; dropped: {', '.join(fit.design.aliased)}")
+        return cls(
+            title=title,
+            formula=fit.formula,
+            criterion=crit,
+            residual_quantiles=pd.Series(q, index=["Min", "1Q", "Median", "3Q", "Max"]),
+            varcorr=fit.varcorr,
+            groups_line=f"Number of obs: {fit.nobs}, groups:  {groups}",
+            coefficients=fit.coef_table(),
+            correlation=pd.DataFrame(corr, index=fit.fixef.index, columns=fit.fixef.index),
+            notes=notes,
+            blocks=fit.design.blocks,
+        )
+
+    def __str__(self) -> str:
+        out = [self.title, f"Formula: {self.formula}", "", self.criterion, "", "Scaled residuals: "]
+        qs = format_column(self.residual_quantiles.to_numpy(), 4)
+        w = max(len(s) for s in [*qs, "Median"])
+        out.append(" ".join(h.rjust(w) for h in self.residual_quantiles.index))
+        out.append(" ".join(s.rjust(w) for s in qs))
+        out += ["", "Random effects:", self._random_table(), self.groups_line, "", "Fixed effects:"]
+        out.append(coefmat(self.coefficients))
+        if len(self.correlation) > 1:
+            out += ["", "Correlation of Fixed Effects:", self._corr_table()]
+        if self.notes:
+            out += ["", *self.notes]
+        return "\n".join(out)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + str(self).replace("&", "&amp;").replace("<", "&lt;") + "</pre>"
+
+    def _random_table(self) -> str:
+        vc = self.varcorr
+        var_rows = vc[vc["var2"].isna()]
+        variances = format_column(var_rows["vcov"].to_numpy(), 4)
+        sds = format_column(var_rows["sdcor"].to_numpy(), 4)
+        max_corr = max((len(cols) for b in self.blocks for cols in b.bars), default=1) - 1
+        rows = []
+        for i, (_, r) in enumerate(var_rows.iterrows()):
+            grp = "" if i > 0 and var_rows["grp"].iloc[i - 1] == r["grp"] else r["grp"]
+            corrs = self._corrs_for(r["grp"], r["var1"])
+            cells = [grp, "" if pd.isna(r["var1"]) else str(r["var1"]), variances[i].strip(), sds[i].strip()]
+            cells += corrs + [""] * (max_corr - len(corrs))
+            rows.append(cells)
+        vw = max(len(c[2]) for c in rows)
+        sw = max(len(c[3]) for c in rows)
+        for c in rows:
+            c[2], c[3] = c[2].rjust(vw), c[3].rjust(sw)
+        header = ["Groups", "Name", "Variance", "Std.Dev."] + (["Corr"] + [""] * (max_corr - 1) if max_corr else [])
+        return text_table(rows, header, left=range(len(header)))
+
+    def _corrs_for(self, grp: str, var1: str | None) -> list[str]:
+        vc = self.varcorr
+        if grp == "Residual" or pd.isna(var1):
+            return []
+        cov = vc[(vc["grp"] == grp) & vc["var2"].notna()]
+        terms = list(vc[(vc["grp"] == grp) & vc["var2"].isna()]["var1"])
+        i = terms.index(var1)
+        out = []
+        for j in range(i):
+            row = cov[(cov["var1"] == terms[j]) & (cov["var2"] == var1)]
+            out.append(f"{float(row['sdcor'].iloc[0]):.2f}" if len(row) else "")
+        return out
+
+    def _corr_table(self) -> str:
+        c = self.correlation
+        names = list(c.index)
+        heads = [abbreviate(n, 6) for n in names[:-1]]
+        rows = []
+        for i in range(1, len(names)):
+            cells = [f"{c.iloc[i, j]:.3f}" for j in range(i)] + [""] * (len(names) - 1 - i)
+            rows.append([abbreviate(names[i], 11), *cells])
+        return text_table(rows, ["", *heads], left=[0], indent="")
+
+
+def _round1(x: float) -> str:
+    v = round(float(x), 1)
+    return f"{v:.0f}" if v == int(v) else f"{v:.1f}"
