@@ -20,9 +20,30 @@ from hierbayes.errors import (
     SingularFitWarning,
 )
 from hierbayes.formula import parse_formula
-from hierbayes.model import Model, lmer
+from hierbayes.model import Model, bayes, glmer, lmer
 
 __version__ = "0.1.0"
+
+# Heavier parts load on first use, so `import hierbayes` stays fast and never imports PyMC.
+_LAZY = {
+    "anova": ("hierbayes.inference", "anova"),
+    "compare": ("hierbayes.compare", "compare"),
+    "pooling": ("hierbayes.compare", "pooling"),
+    "load": ("hierbayes.io", "load"),
+    "plots": ("hierbayes.plots", None),
+    "simulate": ("hierbayes.simulate", None),
+    "fits": ("hierbayes.fits", None),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        mod = importlib.import_module(module)
+        return mod if attr is None else getattr(mod, attr)
+    raise AttributeError(f"module 'hierbayes' has no attribute {name!r}")
 
 __all__ = [
     "ColumnNotFoundError",
@@ -33,8 +54,16 @@ __all__ = [
     "HierbayesWarning",
     "Model",
     "ModelError",
+    "anova",
+    "bayes",
+    "compare",
     "SingularFitWarning",
     "datasets",
+    "glmer",
     "lmer",
+    "load",
     "parse_formula",
+    "plots",
+    "pooling",
+    "simulate",
 ]

@@ -84,7 +84,9 @@ class Model:
             other families by ML with the Laplace approximation), or
             ``"bayes"`` (PyMC).
         **kwargs
-            Engine options: ``start``, ``optimizer`` for REML/ML.
+            Engine options: ``start``, ``optimizer`` for REML/ML; ``nAGQ`` for
+            GLMMs; ``draws``, ``tune``, ``chains``, ``random_seed``,
+            ``sampler``, ... for the Bayesian engine.
 
         Returns
         -------
@@ -94,14 +96,26 @@ class Model:
         method = str(method).lower()
         if method not in METHODS:
             raise ModelError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-        if method in ("reml", "ml"):
-            if not self.family.is_gaussian:
-                raise ModelError(
-                    f"REML/ML linear mixed models need the gaussian family with identity link; for the "
-                    f"{self.family.name} family use method='bayes'"
-                )
+        if method == "bayes":
+            from hierbayes.bayes import fit_bayes
+
+            return fit_bayes(self, **kwargs)
+        if self.family.is_gaussian:
             return self._fit_lmm(reml=method == "reml", **kwargs)
-        raise ModelError("the Bayesian engine is not available in this build")
+        if method == "reml":
+            raise ModelError(
+                f"REML is defined for gaussian models only; fit the {self.family.name} model with "
+                "method='ml' (Laplace approximation, like lme4's glmer) or method='bayes'"
+            )
+        from hierbayes.glmm import fit_glmm
+
+        return fit_glmm(self, **kwargs)
+
+    def pymc_model(self, **kwargs: Any):
+        """The PyMC model the Bayesian engine samples, for users who want to extend it."""
+        from hierbayes.bayes import build_pymc_model
+
+        return build_pymc_model(self, **kwargs)
 
     def _fit_lmm(self, reml: bool, start: np.ndarray | None = None, optimizer: str = "bobyqa"):
         from hierbayes.fits.lmer import LmerFit
@@ -143,3 +157,68 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, **kwargs: Any):
     """
     model_kw = {k: kwargs.pop(k) for k in ("na_action",) if k in kwargs}
     return Model(formula, data, **model_kw).fit("reml" if reml else "ml", **kwargs)
+
+
+def glmer(
+    formula: str,
+    data: pd.DataFrame,
+    family: str | Family = "binomial",
+    link: str | None = None,
+    nAGQ: int = 1,
+    weights: str | np.ndarray | None = None,
+    **kwargs: Any,
+):
+    """Fit a generalized linear mixed model by maximum likelihood, like ``lme4::glmer``.
+
+    Parameters
+    ----------
+    formula
+        An lme4 formula; binomial responses as ``cbind(successes, failures)``,
+        0/1, or proportions with ``weights``.
+    data
+        A pandas DataFrame.
+    family, link
+        ``"binomial"``, ``"bernoulli"`` or ``"poisson"``, and a link.
+    nAGQ
+        1 for the Laplace approximation; more for adaptive Gauss-Hermite
+        quadrature (a single scalar random effect only).
+    weights
+        Prior weights (number of trials for proportions).
+
+    Returns
+    -------
+    GlmerFit
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> fit = hb.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", hb.datasets.load("cbpp"))
+    >>> round(fit.deviance, 2)
+    184.05
+    """
+    model_kw = {k: kwargs.pop(k) for k in ("na_action",) if k in kwargs}
+    return Model(formula, data, family=family, link=link, weights=weights, **model_kw).fit("ml", nAGQ=nAGQ, **kwargs)
+
+
+def bayes(
+    formula: str,
+    data: pd.DataFrame,
+    family: str | Family = "gaussian",
+    link: str | None = None,
+    priors: dict[str, Any] | None = None,
+    **kwargs: Any,
+):
+    """Fit a mixed model by Bayesian inference with PyMC (partial pooling).
+
+    Shortcut for ``Model(formula, data, family, link, priors).fit("bayes", **kwargs)``.
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> fit = hb.bayes("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"),
+    ...                draws=200, tune=200, chains=2, random_seed=1)  # doctest: +SKIP
+    >>> fit.fixef.round(0)  # doctest: +SKIP
+    """
+    model_kw = {k: kwargs.pop(k) for k in ("na_action", "weights") if k in kwargs}
+    return Model(formula, data, family=family, link=link, priors=priors, **model_kw).fit("bayes", **kwargs)
+
