@@ -45,6 +45,7 @@ def __getattr__(name: str):
         return mod if attr is None else getattr(mod, attr)
     raise AttributeError(f"module 'hierbayes' has no attribute {name!r}")
 
+
 __all__ = [
     "ColumnNotFoundError",
     "ConvergenceWarning",
@@ -54,10 +55,10 @@ __all__ = [
     "HierbayesWarning",
     "Model",
     "ModelError",
+    "SingularFitWarning",
     "anova",
     "bayes",
     "compare",
-    "SingularFitWarning",
     "datasets",
     "glmer",
     "lmer",

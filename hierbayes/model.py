@@ -221,4 +221,3 @@ def bayes(
     """
     model_kw = {k: kwargs.pop(k) for k in ("na_action", "weights") if k in kwargs}
     return Model(formula, data, family=family, link=link, priors=priors, **model_kw).fit("bayes", **kwargs)
-
