@@ -11,6 +11,7 @@ dense part ([X y]'Z1, stored per level). A dense n x q Z is never formed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,6 +43,11 @@ class CrossProducts:
     Arr: np.ndarray
     qr: int
     p: int
+
+    @cached_property
+    def pattern(self) -> RestPattern:
+        """Product structure of S for the rest's Schur complement (computed on first use)."""
+        return rest_pattern(self.S, self.nl1, self.k1, stride=self.Arr.shape[1])
 
     @property
     def nl1(self) -> int:
@@ -101,3 +107,49 @@ def crossproducts(
 def _weighted_z(block: ReBlock, sqrtw: np.ndarray | None) -> sp.csr_matrix:
     Z = block.z_sparse()
     return Z if sqrtw is None else sp.csr_matrix(Z.multiply(sqrtw[:, None]))
+
+
+@dataclass(frozen=True)
+class RestPattern:
+    """Index structure for forming ``S W S'`` fast when W is block diagonal.
+
+    ``S = Zr'Z1`` is sparse and fixed; ``W`` (one k1 x k1 block per level of
+    the first factor) changes with theta. Entry (i, j) of ``S W S'`` sums
+    ``S[i, (l, a)] W_l[a, b] S[j, (l, b)]`` over levels l: the products of S
+    values are precomputed once into ``P``, whose rows address the entries of
+    the (C-ordered, r x r) rest matrix, so each evaluation is one sparse
+    matrix-vector product ``P @ vec(W)``.
+    """
+
+    P: sp.csc_matrix
+
+
+def rest_pattern(S: sp.csr_matrix, nl1: int, k1: int, stride: int) -> RestPattern:
+    """Precompute the products of S entries that share a level of the first factor.
+
+    Rows of ``P`` are positions ``i * stride + j`` in a C-ordered matrix with
+    ``stride`` columns; columns index ``vec(W)``. Pairs are generated level by
+    level, so for k1 = 1 they are already in column order and ``P`` is built
+    in CSC form without sorting.
+    """
+    csc = S.tocsc()
+    csc.sort_indices()
+    counts_col = np.diff(csc.indptr)
+    col = np.repeat(np.arange(S.shape[1]), counts_col)
+    level, a = col // k1, col % k1
+    rows, vals = csc.indices, csc.data
+    counts = np.bincount(level, minlength=nl1)
+    starts = np.cumsum(counts) - counts
+    per_entry = counts[level]
+    total = int(per_entry.sum())
+    first = np.repeat(np.arange(len(rows)), per_entry)
+    second = np.repeat(starts[level] - (np.cumsum(per_entry) - per_entry), per_entry) + np.arange(total)
+    out = rows[first].astype(np.int64) * stride + rows[second]
+    data = vals[first] * vals[second]
+    if k1 == 1:
+        indptr = np.concatenate([[0], np.cumsum(counts.astype(np.int64) ** 2)])
+        P = sp.csc_matrix((data, out, indptr), shape=(stride * stride, nl1))
+    else:
+        widx = level[first].astype(np.int64) * (k1 * k1) + a[first] * k1 + a[second]
+        P = sp.csc_matrix((data, (out, widx)), shape=(stride * stride, nl1 * k1 * k1))
+    return RestPattern(P=P)

@@ -24,7 +24,8 @@ and the profiled criteria are
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import scipy.linalg as sla
@@ -50,10 +51,8 @@ class Factor:
         Each block's k x k relative covariance factor.
     L11inv
         Inverses of the first block's per-level Cholesky factors (nl1, k1, k1).
-    Ls
-        Sparse part of the rest-by-first-block factor (qr x q1); None with one block.
-    Ld
-        Dense part ([X y] rows) of the rest-by-first-block factor (p + 1, q1).
+    T
+        Per-level ``lambda1 @ L11^{-T}`` (nl1, k1, k1).
     Lrr
         Dense Cholesky factor of the rest (r x r), lower triangular.
     logdet_L, logdet_RX, r2
@@ -63,12 +62,46 @@ class Factor:
     theta: np.ndarray
     lambdas: list[np.ndarray]
     L11inv: np.ndarray
-    Ls: sp.csr_matrix | None
-    Ld: np.ndarray
+    T: np.ndarray
+    cp: CrossProducts = field(repr=False)
+    blocks: tuple = field(repr=False)
     Lrr: np.ndarray
     logdet_L: float
     logdet_RX: float
     r2: float
+
+    @cached_property
+    def Ld(self) -> np.ndarray:
+        """Dense part ([X y] rows) of the rest-by-first-block factor, (p + 1) x q1."""
+        nl, k = self.T.shape[0], self.T.shape[1]
+        return np.einsum("cla,lab->clb", self.cp.D, self.T).reshape(self.cp.D.shape[0], nl * k)
+
+    @cached_property
+    def Ls(self) -> sp.csr_matrix | None:
+        """Sparse part (other blocks' rows) of the rest-by-first-block factor, qr x q1; None with one block."""
+        if not self.cp.qr:
+            return None
+        lam_r = sp.block_diag(
+            [block_lambda(lam, b.nlevels) for lam, b in zip(self.lambdas[1:], self.blocks[1:], strict=True)],
+            format="csr",
+        )
+        return (lam_r.T @ self.cp.S @ block_lambda_per_level(self.T)).tocsr()
+
+
+def _sandwich_rest(M: np.ndarray, lambdas: list[np.ndarray], blocks: tuple, qr: int) -> None:
+    """In place: M <- Lr' M Lr, with Lr = blockdiag(Lambda_j for the rest blocks, identity for X and y)."""
+    start = 0
+    for lam, b in zip(lambdas, blocks, strict=True):
+        stop = start + b.q
+        if b.k == 1:
+            M[start:stop, :] *= lam[0, 0]
+            M[:, start:stop] *= lam[0, 0]
+        else:
+            rows = M[start:stop, :].reshape(b.nlevels, b.k, -1)
+            M[start:stop, :] = np.einsum("ba,lbc->lac", lam, rows).reshape(b.q, -1)
+            cols = M[:, start:stop].reshape(-1, b.nlevels, b.k)
+            M[:, start:stop] = np.einsum("clb,ba->cla", cols, lam).reshape(-1, b.q)
+        start = stop
 
 
 def block_lambda(lam: np.ndarray, nlevels: int) -> sp.spmatrix:
@@ -88,29 +121,24 @@ def factorize(cp: CrossProducts, layout: ThetaLayout, theta: np.ndarray) -> Fact
         return None
     L11inv, T, logdet_11 = first
     nl, k = cp.nl1, cp.k1
-    # [X y] rows of the off-diagonal factor: D_l @ T_l per level
-    if k == 1:
-        Ld = cp.D[:, :, 0] * T[:, 0, 0]
-    else:
-        Ld = np.einsum("cla,lab->clb", cp.D, T).reshape(cp.D.shape[0], nl * k)
+    # W = T T' per level; the rest's Schur complement is
+    #   Mrr = Lr' (Arr - [S; D] W [S; D]') Lr + I_Z   (Lr = blockdiag(Lambda_rest, I))
+    W = np.einsum("lab,lcb->lac", T, T)
     Mrr = cp.Arr.copy()
     qr = cp.qr
-    Ls = None
+    Dflat = cp.D.reshape(cp.D.shape[0], nl * k)
+    WD = np.einsum("lab,clb->lac", W, cp.D).reshape(nl * k, -1)  # W D' (q1 x (p+1))
+    Mrr[qr:, qr:] -= Dflat @ WD
     if qr:
-        lam_r = sp.block_diag(
-            [block_lambda(lam, b.nlevels) for lam, b in zip(lambdas[1:], layout.blocks[1:], strict=True)],
-            format="csr",
-        )
-        Ls = (lam_r.T @ cp.S @ block_lambda_per_level(T)).tocsr()
-        Mrr[:qr, :qr] = (lam_r.T @ (lam_r.T @ Mrr[:qr, :qr]).T).T
-        Mrr[:qr, qr:] = lam_r.T @ Mrr[:qr, qr:]
-        Mrr[qr:, :qr] = Mrr[:qr, qr:].T
-        Mrr[:qr, :qr] += np.eye(qr) - (Ls @ Ls.T).toarray()
-        cross = np.asarray(Ls @ Ld.T)
-        Mrr[:qr, qr:] -= cross
-        Mrr[qr:, :qr] -= cross.T
-    Mrr[qr:, qr:] -= Ld @ Ld.T
-    Lrr, info = _potrf(Mrr, lower=True, clean=True, overwrite_a=True)
+        pat = cp.pattern
+        Mrr.ravel()[:] -= pat.P @ W.ravel()  # ravel is a view: Mrr is C-contiguous
+        SWD = np.asarray(cp.S @ WD)
+        Mrr[:qr, qr:] -= SWD
+        Mrr[qr:, :qr] -= SWD.T
+        _sandwich_rest(Mrr, lambdas[1:], layout.blocks[1:], qr)
+        Mrr[np.arange(qr), np.arange(qr)] += 1.0
+    # Mrr is symmetric, so its transpose is the same matrix in Fortran order: no copy for LAPACK
+    Lrr, info = _potrf(Mrr.T, lower=True, clean=True, overwrite_a=True)
     if info != 0:
         return None
     diag = np.diagonal(Lrr)
@@ -123,8 +151,9 @@ def factorize(cp: CrossProducts, layout: ThetaLayout, theta: np.ndarray) -> Fact
         theta=np.array(theta, dtype=float),
         lambdas=lambdas,
         L11inv=L11inv,
-        Ls=Ls,
-        Ld=Ld,
+        T=T,
+        cp=cp,
+        blocks=layout.blocks,
         Lrr=Lrr,
         logdet_L=logdet_11 + 2.0 * logs[:qr].sum(),
         logdet_RX=2.0 * logs[qr:].sum(),
@@ -237,30 +266,25 @@ def conditional_covariances(f: Factor, cp: CrossProducts, layout: ThetaLayout, s
     """lme4's ``condVar``: per block, per level, the k x k covariance of b given y.
 
     These are the diagonal blocks of ``sigma^2 Lambda (L_Z L_Z')^{-1} Lambda'``
-    (uncertainty in beta is not included, as in lme4).
+    (uncertainty in beta is not included, as in lme4). With
+    ``C = Lzz^{-1}`` (the other blocks' dense factor) and ``W = C Ls``, the
+    first block's are ``L11^{-T} (I + W'W) L11^{-1}`` and the others' are
+    blocks of ``C'C``.
     """
     qr = cp.qr
     nl, k = cp.nl1, cp.k1
     G = np.broadcast_to(np.eye(k), (nl, k, k)).copy()
-    out: list[np.ndarray] = []
-    if qr and f.Ls is not None:
-        Lzz = np.asfortranarray(f.Lrr[:qr, :qr])
-        chunk = max(1, 4_000_000 // max(qr, 1) // k)
-        Ls_csc = f.Ls.tocsc()
-        for start in range(0, nl, chunk):
-            stop = min(nl, start + chunk)
-            W = sla.solve_triangular(Lzz, Ls_csc[:, start * k : stop * k].toarray(), lower=True, check_finite=False)
-            W = W.reshape(qr, stop - start, k)
-            G[start:stop] += np.einsum("rla,rlb->lab", W, W)
+    Linv = lower_inverse(f.Lrr[:qr, :qr]) if qr else None
+    if Linv is not None:
+        W = np.asarray((f.Ls.T @ Linv.T).T).reshape(qr, nl, k)  # C @ Ls, via sparse-times-dense
+        G += np.einsum("rla,rlb->lab", W, W)
     M1 = np.einsum("lji,ljk,lkm->lim", f.L11inv, G, f.L11inv)  # L11^{-T} G L11^{-1}
     lam1 = f.lambdas[0]
-    out.append(sigma**2 * np.einsum("ij,ljk,mk->lim", lam1, M1, lam1))
-    if qr:
-        Linv = lower_inverse(Lzz)
-        start = 0
-        for lam, b in zip(f.lambdas[1:], layout.blocks[1:], strict=True):
-            cols = Linv[:, start : start + b.q].reshape(qr, b.nlevels, b.k)
-            Mb = np.einsum("rla,rlb->lab", cols, cols)
-            out.append(sigma**2 * np.einsum("ij,ljk,mk->lim", lam, Mb, lam))
-            start += b.q
+    out = [sigma**2 * np.einsum("ij,ljk,mk->lim", lam1, M1, lam1)]
+    start = 0
+    for lam, b in zip(f.lambdas[1:], layout.blocks[1:], strict=True):
+        cols = Linv[:, start : start + b.q].reshape(qr, b.nlevels, b.k)
+        Mb = np.einsum("rla,rlb->lab", cols, cols)
+        out.append(sigma**2 * np.einsum("ij,ljk,mk->lim", lam, Mb, lam))
+        start += b.q
     return out

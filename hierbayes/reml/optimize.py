@@ -6,7 +6,7 @@ and MixedModels.jl use for the same problem: theta has few elements, the
 criterion is cheap but has no analytic gradient here, and the diagonal
 elements of lambda are bounded below by zero, so boundary (singular) fits
 are reached exactly. On sleepstudy ``(Days | Subject)`` it needs about 60
-evaluations. ``method="lbfgsb"`` (SciPy's L-BFGS-B with central-difference
+evaluations (lme4 about as many). ``method="lbfgsb"`` (SciPy's L-BFGS-B with central-difference
 gradients) is available as a cross-check; it needs two to three times as
 many evaluations.
 """
@@ -127,10 +127,11 @@ def _bobyqa(f: _Counted, x0: np.ndarray, lower: np.ndarray, maxeval: int) -> tup
     opt = nlopt.opt(nlopt.LN_BOBYQA, n)
     opt.set_min_objective(lambda x, grad: f(x))
     opt.set_lower_bounds(np.where(np.isfinite(lower), lower, -np.inf))
+    # lme4's nloptwrap settings (ftol_abs = xtol_abs = 1e-8, NLopt's default initial step), plus a
+    # relative tolerance so criteria in the hundreds of thousands stop in good time.
+    opt.set_ftol_abs(1e-8)
+    opt.set_xtol_abs(1e-8)
     opt.set_ftol_rel(1e-12)
-    opt.set_ftol_abs(1e-10)
-    opt.set_xtol_abs(1e-10)
-    opt.set_initial_step(np.full(n, 0.75))
     opt.set_maxeval(maxeval)
     codes = {1: "success", 2: "stopval reached", 3: "ftol reached", 4: "xtol reached", 5: "maxeval reached"}
     try:
