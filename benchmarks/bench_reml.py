@@ -243,7 +243,8 @@ def main() -> None:
             r_l = r_large(csv)
             print(
                 f"lme4: {r_l['seconds']:.2f} s, {r_l['feval']} evaluations, peak RSS {r_l['peak_rss_mb']:.0f} MB;"
-                f" speed-up {r_l['seconds'] / hb_l['seconds']:.1f}x; criterion diff {hb_l['objective'] - r_l['objective']:.2e}"
+                f" speed-up {r_l['seconds'] / hb_l['seconds']:.1f}x;"
+                f" criterion diff {hb_l['objective'] - r_l['objective']:.2e}"
             )
 
 
