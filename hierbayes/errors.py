@@ -87,3 +87,7 @@ class DesignWarning(HierbayesWarning):
 
 class SamplingWarning(HierbayesWarning):
     """Divergences, large R-hat or small effective sample size."""
+
+
+class OverdispersionWarning(HierbayesWarning):
+    """A Poisson (or binomial) fit has more residual variation than the family allows."""

@@ -1,0 +1,328 @@
+"""``GlmerFit``: a GLMM fitted by maximum likelihood (Laplace or AGQ), with lme4's extractors."""
+
+from __future__ import annotations
+
+import warnings
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from hierbayes.errors import OverdispersionWarning, SingularFitWarning
+from hierbayes.fits.base import MixedFit, linear_predictor
+from hierbayes.glmm.fit import SINGULAR_TOL, GlmmEstimates, make_devfun
+from hierbayes.reml import ThetaLayout, sdcor_parameters, varcorr_frame
+
+if TYPE_CHECKING:
+    from hierbayes.model import Model
+
+#: Warn about overdispersion of a Poisson fit when the Pearson ratio exceeds this and p < OVERDISPERSION_P
+OVERDISPERSION_RATIO = 1.5
+OVERDISPERSION_P = 1e-3
+RESIDUAL_TYPES = ("deviance", "pearson", "response", "working")
+
+
+class GlmerFit(MixedFit):
+    """A generalized linear mixed model fitted by maximum likelihood (lme4's ``glmerMod``).
+
+    Made by :func:`hierbayes.glmer` or ``Model(..., family=...).fit("ml")``.
+    Conventions follow lme4, with one naming difference: ``deviance`` is
+    -2 logLik (the "deviance" column of lme4's summary and ``anova``), while
+    lme4's ``deviance(m)`` -- the sum of squared deviance residuals at the
+    conditional modes -- is ``conditional_deviance``. ``residuals`` is
+    lme4's default for glmer, the deviance residuals; ``resid(type)`` gives
+    the others. ``predict`` is on the link scale by default, as in lme4;
+    ``fitted`` is on the response scale (proportions for binomial data).
+    For nAGQ > 1 the log-likelihood is lme4's AGQ value, which omits the
+    saturated model's constant, so it is not comparable with Laplace fits.
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> fit = hb.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", hb.datasets.load("cbpp"))
+    >>> fit.fixef.round(3).to_dict()
+    {'(Intercept)': -1.399, 'period2': -0.992, 'period3': -1.129, 'period4': -1.58}
+    >>> round(fit.aic, 2)
+    194.05
+    """
+
+    method = "ml"
+
+    def __init__(self, model: Model, estimates: GlmmEstimates, warn: bool = True):
+        super().__init__(model)
+        self.estimates = estimates
+        self.layout = ThetaLayout(self.design.blocks)
+        self.response = estimates.response
+        self.convergence = estimates.convergence
+        if warn:
+            self._warn()
+
+    # --- lme4 extractors ----------------------------------------------------------------
+    @property
+    def family(self):
+        return self.model.family
+
+    @property
+    def nAGQ(self) -> int:
+        return self.estimates.nAGQ
+
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self.estimates.beta, index=list(self.design.x_names), name="fixef")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the fixed effects (lme4's ``vcov``: from the deviance's Hessian)."""
+        names = list(self.design.x_names)
+        return pd.DataFrame(self.estimates.vcov, index=names, columns=names)
+
+    @property
+    def sigma(self) -> None:
+        """None: binomial and Poisson models have no residual SD (lme4 reports 1)."""
+        return None
+
+    @property
+    def theta(self) -> pd.Series:
+        """Relative covariance parameters with lme4's names (``getME(m, "theta")``)."""
+        return pd.Series(self.estimates.theta, index=self.layout.names, name="theta")
+
+    @cached_property
+    def covariances(self) -> dict[str, np.ndarray]:
+        """Covariance matrix of each grouping factor's random effects (``Lambda Lambda'``)."""
+        covs = self.layout.covariances(self.estimates.theta, 1.0)
+        return {b.group: c for b, c in zip(self.design.blocks, covs, strict=True)}
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components like ``as.data.frame(VarCorr(m))`` (no Residual row, as lme4)."""
+        return varcorr_frame(self.design.blocks, list(self.covariances.values()), None)
+
+    @property
+    def sdcor(self) -> pd.Series:
+        """SDs and correlations named as lme4's ``confint`` rows (``.sig01``, ...)."""
+        return sdcor_parameters(self.design.blocks, list(self.covariances.values()), None)
+
+    @property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        return {
+            b.group: pd.DataFrame(v, index=pd.Index(b.levels, name=b.group), columns=list(b.terms))
+            for b, v in zip(self.design.blocks, self.estimates.b, strict=True)
+        }
+
+    @property
+    def ranef_condvar(self) -> dict[str, pd.DataFrame]:
+        """Conditional variances of the random effects (diagonals of lme4's ``condVar``), as ``ranef``."""
+        return {
+            b.group: pd.DataFrame(
+                np.diagonal(cv, axis1=1, axis2=2).copy(), index=pd.Index(b.levels, name=b.group), columns=list(b.terms)
+            )
+            for b, cv in zip(self.design.blocks, self.estimates.condvar, strict=True)
+        }
+
+    @property
+    def ranef_condcov(self) -> dict[str, np.ndarray]:
+        """Full conditional covariance per level (levels x k x k), lme4's ``postVar`` array."""
+        return {b.group: cv for b, cv in zip(self.design.blocks, self.estimates.condvar, strict=True)}
+
+    @property
+    def npar(self) -> int:
+        """Number of parameters: fixed effects and theta (lme4's logLik df)."""
+        return self.design.p + self.layout.size
+
+    @property
+    def loglik(self) -> float:
+        """The (Laplace or AGQ) log-likelihood at the estimates (lme4's ``logLik``)."""
+        return -0.5 * self.estimates.objective
+
+    @property
+    def deviance(self) -> float:
+        """-2 logLik: the "deviance" of lme4's summary and anova tables."""
+        return self.estimates.objective
+
+    @property
+    def objective(self) -> float:
+        return self.estimates.objective
+
+    @property
+    def conditional_deviance(self) -> float:
+        """Sum of squared deviance residuals at the conditional modes (lme4's ``deviance(m)`` for a GLMM)."""
+        return float(self.response.dev_resid(self.estimates.mu).sum())
+
+    @property
+    def aic(self) -> float:
+        return -2 * self.loglik + 2 * self.npar
+
+    @property
+    def bic(self) -> float:
+        return -2 * self.loglik + np.log(self.nobs) * self.npar
+
+    @property
+    def df_resid(self) -> int:
+        """Residual degrees of freedom: observations minus parameters (lme4's ``df.residual``)."""
+        return self.nobs - self.npar
+
+    @property
+    def is_singular(self) -> bool:
+        """Whether a variance is (near) zero or a correlation (near) +-1 (lme4's ``isSingular``)."""
+        return bool(np.any(self.estimates.theta[self.layout.lower == 0] < SINGULAR_TOL))
+
+    @property
+    def optinfo(self):
+        """Optimizer records: ``(stage 1, stage 2)`` (stage 2 None for nAGQ = 0)."""
+        return self.estimates.opt_stage1, self.estimates.opt
+
+    @cached_property
+    def devfun(self):
+        """The deviance as a function of c(theta, beta) (lme4's ``devFunOnly = TRUE``, nAGQ >= 1 stage)."""
+        return make_devfun(self.design, self.response, max(self.nAGQ, 1))
+
+    # --- model comparison protocol (hb.anova) ----------------------------------------------
+    def refit_ml(self) -> GlmerFit:
+        """A GLMM fit is already a maximum-likelihood fit: returns itself."""
+        return self
+
+    # --- predictions and residuals --------------------------------------------------------
+    @property
+    def fitted(self) -> np.ndarray:
+        """Fitted means conditional on the random effects (proportions for binomial data), lme4's ``fitted``."""
+        return self.estimates.mu.copy()
+
+    @property
+    def linear_predictor(self) -> np.ndarray:
+        """eta at the conditional modes, offset included."""
+        return self.estimates.eta.copy()
+
+    def predict(
+        self,
+        newdata: pd.DataFrame | None = None,
+        re_form: str | None = None,
+        new_levels: str = "population",
+        type: str = "link",
+    ) -> np.ndarray:
+        """Predictions on the link (default, as lme4) or response scale.
+
+        Parameters
+        ----------
+        newdata, re_form, new_levels
+            As :meth:`MixedFit.predict`.
+        type
+            ``"link"`` (eta) or ``"response"`` (the mean: a probability or a rate).
+        """
+        if type not in ("link", "response"):
+            raise ValueError(f"type must be 'link' or 'response', not {type!r}")
+        eta = linear_predictor(self.design, self.estimates.beta, self.estimates.b, newdata, re_form, new_levels)
+        return eta if type == "link" else self.response.linkinv(eta)
+
+    @property
+    def residuals(self) -> np.ndarray:
+        """Deviance residuals, lme4's default ``residuals(m)`` for a GLMM; see :meth:`resid` for other types."""
+        return self.resid("deviance")
+
+    def resid(self, type: str = "deviance") -> np.ndarray:
+        """Residuals of one type: ``"deviance"``, ``"pearson"``, ``"response"`` or ``"working"`` (lme4's)."""
+        if type not in RESIDUAL_TYPES:
+            raise ValueError(f"type must be one of {', '.join(RESIDUAL_TYPES)}, not {type!r}")
+        return self.response.residuals(self.estimates.eta, type)
+
+    # --- tables ---------------------------------------------------------------------------
+    def coef_table(self) -> pd.DataFrame:
+        """Fixed effects with Wald z tests (lme4's ``coef(summary(m))``)."""
+        fe = self.fixef
+        se = np.sqrt(np.diag(self.estimates.vcov))
+        z = fe.to_numpy() / se
+        return pd.DataFrame(
+            {"Estimate": fe, "Std. Error": se, "z value": z, "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=fe.index
+        )
+
+    def summary(self):
+        """lme4-style summary; ``print(fit.summary())``."""
+        from hierbayes.fits.glmer_summary import GlmerSummary
+
+        return GlmerSummary.from_fit(self)
+
+    def overdispersion(self) -> pd.Series:
+        """Pearson chi-square check for overdispersion (Poisson fits).
+
+        Returns ``pearson_chisq`` (sum of squared Pearson residuals),
+        ``df_residual``, ``ratio`` (their quotient, about 1 without
+        overdispersion) and ``p_value`` (upper chi-square tail).
+
+        Examples
+        --------
+        >>> import hierbayes as hb, warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     fit = hb.glmer("TICKS ~ YEAR + cHEIGHT + (1|LOCATION/BROOD)", hb.datasets.load("grouseticks"),
+        ...                    family="poisson")
+        >>> round(float(fit.overdispersion()["ratio"]), 3)
+        1.741
+        """
+        chi2 = float(np.sum(self.resid("pearson") ** 2))
+        rdf = self.df_resid
+        return pd.Series(
+            {"pearson_chisq": chi2, "df_residual": rdf, "ratio": chi2 / rdf, "p_value": stats.chi2.sf(chi2, rdf)},
+            name="overdispersion",
+        )
+
+    def confint(self, method: str = "profile", level: float = 0.95, **kwargs) -> pd.DataFrame:
+        """Confidence intervals, rows named as lme4's (``.sig01``, ..., then fixed effects).
+
+        Parameters
+        ----------
+        method
+            ``"profile"`` (lme4's default: likelihood-profile intervals),
+            ``"wald"`` (fixed effects only; NaN for variance parameters), or
+            ``"boot"`` (parametric bootstrap percentile intervals; ``nsim``,
+            ``seed``, ``n_jobs`` and ``progress`` as keywords).
+        level
+            Confidence level.
+        """
+        from hierbayes.glmm import intervals
+
+        method = method.lower()
+        if method == "wald":
+            return intervals.wald_confint(self, level)
+        if method == "profile":
+            return intervals.profile_confint(self, level, **kwargs)
+        if method == "boot":
+            from hierbayes.glmm.bootstrap import boot_confint
+
+            return boot_confint(self, level=level, **kwargs)
+        raise ValueError(f"method must be 'profile', 'wald' or 'boot', not {method!r}")
+
+    def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False) -> np.ndarray:
+        """New responses from the fitted model, shape (nsim, n) (lme4's ``simulate``).
+
+        New random effects are drawn unless ``use_u``. Binomial responses are
+        returned as proportions (counts of successes divided by trials), like
+        the fitted values; Poisson responses as counts.
+        """
+        from hierbayes.glmm.bootstrap import simulate_response
+
+        return simulate_response(self, nsim, np.random.default_rng(seed), use_u=use_u)
+
+    # --- warnings -------------------------------------------------------------------------
+    def _warn(self) -> None:
+        if self.is_singular:
+            warnings.warn(
+                "boundary (singular) fit: a variance component is at zero or a correlation at +-1. "
+                "The data cannot estimate this random-effects structure; simplify it, or fit it with "
+                "method='bayes', where a prior keeps the SDs off zero.",
+                SingularFitWarning,
+                stacklevel=4,
+            )
+        if self.convergence is not None:
+            self.convergence.warn()
+        if self.family.name == "poisson":
+            od = self.overdispersion()
+            if od["ratio"] > OVERDISPERSION_RATIO and od["p_value"] < OVERDISPERSION_P:
+                warnings.warn(
+                    f"the Poisson fit is overdispersed: Pearson chi-square / df = {od['ratio']:.2f} "
+                    f"(chi-square = {od['pearson_chisq']:.1f} on {od['df_residual']} df, p = {od['p_value']:.2g}); "
+                    "standard errors are too small. Add an observation-level random effect (1 | obs) "
+                    "or use a negative binomial model (method='bayes').",
+                    OverdispersionWarning,
+                    stacklevel=4,
+                )
