@@ -52,11 +52,11 @@ def evaluate_matrix(rhs: str, data: pd.DataFrame, what: str) -> tuple[np.ndarray
     """
     text = quote_columns(rhs, data.columns)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", FutureWarning)
             mm = model_matrix(text, data, context=CONTEXT, na_action="ignore")
-    except (FactorEvaluationError, FormulaicError, TypeError, ValueError, NameError) as exc:
-        raise DataError(f"could not evaluate the {what} '{rhs}': {exc}") from exc
+    except (FactorEvaluationError, FormulaicError, TypeError, ValueError, NameError, SyntaxError) as exc:
+        raise DataError(f"could not evaluate the {what} '{rhs}': {_reason(exc)}") from exc
     values = np.asarray(mm.to_numpy(dtype=float), dtype=float).reshape(len(data), -1)
     return values, r_column_names(list(mm.columns)), mm.model_spec
 
@@ -65,11 +65,11 @@ def replay_matrix(spec: ModelSpec, data: pd.DataFrame, what: str) -> np.ndarray:
     """Encode new data with a stored spec (same levels, same scaling)."""
     _check_levels(spec, data, what)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", FutureWarning)
             mm = spec.get_model_matrix(data, context=CONTEXT, na_action="ignore")
-    except (FactorEvaluationError, FormulaicError, TypeError, ValueError, NameError) as exc:
-        raise DataError(f"could not evaluate the {what} on new data: {exc}") from exc
+    except (FactorEvaluationError, FormulaicError, TypeError, ValueError, NameError, SyntaxError) as exc:
+        raise DataError(f"could not evaluate the {what} on new data: {_reason(exc)}") from exc
     return np.asarray(mm.to_numpy(dtype=float), dtype=float).reshape(len(data), -1)
 
 
@@ -87,6 +87,21 @@ def evaluate_vector(expr: str, data: pd.DataFrame, what: str) -> np.ndarray:
     if values.shape[1] != 1:
         raise DataError(f"the {what} '{expr}' must give one numeric column, it gives {values.shape[1]}")
     return values[:, 0]
+
+
+_FACTOR_FAILED = re.compile(r"Unable to evaluate factor `(.*?)`\.\s*\[(\w+): (.*)\]", re.S)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m|[\u29da\u29db]")
+
+
+def _reason(exc: Exception) -> str:
+    """formulaic's complaint in plain words: which expression failed and Python's reason."""
+    text = _ANSI.sub("", str(exc)).split("\n\n")[0].strip()
+    m = _FACTOR_FAILED.search(text)
+    if m:
+        expr, kind, why = m.groups()
+        why = why.replace("is not present in the dataset or evaluation context", "is not a column or a known function")
+        return f"'{expr}' failed ({kind}: {why.strip()})"
+    return text
 
 
 def _check_levels(spec: ModelSpec, data: pd.DataFrame, what: str) -> None:

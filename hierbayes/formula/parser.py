@@ -16,6 +16,7 @@ import re
 
 from hierbayes.errors import FormulaError
 from hierbayes.formula.scan import Span, calls_in, depth_map, is_wrapped, split_top
+from hierbayes.formula.syntax import check_expression, check_term
 from hierbayes.formula.terms import ParsedFormula, RandomBar
 
 #: Functions a formula may call (numpy's ``np.*`` are allowed too).
@@ -23,9 +24,12 @@ KNOWN_FUNCTIONS = frozenset(
     {
         "log", "log2", "log10", "log1p", "exp", "expm1", "sqrt", "abs", "sin", "cos", "tan",
         "scale", "center", "standardize", "I", "C", "poly", "bs", "cs", "cc", "cr", "Q",
-        "lag", "hashed", "contr", "factor", "as.factor",
+        "lag", "hashed", "contr", "factor", "as.factor", "exp2", "exp10",
+        "Treatment", "Sum", "Helmert", "Diff", "Poly",
     }
 )  # fmt: skip
+#: Module-like prefixes whose functions may be called (``np.log``, ``contr.treatment``).
+_NAMESPACES = ("np", "numpy", "contr")
 _NAME = re.compile(r"^(?:[A-Za-z_.][\w.]*|`[^`]+`)$")
 _FACTOR_WRAP = re.compile(r"^(?:as\.)?factor\((.*)\)$", re.S)
 
@@ -86,8 +90,10 @@ def _parse_response(formula: str, lhs: Span, depths: list[int]) -> tuple[str | N
             raise FormulaError("cbind() takes two columns: cbind(successes, failures)", formula, lhs.start)
         for a in args:
             _check_calls(formula, a)
+            check_expression(formula, a)
         return None, (_python_powers(args[0].text), _python_powers(args[1].text))
     _check_calls(formula, lhs)
+    check_expression(formula, lhs)
     return _python_powers(lhs.text), None
 
 
@@ -117,9 +123,11 @@ def _parse_rhs(formula: str, rhs: Span, depths: list[int]) -> tuple[str, list[Ra
                 raise FormulaError("an offset cannot be removed with '-'", formula, piece.start)
             expr = Span(m.group(1), piece.start + piece.text.index("(") + 1).strip()
             _check_calls(formula, expr)
+            check_expression(formula, expr)
             offsets.append(_python_powers(expr.text))
             continue
         _check_calls(formula, piece)
+        check_term(formula, piece)
         fixed_parts.append((sign or "+", _python_powers(piece.text)))
     return _join_terms(fixed_parts), bars, offsets
 
@@ -157,6 +165,7 @@ def _bar_terms(formula: str, lhs: Span, depths: list[int]) -> tuple[bool, list[s
             raise FormulaError("empty term in a random-effects term", formula, span.start)
         _reject_bar(formula, piece, depths)
         _check_calls(formula, piece)
+        check_term(formula, piece)
         if piece.text in ("0", "-1"):
             intercept = False
         elif piece.text == "1":
@@ -214,11 +223,13 @@ def _reject_bar(formula: str, span: Span, depths: list[int]) -> None:
 
 
 def _check_calls(formula: str, span: Span) -> None:
-    for name, pos in calls_in(span):
-        if name in KNOWN_FUNCTIONS or name.startswith(("np.", "numpy.")):
+    for name, pos, empty in calls_in(span):
+        if name in KNOWN_FUNCTIONS or name.split(".")[0] in _NAMESPACES:
+            if empty and name not in ("contr.treatment", "contr.sum", "contr.helmert", "contr.poly", "contr.diff"):
+                raise FormulaError(f"{name}() needs an argument, e.g. {name}(x)", formula, pos)
             continue
-        known = ", ".join(sorted(KNOWN_FUNCTIONS - {"contr", "factor", "as.factor"}))
-        raise FormulaError(f"unknown function '{name}' (known: {known}, np.*)", formula, pos)
+        known = ", ".join(sorted(KNOWN_FUNCTIONS - {"contr", "factor", "as.factor"}, key=str.lower))
+        raise FormulaError(f"unknown function '{name}' (known: {known}, np.*, contr.*)", formula, pos)
 
 
 def _python_powers(text: str) -> str:

@@ -8,7 +8,10 @@ bars already expanded the lme4 way (``||`` into independent bars, ``a/b`` into
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_PLAIN_NAME = re.compile(r"^[A-Za-z_.][\w.]*$")
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,9 @@ class RandomBar:
         return ":".join(self.group)
 
     def to_string(self) -> str:
-        """The bar as formula text, e.g. ``"(1 + Days | Subject)"``."""
-        return f"({self.lhs} | {self.group_name})"
+        """The bar as formula text, e.g. ``"(1 + Days | Subject)"``; ``||`` for an independent term."""
+        group = ":".join(g if _PLAIN_NAME.match(g) else f"`{g}`" for g in self.group)
+        return f"({self.lhs} {'|' if self.correlated else '||'} {group})"
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ class ParsedFormula:
         --------
         >>> from hierbayes.formula import parse_formula
         >>> parse_formula("y ~ x + (x || g)").to_string()
-        'y ~ x + (1 | g) + (0 + x | g)'
+        'y ~ x + (1 || g) + (0 + x || g)'
         """
         parts = [self.fixed]
         parts += [f"offset({o})" for o in self.offsets]
