@@ -190,17 +190,37 @@ class LmerFit(MixedFit):
             out[b.group] = float(np.mean(np.einsum("ij,jk,ik->i", b.Z, S, b.Z)))
         return out
 
-    def coef_table(self) -> pd.DataFrame:
-        """Fixed-effects table: Estimate, Std. Error, t value (lme4's ``coef(summary(m))``)."""
-        se = np.sqrt(np.diag(self.estimates.vcov))
-        fe = self.fixef
-        return pd.DataFrame({"Estimate": fe, "Std. Error": se, "t value": fe / se}, index=fe.index)
+    def coef_table(self, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """Fixed-effects table with df and p-values (``summary(lmerTest::lmer(...))$coefficients``).
 
-    def summary(self):
-        """lme4-style summary; ``print(fit.summary())``."""
+        Parameters
+        ----------
+        ddf
+            ``"satterthwaite"`` (lmerTest's default), ``"kenward-roger"``
+            (pbkrtest's adjusted SEs and df; REML fits), ``"residual"``
+            (df = n - p) or ``"wald"`` (z tests).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Estimate, Std. Error, df, t value, Pr(>|t|) (z value, Pr(>|z|) for ``"wald"``).
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> fit = hb.lmer("Reaction ~ 1 + Days + (1 | Subject)", hb.datasets.load("sleepstudy"))
+        >>> fit.coef_table().round(4).loc["(Intercept)", ["Std. Error", "df"]].tolist()
+        [9.7467, 22.8102]
+        """
+        from hierbayes.inference.coef_table import coef_table
+
+        return coef_table(self, ddf)
+
+    def summary(self, ddf: str = "satterthwaite"):
+        """lmerTest-style summary (``print(fit.summary())``); ``ddf`` as in :meth:`coef_table`."""
         from hierbayes.fits.lmer_summary import LmerSummary
 
-        return LmerSummary.from_fit(self)
+        return LmerSummary.from_fit(self, ddf=ddf)
 
     # --- warnings -------------------------------------------------------------------------
     def _warn(self) -> None:

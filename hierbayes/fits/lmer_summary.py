@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -40,7 +41,8 @@ class LmerSummary:
     blocks: tuple = field(default=(), repr=False)
 
     @classmethod
-    def from_fit(cls, fit: LmerFit) -> LmerSummary:
+    def from_fit(cls, fit: LmerFit, ddf: str = "satterthwaite") -> LmerSummary:
+        coefficients, method = _coefficients(fit, ddf)
         if fit.reml:
             title = "Linear mixed model fit by REML"
             crit = f"REML criterion at convergence: {_round1(fit.reml_criterion)}"
@@ -51,6 +53,8 @@ class LmerSummary:
             cells = [_round1(v) for v in vals] + [str(fit.df_resid)]
             w = [max(len(h), len(c)) for h, c in zip(head, cells)]
             crit = " ".join(h.rjust(x) for h, x in zip(head, w)) + "\n" + " ".join(c.rjust(x) for c, x in zip(cells, w))
+        if method:
+            title += f". t-tests use {method}"
         q = np.quantile(fit.residuals / fit.sigma, [0, 0.25, 0.5, 0.75, 1])
         mx = np.abs(q).max()
         q = np.round(q, max(0, 5 - int(np.ceil(np.log10(mx)))) if mx > 0 else 5)  # lme4: zapsmall(q, digits + 1)
@@ -72,7 +76,7 @@ class LmerSummary:
             residual_quantiles=pd.Series(q, index=["Min", "1Q", "Median", "3Q", "Max"]),
             varcorr=fit.varcorr,
             groups_line=f"Number of obs: {fit.nobs}, groups:  {groups}",
-            coefficients=fit.coef_table(),
+            coefficients=coefficients,
             correlation=pd.DataFrame(corr, index=fit.fixef.index, columns=fit.fixef.index),
             notes=notes,
             blocks=fit.design.blocks,
@@ -140,6 +144,31 @@ class LmerSummary:
             cells = [f"{c.iloc[i, j]:.3f}" for j in range(i)] + [""] * (len(names) - 1 - i)
             rows.append([abbreviate(names[i], 11), *cells])
         return text_table(rows, ["", *heads], left=[0], indent="")
+
+
+_METHODS = {"satterthwaite": "Satterthwaite's method", "kenward-roger": "Kenward-Roger's method",
+            "residual": "residual degrees of freedom (n - p)"}  # fmt: skip
+
+
+def _coefficients(fit: LmerFit, ddf: str) -> tuple[pd.DataFrame, str]:
+    """The fixed-effects table and the title's method (lme4's plain table if the df cannot be computed)."""
+    from hierbayes.errors import ConvergenceWarning
+    from hierbayes.inference.coef_table import ddf_method
+
+    method = ddf_method(ddf)
+    try:
+        table = fit.coef_table(method)
+    except (np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:
+        warnings.warn(
+            f"could not compute {_METHODS.get(method, method)} for the summary ({exc}); showing t values without df",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+        table = fit.coef_table("wald").rename(columns={"z value": "t value"})[["Estimate", "Std. Error", "t value"]]
+        return table, ""
+    if method == "wald":
+        return table, ""
+    return table, _METHODS[method]
 
 
 def _round1(x: float) -> str:
