@@ -10,12 +10,12 @@ gradient by construction).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from hierbayes._warnings import warn
 from hierbayes.errors import ConvergenceWarning
 
 GRAD_TOL = 2e-3
@@ -47,7 +47,7 @@ class ConvergenceReport:
 
     def warn(self) -> None:
         for m in self.messages:
-            warnings.warn(m, ConvergenceWarning, stacklevel=5)
+            warn(m, ConvergenceWarning)
 
 
 def derivatives(
