@@ -35,6 +35,37 @@ def drop_aliased(X: np.ndarray, tol: float = 1e-7) -> list[int]:
     return keep
 
 
+def check_finite(values: np.ndarray, names: Sequence[str], what: str, rows: Sequence) -> None:
+    """Raise when a transform made a value infinite or NaN (``log(0)``, ``sqrt(-1)``, ``1 / 0``).
+
+    Missing and infinite values in the data itself were already dropped with
+    the incomplete rows; what is left here was made by the formula.
+
+    Parameters
+    ----------
+    values
+        An (n,) or (n, k) array evaluated from the formula.
+    names
+        The k column names (one name for a vector).
+    what
+        Where the values come from (``"fixed-effects"``, ``"response"``).
+    rows
+        The data's index labels of the n rows, to name them in the message.
+    """
+    values = np.asarray(values, dtype=float).reshape(len(rows), -1)
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return
+    j = int(np.flatnonzero(bad.any(axis=0))[0])
+    idx = np.flatnonzero(bad[:, j])
+    shown = ", ".join(f"{values[i, j]:g} in row {rows[i]}" for i in idx[:3])
+    raise DataError(
+        f"the {what} column '{names[j]}' is not finite in {len(idx)} row(s) ({shown}{', ...' if len(idx) > 3 else ''}) "
+        "after the formula's transforms were applied (log or sqrt of zero or a negative value?); "
+        "drop those rows or change the transform"
+    )
+
+
 def check_scaling(X: np.ndarray, names: Sequence[str], tol: float = 1e3) -> None:
     """Warn when continuous predictors are on very different scales or far from zero.
 

@@ -16,7 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 from formulaic import ModelSpec
 
-from hierbayes.design.checks import check_scaling, check_slopes_vary, drop_aliased
+from hierbayes.design.checks import check_finite, check_scaling, check_slopes_vary, drop_aliased
 from hierbayes.design.encode import evaluate_matrix, evaluate_vector, replay_matrix
 from hierbayes.design.frame import ModelFrame, as_dataframe, build_frame, expression_columns
 from hierbayes.design.random import ReBlock, build_blocks
@@ -174,10 +174,14 @@ def build_design(
             raise DataError(f"weights has {len(weight_array)} values for {len(df)} rows")
         df = df.assign(**{"(weights)": weight_array})
         columns.append("(weights)")
-    frame = build_frame(df, columns, na_action)
+    factors = {g for bar in parsed.bars for g in bar.group}
+    frame = build_frame(df, columns, na_action, factors)
     data_ = frame.data
+    rows = frame.row_index
     y, trials = _response(parsed, data_)
+    check_finite(y, [parsed.response_text], "response", rows)
     X_full, names_full, spec = evaluate_matrix(parsed.fixed, data_, "fixed effects")
+    check_finite(X_full, names_full, "fixed-effects", rows)
     keep = drop_aliased(X_full)
     aliased = tuple(n for j, n in enumerate(names_full) if j not in keep)
     if aliased:
@@ -191,14 +195,18 @@ def build_design(
     X = X_full[:, keep]
     x_names = tuple(names_full[j] for j in keep)
     blocks = build_blocks(parsed, data_)
+    for b in blocks:
+        check_finite(b.Z, b.terms, f"random-effects ({b.group})", rows)
     check_scaling(X, x_names)
     check_slopes_vary(blocks)
     offset = sum(evaluate_vector(o, data_, "offset") for o in parsed.offsets) if parsed.offsets else None
+    if offset is not None:
+        check_finite(offset, [" + ".join(parsed.offsets)], "offset", rows)
     w = None
     if weights is not None:
         w = evaluate_vector(weights if isinstance(weights, str) else "(weights)", data_, "weights")
         if np.any(w < 0):
-            raise DataError("weights must be non-negative")
+            raise DataError(f"weights must be non-negative; {int(np.sum(w < 0))} are negative (e.g. {w[w < 0][0]:g})")
     return Design(
         formula=parsed, y=y, X=X, x_names=x_names, blocks=blocks, frame=frame, offset=offset,
         trials=trials, weights=w, aliased=aliased, fixed_spec=spec, fixed_keep=tuple(keep),
@@ -208,20 +216,17 @@ def build_design(
 def _used_columns(parsed: ParsedFormula, df: pd.DataFrame) -> list[str]:
     cols: list[str] = []
 
-    def add(names: list[str]) -> None:
-        cols.extend(n for n in names if n not in cols)
+    def add(expr: str, context: str) -> None:
+        cols.extend(n for n in expression_columns(expr, df.columns, context, parsed.text) if n not in cols)
 
-    if parsed.response_cbind is not None:
-        for e in parsed.response_cbind:
-            add(expression_columns(e, df.columns, "response"))
-    else:
-        add(expression_columns(parsed.response or "", df.columns, "response"))
-    add(expression_columns(parsed.fixed, df.columns, "fixed effects"))
+    for expr in parsed.response_cbind or (parsed.response or "",):
+        add(expr, "response")
+    add(parsed.fixed, "fixed effects")
     for o in parsed.offsets:
-        add(expression_columns(o, df.columns, "offset"))
+        add(o, "offset")
     for bar in parsed.bars:
-        add(expression_columns(bar.lhs, df.columns, f"random-effects term {bar.to_string()}"))
-        add(expression_columns(" + ".join(f"`{g}`" for g in bar.group), df.columns, "grouping factor"))
+        add(bar.lhs, f"random-effects term {bar.to_string()}")
+        add(" + ".join(f"`{g}`" for g in bar.group), f"grouping factor of {bar.to_string()}")
     return cols
 
 

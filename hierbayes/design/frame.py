@@ -11,7 +11,7 @@ import difflib
 import keyword
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,7 +65,7 @@ def as_dataframe(data: object) -> pd.DataFrame:
     return data
 
 
-def expression_columns(expr: str, columns: Iterable[str], context: str) -> list[str]:
+def expression_columns(expr: str, columns: Iterable[str], context: str, formula: str | None = None) -> list[str]:
     """Columns an expression refers to; unknown names raise with suggestions.
 
     Parameters
@@ -76,6 +76,19 @@ def expression_columns(expr: str, columns: Iterable[str], context: str) -> list[
         The data's column names.
     context
         Where the expression sits, for the error message (``"fixed effects"``).
+    formula
+        The whole formula; when given, the error shows it with a caret under
+        the unknown name.
+
+    Raises
+    ------
+    ColumnNotFoundError
+        Naming the column, where it is used, and the closest column names.
+
+    Examples
+    --------
+    >>> expression_columns("log(x) + scale(z):x", ["x", "y", "z"], "fixed effects")
+    ['x', 'z']
     """
     cols = [str(c) for c in columns]
     colset = set(cols)
@@ -89,23 +102,33 @@ def expression_columns(expr: str, columns: Iterable[str], context: str) -> list[
                 continue  # a function call or a keyword argument
             if re.match(r"^\.?\d", name) or keyword.iskeyword(name) or name in ("True", "False", "None"):
                 continue
-            if name in KNOWN_FUNCTIONS or name.split(".")[0] in ("np", "numpy"):
+            if name in KNOWN_FUNCTIONS or name.split(".")[0] in ("np", "numpy", "contr"):
                 continue
         if name not in colset:
-            close = difflib.get_close_matches(name, cols, n=3, cutoff=0.5)
-            if not close:
-                close = [c for c in cols if c.lower() == name.lower()]
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            some = ", ".join(cols[:12]) + (", ..." if len(cols) > 12 else "")
-            raise ColumnNotFoundError(
-                f"unknown column '{name}' in the {context} ({expr.replace('`', '')}){hint}\n  the data has: {some}"
-            )
+            raise ColumnNotFoundError(_unknown_column_message(name, cols, context, expr, formula))
         if name not in found:
             found.append(name)
     return found
 
 
-def build_frame(data: pd.DataFrame, columns: list[str], na_action: str = "omit") -> ModelFrame:
+def _unknown_column_message(name: str, cols: list[str], context: str, expr: str, formula: str | None) -> str:
+    close = difflib.get_close_matches(name, cols, n=3, cutoff=0.5)
+    if not close:
+        close = [c for c in cols if c.lower() == name.lower()]
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    some = ", ".join(cols[:12]) + (", ..." if len(cols) > 12 else "")
+    where = re.search(rf"`{re.escape(name)}`|(?<![\w.`]){re.escape(name)}(?![\w.`])", formula or "")
+    if where is None:
+        shown = expr.replace("`", "")
+        context += f" ({shown})" if shown != name else ""
+        return f"unknown column '{name}' in the {context}{hint}\n  the data has: {some}"
+    caret = " " * where.start() + "^"
+    return f"unknown column '{name}' in the {context}{hint}\n  {formula}\n  {caret}\n  the data has: {some}"
+
+
+def build_frame(
+    data: pd.DataFrame, columns: list[str], na_action: str = "omit", factors: Collection[str] = ()
+) -> ModelFrame:
     """Select the used columns and drop incomplete rows.
 
     Parameters
@@ -116,6 +139,19 @@ def build_frame(data: pd.DataFrame, columns: list[str], na_action: str = "omit")
         Columns the model uses.
     na_action
         ``"omit"`` drops incomplete rows with a warning; ``"raise"`` raises.
+    factors
+        Columns used as grouping factors: like categorical columns, a level
+        that loses all its rows to the dropping is reported.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, warnings
+    >>> df = pd.DataFrame({"y": [1.0, np.nan, 3.0], "g": ["a", "b", "a"]})
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     frame = build_frame(df, ["y", "g"])
+    >>> frame.n_dropped, frame.dropped_by_column
+    (1, {'y': 1})
     """
     if na_action not in ("omit", "raise"):
         raise DataError(f"na_action must be 'omit' or 'raise', not {na_action!r}")
@@ -131,20 +167,31 @@ def build_frame(data: pd.DataFrame, columns: list[str], na_action: str = "omit")
         warnings.warn(msg + "; they were dropped (see fit.n_dropped).", DroppedRowsWarning, stacklevel=4)
     kept = sub.loc[~drop].copy()
     if len(kept) == 0:
-        raise DataError(f"no rows left to fit: all {len(sub)} rows have missing, infinite or empty values")
+        if len(sub) == 0:
+            raise DataError("the data frame has no rows")
+        raise DataError(
+            f"no rows left to fit: all {len(sub)} rows have missing, infinite or empty values "
+            f"(per column: {', '.join(f'{c} {n}' for c, n in by_col.items())})"
+        )
     for c in columns:
         if isinstance(kept[c].dtype, pd.CategoricalDtype):
-            before = set(sub[c].dropna().unique())
             kept[c] = kept[c].cat.remove_unused_categories()
-            lost = sorted(map(str, before - set(kept[c].unique())))
-            if lost:
-                warnings.warn(
-                    f"level(s) {', '.join(lost)} of '{c}' have no rows left after dropping incomplete rows; "
-                    "they were removed from the factor",
-                    DesignWarning,
-                    stacklevel=4,
-                )
+        if drop.any() and (c in factors or not pd.api.types.is_numeric_dtype(sub[c].dtype)):
+            _warn_lost_levels(c, sub[c], kept[c])
     return ModelFrame(data=kept, row_index=sub.index[~drop], n_input=len(sub), dropped_by_column=by_col)
+
+
+def _warn_lost_levels(column: str, before: pd.Series, after: pd.Series) -> None:
+    """Warn for levels of a categorical column that lost every row to the dropping."""
+    lost = set(before.dropna().unique()) - set(after.unique())
+    if lost:
+        names = sorted(map(str, lost))
+        warnings.warn(
+            f"level(s) {', '.join(repr(n) for n in names)} of '{column}' have no rows left after dropping "
+            "incomplete rows; they were removed from the factor",
+            DesignWarning,
+            stacklevel=5,
+        )
 
 
 def _unusable(col: pd.Series) -> np.ndarray:

@@ -42,16 +42,31 @@ def level_strings(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
     """Integer codes and level names of a grouping variable, R's ``factor()`` order.
 
     Categoricals keep their category order (unused categories removed);
-    numbers sort numerically, strings lexically. Level names are strings.
+    numbers and booleans sort by value, strings by code point (R's order in
+    the C locale); a column mixing types sorts by type name, then value.
+    Level names are strings (``1.0`` is ``"1"``, as R prints it).
+
+    Examples
+    --------
+    >>> level_strings(pd.Series([10, 2, 2]))
+    (array([1, 0, 0]), ('2', '10'))
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
         cat = values.cat.remove_unused_categories()
         return cat.cat.codes.to_numpy().astype(np.int64), tuple(_fmt(v) for v in cat.cat.categories)
-    uniques, codes = np.unique(values.to_numpy(), return_inverse=True)
-    return codes.astype(np.int64).reshape(-1), tuple(_fmt(v) for v in uniques)
+    arr = values.to_numpy()
+    try:
+        uniques, codes = np.unique(arr, return_inverse=True)
+    except TypeError:  # mixed types in an object column: no natural order
+        order = sorted(pd.unique(arr), key=lambda v: (type(v).__name__, str(v)))
+        index = {v: i for i, v in enumerate(order)}
+        uniques, codes = order, np.array([index[v] for v in arr])
+    return np.asarray(codes, dtype=np.int64).reshape(-1), tuple(_fmt(v) for v in uniques)
 
 
 def _fmt(value: object) -> str:
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
+    if isinstance(value, np.datetime64):
+        return str(pd.Timestamp(value))
     return str(value)
