@@ -216,6 +216,34 @@ class LmerFit(MixedFit):
 
         return coef_table(self, ddf)
 
+    def anova(self, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """F tests of the fixed-effects terms, like ``anova()`` on an lmerTest fit.
+
+        Parameters
+        ----------
+        type
+            3 (lmerTest's default; marginal hypotheses for treatment coding) or 1 (sequential).
+        ddf
+            ``"satterthwaite"`` or ``"kenward-roger"`` (REML fits).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per term (``sector``, ``sector:cses``, ...): Sum Sq, Mean Sq,
+            NumDF, DenDF, F value, Pr(>F). For likelihood-ratio tests between fits
+            use :func:`hierbayes.anova`.
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> fit = hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
+        >>> fit.anova().round(2).loc["Days", ["NumDF", "DenDF", "F value"]].tolist()
+        [1.0, 17.0, 45.85]
+        """
+        from hierbayes.inference.anova_terms import anova_table
+
+        return anova_table(self, type=type, ddf=ddf)
+
     def summary(self, ddf: str = "satterthwaite"):
         """lmerTest-style summary (``print(fit.summary())``); ``ddf`` as in :meth:`coef_table`."""
         from hierbayes.fits.lmer_summary import LmerSummary

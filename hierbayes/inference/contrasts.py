@@ -1,0 +1,135 @@
+"""Contrast matrices of the model terms for type I and type III tests (lmerTest's).
+
+A model term (``sector``, ``cses``, ``sector:cses``) is a group of columns of
+X; its hypothesis is a matrix L with one row per degree of freedom:
+
+* type I (sequential): the term's rows of the normalised Doolittle
+  (unit upper triangular) factor of X'X (``get_contrasts_type1``);
+* type III: lmerTest's ``extract_contrasts_type3`` for treatment coding:
+  ``L = t(ginv(X) rdX)`` with ``rdX`` the over-parameterised design (every
+  level of every factor), the columns of each term orthogonalised against the
+  terms containing it (a term is contained in another with more variables and
+  the same numeric covariates), rows kept where rdX names a column of X.
+  With at most one term the type I contrasts are returned, as lmerTest does.
+
+The term -> columns map comes from the design's formulaic spec; columns
+dropped as aliased are left out.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from formulaic import model_matrix
+
+from hierbayes.design import Design
+from hierbayes.design.encode import CONTEXT, quote_columns
+from hierbayes.design.names import r_column_names
+
+
+@dataclass(frozen=True)
+class ModelTerm:
+    """One fixed-effects term: its R label, variables and columns of X."""
+
+    label: str
+    variables: tuple[str, ...]
+    numeric: frozenset[str]
+    columns: tuple[int, ...]
+    expr: str
+
+
+def _r_label(term: str) -> str:
+    return term.replace(" ** ", "^").replace("**", "^")
+
+
+def model_terms(design: Design) -> tuple[bool, list[ModelTerm]]:
+    """Whether X has an intercept, and its terms (R labels, in R's order) with their X columns."""
+    spec = design.fixed_spec
+    kinds = {k: getattr(v[0], "value", v[0]) for k, v in (spec.encoder_state or {}).items()}
+    keep = {full: j for j, full in enumerate(design.fixed_keep)}
+    intercept, terms, start = False, [], 0
+    for st in spec.structure:
+        ncol = len(st.columns)
+        cols = tuple(keep[c] for c in range(start, start + ncol) if c in keep)
+        start += ncol
+        expr = str(st.term)
+        if expr == "1":
+            intercept = bool(cols)
+            continue
+        variables = tuple(str(f.expr) for f in st.term.factors)
+        numeric = frozenset(v for v in variables if kinds.get(v, "numerical") != "categorical")
+        terms.append(ModelTerm(_r_label(expr), variables, numeric, cols, expr))
+    return intercept, terms
+
+
+def contrasts_type1(design: Design) -> dict[str, np.ndarray]:
+    """Sequential (type I) contrasts per term (lmerTest's ``get_contrasts_type1``)."""
+    _, terms = model_terms(design)
+    X = design.X
+    if X.shape[1] == 0:
+        return {t.label: np.zeros((0, 0)) for t in terms}
+    R = np.linalg.cholesky(X.T @ X).T  # X'X = R'R; Doolittle's t(L) is R with unit diagonal
+    U = R / np.diag(R)[:, None]
+    U[np.abs(U) < 1e-6] = 0.0
+    return {t.label: U[list(t.columns)] for t in terms}
+
+
+def _zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
+    mx = np.max(np.abs(x)) if x.size else 0.0
+    if not mx > 0:
+        return x
+    return np.round(x, max(0, digits - int(np.ceil(np.log10(mx)))))
+
+
+def _contains(inner: ModelTerm, outer: ModelTerm) -> bool:
+    vi, vo = set(inner.variables), set(outer.variables)
+    return vi <= vo and len(vo - vi) > 0 and inner.numeric == outer.numeric
+
+
+def _overparameterised(design: Design, intercept: bool, terms: list[ModelTerm]) -> tuple[np.ndarray, list[str]]:
+    data = design.frame.data
+    blocks, names = [], []
+    if intercept:
+        blocks.append(np.ones((design.n, 1)))
+        names.append("(Intercept)")
+    for t in terms:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mm = model_matrix(
+                "0 + " + quote_columns(t.expr, data.columns), data, context=CONTEXT, ensure_full_rank=False,
+                na_action="ignore",
+            )  # fmt: skip
+        blocks.append(np.asarray(mm.to_numpy(dtype=float)).reshape(design.n, -1))
+        names.extend(r_column_names(list(mm.columns)))
+    return np.hstack(blocks), names
+
+
+def contrasts_type3(design: Design) -> dict[str, np.ndarray]:
+    """Type III contrasts per term (lmerTest's ``get_contrasts_type3`` for treatment coding)."""
+    intercept, terms = model_terms(design)
+    X = design.X
+    if X.shape[1] <= 1 or len(terms) <= 1:
+        return contrasts_type1(design)
+    rdX, rd_names = _overparameterised(design, intercept, terms)
+    L = _zapsmall((np.linalg.pinv(X, rcond=np.sqrt(np.finfo(float).eps)) @ rdX).T)
+    order = sorted(range(len(terms)), key=lambda i: -len(terms[i].variables))  # stable, like R's order()
+    for i in order:
+        term = terms[i]
+        containing = [c for t in terms if _contains(term, t) for c in t.columns]
+        if containing and term.columns:
+            A, B = L[:, containing], L[:, list(term.columns)]
+            coef, *_ = np.linalg.lstsq(A, B, rcond=None)
+            L[:, list(term.columns)] = _zapsmall(B - A @ coef)
+    rows = pd.Index(rd_names).get_indexer(list(design.x_names))
+    if (rows < 0).any():
+        missing = [n for n, r in zip(design.x_names, rows, strict=True) if r < 0]
+        raise ValueError(f"type III contrasts: columns {missing} of X are not in the over-parameterised design")
+    L = L[rows]
+    out = {}
+    for t in terms:
+        Lt = L[:, list(t.columns)].T
+        out[t.label] = Lt[np.abs(Lt).sum(axis=1) > 1e-8]
+    return out
