@@ -216,6 +216,28 @@ class LmerFit(MixedFit):
 
         return coef_table(self, ddf)
 
+    def refit_ml(self) -> LmerFit:
+        """The same model fitted by maximum likelihood (lme4's ``refitML``); an ML fit returns itself.
+
+        The refit starts from this fit's theta and is kept, so repeated
+        likelihood-ratio tests refit once.
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> fit = hb.lmer("Reaction ~ Days + (1 | Subject)", hb.datasets.load("sleepstudy"))
+        >>> round(fit.refit_ml().loglik, 4)
+        -897.0393
+        """
+        if not self.reml:
+            return self
+        if "_ml_refit" not in self.__dict__:
+            from hierbayes.reml.fit import fit_lmm
+
+            est = fit_lmm(self.design, reml=False, start=self.estimates.theta)
+            self.__dict__["_ml_refit"] = LmerFit(self.model, est, warn=False)
+        return self.__dict__["_ml_refit"]
+
     def anova(self, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
         """F tests of the fixed-effects terms, like ``anova()`` on an lmerTest fit.
 
@@ -243,6 +265,28 @@ class LmerFit(MixedFit):
         from hierbayes.inference.anova_terms import anova_table
 
         return anova_table(self, type=type, ddf=ddf)
+
+    def ranova(self) -> pd.DataFrame:
+        """Likelihood-ratio tests for dropping each random-effects term (lmerTest's ``ranova``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Rows ``<none>`` (this model) and one per reduction, named as
+            lmerTest names them (``"(1 | Subject)"``, ``"Days in (Days | Subject)"``):
+            npar, logLik, AIC, LRT, Df, Pr(>Chisq). The reduced models'
+            formulas are in ``attrs["formulas"]``.
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> fit = hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
+        >>> fit.ranova().index.tolist()
+        ['<none>', 'Days in (Days | Subject)']
+        """
+        from hierbayes.inference.ranova import ranova
+
+        return ranova(self)
 
     def summary(self, ddf: str = "satterthwaite"):
         """lmerTest-style summary (``print(fit.summary())``); ``ddf`` as in :meth:`coef_table`."""

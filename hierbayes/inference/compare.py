@@ -1,0 +1,149 @@
+"""Likelihood-ratio tests between fitted models (lme4's ``anova(m1, m2, ...)``).
+
+Works on any fit that follows a small protocol, so REML/ML fits and GLMM fits
+mix: ``loglik``, ``npar``, ``nobs``, ``method`` (``"reml"`` or ``"ml"``),
+``formula``, ``aic``, ``bic`` and ``refit_ml()`` (an ML fit of the same model;
+an ML fit returns itself). The table has lme4's columns: npar, AIC, BIC,
+logLik, deviance (``-2 logLik``), Chisq, Df, Pr(>Chisq), with the models
+sorted by number of parameters.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from hierbayes.errors import DataError, HierbayesWarning, ModelError
+
+COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]
+
+
+class LikelihoodFit(Protocol):
+    """What :func:`anova` needs from a fit."""
+
+    method: str
+    formula: str
+
+    @property
+    def loglik(self) -> float: ...
+
+    @property
+    def npar(self) -> int: ...
+
+    @property
+    def nobs(self) -> int: ...
+
+    def refit_ml(self) -> LikelihoodFit: ...
+
+
+class RefitWarning(HierbayesWarning):
+    """REML fits were refitted by ML before a likelihood-ratio test (lme4's message)."""
+
+
+def _check(fits: list[Any]) -> None:
+    for i, f in enumerate(fits):
+        method = getattr(f, "method", None)
+        if method == "bayes":
+            raise ModelError(
+                f"model {i + 1} is a Bayesian fit: likelihood-ratio tests need REML/ML fits; compare Bayesian "
+                "fits by leave-one-out cross-validation (arviz.loo / arviz.compare on fit.idata)"
+            )
+        if method not in ("reml", "ml") or not hasattr(f, "loglik"):
+            raise ModelError(f"model {i + 1} ({type(f).__name__}) is not a REML/ML fit with a log-likelihood")
+    nobs = [f.nobs for f in fits]
+    if len(set(nobs)) > 1:
+        raise DataError(
+            f"models were not all fitted to the same number of observations ({', '.join(map(str, nobs))}); "
+            "drop rows with missing values in any model's variables before fitting"
+        )
+    ys = [getattr(getattr(f, "design", None), "y", None) for f in fits]
+    if all(y is not None for y in ys) and not all(np.array_equal(ys[0], y) for y in ys[1:]):
+        raise DataError("models were not all fitted to the same data (their responses differ)")
+
+
+def _same_fixed(fits: list[Any]) -> bool:
+    names = [tuple(getattr(getattr(f, "design", None), "x_names", ())) for f in fits]
+    return all(set(n) == set(names[0]) for n in names[1:])
+
+
+def anova(*fits: Any, refit: bool | str = True, model_names: list[str] | None = None) -> pd.DataFrame:
+    """Likelihood-ratio tests between nested models, like lme4's ``anova(m1, m2, ...)``.
+
+    Parameters
+    ----------
+    *fits
+        Two or more REML/ML (or GLMM) fits of the same data. With a single
+        REML/ML fit this returns its per-term F tests (``fit.anova()``).
+    refit
+        ``True`` (lme4's default): refit every REML fit by ML first, with a
+        :class:`RefitWarning` (REML likelihoods of models with different fixed
+        effects are not comparable; lme4 1.1-31 refits even when the fixed
+        effects agree). ``"auto"``: refit only when the fixed effects differ.
+        ``False``: use the likelihoods as fitted.
+    model_names
+        Row names; by default the formulas (or ``MODEL1``, ... when two agree).
+
+    Returns
+    -------
+    pandas.DataFrame
+        npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq), one row per
+        model in increasing npar. ``attrs["refitted"]`` says whether REML fits
+        were refitted.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import hierbayes as hb
+    >>> d = hb.datasets.load("sleepstudy")
+    >>> m1 = hb.lmer("Reaction ~ Days + (1 | Subject)", d)
+    >>> m2 = hb.lmer("Reaction ~ Days + (Days | Subject)", d)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     tab = hb.anova(m1, m2)
+    >>> round(float(tab["Chisq"].iloc[1]), 2)
+    42.14
+    """
+    fits = list(fits)
+    if len(fits) == 1 and hasattr(fits[0], "anova"):
+        return fits[0].anova()
+    if len(fits) < 2:
+        raise ModelError("anova needs at least two fitted models (or one REML/ML fit for its F tests)")
+    _check(fits)
+    names = list(model_names) if model_names is not None else [getattr(f, "formula", "") for f in fits]
+    if len(names) != len(fits):
+        raise ValueError(f"model_names has {len(names)} names for {len(fits)} models")
+    if len(set(names)) < len(names) or any(not n for n in names):
+        names = [f"MODEL{i + 1}" for i in range(len(fits))]
+    reml = [f.method == "reml" for f in fits]
+    if refit not in (True, False, "auto"):
+        raise ValueError(f"refit must be True, False or 'auto', not {refit!r}")
+    do_refit = any(reml) and (refit is True or (refit == "auto" and not _same_fixed(fits)))
+    if do_refit:
+        warnings.warn("refitting model(s) with ML (instead of REML)", RefitWarning, stacklevel=2)
+        fits = [f.refit_ml() if r else f for f, r in zip(fits, reml, strict=True)]
+    elif any(reml) and not all(reml):
+        warnings.warn("some models fit with REML, some not: their likelihoods are not comparable", RefitWarning,
+                      stacklevel=2)  # fmt: skip
+    order = sorted(range(len(fits)), key=lambda i: fits[i].npar)
+    fits = [fits[i] for i in order]
+    names = [names[i] for i in order]
+    llk = np.array([float(f.loglik) for f in fits])
+    npar = np.array([int(f.npar) for f in fits])
+    n = fits[0].nobs
+    chisq = np.r_[np.nan, 2 * np.maximum(0.0, np.diff(llk))]
+    df = np.r_[np.nan, np.diff(npar)]
+    with np.errstate(invalid="ignore"):
+        p = np.where(df == 0, np.nan, stats.chi2.sf(chisq, np.where(df > 0, df, np.nan)))
+    table = pd.DataFrame(
+        {"npar": npar, "AIC": -2 * llk + 2 * npar, "BIC": -2 * llk + np.log(n) * npar, "logLik": llk,
+         "deviance": -2 * llk, "Chisq": chisq, "Df": df, "Pr(>Chisq)": p},
+        index=names,
+    )  # fmt: skip
+    table["Df"] = table["Df"].astype("Int64")
+    table.attrs["refitted"] = do_refit
+    table.attrs["models"] = {nm: f.formula for nm, f in zip(names, fits, strict=True)}
+    return table
