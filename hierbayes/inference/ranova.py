@@ -89,7 +89,7 @@ def _reductions(fit: LmerFit) -> list[tuple[str, list[tuple[bool, list[str], str
         for scp in scope:
             rest = [lab for lab, _ in terms if lab != scp]
             new = (True, [], b.group_name) if not rest else (base[k][0], rest, b.group_name)
-            out.append((f"{scp} in ({text})", base[:k] + [new] + base[k + 1 :]))
+            out.append((f"{scp} in ({text})", [*base[:k], new, *base[k + 1 :]]))
     return out
 
 
