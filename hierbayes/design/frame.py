@@ -159,6 +159,13 @@ def build_frame(
     bad = pd.DataFrame({c: _unusable(sub[c]) for c in columns}, index=sub.index)
     by_col = {c: int(bad[c].sum()) for c in columns if bad[c].any()}
     drop = bad.any(axis=1).to_numpy() if len(columns) else np.zeros(len(sub), bool)
+    if len(sub) == 0:
+        raise DataError("the data frame has no rows")
+    if drop.all():
+        raise DataError(
+            f"no rows left to fit: all {len(sub)} rows have missing, infinite or empty values "
+            f"(per column: {', '.join(f'{c} {n}' for c, n in by_col.items())})"
+        )
     if drop.any():
         detail = ", ".join(f"{c} ({n})" for c, n in by_col.items())
         msg = f"{int(drop.sum())} of {len(sub)} rows have missing, infinite or empty values in {detail}"
@@ -166,23 +173,16 @@ def build_frame(
             raise DataError(msg + " (na_action='raise')")
         warnings.warn(msg + "; they were dropped (see fit.n_dropped).", DroppedRowsWarning, stacklevel=4)
     kept = sub.loc[~drop].copy()
-    if len(kept) == 0:
-        if len(sub) == 0:
-            raise DataError("the data frame has no rows")
-        raise DataError(
-            f"no rows left to fit: all {len(sub)} rows have missing, infinite or empty values "
-            f"(per column: {', '.join(f'{c} {n}' for c, n in by_col.items())})"
-        )
     for c in columns:
         if isinstance(kept[c].dtype, pd.CategoricalDtype):
             kept[c] = kept[c].cat.remove_unused_categories()
         if drop.any() and (c in factors or not pd.api.types.is_numeric_dtype(sub[c].dtype)):
-            _warn_lost_levels(c, sub[c], kept[c])
+            _warn_lost_levels(c, sub[c][~bad[c].to_numpy()], kept[c])
     return ModelFrame(data=kept, row_index=sub.index[~drop], n_input=len(sub), dropped_by_column=by_col)
 
 
 def _warn_lost_levels(column: str, before: pd.Series, after: pd.Series) -> None:
-    """Warn for levels of a categorical column that lost every row to the dropping."""
+    """Warn for levels (among the usable values) that lost every row to the dropping."""
     lost = set(before.dropna().unique()) - set(after.unique())
     if lost:
         names = sorted(map(str, lost))
