@@ -56,7 +56,7 @@ def test_response_must_be_numeric(sleep):
 def test_formula_without_response_or_random_effects(sleep):
     with pytest.raises(FormulaError, match="no response"):
         build_design("~ Days + (1 | Subject)", sleep)
-    with pytest.raises(FormulaError, match="no random-effects term.*ordinary regression"):
+    with pytest.raises(FormulaError, match=r"no random-effects term.*ordinary regression"):
         build_design("Reaction ~ Days", sleep)
     assert build_design("Reaction ~ Days", sleep, require_random=False).blocks == ()
 
@@ -144,7 +144,7 @@ def test_duplicate_column_names(sleep):
 
 
 def test_not_a_data_frame():
-    with pytest.raises(DataError, match="must be a pandas DataFrame.*got int"):
+    with pytest.raises(DataError, match=r"must be a pandas DataFrame.*got int"):
         build_design("y ~ x + (1 | g)", 5)
 
 
