@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hierbayes.design import Design
-from hierbayes.reml.convergence import ConvergenceReport, newton_polish
+from hierbayes.reml.convergence import ConvergenceReport, check_derivatives
 from hierbayes.reml.crossprod import CrossProducts, crossproducts
 from hierbayes.reml.objective import (
     Factor,
@@ -26,10 +26,8 @@ from hierbayes.reml.objective import (
 from hierbayes.reml.optimize import OptSummary, minimize_theta
 from hierbayes.reml.params import ThetaLayout
 
-#: Newton-polish the optimum and check convergence (lme4's derivative check) when theta has at
-#: most this many elements and there are fewer observations than this (lme4 skips the check from 10,000).
-POLISH_MAX_THETA = 12
-POLISH_MAX_NOBS = 10_000
+#: Check convergence with derivatives (lme4's checkConv) below this many observations, as lme4 does.
+CHECK_MAX_NOBS = 10_000
 #: lme4's ``isSingular`` tolerance on theta elements bounded below by zero.
 SINGULAR_TOL = 1e-4
 
@@ -157,10 +155,9 @@ def fit_lmm(
     x0 = layout.start if start is None else np.asarray(start, float)
     opt = minimize_theta(objective, x0, layout.lower, method=optimizer)
     theta, report = opt.final, None
-    if layout.size <= POLISH_MAX_THETA and design.n < POLISH_MAX_NOBS:
-        theta, report = newton_polish(objective, opt.final, layout.lower)
-        if np.any(theta[layout.lower == 0] < SINGULAR_TOL):
-            report = None  # boundary fit: lme4 does not check derivatives there
+    singular = np.any(theta[layout.lower == 0] < SINGULAR_TOL)
+    if design.n < CHECK_MAX_NOBS and not singular:  # lme4 does not check derivatives at a boundary fit
+        report = check_derivatives(objective, theta, layout.lower)
     return estimates_at(objective, theta, opt, report)
 
 
