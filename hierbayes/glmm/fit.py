@@ -32,7 +32,7 @@ from hierbayes.glmm.glm_family import GlmResponse, glm_response
 from hierbayes.glmm.laplace import LaplaceDeviance, ThetaDeviance
 from hierbayes.glmm.optimize import bobyqa
 from hierbayes.glmm.pirls import Pirls, PirlsResult
-from hierbayes.reml.convergence import ConvergenceReport, convergence_messages, derivatives, newton_polish
+from hierbayes.reml.convergence import ConvergenceReport, convergence_messages, derivatives
 from hierbayes.reml.crossprod import crossproducts
 from hierbayes.reml.objective import conditional_covariances, factorize, fixef_precision_factor, lower_inverse
 from hierbayes.reml.optimize import OptSummary, minimize_theta
@@ -151,8 +151,14 @@ def fit_glmm(model: Model, nAGQ: int = 1, start: dict[str, Any] | None = None, w
     return GlmerFit(model, estimate_glmm(model.design, model.family, nAGQ=nAGQ, start=start), warn=warn)
 
 
-def estimate_glmm(design: Design, family: Family, nAGQ: int = 1, start: dict[str, Any] | None = None) -> GlmmEstimates:
-    """The two-stage maximum-likelihood fit; returns the estimates (see :func:`fit_glmm`)."""
+def estimate_glmm(
+    design: Design, family: Family, nAGQ: int = 1, start: dict[str, Any] | None = None, calc_derivs: bool = True
+) -> GlmmEstimates:
+    """The two-stage maximum-likelihood fit; returns the estimates (see :func:`fit_glmm`).
+
+    With ``calc_derivs=False`` (bootstrap refits) the Hessian, the Newton
+    polish and the convergence checks are skipped and vcov comes from R_X.
+    """
     nAGQ = int(nAGQ)
     check_agq(design, nAGQ)
     start = dict(start or {})
@@ -180,26 +186,44 @@ def estimate_glmm(design: Design, family: Family, nAGQ: int = 1, start: dict[str
     pars = _boundary(devfun, opt.final, lower, opt.fmin)
     free_theta = pars[: layout.size][layout.lower == 0]
     singular = bool(np.any(free_theta < SINGULAR_TOL))
+    if not calc_derivs:
+        return _estimates(design, response, layout, nAGQ, pars[: layout.size], pars[layout.size :], opt.fmin, opt1,
+                          opt, None, None)  # fmt: skip
+    g, H = derivatives(devfun, pars, np.full(len(pars), -np.inf), h=DERIV_STEP)  # lme4's deriv12
     report = None
-    if not singular:
-        pars, report = newton_polish(devfun, pars, lower, max_steps=2)
-    g, H = _full_derivatives(devfun, pars, report)
-    if report is not None:
+    if not singular:  # lme4 skips the gradient checks on a boundary fit
+        pars, g, H = _newton_polish(devfun, pars, lower, g, H)
         report = ConvergenceReport(g, H, np.arange(len(pars)), convergence_messages(g, H))
     objective = devfun(pars)
     return _estimates(design, response, layout, nAGQ, pars[: layout.size], pars[layout.size :], objective, opt1,
                       opt, (g, H), report)  # fmt: skip
 
 
-def _full_derivatives(devfun, pars: np.ndarray, report: ConvergenceReport | None) -> tuple[np.ndarray, np.ndarray]:
-    """Central-difference gradient and Hessian over all of c(theta, beta), as lme4's ``deriv12``.
+def _newton_polish(devfun, x: np.ndarray, lower: np.ndarray, g: np.ndarray, H: np.ndarray, max_steps: int = 2):
+    """Newton steps on the finite-difference derivatives, kept only when they lower the deviance.
 
-    The Newton polish's derivatives are reused when they cover every parameter
-    (a non-singular fit has theta >= 1e-4, so its steps were all central).
+    BOBYQA stops when the deviance stops improving by 1e-12 relative, which
+    on a flat optimum can leave c(theta, beta) ~1e-5 from the minimiser; the
+    derivatives (computed anyway, for vcov and the convergence checks) land
+    on it. Skipped when the step is already negligible.
     """
-    if report is not None and len(report.free) == len(pars):
-        return report.gradient, report.hessian
-    return derivatives(devfun, pars, np.full(len(pars), -np.inf), h=DERIV_STEP)
+    f0 = None
+    for _ in range(max_steps):
+        try:
+            np.linalg.cholesky(H)
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        if np.max(np.abs(step)) < 1e-7 * max(1.0, np.max(np.abs(x))):
+            break
+        cand = x - step
+        f0 = devfun(x) if f0 is None else f0
+        f1 = devfun(cand)
+        if np.any(cand < lower) or not f1 < f0:
+            break
+        x, f0 = cand, f1
+        g, H = derivatives(devfun, x, np.full(len(x), -np.inf), h=DERIV_STEP)
+    return x, g, H
 
 
 def _boundary(fun, x: np.ndarray, lower: np.ndarray, fmin: float) -> np.ndarray:
@@ -215,7 +239,7 @@ def _boundary(fun, x: np.ndarray, lower: np.ndarray, fmin: float) -> np.ndarray:
 
 def _unscaled_vcov(res: PirlsResult) -> np.ndarray:
     """``(R_X' R_X)^{-1}`` from a joint (u, beta) PIRLS factor."""
-    RXinv = lower_inverse(fixef_precision_factor(res.factor, res.cp))
+    RXinv = lower_inverse(res.RX)
     return RXinv.T @ RXinv
 
 

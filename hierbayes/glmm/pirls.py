@@ -30,8 +30,9 @@ import numpy as np
 from hierbayes.design import Design
 from hierbayes.errors import ModelError
 from hierbayes.glmm.glm_family import GlmResponse
-from hierbayes.reml.crossprod import CrossProducts, crossproducts
-from hierbayes.reml.objective import Factor, factorize, solve
+from hierbayes.glmm.system import SystemFactor, WeightedSystem
+from hierbayes.reml.crossprod import crossproducts
+from hierbayes.reml.objective import factorize, fixef_precision_factor, solve
 from hierbayes.reml.params import ThetaLayout
 
 MAX_HALVINGS = 20
@@ -49,9 +50,10 @@ class PirlsResult:
         Spherical conditional modes, one (levels x k) array per block.
     eta, mu
         Linear predictor and mean at the modes.
-    factor, cp
-        The blocked Cholesky factor and the weighted cross-products of the
-        last iteration (``factor.logdet_L`` is lme4's ``ldL2``).
+    ldL2
+        ``log|L_Z|^2`` of the last iteration's factor.
+    RX
+        ``R_X'`` of the last iteration's factor (joint PIRLS only; empty otherwise).
     sqrtw
         Square-root working weights used for that factor.
     sqr_u
@@ -66,15 +68,11 @@ class PirlsResult:
     u: list[np.ndarray]
     eta: np.ndarray
     mu: np.ndarray
-    factor: Factor
-    cp: CrossProducts
+    ldL2: float
+    RX: np.ndarray
     sqrtw: np.ndarray
     sqr_u: float
     iterations: int
-
-    @property
-    def ldL2(self) -> float:
-        return self.factor.logdet_L
 
 
 class Pirls:
@@ -101,6 +99,8 @@ class Pirls:
         self._empty_x = np.empty((design.n, 0))
         self._u: list[np.ndarray] = [np.zeros((b.nlevels, b.k)) for b in design.blocks]
         self._beta: np.ndarray | None = None
+        dense = WeightedSystem.fits(design)
+        self._systems = {j: WeightedSystem(design, with_x=j) for j in (True, False)} if dense else None
 
     def zb(self, theta: np.ndarray, u: list[np.ndarray]) -> np.ndarray:
         """``Z Lambda(theta) u`` for the fitting data."""
@@ -151,11 +151,10 @@ class Pirls:
             iterations += 1
             sqrtw, wres = r.working(eta, mu)
             z = eta - base + wres
-            cp = crossproducts(d.blocks, X, z, sqrtw)
-            f = factorize(cp, self.layout, theta)
+            f = self._factor(theta, X, z, sqrtw, joint)
             if f is None:
                 raise FloatingPointError(f"PIRLS: the penalized weighted system is singular at theta={theta}")
-            u1, ur, bnew = solve(f, cp)
+            u1, ur, bnew = f.u1, f.ur, f.beta
             coef = np.concatenate([u1.ravel(), ur, bnew])
             us = self._split(coef)
             new_eta = base + (X @ bnew if joint else 0.0) + self.zb(theta, us)
@@ -189,9 +188,20 @@ class Pirls:
         if joint:
             self._beta = beta_out
         return PirlsResult(
-            theta=theta, beta=beta_out, joint=joint, u=us, eta=eta, mu=mu, factor=f, cp=cp, sqrtw=sqrtw,
+            theta=theta, beta=beta_out, joint=joint, u=us, eta=eta, mu=mu, ldL2=f.logdet_L, RX=f.RX, sqrtw=sqrtw,
             sqr_u=float(np.dot(coef[: d.q], coef[: d.q])), iterations=iterations,
         )  # fmt: skip
+
+    def _factor(self, theta, X, z, sqrtw, joint: bool) -> SystemFactor | None:
+        if self._systems is not None:
+            return self._systems[joint].factor(theta, z, sqrtw)
+        # very large crossed designs: the REML engine's sparse cross-products
+        cp = crossproducts(self.design.blocks, X, z, sqrtw)
+        f = factorize(cp, self.layout, theta)
+        if f is None:
+            return None
+        u1, ur, beta = solve(f, cp)
+        return SystemFactor(f.logdet_L, u1, ur, beta, fixef_precision_factor(f, cp))
 
     def _split(self, coef: np.ndarray) -> list[np.ndarray]:
         """Coefficients (u1, ur, beta) -> u per block (levels x k)."""
