@@ -288,6 +288,63 @@ class LmerFit(MixedFit):
 
         return ranova(self)
 
+    def confint(
+        self,
+        method: str = "profile",
+        level: float = 0.95,
+        parm: str | int | list | None = None,
+        **boot_options,
+    ) -> pd.DataFrame:
+        """Confidence intervals of the SDs, correlations, sigma and fixed effects (lme4's ``confint``).
+
+        Parameters
+        ----------
+        method
+            ``"profile"`` (lme4's default: profile likelihood, through the ML
+            refit for REML fits), ``"wald"`` (fixed effects only; NaN rows for
+            the variance parameters, as lme4) or ``"boot"`` (bootstrap
+            percentile intervals).
+        level
+            Confidence level.
+        parm
+            Parameters (names like ``".sig01"``, ``"Days"``, 1-based positions,
+            ``"theta_"`` or ``"beta_"``); all by default.
+        **boot_options
+            For ``method="boot"``: ``nsim``, ``seed``, ``resample`` (grouping
+            factors for a case bootstrap, e.g. ``["Subject"]``), ``use_re``,
+            ``n_jobs``, ``progress`` (see :func:`hierbayes.inference.bootstrap.bootstrap`).
+            The replicates are kept as ``fit.boot``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Rows ``.sig01``, ..., ``.sigma``, fixed effects; columns ``"2.5 %"``, ``"97.5 %"``.
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> fit = hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
+        >>> fit.confint(parm=".sigma").round(3).values.tolist()
+        [[22.898, 28.858]]
+        """
+        from hierbayes.inference.intervals import confint
+
+        return confint(self, method=method, level=level, parm=parm, **boot_options)
+
+    def profile(self, which: str | list[str] | None = None):
+        """Profile the likelihood (lme4's ``profile``); ``.table`` holds the zeta table.
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> fit = hb.lmer("Yield ~ 1 + (1 | Batch)", hb.datasets.load("dyestuff"))
+        >>> fit.profile().table.columns.tolist()
+        ['.zeta', '.sig01', '.sigma', '(Intercept)', '.par']
+        """
+        from hierbayes.inference.profile import profile
+
+        return profile(self, which=which)
+
     def summary(self, ddf: str = "satterthwaite"):
         """lmerTest-style summary (``print(fit.summary())``); ``ddf`` as in :meth:`coef_table`."""
         from hierbayes.fits.lmer_summary import LmerSummary

@@ -1,0 +1,97 @@
+"""Confidence intervals for REML/ML fits: lme4's ``confint(m, method=)``.
+
+Rows are lme4's (``oldNames = TRUE``): ``.sig01``, ..., ``.sigma``, then the
+fixed effects; columns ``"2.5 %"`` and ``"97.5 %"`` (for level 0.95).
+
+* ``"profile"``: profile-likelihood intervals (:mod:`hierbayes.inference.profile`);
+* ``"wald"``: ``estimate +- z * SE`` for fixed effects, NaN for the variance
+  parameters (as lme4);
+* ``"boot"``: parametric (or case) bootstrap percentile intervals
+  (:mod:`hierbayes.inference.bootstrap`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+if TYPE_CHECKING:
+    from hierbayes.fits.lmer import LmerFit
+
+METHODS = ("profile", "wald", "boot")
+
+
+def parameter_names(fit: LmerFit) -> list[str]:
+    """lme4's confint row names: ``.sig01``, ..., ``.sigma``, fixed effects."""
+    return [*fit.sdcor.index, *fit.fixef.index]
+
+
+def select(names: list[str], parm: Any, nvp: int) -> list[str]:
+    """lme4's ``parm``: names, 1-based positions, ``"theta_"`` or ``"beta_"``; None for all."""
+    if parm is None:
+        return list(names)
+    items = [parm] if isinstance(parm, str | int | np.integer) else list(parm)
+    out: list[str] = []
+    for p in items:
+        if isinstance(p, int | np.integer):
+            if not 1 <= p <= len(names):
+                raise IndexError(f"parm {p} is out of range: there are {len(names)} parameters")
+            chosen = [names[p - 1]]
+        elif p == "theta_":
+            chosen = names[:nvp]
+        elif p == "beta_":
+            chosen = names[nvp:]
+        elif p in names:
+            chosen = [p]
+        else:
+            raise KeyError(f"no parameter '{p}'; the model has {', '.join(names)}")
+        out += [c for c in chosen if c not in out]
+    return [n for n in names if n in out]
+
+
+def _columns(level: float) -> list[str]:
+    a = (1 - level) / 2
+    return [f"{100 * a:.3g} %", f"{100 * (1 - a):.3g} %"]
+
+
+def wald(fit: LmerFit, level: float = 0.95) -> pd.DataFrame:
+    """Wald intervals: fixed effects only, NaN rows for the variance parameters (lme4)."""
+    a = (1 - level) / 2
+    z = stats.norm.ppf(1 - a)
+    se = np.sqrt(np.diag(fit.vcov.to_numpy()))
+    fe = fit.fixef.to_numpy()
+    nvp = len(fit.sdcor)
+    lo = np.r_[np.full(nvp, np.nan), fe - z * se]
+    hi = np.r_[np.full(nvp, np.nan), fe + z * se]
+    return pd.DataFrame(np.c_[lo, hi], index=parameter_names(fit), columns=_columns(level))
+
+
+def confint(
+    fit: LmerFit, method: str = "profile", level: float = 0.95, parm: Any = None, **boot_options: Any
+) -> pd.DataFrame:
+    """Confidence intervals of all parameters, in lme4's layout (see the module docstring)."""
+    method = str(method).lower()
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, not {level}")
+    names = parameter_names(fit)
+    chosen = select(names, parm, len(fit.sdcor))
+    if boot_options and method != "boot":
+        raise TypeError(f"{', '.join(boot_options)} only apply to method='boot'")
+    if method == "wald":
+        return wald(fit, level).loc[chosen]
+    if method == "profile":
+        from hierbayes.inference.profile import profile
+
+        ci = profile(fit, which=chosen).confint(level)
+        ci.columns = _columns(level)
+        return ci.loc[chosen]
+    from hierbayes.inference.bootstrap import bootstrap
+
+    result = bootstrap(fit, **boot_options)
+    fit.__dict__["boot"] = result
+    return result.confint(level).loc[chosen]

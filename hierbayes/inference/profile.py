@@ -1,0 +1,337 @@
+"""Profile likelihood of an LMM and profile confidence intervals (lme4's ``profile``/``confint``).
+
+Mirrors lme4 1.1-31's ``profile.merMod``:
+
+* REML fits are profiled through their ML refit (lme4's ``devfun2`` calls
+  ``refitML``); the base is the ML deviance at the ML estimates;
+* variance parameters are profiled on the SD/correlation scale (``.sig01``,
+  ..., ``.sigma``, in theta's order): at each value the ML deviance in
+  ``(sd/cor, sigma)`` is minimised over the others (BOBYQA, bounds
+  sd >= 0, -1 <= cor <= 1);
+* a fixed effect is profiled by moving its column into the offset and
+  refitting theta by ML (sigma and the other betas profiled out);
+* ``zeta = sign(x - x_hat) sqrt(dev(x) - dev_hat)``; steps of
+  ``delta = sqrt(qchisq(0.99, npar)) / 8`` in zeta (lme4's ``nextpar``),
+  up to ``|zeta| > sqrt(qchisq(0.99, npar))``;
+* intervals from the inverse of the natural spline of zeta
+  (:mod:`hierbayes.inference.spline`) at ``qnorm((1 -+ level) / 2)``, the
+  parameter's bound where the profile does not reach that far.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import nlopt
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from hierbayes.errors import ConvergenceWarning
+from hierbayes.inference.spline import PolySpline, back_spline, interp_spline
+from hierbayes.reml.fit import LmmObjective
+from hierbayes.reml.optimize import minimize_theta
+from hierbayes.reml.params import sdcor_parameters
+from hierbayes.reml.refit import criterion_pieces, with_fixed_offset
+
+if TYPE_CHECKING:
+    from hierbayes.fits.lmer import LmerFit
+
+MAXPTS, MAXMULT, MINSTEP = 100, 10.0, 1e-6
+_LOG2PI = np.log(2 * np.pi)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A likelihood profile (lme4's ``thpr``).
+
+    Attributes
+    ----------
+    table
+        One row per profiled point: ``.zeta``, every parameter's value there
+        (``.sig01``, ..., ``.sigma``, fixed effects) and ``.par`` (which
+        parameter was held fixed).
+    estimates
+        ML estimates of all parameters (the centre of the profile).
+    backward
+        Per parameter, the spline giving the parameter as a function of zeta
+        (None when it could not be built).
+    lower, upper
+        Bounds of the variance parameters (limits where the profile stops short).
+    """
+
+    table: pd.DataFrame
+    estimates: pd.Series
+    backward: dict[str, PolySpline | None]
+    lower: dict[str, float]
+    upper: dict[str, float]
+
+    def confint(self, level: float = 0.95) -> pd.DataFrame:
+        """Profile intervals of every profiled parameter (lme4's ``confint.thpr``)."""
+        a = (1 - level) / 2
+        z = stats.norm.ppf([a, 1 - a])
+        rows = {}
+        for name, bak in self.backward.items():
+            if bak is not None:
+                lo, hi = bak(z)
+            else:
+                lo, hi = self._linear(name, z)
+            lo = self.lower.get(name, np.nan) if np.isnan(lo) else lo
+            hi = self.upper.get(name, np.nan) if np.isnan(hi) else hi
+            rows[name] = (lo, hi)
+        cols = [f"{100 * a:.3g} %", f"{100 * (1 - a):.3g} %"]
+        return pd.DataFrame.from_dict(rows, orient="index", columns=cols)
+
+    def _linear(self, name: str, z: np.ndarray) -> tuple[float, float]:
+        sub = self.table[self.table[".par"] == name].dropna(subset=[".zeta"])
+        if len(sub) < 2 or np.any(np.diff(sub[".zeta"].to_numpy()) < -0.01):
+            warnings.warn(f"non-monotonic profile for {name}", ConvergenceWarning, stacklevel=3)
+            return np.nan, np.nan
+        warnings.warn(
+            f"bad spline fit for {name}: falling back to linear interpolation", ConvergenceWarning, stacklevel=3
+        )
+        zz, xx = sub[".zeta"].to_numpy(), sub[name].to_numpy()
+        return tuple(np.interp(z, zz, xx, left=np.nan, right=np.nan))
+
+
+def sdcor_to_theta(fit: LmerFit, values: np.ndarray, sigma: float) -> np.ndarray:
+    """theta from SDs and correlations in theta's order (lme4's ``Sv_to_Cv``)."""
+    theta, pos = [], 0
+    for b in fit.design.blocks:
+        vals = values[pos : pos + b.n_theta]
+        pos += b.n_theta
+        lam = np.zeros((b.k, b.k))
+        cov_sd, corr = np.zeros(b.k), np.eye(b.k)
+        for v, (r, c) in zip(vals, b.theta_index, strict=True):
+            if r == c:
+                cov_sd[r] = v
+            else:
+                corr[r, c] = corr[c, r] = v
+        for cols in b.bars:
+            idx = np.array(cols)
+            lam[np.ix_(idx, idx)] = cov_sd[idx][:, None] * _chol(corr[np.ix_(idx, idx)]) / sigma
+        theta.extend(lam[r, c] for r, c in b.theta_index)
+    return np.array(theta)
+
+
+def _chol(C: np.ndarray) -> np.ndarray:
+    """Cholesky factor of a correlation matrix, tolerating (near) singularity."""
+    k = C.shape[0]
+    L = np.zeros_like(C)
+    for j in range(k):
+        d = C[j, j] - L[j, :j] @ L[j, :j]
+        L[j, j] = np.sqrt(max(d, 0.0))
+        for i in range(j + 1, k):
+            L[i, j] = (C[i, j] - L[i, :j] @ L[j, :j]) / L[j, j] if L[j, j] > 0 else 0.0
+    return L
+
+
+class _Profiler:
+    def __init__(self, fit: LmerFit, alphamax: float = 0.01):
+        self.fit = ml = fit.refit_ml()
+        self.objective = ml.devfun
+        self.n = ml.design.n
+        self.base = ml.deviance
+        sd = ml.sdcor
+        self.names = [*sd.index, *ml.fixef.index]
+        self.nvp = len(sd)
+        self.opt = np.r_[sd.to_numpy(), ml.fixef.to_numpy()]
+        self.stderr = np.sqrt(np.diag(ml.vcov.to_numpy()))
+        lower = [0.0 if r == c else -1.0 for b in ml.design.blocks for r, c in b.theta_index] + [0.0]
+        upper = [np.inf if r == c else 1.0 for b in ml.design.blocks for r, c in b.theta_index] + [np.inf]
+        self.lower, self.upper = np.array(lower), np.array(upper)
+        self.cutoff = float(np.sqrt(stats.chi2.ppf(1 - alphamax, len(self.opt))))
+        self.delta = self.cutoff / 8
+        check = self.deviance(self.opt[: self.nvp])
+        if not abs(check - self.base) <= 1e-5 * max(1.0, abs(self.base)):
+            raise FloatingPointError(
+                f"profile deviance at the estimates ({check}) differs from the fit's ({self.base})"
+            )
+
+    def deviance(self, vp: np.ndarray) -> float:
+        sigma = vp[-1]
+        if not sigma > 0:
+            return np.inf
+        f = self.objective.factor(sdcor_to_theta(self.fit, vp[:-1], sigma))
+        if f is None:
+            return np.inf
+        s2 = sigma**2
+        return f.logdet_L + f.r2 / s2 + self.n * (_LOG2PI + np.log(s2))
+
+    def _row_for_varpar(self, vp: np.ndarray, dev: float) -> np.ndarray:
+        w = self._current
+        devdiff = dev - self.base
+        if devdiff < -1e-6:
+            warnings.warn(f"profiling found a lower deviance (diff={devdiff:.3g})", ConvergenceWarning, stacklevel=4)
+        z = np.sign(vp[w] - self.opt[w]) * np.sqrt(max(devdiff, 0.0))
+        pieces = criterion_pieces(self.objective, sdcor_to_theta(self.fit, vp[:-1], vp[-1]))
+        return np.r_[z, vp, pieces.beta if pieces is not None else np.full(len(self.opt) - self.nvp, np.nan)]
+
+    def varpar_zeta(self, value: float, start: np.ndarray) -> np.ndarray:
+        w, nvp = self._current, self.nvp
+        others = [i for i in range(nvp) if i != w]
+        lo, hi = self.lower[others], self.upper[others]
+        x0 = np.clip(start, lo, hi)
+
+        def full(x: np.ndarray) -> np.ndarray:
+            vp = np.empty(nvp)
+            vp[w] = value
+            vp[others] = x
+            return vp
+
+        if others:
+            best = {"f": np.inf, "x": x0}
+
+            def objective(x: np.ndarray, _grad: np.ndarray) -> float:
+                f = self.deviance(full(x))
+                if f < best["f"]:
+                    best["f"], best["x"] = f, np.array(x)
+                return f
+
+            opt = nlopt.opt(nlopt.LN_BOBYQA, len(others))
+            opt.set_min_objective(objective)
+            opt.set_lower_bounds(lo)
+            opt.set_upper_bounds(hi)
+            opt.set_ftol_abs(1e-11)
+            opt.set_xtol_rel(1e-10)
+            opt.set_maxeval(20_000)
+            try:
+                opt.optimize(x0)
+            except nlopt.RoundoffLimited:
+                pass  # the best point seen is kept
+            x, dev = best["x"], best["f"]
+        else:
+            x, dev = x0, self.deviance(full(x0))
+        return self._row_for_varpar(full(x), dev)
+
+    def fixef_zeta(self, value: float, _start=None) -> np.ndarray:
+        j = self._current - self.nvp
+        design = with_fixed_offset(self.fit.design, j, value)
+        obj = LmmObjective(design, reml=False)
+        opt = minimize_theta(obj, self.fit.estimates.theta, self.fit.layout.lower)
+        theta = opt.final
+        pieces = criterion_pieces(obj, theta)
+        sigma = np.sqrt(pieces.pwrss / self.n)
+        sd = sdcor_parameters(self.fit.design.blocks, self.fit.layout.covariances(theta, sigma), sigma)
+        beta = np.insert(pieces.beta, j, value)
+        devdiff = max(opt.fmin - self.base, 0.0)
+        return np.r_[np.sign(value - self.opt[self._current]) * np.sqrt(devdiff), sd.to_numpy(), beta]
+
+    def _nextpar(self, rows: list[np.ndarray], cc: int, r: int, lower: float, upper: float) -> float:
+        p0, p1 = rows[r - 1][cc], rows[r][cc]
+        z0, z1 = rows[r - 1][0], rows[r][0]
+        num, denom = p1 - p0, z1 - z0
+        if not np.isfinite(denom) or denom == 0:
+            step = MINSTEP
+        else:
+            step = self.delta * num / denom
+            if step < 0:
+                step = MINSTEP
+            elif abs(step) > abs(MAXMULT * num):
+                step = np.sign(step) * abs(MAXMULT * num)
+        return float(min(upper, max(lower, p1 + np.sign(num) * step)))
+
+    def _fill(self, rows: list[np.ndarray], cc: int, lowcut: float, upcut: float, zetafun) -> list[np.ndarray]:
+        i = 1
+        while i < MAXPTS - 1 and lowcut < rows[i][cc] < upcut:
+            z = abs(rows[i][0])
+            if not (np.isnan(z) or z <= self.cutoff):
+                break
+            value = self._nextpar(rows, cc, i, lowcut, upcut)
+            start = np.delete(rows[i][1 : 1 + self.nvp], cc - 1) if cc - 1 < self.nvp else None
+            rows.append(zetafun(value, start))
+            i += 1
+        return rows
+
+    def profile(self, which: list[int]) -> list[np.ndarray]:
+        centre = np.r_[0.0, self.opt]
+        out = []
+        for w in which:
+            self._current = w
+            cc, pw = w + 1, self.opt[w]
+            if w < self.nvp:
+                lowcut, upcut = self.lower[w], self.upper[w]
+                zetafun = self.varpar_zeta
+                first = zetafun(0.001 if pw == 0 else pw * 1.01, np.delete(self.opt[: self.nvp], w))
+            else:
+                lowcut, upcut = -np.inf, np.inf
+                zetafun = self.fixef_zeta
+                first = zetafun(pw + self.delta * self.stderr[w - self.nvp])
+            up = self._fill([centre, first], cc, lowcut, upcut, zetafun)
+            down = self._fill([first, centre], cc, lowcut, upcut, zetafun) if pw > lowcut else [first, centre]
+            pts = np.unique(np.array(up + down), axis=0)
+            pts = pts[np.argsort(pts[:, cc], kind="stable")]
+            out.append(pts)
+        return out
+
+
+def profile(fit: LmerFit, which: list[str] | None = None, alphamax: float = 0.01) -> Profile:
+    """Profile the likelihood of an LMM (lme4's ``profile(m)``).
+
+    Parameters
+    ----------
+    fit
+        A REML or ML fit (REML fits are profiled through their ML refit, as in lme4).
+    which
+        Parameters to profile (``.sig01``, ``.sigma``, fixed-effect names);
+        all by default. ``"theta_"`` and ``"beta_"`` select all variance
+        parameters or all fixed effects.
+    alphamax
+        The profile extends to ``|zeta| = sqrt(qchisq(1 - alphamax, npar))``.
+
+    Returns
+    -------
+    Profile
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> fit = hb.lmer("Yield ~ 1 + (1 | Batch)", hb.datasets.load("dyestuff"))
+    >>> pr = profile(fit)
+    >>> pr.confint().round(2).loc[".sigma"].tolist()
+    [38.23, 63.69]
+    """
+    prof = _Profiler(fit, alphamax)
+    names = prof.names
+    idx = _which(which, names, prof.nvp)
+    tables = prof.profile(idx)
+    frames, backward = [], {}
+    for w, pts in zip(idx, tables, strict=True):
+        name = names[w]
+        df = pd.DataFrame(pts, columns=[".zeta", *names])
+        df[".par"] = name
+        frames.append(df)
+        ok = df.dropna(subset=[".zeta"])
+        try:
+            backward[name] = back_spline(interp_spline(ok[name].to_numpy(), ok[".zeta"].to_numpy()))
+        except (ValueError, np.linalg.LinAlgError):
+            warnings.warn(f"non-monotonic profile for {name}", ConvergenceWarning, stacklevel=2)
+            backward[name] = None
+    bounds = {names[w]: (prof.lower[w], prof.upper[w]) for w in idx if w < prof.nvp}
+    return Profile(
+        table=pd.concat(frames, ignore_index=True),
+        estimates=pd.Series(prof.opt, index=names),
+        backward=backward,
+        lower={k: v[0] for k, v in bounds.items()},
+        upper={k: v[1] for k, v in bounds.items()},
+    )
+
+
+def _which(which: list[str] | str | None, names: list[str], nvp: int) -> list[int]:
+    if which is None:
+        return list(range(len(names)))
+    if isinstance(which, str):
+        which = [which]
+    idx: set[int] = set()
+    for w in which:
+        if w == "theta_":
+            idx.update(range(nvp))
+        elif w == "beta_":
+            idx.update(range(nvp, len(names)))
+        elif w in names:
+            idx.add(names.index(w))
+        else:
+            raise KeyError(f"no parameter '{w}' to profile; the model has {', '.join(names)}")
+    return sorted(idx)
