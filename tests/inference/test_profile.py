@@ -25,7 +25,7 @@ def _ref(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("term").astype(float)
 
 
-@pytest.mark.parametrize("case_id", PROFILE + ["sleep_zcp_reml", "penicillin_reml"])
+@pytest.mark.parametrize("case_id", [*PROFILE, "sleep_zcp_reml", "penicillin_reml"])
 def test_profile_intervals(case_id: str) -> None:
     record = INFERENCE[case_id].get("confint_profile") or EXTRA[case_id]["confint_profile"]
     ref = _ref(record["rows"])
