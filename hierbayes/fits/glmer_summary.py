@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from hierbayes.fits.lmer_summary import LmerSummary, _round1
+from hierbayes.fits.lmer_summary import LmerSummary
 from hierbayes.fits.rformat import coefmat, format_column
 
 if TYPE_CHECKING:
@@ -30,13 +31,18 @@ class GlmerSummary(LmerSummary):
     @classmethod
     def from_fit(cls, fit: GlmerFit) -> GlmerSummary:
         approx = "Laplace Approximation" if fit.nAGQ <= 1 else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {fit.nAGQ}"
-        title = f"Generalized linear mixed model fit by maximum likelihood ({approx}) [glmerMod]"
-        vals = [fit.aic, fit.bic, fit.loglik, fit.deviance]
+        title = "\n".join(
+            textwrap.wrap(
+                f"Generalized linear mixed model fit by maximum likelihood ({approx}) [glmerMod]",
+                width=72,
+                subsequent_indent="  ",
+            )
+        )  # R wraps the title with strwrap at 0.9 * width
+        cells = [f"{round(float(v), 1):.1f}" for v in (fit.aic, fit.bic, fit.loglik, fit.deviance)]
+        cells.append(str(fit.df_resid))
         head = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
-        cells = [_round1(v) for v in vals] + [str(fit.df_resid)]
-        w = [max(len(h), len(c)) + 2 for h, c in zip(head, cells)]
-        w[-1] -= 1
-        crit = " ".join(h.rjust(x) for h, x in zip(head, w)) + "\n" + " ".join(c.rjust(x) for c, x in zip(cells, w))
+        w = max(len(c) for c in [*head, *cells])  # R prints a named vector with one common width
+        crit = " ".join(h.rjust(w) for h in head) + " \n" + " ".join(c.rjust(w) for c in cells) + " "
         q = np.quantile(fit.resid("pearson"), [0, 0.25, 0.5, 0.75, 1])
         mx = np.abs(q).max()
         q = np.round(q, max(0, 5 - int(np.ceil(np.log10(mx)))) if mx > 0 else 5)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from hierbayes.errors import HierbayesError
 from hierbayes.glmm.fit import estimate_glmm
+from hierbayes.glmm.system import single_thread_blas
 from hierbayes.reml.params import sdcor_parameters
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def bootstrap(fit: GlmerFit, nsim: int = 500, seed: int | None = None, progress:
     for s in iterator:
         design = dataclasses.replace(fit.design, y=ys[s])
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), single_thread_blas():
                 warnings.simplefilter("ignore")
                 est = estimate_glmm(design, fit.family, nAGQ=fit.nAGQ, start=start, calc_derivs=False)
         except (HierbayesError, FloatingPointError, np.linalg.LinAlgError):

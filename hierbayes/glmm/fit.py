@@ -32,6 +32,7 @@ from hierbayes.glmm.glm_family import GlmResponse, glm_response
 from hierbayes.glmm.laplace import LaplaceDeviance, ThetaDeviance
 from hierbayes.glmm.optimize import bobyqa
 from hierbayes.glmm.pirls import Pirls, PirlsResult
+from hierbayes.glmm.system import single_thread_blas
 from hierbayes.reml.convergence import ConvergenceReport, convergence_messages, derivatives
 from hierbayes.reml.crossprod import crossproducts
 from hierbayes.reml.objective import conditional_covariances, factorize, fixef_precision_factor, lower_inverse
@@ -148,7 +149,9 @@ def fit_glmm(model: Model, nAGQ: int = 1, start: dict[str, Any] | None = None, w
     """
     from hierbayes.fits.glmer import GlmerFit
 
-    return GlmerFit(model, estimate_glmm(model.design, model.family, nAGQ=nAGQ, start=start), warn=warn)
+    with single_thread_blas():
+        estimates = estimate_glmm(model.design, model.family, nAGQ=nAGQ, start=start)
+    return GlmerFit(model, estimates, warn=warn)
 
 
 def estimate_glmm(

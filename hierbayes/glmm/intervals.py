@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from hierbayes.glmm.optimize import bobyqa
+from hierbayes.glmm.system import single_thread_blas
 
 if TYPE_CHECKING:
     from hierbayes.fits.glmer import GlmerFit
@@ -140,6 +141,11 @@ def profile_confint(fit: GlmerFit, level: float = 0.95, parm: list[str] | None =
     >>> profile_confint(fit, parm=[".sig01"]).round(3).loc[".sig01"].tolist()
     [0.346, 1.1]
     """
+    with single_thread_blas():
+        return _profile_confint(fit, level, parm)
+
+
+def _profile_confint(fit: GlmerFit, level: float, parm: list[str] | None) -> pd.DataFrame:
     pr = _Profiler(fit)
     names = pr.names if parm is None else list(parm)
     unknown = [n for n in names if n not in pr.names]
