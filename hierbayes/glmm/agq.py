@@ -104,13 +104,14 @@ class AgqDeviance(LaplaceDeviance):
         u_hat = res.u[0][:, 0]
         devc0 = np.bincount(codes, weights=r.dev_resid(res.mu), minlength=nl) + u_hat**2
         eta_base = res.eta - lam * z * u_hat[codes]
-        mult = np.zeros(nl)
-        for zk, wk in zip(self.nodes, self.weights, strict=True):
-            if zk == 0.0:
-                mult += wk
-                continue
-            uk = u_hat + zk * sd
-            mu_k = r.linkinv(eta_base + lam * z * uk[codes])
-            devc = np.bincount(codes, weights=r.dev_resid(mu_k), minlength=nl) + uk**2
-            mult += wk * np.exp(-0.5 * (devc - devc0) + 0.5 * zk * zk)
+        nz = self.nodes != 0.0
+        mult = np.full(nl, self.weights[~nz].sum())
+        if nz.any():  # all non-zero nodes at once: (nodes x rows)
+            zk, wk = self.nodes[nz], self.weights[nz]
+            uk = u_hat[None, :] + zk[:, None] * sd[None, :]
+            mu_k = r.linkinv(eta_base[None, :] + lam * z[None, :] * uk[:, codes])
+            idx = (np.arange(len(zk))[:, None] * nl + codes[None, :]).ravel()
+            dev = np.bincount(idx, weights=r.dev_resid(mu_k).ravel(), minlength=len(zk) * nl).reshape(len(zk), nl)
+            devc = dev + uk**2
+            mult += np.sum(wk[:, None] * np.exp(-0.5 * (devc - devc0[None, :]) + 0.5 * (zk * zk)[:, None]), axis=0)
         return float(devc0.sum() + np.log(L2).sum() - 2.0 * np.log(mult).sum())
