@@ -37,6 +37,9 @@ class LmerFit(MixedFit):
     25.592
     """
 
+    #: The last bootstrap result (:meth:`bootstrap`, ``confint(method="boot")``, ``icc(ci="boot")``).
+    boot = None
+
     def __init__(self, model: Model, estimates: LmmEstimates, warn: bool = True):
         super().__init__(model)
         self.estimates = estimates
@@ -164,13 +167,24 @@ class LmerFit(MixedFit):
         """The optimizer's record: method, evaluations, initial and final theta, objective, message."""
         return self.estimates.opt
 
-    def icc(self) -> pd.Series:
-        """Intraclass correlation of each grouping factor.
+    def icc(self, ci: str | None = None, level: float = 0.95, **boot_options) -> pd.Series | pd.DataFrame:
+        """Intraclass correlation of each grouping factor, optionally with a bootstrap interval.
 
         For a random-intercept factor this is ``var_g / (sum of all random-effect
         variances + sigma^2)``. For a factor with random slopes the variance of
         its random effects is averaged over the rows, ``mean_i z_i' Sigma_g z_i``
         (Johnson 2014; Nakagawa et al. 2017's adjusted ICC).
+
+        Parameters
+        ----------
+        ci
+            None for the point estimates (a Series), or ``"boot"`` for a
+            DataFrame with the ICC and a parametric bootstrap percentile
+            interval (the replicates are kept as ``fit.boot``).
+        level
+            Interval level.
+        **boot_options
+            ``nsim``, ``seed``, ``resample``, ``n_jobs``, ``progress`` (see :meth:`bootstrap`).
 
         Examples
         --------
@@ -179,16 +193,76 @@ class LmerFit(MixedFit):
         >>> round(float(fit.icc()["school"]), 3)
         0.18
         """
-        comps = self._variance_components()
-        total = sum(comps.values()) + self.sigma**2
-        return pd.Series({g: v / total for g, v in comps.items()}, name="icc")
+        from hierbayes.inference.r2 import icc_interval, icc_values
 
-    def _variance_components(self) -> dict[str, float]:
-        out = {}
-        for b in self.design.blocks:
-            S = self.covariances[b.group]
-            out[b.group] = float(np.mean(np.einsum("ij,jk,ik->i", b.Z, S, b.Z)))
-        return out
+        if ci is None:
+            if boot_options:
+                raise TypeError(f"{', '.join(boot_options)} only apply with ci='boot'")
+            return icc_values(self.design, list(self.covariances.values()), self.sigma)
+        if ci != "boot":
+            raise ValueError(f"ci must be None or 'boot', not {ci!r}")
+        return icc_interval(self, level=level, **boot_options)
+
+    def r2(self) -> pd.Series:
+        """Nakagawa's marginal and conditional R2 (with var_fixed, var_random, var_residual).
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> fit = hb.lmer("mathach ~ cses + (1 | school)", hb.datasets.load("hsb"))
+        >>> fit.r2()[["R2_marginal", "R2_conditional"]].round(3).tolist()
+        [0.04, 0.214]
+        """
+        from hierbayes.inference.r2 import r2_nakagawa
+
+        return r2_nakagawa(self)
+
+    def simulate(self, nsim: int = 1, seed: int | None = None, use_re: bool = False) -> np.ndarray:
+        """New responses from the fitted model, an (n x nsim) array (lme4's ``simulate``).
+
+        ``use_re=False`` draws new random effects (lme4's ``re.form = NA``);
+        ``use_re=True`` keeps the fitted conditional modes (``re.form = NULL``).
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> fit = hb.lmer("Reaction ~ Days + (1 | Subject)", hb.datasets.load("sleepstudy"))
+        >>> fit.simulate(nsim=2, seed=1).shape
+        (180, 2)
+        """
+        from hierbayes.inference.simulate import simulate
+
+        return simulate(self, nsim=nsim, seed=seed, use_re=use_re)
+
+    def bootstrap(
+        self,
+        nsim: int = 1000,
+        seed: int | None = None,
+        resample: str | list[str] | None = None,
+        use_re: bool = False,
+        n_jobs: int | None = None,
+        progress: bool | None = None,
+    ):
+        """Parametric bootstrap (lme4's ``bootMer``) or case bootstrap over groups (``resample=["Subject"]``).
+
+        Replicates run on all cores with per-replicate seeds (results do not
+        depend on ``n_jobs``). The result is kept as ``fit.boot``; its
+        ``.confint()`` gives percentile intervals and ``.idata`` an ArviZ
+        InferenceData of the replicates.
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> fit = hb.lmer("Reaction ~ Days + (1 | Subject)", hb.datasets.load("sleepstudy"))
+        >>> fit.bootstrap(nsim=20, seed=1, n_jobs=1, progress=False).t.columns.tolist()
+        ['.sig01', '.sigma', '(Intercept)', 'Days']
+        """
+        from hierbayes.inference.bootstrap import bootstrap
+
+        result = bootstrap(self, nsim=nsim, seed=seed, resample=resample, use_re=use_re, n_jobs=n_jobs,
+                           progress=progress)  # fmt: skip
+        self.__dict__["boot"] = result
+        return result
 
     def coef_table(self, ddf: str = "satterthwaite") -> pd.DataFrame:
         """Fixed-effects table with df and p-values (``summary(lmerTest::lmer(...))$coefficients``).

@@ -121,3 +121,21 @@ def with_fixed_offset(design: Design, column: int, value: float) -> Design:
 def refit(design: Design, reml: bool, start: np.ndarray | None = None) -> LmmEstimates:
     """Fit a design by REML or ML (the engine's ``fit_lmm``), optionally from a start."""
     return fit_lmm(design, reml=reml, start=start)
+
+
+def with_rows(design: Design, rows: np.ndarray, codes: list[np.ndarray], nlevels: list[int]) -> Design:
+    """The design restricted to (possibly repeated) rows, with new level codes per block.
+
+    For a case bootstrap: ``rows`` indexes the original rows (with repeats),
+    ``codes[g]`` gives each new row's level in block g and ``nlevels[g]`` that
+    block's number of levels (levels without rows are allowed; they do not
+    change the criterion).
+    """
+    import dataclasses as dc
+
+    blocks = tuple(
+        dc.replace(b, codes=np.asarray(c, dtype=np.int64), Z=b.Z[rows], levels=tuple(str(i) for i in range(m)))
+        for b, c, m in zip(design.blocks, codes, nlevels, strict=True)
+    )
+    offset = None if design.offset is None else design.offset[rows]
+    return dc.replace(design, y=design.y[rows], X=design.X[rows], offset=offset, blocks=blocks)

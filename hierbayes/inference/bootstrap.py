@@ -1,0 +1,295 @@
+"""Bootstrap of REML/ML fits: lme4's ``bootMer`` (parametric) and a case bootstrap (lmeresampler).
+
+* Parametric (default): responses are simulated from the fitted model with
+  new random effects (``use_re=False``, bootMer's ``use.u = FALSE``) or with
+  the fitted modes (``use_re=True``), and the model is refitted by the same
+  criterion, starting from the fitted theta.
+* Case (``resample=["Subject"]``): whole groups are drawn with replacement,
+  duplicated groups become distinct levels (:mod:`hierbayes.inference.resample`).
+
+Replicate i draws from its own generator, seeded by child i of
+``numpy.random.SeedSequence(seed)``, so the results do not depend on how the
+replicates are split between worker processes. Replicates run in a process
+pool (all cores by default) with a tqdm progress bar when interactive.
+Percentile intervals use boot's ``norm.inter`` interpolation, as
+``confint(m, method = "boot")`` does.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from hierbayes.design import Design
+from hierbayes.errors import HierbayesWarning
+from hierbayes.inference.resample import CasePlan, resample_design
+from hierbayes.inference.simulate import simulate_response
+from hierbayes.reml.params import ThetaLayout, sdcor_parameters
+from hierbayes.reml.refit import refit, with_response
+
+if TYPE_CHECKING:
+    from hierbayes.fits.lmer import LmerFit
+
+_STATE: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class _Task:
+    design: Design
+    reml: bool
+    theta: np.ndarray
+    beta: np.ndarray
+    sigma: float
+    use_re: bool
+    b: list[np.ndarray] | None
+    plan: CasePlan | None
+
+
+def _init(task: _Task) -> None:
+    _STATE["task"] = task
+    _STATE["lambdas"] = ThetaLayout(task.design.blocks).lambdas(task.theta)
+
+
+def _replicate(i: int, seed: np.random.SeedSequence) -> tuple[int, np.ndarray, float, np.ndarray]:
+    task: _Task = _STATE["task"]
+    rng = np.random.default_rng(seed)
+    if task.plan is None:
+        y = simulate_response(task.design, task.beta, _STATE["lambdas"], task.sigma, rng, task.b)
+        design = with_response(task.design, y)
+    else:
+        design = resample_design(task.design, task.plan, rng)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = refit(design, task.reml, start=task.theta)
+        return i, est.theta, est.sigma, est.beta
+    except (FloatingPointError, np.linalg.LinAlgError, ValueError):
+        nan = np.full(len(task.beta), np.nan)
+        return i, np.full(len(task.theta), np.nan), np.nan, nan
+
+
+def _chunk(items: list[tuple[int, np.random.SeedSequence]]) -> list[tuple[int, np.ndarray, float, np.ndarray]]:
+    return [_replicate(i, s) for i, s in items]
+
+
+@dataclass(frozen=True)
+class BootResult:
+    """Bootstrap replicates of a fit (``bootMer``'s ``t`` and ``t0``).
+
+    Attributes
+    ----------
+    t
+        One row per replicate: ``.sig01``, ..., ``.sigma``, fixed effects (lme4's names).
+    t0
+        The same statistics on the original fit.
+    theta, sigma, beta
+        Raw estimates of each replicate (for other statistics, e.g. ICCs).
+    kind
+        ``"parametric"`` or ``"case"``.
+    nsim, seed, resample
+        How the replicates were made.
+    n_failed
+        Replicates whose refit failed (NaN rows).
+    """
+
+    t: pd.DataFrame
+    t0: pd.Series
+    theta: np.ndarray
+    sigma: np.ndarray
+    beta: np.ndarray
+    kind: str
+    nsim: int
+    seed: int | None
+    resample: tuple[str, ...] = ()
+    n_failed: int = 0
+    info: dict = field(default_factory=dict)
+
+    def confint(self, level: float = 0.95, type: str = "perc") -> pd.DataFrame:
+        """Bootstrap intervals (``confint(bootMer(...), type=)``): ``"perc"``, ``"basic"`` or ``"norm"``."""
+        return boot_intervals(self.t, self.t0, level, type)
+
+    @property
+    def idata(self):
+        """The replicates as ArviZ InferenceData: group ``posterior`` (chain 1, draw nsim), plus attrs.
+
+        ``az.summary(result.idata)`` and ``az.plot_posterior(result.idata)`` work on it
+        as on a posterior; ``attrs["inference"]`` says it is a bootstrap.
+        """
+        import arviz as az
+        import xarray as xr
+
+        data = {c: xr.DataArray(self.t[c].to_numpy()[None, :], dims=("chain", "draw")) for c in self.t.columns}
+        post = xr.Dataset(data, coords={"chain": [0], "draw": np.arange(len(self.t))})
+        post.attrs.update(
+            inference=f"{self.kind} bootstrap", nsim=self.nsim, seed=-1 if self.seed is None else self.seed,
+            resample=",".join(self.resample), n_failed=self.n_failed,
+        )  # fmt: skip
+        return az.InferenceData(posterior=post)
+
+
+def norm_inter(t: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """boot's ``norm.inter``: quantiles of t interpolated on the normal scale between order statistics."""
+    t = np.sort(t[np.isfinite(t)])
+    R = len(t)
+    alpha = np.asarray(alpha, dtype=float)
+    rk = (R + 1) * alpha
+    if not np.all((rk > 1) & (rk < R)):
+        warnings.warn("extreme order statistics used as endpoints", HierbayesWarning, stacklevel=4)
+    k = np.trunc(rk).astype(int)
+    out = np.empty(len(alpha))
+    for j in range(len(alpha)):
+        if k[j] == rk[j]:
+            out[j] = t[k[j] - 1]
+        elif k[j] == 0:
+            out[j] = t[0]
+        elif k[j] >= R:
+            out[j] = t[R - 1]
+        else:
+            z, z1, z2 = stats.norm.ppf([alpha[j], k[j] / (R + 1), (k[j] + 1) / (R + 1)])
+            out[j] = t[k[j] - 1] + (z - z1) / (z2 - z1) * (t[k[j]] - t[k[j] - 1])
+    return out
+
+
+def boot_intervals(t: pd.DataFrame, t0: pd.Series, level: float = 0.95, type: str = "perc") -> pd.DataFrame:
+    """Intervals from replicates, like ``boot.ci`` (columns ``"2.5 %"``, ``"97.5 %"``)."""
+    a = (1 - level) / 2
+    cols = [f"{100 * a:.3g} %", f"{100 * (1 - a):.3g} %"]
+    rows = {}
+    for name in t.columns:
+        x = t[name].to_numpy(dtype=float)
+        if type == "perc":
+            rows[name] = norm_inter(x, np.array([a, 1 - a]))
+        elif type == "basic":
+            q = norm_inter(x, np.array([1 - a, a]))
+            rows[name] = 2 * t0[name] - q
+        elif type == "norm":
+            x = x[np.isfinite(x)]
+            bias = x.mean() - t0[name]
+            half = stats.norm.ppf(1 - a) * x.std(ddof=1)
+            rows[name] = np.array([t0[name] - bias - half, t0[name] - bias + half])
+        else:
+            raise ValueError(f"type must be 'perc', 'basic' or 'norm', not {type!r}")
+    return pd.DataFrame.from_dict(rows, orient="index", columns=cols)
+
+
+def _statistics(fit: LmerFit, theta: np.ndarray, sigma: np.ndarray, beta: np.ndarray) -> pd.DataFrame:
+    blocks, layout = fit.design.blocks, fit.layout
+    names = [*fit.sdcor.index, *fit.fixef.index]
+    rows = np.full((len(sigma), len(names)), np.nan)
+    for i in range(len(sigma)):
+        if np.isfinite(sigma[i]):
+            sd = sdcor_parameters(blocks, layout.covariances(theta[i], sigma[i]), sigma[i]).to_numpy()
+            rows[i] = np.r_[sd, beta[i]]
+    return pd.DataFrame(rows, columns=names)
+
+
+def _interactive() -> bool:
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
+def bootstrap(
+    fit: LmerFit,
+    nsim: int = 1000,
+    seed: int | None = None,
+    resample: list[str] | str | None = None,
+    use_re: bool = False,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+) -> BootResult:
+    """Bootstrap a REML/ML fit (lme4's ``bootMer``; a case bootstrap with ``resample``).
+
+    Parameters
+    ----------
+    fit
+        The fit to bootstrap.
+    nsim
+        Number of replicates.
+    seed
+        Seed of the replicates' ``SeedSequence``; results are reproducible and
+        do not depend on ``n_jobs``.
+    resample
+        Grouping factor(s) whose groups are resampled with replacement (case
+        bootstrap, e.g. ``["Subject"]``; nested factors outer first). None for
+        the parametric bootstrap.
+    use_re
+        Parametric bootstrap conditional on the fitted random effects (bootMer's ``use.u = TRUE``).
+    n_jobs
+        Worker processes; all cores by default (1 runs in this process).
+    progress
+        Show a tqdm progress bar; by default when stderr is a terminal.
+
+    Returns
+    -------
+    BootResult
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> fit = hb.lmer("Reaction ~ Days + (1 | Subject)", hb.datasets.load("sleepstudy"))
+    >>> res = bootstrap(fit, nsim=20, seed=1, n_jobs=1, progress=False)
+    >>> res.t.shape
+    (20, 4)
+    """
+    nsim = int(nsim)
+    if nsim < 1:
+        raise ValueError(f"nsim must be a positive integer, not {nsim}")
+    if isinstance(resample, str):
+        resample = [resample]
+    plan = CasePlan.build(fit.design, list(resample)) if resample else None
+    task = _Task(
+        design=fit.design, reml=fit.reml, theta=fit.estimates.theta, beta=fit.fixef.to_numpy(), sigma=fit.sigma,
+        use_re=use_re, b=fit._ranef_arrays() if use_re else None, plan=plan,
+    )  # fmt: skip
+    seeds = np.random.SeedSequence(seed).spawn(nsim)
+    items = list(enumerate(seeds))
+    n_jobs = os.cpu_count() or 1 if n_jobs is None else max(1, int(n_jobs))
+    show = _interactive() if progress is None else bool(progress)
+    results = _run(task, items, n_jobs, show)
+    results.sort(key=lambda r: r[0])
+    theta = np.array([r[1] for r in results])
+    sigma = np.array([r[2] for r in results])
+    beta = np.array([r[3] for r in results])
+    t = _statistics(fit, theta, sigma, beta)
+    t0 = pd.Series(np.r_[fit.sdcor.to_numpy(), fit.fixef.to_numpy()], index=t.columns)
+    n_failed = int(np.sum(~np.isfinite(sigma)))
+    if n_failed:
+        warnings.warn(f"{n_failed} of {nsim} bootstrap refits failed (NaN rows)", HierbayesWarning, stacklevel=2)
+    return BootResult(
+        t=t, t0=t0, theta=theta, sigma=sigma, beta=beta, kind="case" if plan else "parametric", nsim=nsim,
+        seed=seed, resample=tuple(resample or ()), n_failed=n_failed, info={"use_re": use_re, "n_jobs": n_jobs},
+    )  # fmt: skip
+
+
+def _run(task: _Task, items: list, n_jobs: int, show: bool) -> list:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(items), disable=not show, desc="bootstrap", unit="fit")
+    out: list = []
+    try:
+        if n_jobs == 1 or len(items) < 4 * n_jobs:
+            _init(task)
+            for i, s in items:
+                out.append(_replicate(i, s))
+                bar.update(1)
+            return out
+        size = max(1, len(items) // (n_jobs * 8))
+        chunks = [items[k : k + size] for k in range(0, len(items), size)]
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context(method), initializer=_init, initargs=(task,)) as ex:
+            futures = [ex.submit(_chunk, c) for c in chunks]
+            for f in as_completed(futures):
+                res = f.result()
+                out.extend(res)
+                bar.update(len(res))
+        return out
+    finally:
+        bar.close()
