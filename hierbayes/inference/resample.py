@@ -10,6 +10,7 @@ their levels.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class CasePlan:
                 raise ModelError(f"cannot resample '{g}': the grouping factors are {', '.join(names)}")
             idx.append(names.index(g))
         idx.sort(key=lambda i: design.blocks[i].nlevels)
-        for outer, inner in zip(idx, idx[1:], strict=False):
+        for outer, inner in pairwise(idx):
             if not _nested_in(design.blocks[inner].codes, design.blocks[outer].codes):
                 raise ModelError(
                     f"case resampling at several levels needs nested factors; "
