@@ -147,6 +147,18 @@ class MixedFit(ABC):
     def _inverse_link(self, eta: np.ndarray) -> np.ndarray:
         return eta
 
+    def tidy(self, **kw) -> pd.DataFrame:
+        """broom.mixed-style parameter table; see :func:`hierbayes.compare.tidy`."""
+        from hierbayes.compare.tidy import tidy
+
+        return tidy(self, **kw)
+
+    def augment(self, **kw) -> pd.DataFrame:
+        """The model's rows with .fitted, .resid, ...; see :func:`hierbayes.compare.augment`."""
+        from hierbayes.compare.tidy import augment
+
+        return augment(self, **kw)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.method}: {self.formula}, n={self.nobs}>"
 

@@ -1,0 +1,231 @@
+"""One long table of a fit's parameters with intervals, whatever the engine.
+
+This is the common currency of :func:`hierbayes.compare`, :func:`tidy` and
+the forest and caterpillar plots. Rows follow broom.mixed's naming:
+
+* ``effect="fixed"``: one row per fixed effect, ``group=""``;
+* ``effect="ran_pars"``: ``sd__<term>`` and ``cor__<term1>.<term2>`` per
+  grouping factor (``group`` as lme4's VarCorr prints it: ``Subject``, or
+  ``Subject.1`` for a second bar of the same factor), and ``sd__Observation``
+  with ``group="Residual"`` for sigma.
+
+Columns: ``estimate`` (REML/ML estimate or posterior mean), ``median``
+(posterior only), ``std.error`` (REML/ML: fixed effects only; posterior SD),
+``conf.low``/``conf.high`` and ``interval`` (how the interval was made:
+``"Wald"``, ``"profile"``, ``"boot"``, ``"ETI"`` for a posterior's
+equal-tailed credible interval, or ``"none"``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from hierbayes.compare.fitinfo import is_bayes
+from hierbayes.errors import ModelError
+from hierbayes.fits.base import MixedFit
+
+COLUMNS = ["effect", "group", "term", "estimate", "median", "std.error", "conf.low", "conf.high", "interval"]
+INTERVALS = ("auto", "wald", "profile", "boot")
+
+
+def ran_pars_keys(fit: MixedFit) -> list[tuple[str, str, int, int | None]]:
+    """(group, term, i, j) of every SD (j None) and correlation in varcorr order; Residual last (i = -1)."""
+    out = []
+    for b in fit.design.blocks:
+        for cols in b.bars:
+            grp = b.bar_name(cols[0])
+            out += [(grp, f"sd__{b.terms[c]}", c, None) for c in cols]
+            for j, cj in enumerate(cols):
+                out += [(grp, f"cor__{b.terms[cj]}.{b.terms[ci]}", cj, ci) for ci in cols[j + 1 :]]
+    if fit.sigma is not None:
+        out.append(("Residual", "sd__Observation", -1, None))
+    return out
+
+
+def sdcor_names(fit: MixedFit) -> dict[tuple[str, str], str]:
+    """(group, term) -> lme4's confint row name (``.sig01``, ..., ``.sigma``), in theta order."""
+    names, n = {}, 0
+    for b in fit.design.blocks:
+        for r, c in b.theta_index:
+            n += 1
+            grp = b.bar_name(c)
+            term = f"sd__{b.terms[r]}" if r == c else f"cor__{b.terms[c]}.{b.terms[r]}"
+            names[(grp, term)] = f".sig{n:02d}"
+    if fit.sigma is not None:
+        names[("Residual", "sd__Observation")] = ".sigma"
+    return names
+
+
+def parameter_table(fit: MixedFit, prob: float = 0.95, intervals: str | pd.DataFrame = "auto") -> pd.DataFrame:
+    """Every fixed effect, SD, correlation and sigma of a fit, with an interval.
+
+    Parameters
+    ----------
+    fit
+        A REML/ML, GLMM or posterior fit.
+    prob
+        Probability of the intervals (confidence level or credible mass).
+    intervals
+        For REML/ML fits: ``"auto"`` (profile or bootstrap intervals the fit
+        has already computed, else Wald for fixed effects and none for
+        variance parameters), ``"wald"``, ``"profile"`` or ``"boot"``
+        (computed now with ``fit.confint``), or a DataFrame in lme4's
+        ``confint`` layout (rows ``.sig01``, ..., ``.sigma`` and fixed-effect
+        names; the first two columns are the ends). Ignored for posteriors.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns as in the module docstring, one row per parameter.
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> fit = hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
+    >>> parameter_table(fit)["term"].tolist()
+    ['(Intercept)', 'Days', 'sd__(Intercept)', 'sd__Days', 'cor__(Intercept).Days', 'sd__Observation']
+    """
+    if not 0 < prob < 1:
+        raise ValueError(f"prob must be in (0, 1), not {prob}")
+    table = _bayes_table(fit, prob) if is_bayes(fit) else _frequentist_table(fit, prob, intervals)
+    return table[COLUMNS]
+
+
+# --- REML / ML / GLMM --------------------------------------------------------------------------
+def _frequentist_table(fit: MixedFit, prob: float, intervals) -> pd.DataFrame:
+    ci, method = _confint(fit, prob, intervals)
+    fe = fit.fixef
+    se = np.sqrt(np.diag(fit.vcov.to_numpy()))
+    z = stats.norm.ppf(0.5 + prob / 2)
+    rows = []
+    for name, est, s in zip(fe.index, fe.to_numpy(), se, strict=True):
+        if ci is not None and name in ci.index and method != "Wald":
+            lo, hi, how = ci.loc[name, "lower"], ci.loc[name, "upper"], method
+        else:
+            lo, hi, how = est - z * s, est + z * s, "Wald"
+        rows.append(("fixed", "", name, est, np.nan, s, lo, hi, how))
+    vc = fit.varcorr
+    values = _varcorr_values(fit, vc)
+    names = sdcor_names(fit)
+    for grp, term, *_ in ran_pars_keys(fit):
+        est = values[(grp, term)]
+        row = names.get((grp, term))
+        if ci is not None and row in ci.index and method != "Wald":
+            lo, hi, how = ci.loc[row, "lower"], ci.loc[row, "upper"], method
+        else:
+            lo, hi, how = np.nan, np.nan, "none"
+        rows.append(("ran_pars", grp, term, est, np.nan, np.nan, lo, hi, how))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _varcorr_values(fit: MixedFit, vc: pd.DataFrame) -> dict[tuple[str, str], float]:
+    out = {}
+    for grp, v1, v2, sdcor in zip(vc["grp"], vc["var1"], vc["var2"], vc["sdcor"], strict=True):
+        if grp == "Residual":
+            out[("Residual", "sd__Observation")] = float(sdcor)
+        elif v2 is None or (isinstance(v2, float) and np.isnan(v2)):
+            out[(grp, f"sd__{v1}")] = float(sdcor)
+        else:
+            out[(grp, f"cor__{v1}.{v2}")] = float(sdcor)
+    return out
+
+
+def _confint(fit: MixedFit, prob: float, intervals) -> tuple[pd.DataFrame | None, str]:
+    """Intervals in lme4's confint layout, renamed to lower/upper, and how they were made."""
+    if isinstance(intervals, pd.DataFrame):
+        return _as_lower_upper(intervals), str(intervals.attrs.get("method", "user"))
+    if intervals not in INTERVALS:
+        raise ValueError(f"intervals must be one of {', '.join(INTERVALS)} or a confint DataFrame, not {intervals!r}")
+    if intervals == "auto":
+        cached = _cached_confint(fit, prob)
+        return (None, "Wald") if cached is None else cached
+    if intervals == "wald":
+        return None, "Wald"
+    if not hasattr(fit, "confint"):
+        raise ModelError(f"{type(fit).__name__} has no confint(); cannot make {intervals} intervals")
+    return _as_lower_upper(fit.confint(method=intervals, level=prob)), intervals
+
+
+def _cached_confint(fit: MixedFit, prob: float) -> tuple[pd.DataFrame, str] | None:
+    """Profile or bootstrap intervals a fit already holds at this level (computed by ``fit.confint``)."""
+    cache = getattr(fit, "_confint_cache", None)
+    if not isinstance(cache, dict):
+        return None
+    for method in ("profile", "boot"):
+        for key, value in cache.items():
+            parts = key if isinstance(key, tuple) else (key,)
+            if method in parts and any(isinstance(p, float) and np.isclose(p, prob) for p in parts):
+                return _as_lower_upper(value), method
+    return None
+
+
+def _as_lower_upper(ci: pd.DataFrame) -> pd.DataFrame:
+    if ci.shape[1] < 2:
+        raise ValueError("a confint DataFrame needs two columns (lower and upper ends)")
+    return pd.DataFrame({"lower": ci.iloc[:, 0].astype(float), "upper": ci.iloc[:, 1].astype(float)}, index=ci.index)
+
+
+# --- posterior ----------------------------------------------------------------------------------
+def _bayes_table(fit, prob: float) -> pd.DataFrame:
+    rows = []
+    for name in fit.design.x_names:
+        rows.append(("fixed", "", name, *_summarise(fit.fixef_draws().sel(fixef=name), prob)))
+    sds = {b.group: fit.sd_draws(b.group) for b in fit.design.blocks}
+    corrs = {b.group: fit.corr_draws(b.group) for b in fit.design.blocks if any(len(c) > 1 for c in b.bars)}
+    owner = {b.bar_name(c): b.group for b in fit.design.blocks for c in range(b.k)}
+    for grp, term, i, j in ran_pars_keys(fit):
+        if i == -1:
+            draws = fit.sigma_draws()
+        elif j is None:
+            draws = sds[owner[grp]].isel(term=i)
+        else:
+            draws = corrs[owner[grp]].isel(term=j, term2=i)
+        rows.append(("ran_pars", grp, term, *_summarise(draws, prob)))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _summarise(draws, prob: float) -> tuple[float, float, float, float, float, str]:
+    v = np.asarray(draws.values, dtype=float).ravel()
+    lo, hi = np.quantile(v, [(1 - prob) / 2, (1 + prob) / 2])
+    return float(v.mean()), float(np.median(v)), float(v.std()), float(lo), float(hi), "ETI"
+
+
+# --- random effects -------------------------------------------------------------------------------
+def ranef_table(fit: MixedFit, group: str, prob: float = 0.95) -> pd.DataFrame:
+    """Random effects of one grouping factor with intervals, long: level, term, estimate, std.error, conf.low/high.
+
+    REML/ML/GLMM: conditional modes +- z * conditional SD (lme4's ``condVar``);
+    posterior: posterior mean, SD and equal-tailed credible interval.
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> fit = hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
+    >>> ranef_table(fit, "Subject").shape
+    (36, 6)
+    """
+    if not 0 < prob < 1:
+        raise ValueError(f"prob must be in (0, 1), not {prob}")
+    groups = [b.group for b in fit.design.blocks]
+    if group not in groups:
+        raise ModelError(f"the model has no grouping factor '{group}' (it has {', '.join(groups)})")
+    if is_bayes(fit):
+        t = fit.ranef_interval(group, prob)
+        out = pd.DataFrame(
+            {"level": t.index.get_level_values("level").astype(str), "term": t.index.get_level_values("term"),
+             "estimate": t["mean"].to_numpy(), "std.error": t["sd"].to_numpy(), "conf.low": t["lower"].to_numpy(),
+             "conf.high": t["upper"].to_numpy()}
+        )  # fmt: skip
+        return out.reset_index(drop=True)
+    re = fit.ranef[group]
+    sd = np.sqrt(fit.ranef_condvar[group].loc[re.index, re.columns])
+    z = stats.norm.ppf(0.5 + prob / 2)
+    est = re.stack()
+    se = sd.stack()
+    return pd.DataFrame(
+        {"level": est.index.get_level_values(0).astype(str), "term": est.index.get_level_values(1),
+         "estimate": est.to_numpy(), "std.error": se.to_numpy(), "conf.low": (est - z * se).to_numpy(),
+         "conf.high": (est + z * se).to_numpy()}
+    )  # fmt: skip

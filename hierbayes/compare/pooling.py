@@ -1,0 +1,177 @@
+"""``hb.pooling``: complete, no and partial pooling estimates per group (seed 002's comparison).
+
+* complete pooling: one least-squares fit of the fixed-effects part of the
+  formula, ignoring the groups (``lm(Reaction ~ Days)``);
+* no pooling: every level of the grouping factor gets its own coefficients
+  for that factor's random-effect terms, estimated from its rows alone
+  (``lm(Reaction ~ Days * Subject)``); fixed effects that are not among
+  those terms stay common to all levels (``lm(mathach ~ cses + school)``
+  for ``mathach ~ cses + (1 | school)``). A level whose rows cannot
+  identify its coefficients (fewer distinct rows than terms) gets NaN, and
+  a fixed effect that is constant within levels (e.g. ``sector`` with
+  ``(1 | school)``) cannot be separated from the levels' intercepts, so its
+  no-pooling value is NaN;
+* partial pooling: each fit's ``coef`` (REML conditional modes, or
+  posterior means, added to the fixed effects).
+
+Complete and no pooling are least squares, so they are computed for
+gaussian models; for other families those columns are NaN and only the
+fits' partial-pooling coefficients are given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hierbayes.compare.fitinfo import check_fits, check_same_data, fit_labels
+from hierbayes.design import Design, ReBlock
+from hierbayes.errors import ModelError
+from hierbayes.fits.base import MixedFit
+
+COMPLETE, NONE = "complete pooling", "no pooling"
+#: relative size below which a least-squares direction counts as not identified
+RANK_TOL = 1e-10
+
+
+def partial_label(label: str) -> str:
+    return f"partial pooling ({label})"
+
+
+def pooling(*fits: MixedFit, group: str | None = None, labels: list[str] | None = None) -> pd.DataFrame:
+    """Per-level intercepts and slopes under complete, no and partial pooling.
+
+    Parameters
+    ----------
+    *fits
+        One or more fits of the same model and data: a REML fit alone, or a
+        REML and a posterior fit (a partial-pooling column group each).
+    group
+        The grouping factor; default the one with the most levels.
+    labels
+        Names of the fits in the column labels (default ``REML``, ``Bayes``, ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: the factor's levels. Columns: a MultiIndex (pooling, term):
+        ``("n", "")`` the number of rows of each level, then
+        ``"complete pooling"``, ``"no pooling"`` and one
+        ``"partial pooling (<label>)"`` group per fit, each with one column
+        per coefficient (the fixed effects, plus random-only terms), as
+        lme4's ``coef`` names them.
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> fit = hb.lmer("Reaction ~ days_deprived + (days_deprived | Subject)", hb.datasets.load("sleep2"))
+    >>> table = hb.pooling(fit)
+    >>> table.loc["335", ("no pooling", "days_deprived")].round(3)
+    np.float64(-4.209)
+    >>> table.loc["335", ("complete pooling", "(Intercept)")].round(3)
+    np.float64(267.967)
+    """
+    fits = check_fits(fits, "pooling")
+    check_same_data(fits, "pooling")
+    names = fit_labels(fits, labels)
+    design = fits[0].design
+    block = pooling_block(design, group)
+    terms = coefficient_terms(design, block)
+    levels = pd.Index(block.levels, name=block.group)
+    parts = {("n", ""): pd.Series(block.group_sizes(), index=levels)}
+    family = fits[0].model.family
+    if family.name == "gaussian" and family.link.name == "identity":
+        cp, nop = complete_pooling(design), no_pooling(design, block)
+    else:
+        cp, nop = dict.fromkeys(terms, np.nan), pd.DataFrame(np.nan, index=levels, columns=terms)
+    for t in terms:
+        parts[(COMPLETE, t)] = pd.Series(cp.get(t, 0.0), index=levels, dtype=float)
+    for t in terms:
+        parts[(NONE, t)] = pd.Series(nop[t].to_numpy(), index=levels, dtype=float)
+    for fit, name in zip(fits, names, strict=True):
+        coef = fit.coef[block.group].reindex(levels)
+        for t in terms:
+            parts[(partial_label(name), t)] = coef[t].astype(float) if t in coef else pd.Series(0.0, index=levels)
+    out = pd.DataFrame(parts)
+    out.columns = pd.MultiIndex.from_tuples(out.columns, names=["pooling", "term"])
+    return out
+
+
+def pooling_block(design: Design, group: str | None) -> ReBlock:
+    """The block of ``group``, or the one with the most levels."""
+    if group is None:
+        return design.blocks[0]
+    for b in design.blocks:
+        if b.group == group:
+            return b
+    raise ModelError(f"the model has no grouping factor '{group}' (it has {', '.join(b.group for b in design.blocks)})")
+
+
+def coefficient_terms(design: Design, block: ReBlock) -> list[str]:
+    """Fixed-effect names, then the block's terms that are not fixed effects (lme4's ``coef`` columns)."""
+    return list(design.x_names) + [t for t in block.terms if t not in design.x_names]
+
+
+def _weighted(design: Design) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """sqrt-weights, and y (minus offset) and X multiplied by them."""
+    y = np.asarray(design.y, dtype=float)
+    if design.offset is not None:
+        y = y - design.offset
+    w = np.sqrt(design.weights) if design.weights is not None else np.ones_like(y)
+    return w, y * w, design.X * w[:, None]
+
+
+def complete_pooling(design: Design) -> dict[str, float]:
+    """Least-squares coefficients of the fixed-effects part alone (``lm`` ignoring the groups)."""
+    _, y, X = _weighted(design)
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    return dict(zip(design.x_names, beta, strict=True))
+
+
+def no_pooling(design: Design, block: ReBlock) -> pd.DataFrame:
+    """Per-level least-squares coefficients of the block's terms, other fixed effects shared (levels x terms).
+
+    Solved by eliminating each level's own coefficients (block-diagonal), so the
+    work is linear in the number of levels.
+    """
+    w, y, X = _weighted(design)
+    Z = block.Z * w[:, None]
+    k, L, codes = block.k, block.nlevels, block.codes
+    xn = list(design.x_names)
+    shared = [j for j, name in enumerate(xn) if name not in block.terms]
+    S = X[:, shared]
+    A = np.zeros((L, k, k))
+    np.add.at(A, codes, Z[:, :, None] * Z[:, None, :])
+    c = np.zeros((L, k))
+    np.add.at(c, codes, Z * y[:, None])
+    B = np.zeros((L, k, len(shared)))
+    np.add.at(B, codes, Z[:, :, None] * S[:, None, :])
+    ok = _identified(A)
+    Ainv = np.zeros_like(A)
+    Ainv[ok] = np.linalg.inv(A[ok])
+    gamma = np.full(len(shared), np.nan)
+    if shared:
+        rows = ok[codes]
+        M = S[rows].T @ S[rows] - np.einsum("lki,lkm,lmj->ij", B[ok], Ainv[ok], B[ok])
+        r = S[rows].T @ y[rows] - np.einsum("lki,lkm,lm->i", B[ok], Ainv[ok], c[ok])
+        scale = np.maximum(np.diag(S[rows].T @ S[rows]), np.finfo(float).tiny)
+        free = np.diag(M) > RANK_TOL * scale
+        if free.any():
+            gamma[free] = np.linalg.lstsq(M[np.ix_(free, free)], r[free], rcond=None)[0]
+    g0 = np.where(np.isnan(gamma), 0.0, gamma)
+    delta = np.einsum("lkm,lm->lk", Ainv, c - np.einsum("lkj,j->lk", B, g0))
+    delta[~ok] = np.nan
+    out = pd.DataFrame(index=pd.Index(block.levels, name=block.group))
+    for j, name in enumerate(xn):
+        out[name] = delta[:, block.terms.index(name)] if name in block.terms else gamma[shared.index(j)]
+    for t in block.terms:
+        if t not in out:
+            out[t] = delta[:, block.terms.index(t)]
+    return out
+
+
+def _identified(A: np.ndarray) -> np.ndarray:
+    """Levels whose k x k cross-product is of full rank."""
+    ev = np.linalg.eigvalsh(A)
+    top = np.maximum(ev[:, -1], np.finfo(float).tiny)
+    return ev[:, 0] > RANK_TOL * top

@@ -1,0 +1,50 @@
+"""Fits shared by the compare and plots tests, each made once per session (tests/inference/cache.py's idea).
+
+The Bayesian fits use few draws on small data: they are for checking that tables
+and plots carry the posterior's numbers, not for statistical accuracy. They call
+``hierbayes.model.bayes``: once ``hierbayes.bayes`` (the engine package) is
+imported, the attribute ``hb.bayes`` is that module rather than the function.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import cache
+
+import hierbayes as hb
+from hierbayes.model import bayes as fit_bayes
+
+SLEEP = "Reaction ~ Days + (Days | Subject)"
+SLEEP2 = "Reaction ~ days_deprived + (days_deprived | Subject)"
+HSB_NULL = "mathach ~ 1 + (1 | school)"
+HSB_CSES = "mathach ~ cses + (1 | school)"
+CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", hb.HierbayesWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return fn(*args, **kwargs)
+
+
+@cache
+def data(name: str):
+    return hb.datasets.load(name)
+
+
+@cache
+def reml(formula: str, dataset: str, reml: bool = True):
+    return _quiet(hb.lmer, formula, data(dataset), reml=reml)
+
+
+@cache
+def glmm(formula: str = CBPP, dataset: str = "cbpp"):
+    return _quiet(hb.glmer, formula, data(dataset), family="binomial")
+
+
+@cache
+def bayes(formula: str = SLEEP, dataset: str = "sleepstudy", draws: int = 150):
+    return _quiet(
+        fit_bayes, formula, data(dataset), draws=draws, tune=200, chains=2, random_seed=20240501, progressbar=False
+    )

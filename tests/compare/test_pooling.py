@@ -1,0 +1,97 @@
+"""hb.pooling: complete, no and partial pooling against seed 002's sleep2 numbers and independent fits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hierbayes as hb
+from hierbayes.compare.pooling import no_pooling
+from hierbayes.errors import ModelError
+from tests.compare import fits
+
+#: seed 002: lm(Reaction ~ days_deprived, sleep2)
+SEED_COMPLETE = {"(Intercept)": 267.96742, "days_deprived": 11.43543}
+#: seed 002: per-subject intercept and slope of lm(Reaction ~ days_deprived * Subject) (three decimals printed)
+SEED_NO_POOLING = {"308": (288.217, 21.690), "335": (262.874, -4.209)}
+#: seed 002: ranef(pp_mod) for two subjects
+SEED_RANEF = {"308": (24.4992891, 8.6020000), "335": (-16.9737887, -12.0702333)}
+
+
+@pytest.fixture(scope="module")
+def sleep2_table() -> pd.DataFrame:
+    return hb.pooling(fits.reml(fits.SLEEP2, "sleep2"))
+
+
+def test_complete_pooling_is_lm_ignoring_subjects(sleep2_table) -> None:
+    for term, value in SEED_COMPLETE.items():
+        assert np.allclose(sleep2_table[("complete pooling", term)], value, atol=5e-6)
+
+
+def test_no_pooling_is_a_line_per_subject(sleep2_table) -> None:
+    for subject, (a, b) in SEED_NO_POOLING.items():
+        row = sleep2_table.loc[subject, "no pooling"]
+        assert row["(Intercept)"] == pytest.approx(a, abs=1.5e-3)
+        assert row["days_deprived"] == pytest.approx(b, abs=1.5e-3)
+    # and equals a separate least-squares line for every subject
+    data = fits.data("sleep2")
+    for subject, rows in data.groupby("Subject"):
+        slope, intercept = np.polyfit(rows["days_deprived"], rows["Reaction"], 1)
+        assert sleep2_table.loc[str(subject), ("no pooling", "(Intercept)")] == pytest.approx(intercept, rel=1e-9)
+        assert sleep2_table.loc[str(subject), ("no pooling", "days_deprived")] == pytest.approx(slope, rel=1e-9)
+
+
+def test_partial_pooling_is_fixef_plus_ranef(sleep2_table) -> None:
+    fit = fits.reml(fits.SLEEP2, "sleep2")
+    for subject, (u0, u1) in SEED_RANEF.items():
+        row = sleep2_table.loc[subject, "partial pooling (REML)"]
+        assert row["(Intercept)"] == pytest.approx(fit.fixef["(Intercept)"] + u0, abs=1e-4)
+        assert row["days_deprived"] == pytest.approx(fit.fixef["days_deprived"] + u1, abs=1e-4)
+    assert (sleep2_table["n"] == 8).all()
+    # shrinkage: partial pooling lies between no pooling and the population line for the intercepts' spread
+    spread = sleep2_table.xs("(Intercept)", axis=1, level="term").std()
+    assert spread["partial pooling (REML)"] < spread["no pooling"]
+
+
+def test_shared_fixed_effects_stay_common_and_level_constants_are_not_identified() -> None:
+    """mathach ~ cses + sector + (1 | school): no pooling is lm(mathach ~ cses + school); sector is NaN."""
+    import statsmodels.formula.api as smf
+
+    data = fits.data("hsb")
+    table = hb.pooling(fits.reml("mathach ~ cses + sector + (1 | school)", "hsb"))
+    ols = smf.ols("mathach ~ 0 + C(school) + cses", data.assign(school=data["school"].astype(str))).fit()
+    nop = table["no pooling"]
+    assert np.allclose(nop["cses"], ols.params["cses"], rtol=1e-9)
+    school = [f"C(school)[{s}]" for s in table.index]
+    assert np.allclose(nop["(Intercept)"], ols.params[school].to_numpy(), rtol=1e-9)
+    assert nop["sectorCatholic"].isna().all()
+    assert table[("n", "")].sum() == len(data)
+
+
+def test_levels_that_cannot_identify_their_line_get_nan() -> None:
+    data = fits.data("sleepstudy")
+    one_row = data[~((data["Subject"].astype(str) == "308") & (data["Days"] > 0))]
+    fit = fits._quiet(hb.lmer, fits.SLEEP, one_row)
+    nop = no_pooling(fit.design, fit.design.blocks[0])
+    assert nop.loc["308"].isna().all()
+    assert nop.drop(index="308").notna().all().all()
+
+
+def test_bayes_column_and_group_argument() -> None:
+    reml, post = fits.reml(fits.SLEEP, "sleepstudy"), fits.bayes()
+    table = hb.pooling(reml, post, group="Subject")
+    assert list(table.columns.get_level_values("pooling").unique()) == [
+        "n", "complete pooling", "no pooling", "partial pooling (REML)", "partial pooling (Bayes)"
+    ]  # fmt: skip
+    assert np.allclose(table["partial pooling (Bayes)"], post.coef["Subject"].to_numpy())
+    with pytest.raises(ModelError, match="no grouping factor 'school'"):
+        hb.pooling(reml, group="school")
+    with pytest.raises(ModelError, match="same response and data"):
+        hb.pooling(reml, fits.reml(fits.SLEEP2, "sleep2"))
+
+
+def test_glmm_gets_partial_pooling_only() -> None:
+    table = hb.pooling(fits.glmm())
+    assert table["complete pooling"].isna().all().all() and table["no pooling"].isna().all().all()
+    assert np.allclose(table["partial pooling (ML)"], fits.glmm().coef["herd"].to_numpy())
