@@ -1,0 +1,219 @@
+"""Build the PyMC model of a ``hierbayes.Model``.
+
+For every grouping factor g with k terms, the random effects are
+``r_g[level] ~ N(0, Sigma_g)``, ``Sigma_g = L_g L_g'``. ``L_g`` is block
+diagonal over the factor's bars: a correlated bar ``(1 + x | g)`` gets an
+LKJ Cholesky factor with per-term SDs (``pm.LKJCholeskyCov``), a one-term
+bar (each term of ``(x || g)``) just its SD. By default the effects are
+non-centered, ``r_g = z_g L_g'`` with ``z_g ~ N(0, 1)``.
+
+With ``marginalize=True`` (gaussian family, identity link) there are no
+random-effect variables at all: the likelihood is the marginal one of
+:mod:`hierbayes.bayes.marginal` (a ``pm.Potential`` named
+``marginal_loglik``), and :mod:`hierbayes.bayes.sampling` draws the random
+effects afterwards from their exact conditional. Names and dims of the
+variables are listed in :mod:`hierbayes.bayes.names`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hierbayes.bayes import names
+from hierbayes.bayes.likelihood import binomial_counts, pymc_likelihood
+from hierbayes.bayes.priors import Prior, PriorSet, resolve_priors
+from hierbayes.errors import ModelError
+
+if TYPE_CHECKING:
+    import pymc as pm
+
+    from hierbayes.model import Model
+
+
+@dataclass(frozen=True)
+class BuiltModel:
+    """A PyMC model and what the sampler needs to know about it."""
+
+    pymc_model: pm.Model
+    marginalized: bool
+    priors: PriorSet
+    var_names: tuple[str, ...]
+
+
+def resolve_marginalize(model: Model, marginalize: bool | None) -> bool:
+    """None -> True for gaussian/identity models; True on another family is an error."""
+    if marginalize is None:
+        return model.family.is_gaussian
+    if marginalize and not model.family.is_gaussian:
+        raise ModelError(
+            f"marginalize=True integrates the random effects out analytically, which is exact only for the "
+            f"gaussian family with the identity link; this model is {model.family.name}/{model.family.link.name}. "
+            "Use marginalize=False (the default for it)."
+        )
+    return bool(marginalize)
+
+
+def build_pymc_model(model: Model, marginalize: bool | None = None, centered: bool = False) -> pm.Model:
+    """The PyMC model the Bayesian engine samples.
+
+    Parameters
+    ----------
+    model
+        A :class:`hierbayes.Model`.
+    marginalize
+        Integrate the random effects out (gaussian/identity only). None: yes
+        for gaussian models, no otherwise.
+    centered
+        Centered parameterization of the random effects (``r_g ~ MvNormal``)
+        instead of the default non-centered one; ignored when marginalized.
+
+    Returns
+    -------
+    pymc.Model
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> m = hb.Model("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
+    >>> pm_model = build_pymc_model(m, marginalize=False)
+    >>> sorted(v.name for v in pm_model.free_RVs)
+    ['beta', 'chol__Subject', 'sigma', 'z__Subject']
+    """
+    return build(model, marginalize, centered).pymc_model
+
+
+def build(model: Model, marginalize: bool | None = None, centered: bool = False) -> BuiltModel:
+    """Build the PyMC model and list the variables a fit stores."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    marginalize = resolve_marginalize(model, marginalize)
+    d, fam = model.design, model.family
+    if d.weights is not None and fam.name != "binomial":
+        raise ModelError("prior weights are supported for the binomial family only; drop weights= for this model")
+    pset = resolve_priors(model)
+    coords = names.coords(d)
+    coords[names.OBS_DIM] = list(d.frame.row_index)
+    keep = [names.BETA]
+    with pm.Model(coords=coords) as pm_model:
+        beta = vector_rv(names.BETA, [pset[names.fixef_label(x)] for x in d.x_names], names.FIXEF_DIM)
+        Ls = []
+        for b in d.blocks:
+            Ls.append(_block_factor(b, pset))
+            keep.append(names.sd_var(b.group))
+            if names.has_corr(b):
+                keep.append(names.corr_var(b.group))
+        params = {}
+        for par in names.FAMILY_PARAMS[fam.name]:
+            params[par] = make_rv(par, pset[par])
+            keep.append(par)
+        if marginalize:
+            from hierbayes.bayes.crossprod import gaussian_crossproducts
+            from hierbayes.bayes.marginal import marginal_loglik
+
+            cp = gaussian_crossproducts(d)
+            pm.Potential("marginal_loglik", marginal_loglik(cp, beta, params["sigma"], Ls))
+        else:
+            eta = pt.dot(pt.as_tensor_variable(d.X), beta)
+            if d.offset is not None:
+                eta = eta + d.offset
+            for b, L in zip(d.blocks, Ls, strict=True):
+                r = _ranef(b, L, centered)
+                keep.append(names.ranef_var(b.group))
+                eta = eta + pt.sum(pt.as_tensor_variable(b.Z) * r[b.codes], axis=1)
+            y, trials = binomial_counts(d, fam)
+            pymc_likelihood(fam, eta, y, trials, params, names.OBS_DIM)
+    return BuiltModel(pm_model, marginalize, pset, tuple(keep))
+
+
+def make_rv(name: str, prior: Prior, dims=None, shape=None):
+    """A PyMC random variable with the given prior."""
+    import pymc as pm
+
+    kw = {} if dims is None else {"dims": dims}
+    if shape is not None:
+        kw["shape"] = shape
+    return getattr(pm, prior.dist)(name, **prior.kwargs, **kw)
+
+
+def _dist(priors: list[Prior]):
+    """An unregistered vector distribution (``.dist``) for priors of one family."""
+    import pymc as pm
+
+    keys = list(priors[0].kwargs)
+    params = {k: np.array([p.kwargs[k] for p in priors], dtype=float) for k in keys}
+    return getattr(pm, priors[0].dist).dist(**params, shape=len(priors))
+
+
+def vector_rv(name: str, priors: list[Prior], dims: str):
+    """One vector variable with elementwise priors; split by distribution when they differ."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    groups: dict[tuple, list[int]] = {}
+    for i, p in enumerate(priors):
+        groups.setdefault((p.dist, tuple(p.kwargs)), []).append(i)
+    if len(groups) == 1:
+        (dist, keys), _ = next(iter(groups.items()))
+        params = {k: np.array([p.kwargs[k] for p in priors], dtype=float) for k in keys}
+        return getattr(pm, dist)(name, **params, dims=dims)
+    out = pt.zeros(len(priors))
+    for j, ((dist, keys), idx) in enumerate(groups.items()):
+        params = {k: np.array([priors[i].kwargs[k] for i in idx], dtype=float) for k in keys}
+        part = getattr(pm, dist)(f"{name}__{j}", **params, shape=len(idx))
+        out = pt.set_subtensor(out[np.array(idx)], part)
+    return pm.Deterministic(name, out, dims=dims)
+
+
+def _block_factor(block, pset: PriorSet):
+    """L_g for one factor, and its ``sd__g`` / ``corr__g`` variables."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    g, k = block.group, block.k
+    sd_priors = [pset[names.sd_label(g, t)] for t in block.terms]
+    singles = [c[0] for c in block.bars if len(c) == 1]
+    if len(singles) == k:
+        sd = vector_rv(names.sd_var(g), sd_priors, names.term_dim(g))
+        return pt.diag(sd)
+    L = pt.zeros((k, k))
+    if singles:
+        sd1 = vector_rv(f"sd1__{g}", [sd_priors[j] for j in singles], None)
+        L = pt.set_subtensor(L[np.array(singles), np.array(singles)], sd1)
+    for cols in block.bars:
+        if len(cols) == 1:
+            continue
+        bar = block.bar_name(cols[0])
+        bar_priors = [sd_priors[j] for j in cols]
+        if len({(p.dist, tuple(p.kwargs)) for p in bar_priors}) > 1:
+            raise ModelError(
+                f"the SDs of the correlated terms {', '.join(block.terms[j] for j in cols)} of {bar} must share "
+                "one distribution (they may have different parameters)"
+            )
+        eta = float(pset[names.eta_label(bar)].kwargs["eta"])
+        chol, _, _ = pm.LKJCholeskyCov(
+            f"chol__{bar}", eta=eta, n=len(cols), sd_dist=_dist(bar_priors), compute_corr=True, store_in_trace=False
+        )
+        sl = slice(cols[0], cols[-1] + 1)
+        L = pt.set_subtensor(L[sl, sl], chol)
+    sd = pm.Deterministic(names.sd_var(g), pt.sqrt(pt.sum(L**2, axis=1)), dims=names.term_dim(g))
+    cov = pt.dot(L, L.T)
+    pm.Deterministic(names.corr_var(g), cov / pt.outer(sd, sd), dims=(names.term_dim(g), names.term2_dim(g)))
+    return L
+
+
+def _ranef(block, L, centered: bool):
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    g = block.group
+    dims = (names.level_dim(g), names.term_dim(g))
+    if centered:
+        if block.k == 1:
+            return pm.Normal(names.ranef_var(g), 0.0, L[0, 0], dims=dims)
+        return pm.MvNormal(names.ranef_var(g), mu=np.zeros(block.k), chol=L, dims=dims)
+    z = pm.Normal(f"z__{g}", 0.0, 1.0, dims=dims)
+    return pm.Deterministic(names.ranef_var(g), pt.dot(z, L.T), dims=dims)

@@ -1,0 +1,295 @@
+"""Priors of the Bayesian engine: the defaults, scaled to the data, and user overrides by name.
+
+The defaults are weakly informative (in the spirit of rstanarm, brms and
+bambi). With ``s`` the scale of the response on the link scale (the SD of
+``y`` for an identity link, 1 for log/logit/probit/cloglog links):
+
+====================================  ===================================================================
+parameter                             default prior
+====================================  ===================================================================
+``b[x]`` (fixed effect, not the       ``Normal(0, 2.5 s / sd(x))``
+intercept)
+``b[(Intercept)]``                    ``Normal(m, sqrt((2.5 s)^2 + sum_x (2.5 s mean(x) / sd(x))^2))``,
+                                      ``m = link(mean(y))`` (the intercept at the predictors' means
+                                      has scale 2.5 s, as in bambi)
+``sd[g:z]`` (SD of a random term)     ``HalfNormal(s / sd(z))`` (``sd(z) = 1`` for an intercept)
+``eta[g]`` (LKJ shape of a            ``LKJ(eta=2)``: mildly favours small correlations, keeps +-1 out
+correlated bar)
+``sigma`` (gaussian, student_t)       ``HalfStudentT(nu=4, sigma=sd(y))``
+``nu`` (student_t)                    ``Gamma(alpha=2, beta=0.1)`` (brms' default)
+``alpha``, ``shape``, ``phi``         ``HalfCauchy(beta=1)`` (negative binomial, gamma, beta)
+``psi`` (zero-inflated Poisson)       ``Beta(alpha=2, beta=2)``
+====================================  ===================================================================
+
+Override any of them with ``Model(..., priors={name: Prior(...)})``. Names
+are the canonical ones above (``"b[Days]"``, ``"sd[Subject:Days]"``,
+``"eta[Subject]"``, ``"sigma"``, ...) or these shortcuts: a fixed effect's
+bare name (``"Days"``, ``"(Intercept)"``, ``"Intercept"``); ``"b"`` (every
+fixed effect but the intercept); ``"sd"`` (every SD); ``"sd[Subject]"``
+(every SD of a factor); ``"eta"`` (every LKJ) and ``"eta[Subject]"``. A
+specific name wins over a shortcut. Values are a :class:`Prior`, a dict
+``{"dist": "Normal", "mu": 0, "sigma": 10}``, or (for ``eta``) a number.
+
+Examples
+--------
+>>> import hierbayes as hb
+>>> m = hb.Model("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"),
+...              priors={"Days": Prior("Normal", mu=0, sigma=20)})
+>>> print(describe_priors(m).loc["b[Days]", "prior"])
+Normal(mu=0, sigma=20)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from hierbayes.bayes import names
+from hierbayes.errors import ModelError
+
+if TYPE_CHECKING:
+    from hierbayes.model import Model
+
+#: distributions a prior may use (PyMC names), by support
+REAL = ("Normal", "StudentT", "Cauchy", "Laplace", "Logistic", "Flat", "Uniform", "SkewNormal")
+POSITIVE = ("HalfNormal", "HalfStudentT", "HalfCauchy", "Exponential", "Gamma", "InverseGamma", "LogNormal",
+            "Weibull", "HalfFlat", "Uniform", "TruncatedNormal")  # fmt: skip
+UNIT = ("Beta", "Uniform", "Kumaraswamy")
+_ALL = {d.lower(): d for d in (*REAL, *POSITIVE, *UNIT, "LKJ")}
+LKJ_ETA = 2.0
+
+
+@dataclass(frozen=True, init=False)
+class Prior:
+    """A prior distribution: a PyMC distribution name and its parameters.
+
+    Parameters
+    ----------
+    dist
+        PyMC distribution name (``"Normal"``, ``"HalfNormal"``, ``"StudentT"``,
+        ``"Gamma"``, ``"LKJ"`` for a correlation shape, ...); case-insensitive.
+    **params
+        The distribution's parameters, by PyMC's names.
+
+    Examples
+    --------
+    >>> Prior("normal", mu=0, sigma=10)
+    Prior('Normal', mu=0, sigma=10)
+    """
+
+    dist: str
+    params: tuple[tuple[str, Any], ...]
+
+    def __init__(self, dist: str, **params: Any):
+        key = str(dist).lower()
+        if key not in _ALL:
+            raise ModelError(f"unknown prior distribution '{dist}'; use one of {', '.join(sorted(set(_ALL.values())))}")
+        object.__setattr__(self, "dist", _ALL[key])
+        object.__setattr__(self, "params", tuple(params.items()))
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def __str__(self) -> str:
+        return f"{self.dist}({', '.join(f'{k}={_fmt(v)}' for k, v in self.params)})"
+
+    def __repr__(self) -> str:
+        return f"Prior({self.dist!r}, {', '.join(f'{k}={_fmt(v)}' for k, v in self.params)})"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float | np.floating):
+        return f"{float(v):.4g}"
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+@dataclass(frozen=True)
+class PriorSet:
+    """The resolved prior of every parameter of a model, canonical name -> prior."""
+
+    priors: dict[str, Prior]
+    source: dict[str, str]
+
+    def __getitem__(self, name: str) -> Prior:
+        return self.priors[name]
+
+    def frame(self) -> pd.DataFrame:
+        """One row per parameter: its prior and whether it is the default or the user's."""
+        return pd.DataFrame(
+            {"prior": [str(p) for p in self.priors.values()], "source": list(self.source.values())},
+            index=pd.Index(list(self.priors), name="parameter"),
+        )
+
+    def __str__(self) -> str:
+        df = self.frame()
+        width = max(len(n) for n in df.index)
+        return "\n".join(f"{n:<{width}}  {row.prior}  ({row.source})" for n, row in df.iterrows())
+
+
+def describe_priors(model: Model) -> pd.DataFrame:
+    """The priors a Bayesian fit of ``model`` uses, one row per parameter.
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> m = hb.Model("mathach ~ cses + (1 | school)", hb.datasets.load("hsb"))
+    >>> list(describe_priors(m).index)
+    ['b[(Intercept)]', 'b[cses]', 'sd[school:(Intercept)]', 'sigma']
+    """
+    return resolve_priors(model).frame()
+
+
+def resolve_priors(model: Model) -> PriorSet:
+    """Defaults for every parameter, overridden by ``model.priors``."""
+    priors = default_priors(model)
+    source = dict.fromkeys(priors, "default")
+    targets = _targets(model, priors)
+    user = dict(model.priors or {})
+    # shortcuts first, so that a specific name given too wins
+    for key in sorted(user, key=lambda k: _generality(k, targets)):
+        if key not in targets:
+            valid = list(priors) + [k for k in targets if k not in priors]
+            raise ModelError(
+                f"the model has no parameter named '{key}' to set a prior on; valid names are: {', '.join(valid)}"
+            )
+        for name in targets[key]:
+            priors[name] = _coerce(user[key], name, key)
+            source[name] = "user"
+    return PriorSet(priors, source)
+
+
+def default_priors(model: Model) -> dict[str, Prior]:
+    """The default prior of every parameter, canonical name -> Prior (see the module docstring)."""
+    d, fam = model.design, model.family
+    y = _response_scale_y(model)
+    s = _link_scale(y, fam.link.name)
+    out: dict[str, Prior] = {}
+    X = d.X
+    mean_x, sd_x = X.mean(axis=0), X.std(axis=0, ddof=1) if d.n > 1 else np.ones(d.p)
+    slopes = {}
+    for j, name in enumerate(d.x_names):
+        if name == "(Intercept)":
+            continue
+        scale = 2.5 * s / sd_x[j] if sd_x[j] > 0 else 2.5 * s
+        slopes[name] = (scale, mean_x[j])
+    for name in d.x_names:
+        if name == "(Intercept)":
+            var = (2.5 * s) ** 2 + sum((sc * m) ** 2 for sc, m in slopes.values())
+            out[names.fixef_label(name)] = Prior("Normal", mu=_intercept_mean(y, fam), sigma=float(np.sqrt(var)))
+        else:
+            out[names.fixef_label(name)] = Prior("Normal", mu=0.0, sigma=float(slopes[name][0]))
+    for b in d.blocks:
+        sd_z = b.Z.std(axis=0, ddof=1) if d.n > 1 else np.ones(b.k)
+        for j, term in enumerate(b.terms):
+            scale = s / sd_z[j] if term != "(Intercept)" and sd_z[j] > 0 else s
+            out[names.sd_label(b.group, term)] = Prior("HalfNormal", sigma=float(scale))
+    for b in d.blocks:
+        for cols in b.bars:
+            if len(cols) > 1:
+                out[names.eta_label(b.bar_name(cols[0]))] = Prior("LKJ", eta=LKJ_ETA)
+    sd_y = float(np.std(y, ddof=1)) if len(y) > 1 and np.std(y) > 0 else 1.0
+    for par in names.FAMILY_PARAMS[fam.name]:
+        out[par] = {
+            "sigma": Prior("HalfStudentT", nu=4, sigma=sd_y),
+            "nu": Prior("Gamma", alpha=2, beta=0.1),
+            "psi": Prior("Beta", alpha=2, beta=2),
+        }.get(par, Prior("HalfCauchy", beta=1))
+    return out
+
+
+def _response_scale_y(model: Model) -> np.ndarray:
+    d = model.design
+    y = np.asarray(d.y, dtype=float)
+    if d.trials is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = np.where(d.trials > 0, y / d.trials, 0.5)
+    return y
+
+
+def _link_scale(y: np.ndarray, link: str) -> float:
+    if link in ("log", "logit", "probit", "cloglog"):
+        return 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v = {"identity": y, "sqrt": np.sqrt(np.clip(y, 0, None)), "inverse": 1.0 / y}[link]
+    v = v[np.isfinite(v)]
+    s = float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+    return s if s > 0 else 1.0
+
+
+def _intercept_mean(y: np.ndarray, family) -> float:
+    m = float(np.mean(y))
+    if family.link.name in ("logit", "probit", "cloglog"):
+        m = min(max(m, 0.01), 0.99)
+    elif family.link.name in ("log", "inverse"):
+        m = max(m, 0.01)
+    with np.errstate(all="ignore"):
+        v = float(family.link(np.array(m)))
+    return v if np.isfinite(v) else 0.0
+
+
+def _targets(model: Model, priors: dict[str, Prior]) -> dict[str, list[str]]:
+    """Every accepted override key -> the canonical parameters it sets."""
+    d = model.design
+    out: dict[str, list[str]] = {name: [name] for name in priors}
+    for x in d.x_names:
+        out[x] = [names.fixef_label(x)]
+    if "(Intercept)" in d.x_names:
+        out["Intercept"] = [names.fixef_label("(Intercept)")]
+    slopes = [names.fixef_label(x) for x in d.x_names if x != "(Intercept)"]
+    if slopes:
+        out["b"] = slopes
+    out["sd"] = [n for n in priors if n.startswith("sd[")]
+    etas = [n for n in priors if n.startswith("eta[")]
+    if etas:
+        out["eta"] = etas
+    for b in d.blocks:
+        out[f"sd[{b.group}]"] = [names.sd_label(b.group, t) for t in b.terms]
+        mine = [names.eta_label(b.bar_name(c[0])) for c in b.bars if len(c) > 1]
+        if mine:
+            out[f"eta[{b.group}]"] = mine
+    return out
+
+
+def _generality(key: str, targets: dict[str, list[str]]) -> int:
+    """0 for "b", "sd", "eta"; 1 for a factor's "sd[g]" / "eta[g]"; 2 for one parameter."""
+    if key in ("b", "sd", "eta"):
+        return 0
+    hits = targets.get(key, ())
+    return 1 if len(hits) > 1 or (key.startswith(("sd[", "eta[")) and key not in hits) else 2
+
+
+def _coerce(value: Any, name: str, key: str) -> Prior:
+    if isinstance(value, dict):
+        value = dict(value)
+        if "dist" not in value:
+            raise ModelError(f"prior for '{key}': a dict needs a 'dist' entry, e.g. {{'dist': 'Normal', 'sigma': 1}}")
+        value = Prior(value.pop("dist"), **value)
+    elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], dict):
+        value = Prior(value[0], **value[1])
+    if name.startswith("eta["):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = Prior("LKJ", eta=float(value))
+        if not isinstance(value, Prior) or value.dist != "LKJ" or set(value.kwargs) != {"eta"}:
+            raise ModelError(f"prior for '{key}': give the LKJ shape as a number or Prior('LKJ', eta=...)")
+        if not float(value.kwargs["eta"]) > 0:
+            raise ModelError(f"prior for '{key}': the LKJ eta must be positive")
+        return value
+    if not isinstance(value, Prior):
+        raise ModelError(f"prior for '{key}' must be a Prior(...) or a dict with 'dist'; got {type(value).__name__}")
+    if value.dist == "LKJ":
+        raise ModelError(f"prior for '{key}': LKJ is the prior of a correlation (eta[...]), not of {name}")
+    if name.startswith("sd[") or name in ("sigma", "nu", "alpha", "shape", "phi"):
+        if value.dist not in POSITIVE:
+            raise ModelError(
+                f"prior for '{key}': {name} is positive, so its prior must be one of {', '.join(POSITIVE)}, "
+                f"not {value.dist}"
+            )
+    elif name == "psi" and value.dist not in UNIT:
+        raise ModelError(f"prior for '{key}': psi is a probability; use one of {', '.join(UNIT)}, not {value.dist}")
+    elif name.startswith("b[") and value.dist not in REAL:
+        raise ModelError(f"prior for '{key}': a fixed effect needs a prior on the real line ({', '.join(REAL)})")
+    return value

@@ -1,0 +1,317 @@
+"""``fit_bayes``: build the PyMC model, sample it, and assemble the InferenceData of a ``PosteriorFit``."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hierbayes.bayes import names
+from hierbayes.bayes.likelihood import binomial_counts, logpdf, rvs
+from hierbayes.bayes.model import build
+from hierbayes.bayes.predict import PosteriorDraws, draws_of, encode_rows
+from hierbayes.errors import ModelError
+
+if TYPE_CHECKING:
+    from hierbayes.fits.posterior import PosteriorFit
+    from hierbayes.model import Model
+
+SAMPLERS = ("pymc", "nutpie", "numpyro", "blackjax")
+#: store log_likelihood / posterior_predictive automatically up to this many values (draws x rows) each
+AUTO_STORE_MAX = 50_000_000
+
+
+@dataclass(frozen=True)
+class SamplingInfo:
+    """How a posterior was obtained."""
+
+    sampler: str
+    marginalized: bool
+    centered: bool
+    draws: int
+    tune: int
+    chains: int
+    target_accept: float
+    random_seed: int | None
+    seconds_sampling: float
+    seconds_total: float = 0.0
+    stored: tuple[str, ...] = field(default=())
+
+
+def fit_bayes(
+    model: Model,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    random_seed: int | None = None,
+    sampler: str = "pymc",
+    marginalize: bool | None = None,
+    target_accept: float | None = None,
+    progressbar: bool | None = None,
+    cores: int | None = None,
+    centered: bool = False,
+    log_likelihood: bool | None = None,
+    posterior_predictive: bool | None = None,
+    warn: bool = True,
+    **kwargs: Any,
+) -> PosteriorFit:
+    """Fit a mixed model by Bayesian inference (NUTS).
+
+    Parameters
+    ----------
+    model
+        A :class:`hierbayes.Model` (its ``priors`` override the defaults of
+        :mod:`hierbayes.bayes.priors`).
+    draws, tune, chains
+        Draws kept per chain, tuning iterations per chain, number of chains.
+    random_seed
+        Seed; the same seed gives the same draws.
+    sampler
+        ``"pymc"`` (PyMC's NUTS, default), ``"nutpie"``, ``"numpyro"`` or
+        ``"blackjax"`` (the last two only if installed).
+    marginalize
+        Integrate the random effects out analytically and draw them afterwards
+        from their exact conditional. None: yes for gaussian/identity models.
+    target_accept
+        NUTS target acceptance; default 0.8 when marginalized, 0.9 otherwise.
+    progressbar
+        Default: on in interactive sessions, off in scripts and tests.
+    cores
+        Chains run in parallel (PyMC's default when None).
+    centered
+        Centered random effects instead of non-centered (non-marginalized only).
+    log_likelihood, posterior_predictive
+        Store the pointwise log-likelihood / posterior predictive in
+        ``fit.idata``. None: when draws x rows is at most 50 million.
+    warn
+        Issue a SamplingWarning when diagnostics are poor.
+    **kwargs
+        Passed to ``pymc.sample`` (e.g. ``init``, ``max_treedepth``).
+
+    Returns
+    -------
+    PosteriorFit
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> fit = hb.Model("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy")).fit(
+    ...     "bayes", draws=200, tune=200, chains=2, random_seed=1)  # doctest: +SKIP
+    >>> fit.diagnostics.n_divergences  # doctest: +SKIP
+    0
+    """
+    import pymc as pm
+
+    from hierbayes.fits.posterior import PosteriorFit
+
+    t0 = time.perf_counter()
+    sampler = str(sampler).lower()
+    if sampler not in SAMPLERS:
+        raise ModelError(f"sampler must be one of {', '.join(SAMPLERS)}, not {sampler!r}")
+    _check_sampler(sampler)
+    built = build(model, marginalize, centered)
+    if target_accept is None:
+        target_accept = 0.8 if built.marginalized else 0.9
+    seq = np.random.SeedSequence(random_seed)
+    s_sample, s_ranef, s_ppc = seq.spawn(3)
+    sample_seed = int(s_sample.generate_state(1)[0] % (2**31))
+    if progressbar is None:
+        progressbar = _interactive()
+    var_names = list(built.var_names)
+    pm_kwargs = dict(kwargs)
+    if sampler == "pymc":
+        pm_kwargs["var_names"] = var_names
+    if cores is None:  # PyMC's own default can see one CPU where the OS gives more
+        cores = max(1, min(chains, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+    t1 = time.perf_counter()
+    idata = pm.sample(
+        draws=draws, tune=tune, chains=chains, cores=cores, random_seed=sample_seed, progressbar=progressbar,
+        target_accept=target_accept, nuts_sampler=sampler, model=built.pymc_model,
+        compute_convergence_checks=False, **pm_kwargs,
+    )  # fmt: skip
+    seconds_sampling = time.perf_counter() - t1
+    post = idata.posterior[[v for v in var_names if v in idata.posterior]]
+    design = model.design
+    if built.marginalized:
+        post = post.assign(_conditional_ranef(model, post, np.random.default_rng(s_ranef)))
+    draws_ = posterior_draws(model, post)
+    groups, stored = _observation_groups(model, post, draws_, log_likelihood, posterior_predictive, s_ppc)
+    import arviz as az
+
+    y, _ = binomial_counts(design, model.family)
+    obs = {names.OBS_DIM: list(design.frame.row_index)}
+    result = az.InferenceData(
+        posterior=post,
+        sample_stats=idata.sample_stats,
+        observed_data=_dataset({names.Y: ((names.OBS_DIM,), y)}, obs),
+        **groups,
+    )
+    info = SamplingInfo(
+        sampler=sampler, marginalized=built.marginalized, centered=centered, draws=draws, tune=tune,
+        chains=chains, target_accept=float(target_accept), random_seed=random_seed,
+        seconds_sampling=seconds_sampling, seconds_total=time.perf_counter() - t0, stored=stored,
+    )  # fmt: skip
+    return PosteriorFit(model, result, info, built.priors, warn=warn)
+
+
+def _check_sampler(sampler: str) -> None:
+    needs = {"nutpie": ("nutpie",), "numpyro": ("numpyro", "jax"), "blackjax": ("blackjax", "jax")}
+    missing = [m for m in needs.get(sampler, ()) if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ModelError(
+            f"sampler='{sampler}' needs the package(s) {', '.join(missing)}, which are not installed "
+            f"(pip install {' '.join(missing)}); sampler='pymc' always works"
+            + (" and 'nutpie' is installed" if importlib.util.find_spec("nutpie") else "")
+        )
+
+
+def _interactive() -> bool:
+    if "PYTEST_CURRENT_TEST" in os.environ:
+        return False
+    return hasattr(sys, "ps1") or "ipykernel" in sys.modules or sys.stderr.isatty()
+
+
+def _flat(da) -> np.ndarray:
+    v = np.asarray(da.values, dtype=float)
+    return v.reshape(v.shape[0] * v.shape[1], *v.shape[2:])
+
+
+def chol_draws(post, block) -> np.ndarray:
+    """(S, k, k) Cholesky factors of a factor's covariance from its sd/corr draws."""
+    sd = _flat(post[names.sd_var(block.group)])
+    if names.has_corr(block):
+        R = _flat(post[names.corr_var(block.group)])
+        cov = sd[:, :, None] * R * sd[:, None, :]
+        cov += 1e-12 * np.eye(block.k) * np.maximum(sd[:, :, None] ** 2, 1e-300)
+        return np.linalg.cholesky(cov)
+    return sd[:, :, None] * np.eye(block.k)
+
+
+def posterior_draws(model: Model, post) -> PosteriorDraws:
+    """Flattened draws of everything the predictions need."""
+    d = model.design
+    return PosteriorDraws(
+        beta=_flat(post[names.BETA]),
+        ranef=[_flat(post[names.ranef_var(b.group)]) for b in d.blocks],
+        chol=[chol_draws(post, b) for b in d.blocks],
+        params={p: _flat(post[p]) for p in names.FAMILY_PARAMS[model.family.name]},
+    )
+
+
+def _conditional_ranef(model: Model, post, rng: np.random.Generator) -> dict:
+    """Exact draws of the random effects given each posterior draw of beta, the SDs/correlations and sigma."""
+    import xarray as xr
+
+    from hierbayes.bayes import blocked
+    from hierbayes.bayes.crossprod import gaussian_crossproducts
+
+    d = model.design
+    cp = gaussian_crossproducts(d)
+    beta = _flat(post[names.BETA])
+    sigma = _flat(post["sigma"])
+    Ls = [chol_draws(post, b) for b in d.blocks]
+    chains, ndraw = post.sizes["chain"], post.sizes["draw"]
+    if len(d.blocks) == 1:
+        out = [blocked.draw_ranef_one_block(cp, beta, sigma, Ls[0], rng)]
+    else:
+        S = len(sigma)
+        seeds = rng.spawn(S)
+
+        def one(s: int) -> list[np.ndarray]:
+            return blocked.draw_ranef(cp, beta[s], float(sigma[s]), [L[s] for L in Ls], seeds[s])
+
+        workers = min(os.cpu_count() or 1, 4) if cp.qr > 300 else 1
+        if workers > 1:
+            with ThreadPoolExecutor(workers) as ex:
+                res = list(ex.map(one, range(S)))
+        else:
+            res = [one(s) for s in range(S)]
+        out = [np.stack([r[g] for r in res]) for g in range(len(d.blocks))]
+    result = {}
+    for b, arr in zip(d.blocks, out, strict=True):
+        result[names.ranef_var(b.group)] = xr.DataArray(
+            arr.reshape(chains, ndraw, b.nlevels, b.k),
+            dims=("chain", "draw", names.level_dim(b.group), names.term_dim(b.group)),
+            coords={
+                "chain": post["chain"].values,
+                "draw": post["draw"].values,
+                names.level_dim(b.group): list(b.levels),
+                names.term_dim(b.group): list(b.terms),
+            },
+        )
+    return result
+
+
+def _observation_groups(model, post, draws: PosteriorDraws, want_ll, want_pp, seed) -> tuple[dict, tuple[str, ...]]:
+    d, fam = model.design, model.family
+    chains, ndraw = post.sizes["chain"], post.sizes["draw"]
+    big = draws.size * d.n > AUTO_STORE_MAX
+    want_ll = not big if want_ll is None else want_ll
+    want_pp = not big if want_pp is None else want_pp
+    y, trials = binomial_counts(d, fam)
+    rows = encode_rows(d, None, None)
+    coords = {"chain": post["chain"].values, "draw": post["draw"].values, names.OBS_DIM: list(d.frame.row_index)}
+    dims = ("chain", "draw", names.OBS_DIM)
+    groups, stored = {}, []
+
+    def params(sl):
+        return {k: v[sl][:, None] for k, v in draws.params.items()}
+
+    if want_ll:
+        ll = draws_of(rows, draws, lambda eta, sl: logpdf(fam, y, eta, params(sl), trials))
+        groups["log_likelihood"] = _dataset({names.Y: (dims, ll.reshape(chains, ndraw, -1))}, coords)
+        stored.append("log_likelihood")
+    if want_pp:
+        rng = np.random.default_rng(seed)
+        pp = draws_of(rows, draws, lambda eta, sl: rvs(fam, eta, params(sl), trials, rng))
+        groups["posterior_predictive"] = _dataset({names.Y: (dims, pp.reshape(chains, ndraw, -1))}, coords)
+        stored.append("posterior_predictive")
+    return groups, tuple(stored)
+
+
+def _dataset(data: dict, coords: dict):
+    import xarray as xr
+
+    return xr.Dataset(data, coords=coords)
+
+
+def sample_prior_predictive(model: Model, draws: int = 500, random_seed: int | None = None):
+    """Draws from the prior and the prior predictive distribution of the response.
+
+    Uses the full (non-marginalized) PyMC model, so the random effects are
+    drawn too.
+
+    Parameters
+    ----------
+    model
+        A :class:`hierbayes.Model`; its priors are those a fit would use.
+    draws
+        Number of draws.
+    random_seed
+        Seed for reproducible draws.
+
+    Returns
+    -------
+    arviz.InferenceData
+        Groups ``prior`` (the variables of :mod:`hierbayes.bayes.names`),
+        ``prior_predictive`` (``y``) and ``observed_data``.
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> m = hb.Model("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
+    >>> idata = sample_prior_predictive(m, draws=50, random_seed=1)
+    >>> idata.prior_predictive["y"].shape
+    (1, 50, 180)
+    """
+    import pymc as pm
+
+    built = build(model, marginalize=False)
+    var_names = [*built.var_names, names.Y]
+    return pm.sample_prior_predictive(draws, model=built.pymc_model, var_names=var_names, random_seed=random_seed)

@@ -1,0 +1,391 @@
+"""``PosteriorFit``: a Bayesian fit behind the same extractors as the REML fit.
+
+Point values are posterior means; interval columns are equal-tailed
+credible intervals (``prob=0.95`` unless told). The draws themselves are in
+``fit.idata`` (ArviZ InferenceData; variable names and dims are listed in
+:mod:`hierbayes.bayes.names`) and behind the ``*_draws`` accessors.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from hierbayes.fits.base import MixedFit
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from hierbayes.bayes.priors import PriorSet
+    from hierbayes.bayes.sampling import SamplingInfo
+    from hierbayes.model import Model
+
+KINDS = ("mean", "draws", "predictive")
+
+
+class PosteriorFit(MixedFit):
+    """A mixed model fitted by NUTS (PyMC), made by ``Model(...).fit("bayes")`` or :func:`hierbayes.bayes`.
+
+    Attributes
+    ----------
+    idata
+        ArviZ InferenceData: ``posterior``, ``sample_stats``, ``observed_data``
+        and (unless switched off for size) ``log_likelihood`` and
+        ``posterior_predictive``.
+    info
+        Sampler, settings and timings (:class:`hierbayes.bayes.sampling.SamplingInfo`).
+    priors
+        The priors used (:class:`hierbayes.bayes.priors.PriorSet`).
+    diagnostics
+        Divergences, max R-hat, min bulk/tail ESS (:class:`hierbayes.bayes.diagnostics.Diagnostics`).
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> fit = hb.bayes("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"),
+    ...                draws=300, tune=300, chains=2, random_seed=1)  # doctest: +SKIP
+    >>> fit.varcorr.columns.tolist()  # doctest: +SKIP
+    ['grp', 'var1', 'var2', 'vcov', 'sdcor', 'sdcor_lower', 'sdcor_upper']
+    """
+
+    method = "bayes"
+
+    def __init__(self, model: Model, idata, info: SamplingInfo, priors: PriorSet, warn: bool = True):
+        super().__init__(model)
+        self.idata = idata
+        self.info = info
+        self.priors = priors
+        self._fitted: np.ndarray | None = None
+        from hierbayes.bayes.diagnostics import diagnose
+
+        self.diagnostics = diagnose(idata, self._checked_vars(), self._label)
+        if warn:
+            self.diagnostics.warn(stacklevel=5)
+
+    # --- draws ----------------------------------------------------------------------------
+    @property
+    def posterior(self) -> xr.Dataset:
+        return self.idata.posterior
+
+    def fixef_draws(self) -> xr.DataArray:
+        """Draws of the fixed effects, dims (chain, draw, fixef)."""
+        return self.posterior["beta"]
+
+    def ranef_draws(self, group: str) -> xr.DataArray:
+        """Draws of one factor's random effects, dims (chain, draw, level, term), coords = names."""
+        from hierbayes.bayes import names
+
+        self._group(group)
+        da = self.posterior[names.ranef_var(group)]
+        return da.rename({names.level_dim(group): "level", names.term_dim(group): "term"})
+
+    def sd_draws(self, group: str) -> xr.DataArray:
+        """Draws of a factor's random-effect SDs, dims (chain, draw, term)."""
+        from hierbayes.bayes import names
+
+        self._group(group)
+        return self.posterior[names.sd_var(group)].rename({names.term_dim(group): "term"})
+
+    def corr_draws(self, group: str) -> xr.DataArray:
+        """Draws of a factor's correlation matrix, dims (chain, draw, term, term2) (identity if uncorrelated)."""
+        import xarray as xr
+
+        from hierbayes.bayes import names
+
+        block = self._group(group)
+        if names.has_corr(block):
+            da = self.posterior[names.corr_var(group)]
+            return da.rename({names.term_dim(group): "term", names.term2_dim(group): "term2"})
+        sd = self.sd_draws(group)
+        eye = xr.DataArray(np.eye(block.k), dims=("term", "term2"), coords={"term": sd.term.values,
+                                                                              "term2": sd.term.values})  # fmt: skip
+        return (sd * 0 + 1) * eye
+
+    def cov_draws(self, group: str) -> xr.DataArray:
+        """Draws of a factor's covariance matrix, dims (chain, draw, term, term2)."""
+        sd = self.sd_draws(group)
+        return self.corr_draws(group) * sd * sd.rename({"term": "term2"})
+
+    def sigma_draws(self) -> xr.DataArray | None:
+        """Draws of the residual SD (None for families without one)."""
+        return self.posterior["sigma"] if "sigma" in self.posterior else None
+
+    def param_draws(self, name: str) -> xr.DataArray:
+        """Draws of a family parameter (``sigma``, ``nu``, ``alpha``, ``shape``, ``phi``, ``psi``)."""
+        return self.posterior[name]
+
+    @staticmethod
+    def interval(draws: xr.DataArray, prob: float = 0.95) -> tuple[xr.DataArray, xr.DataArray]:
+        """Equal-tailed credible interval over chains and draws: (lower, upper)."""
+        if not 0 < prob < 1:
+            raise ValueError(f"prob must be in (0, 1), not {prob}")
+        q = draws.quantile([(1 - prob) / 2, (1 + prob) / 2], dim=("chain", "draw"))
+        return q.isel(quantile=0, drop=True), q.isel(quantile=1, drop=True)
+
+    def fixef_interval(self, prob: float = 0.95) -> pd.DataFrame:
+        """Posterior mean, SD and equal-tailed interval of each fixed effect."""
+        return _table(self.fixef_draws(), prob).set_axis(list(self.design.x_names))
+
+    def ranef_interval(self, group: str, prob: float = 0.95) -> pd.DataFrame:
+        """Long table of one factor's random effects: index (level, term); mean, sd, lower, upper."""
+        da = self.ranef_draws(group)
+        lo, hi = self.interval(da, prob)
+        mean, sd = da.mean(("chain", "draw")), da.std(("chain", "draw"))
+        idx = pd.MultiIndex.from_product([da.level.values, da.term.values], names=["level", "term"])
+        return pd.DataFrame(
+            {"mean": mean.values.ravel(), "sd": sd.values.ravel(), "lower": lo.values.ravel(),
+             "upper": hi.values.ravel()}, index=idx,
+        )  # fmt: skip
+
+    # --- the shared extractors ----------------------------------------------------------------
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self.fixef_draws().mean(("chain", "draw")).values, index=list(self.design.x_names),
+                         name="fixef")  # fmt: skip
+
+    @property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        out = {}
+        for b in self.design.blocks:
+            m = self.ranef_draws(b.group).mean(("chain", "draw")).values
+            out[b.group] = pd.DataFrame(m, index=pd.Index(b.levels, name=b.group), columns=list(b.terms))
+        return out
+
+    @property
+    def sigma(self) -> float | None:
+        s = self.sigma_draws()
+        return None if s is None else float(s.mean())
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        return self.varcorr_table(0.95)
+
+    def varcorr_table(self, prob: float = 0.95) -> pd.DataFrame:
+        """``varcorr`` with another interval probability.
+
+        Rows and the columns grp/var1/var2/vcov/sdcor are as in
+        ``LmerFit.varcorr`` (R's ``as.data.frame(VarCorr(m))``), with posterior
+        means (``sdcor`` is the mean SD or correlation, not the root of the
+        mean variance), plus ``sdcor_lower``/``sdcor_upper``.
+        """
+        rows = []
+        for b in self.design.blocks:
+            sd = self.sd_draws(b.group)
+            corr = self.corr_draws(b.group)
+            for cols in b.bars:
+                grp = b.bar_name(cols[0])
+                for c in cols:
+                    s = sd.isel(term=c)
+                    rows.append((grp, b.terms[c], None, s**2, s))
+                for j, cj in enumerate(cols):
+                    for ci in cols[j + 1 :]:
+                        r = corr.isel(term=ci, term2=cj)
+                        rows.append((grp, b.terms[cj], b.terms[ci], r * sd.isel(term=ci) * sd.isel(term=cj), r))
+        s = self.sigma_draws()
+        if s is not None:
+            rows.append(("Residual", None, None, s**2, s))
+        out = []
+        for grp, v1, v2, vc, sc in rows:
+            lo, hi = self.interval(sc, prob)
+            out.append((grp, v1, v2, float(vc.mean()), float(sc.mean()), float(lo), float(hi)))
+        return pd.DataFrame(out, columns=["grp", "var1", "var2", "vcov", "sdcor", "sdcor_lower", "sdcor_upper"])
+
+    def predict(
+        self,
+        newdata: pd.DataFrame | None = None,
+        re_form: str | None = None,
+        new_levels: str = "population",
+        kind: str = "mean",
+        scale: str = "response",
+        random_seed: int | None = None,
+    ) -> np.ndarray | xr.DataArray:
+        """Predictions: posterior means, or draws of the mean or of new responses.
+
+        Parameters
+        ----------
+        newdata, re_form
+            As for :meth:`MixedFit.predict`.
+        new_levels
+            For levels not seen when fitting: ``"population"`` (effect zero),
+            ``"sample"`` (per draw, a new effect from the fitted distribution of
+            that factor's effects), or ``"error"``.
+        kind
+            ``"mean"``: posterior mean of the expected response (an array);
+            ``"draws"``: its draws; ``"predictive"``: posterior predictive draws
+            of the response (both DataArrays with dims (chain, draw, obs)).
+        scale
+            ``"response"`` or ``"link"`` (the linear predictor; not for ``"predictive"``).
+        random_seed
+            Seed for ``new_levels="sample"`` and ``kind="predictive"``.
+        """
+        from hierbayes.bayes.likelihood import binomial_counts, response_mean, rvs
+        from hierbayes.bayes.predict import draws_of, encode_rows, mean_of
+        from hierbayes.bayes.sampling import posterior_draws
+
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        if scale not in ("response", "link") or (scale == "link" and kind == "predictive"):
+            raise ValueError("scale must be 'response' or 'link' ('link' not with kind='predictive')")
+        default = newdata is None and re_form is None and kind == "mean" and scale == "response"
+        if default and self._fitted is not None:
+            return self._fitted.copy()
+        rows = encode_rows(self.design, newdata, re_form, new_levels)
+        draws = posterior_draws(self.model, self.posterior)
+        rng = np.random.default_rng(random_seed)
+        fam = self.model.family
+
+        def params(sl):
+            return {k: v[sl][:, None] for k, v in draws.params.items()}
+
+        if kind == "predictive":
+            trials = binomial_counts(self.design, fam)[1] if newdata is None else None
+            if fam.name == "binomial" and trials is None:
+                raise ValueError("posterior predictive draws of a binomial model need the fitting data's trials")
+            out = draws_of(rows, draws, lambda eta, sl: rvs(fam, eta, params(sl), trials, rng), rng)
+        elif scale == "link":
+            out = (mean_of if kind == "mean" else draws_of)(rows, draws, lambda eta, sl: eta, rng)
+        else:
+            fn = mean_of if kind == "mean" else draws_of
+            out = fn(rows, draws, lambda eta, sl: response_mean(fam, eta, params(sl)), rng)
+        if kind == "mean":
+            if default:
+                self._fitted = out.copy()
+            return out
+        return self._as_obs_array(out, newdata)
+
+    def _as_obs_array(self, arr: np.ndarray, newdata) -> xr.DataArray:
+        import xarray as xr
+
+        post = self.posterior
+        index = list(self.design.frame.row_index) if newdata is None else list(pd.DataFrame(newdata).index)
+        return xr.DataArray(
+            arr.reshape(post.sizes["chain"], post.sizes["draw"], -1),
+            dims=("chain", "draw", "obs"),
+            coords={"chain": post["chain"].values, "draw": post["draw"].values, "obs": index},
+        )
+
+    @property
+    def residuals(self) -> np.ndarray:
+        """Response residuals; for binomial counts, observed proportion minus fitted probability."""
+        y = np.asarray(self.design.y, dtype=float)
+        if self.design.trials is not None:
+            y = y / self.design.trials
+        return y - self.fitted
+
+    # --- diagnostics and summaries ---------------------------------------------------------------
+    @property
+    def n_divergences(self) -> int:
+        return self.diagnostics.n_divergences
+
+    @property
+    def max_rhat(self) -> float:
+        return self.diagnostics.max_rhat
+
+    @property
+    def min_ess_bulk(self) -> float:
+        return self.diagnostics.min_ess_bulk
+
+    @property
+    def min_ess_tail(self) -> float:
+        return self.diagnostics.min_ess_tail
+
+    def describe_priors(self) -> pd.DataFrame:
+        """The priors used, one row per parameter (default or user's)."""
+        return self.priors.frame()
+
+    def parameters(self, ranef: bool = False) -> xr.Dataset:
+        """The posterior with one variable per scalar parameter, named readably (``b[Days]``, ...)."""
+        import xarray as xr
+
+        from hierbayes.bayes import names
+
+        post, out = self.posterior, {}
+        for x in self.design.x_names:
+            out[names.fixef_label(x)] = post["beta"].sel(fixef=x, drop=True)
+        for b in self.design.blocks:
+            sd = self.sd_draws(b.group)
+            for j, t in enumerate(b.terms):
+                out[names.sd_label(b.group, t)] = sd.isel(term=j, drop=True)
+            corr = self.corr_draws(b.group)
+            for cols in b.bars:
+                for j, cj in enumerate(cols):
+                    for ci in cols[j + 1 :]:
+                        out[names.corr_label(b.group, b.terms[cj], b.terms[ci])] = corr.isel(
+                            term=ci, term2=cj, drop=True
+                        )
+        for p in names.FAMILY_PARAMS[self.model.family.name]:
+            out[p] = post[p]
+        if ranef:
+            for b in self.design.blocks:
+                r = self.ranef_draws(b.group)
+                for li, lvl in enumerate(b.levels):
+                    for j, t in enumerate(b.terms):
+                        out[names.ranef_label(b.group, lvl, t)] = r.isel(level=li, term=j, drop=True)
+        return xr.Dataset(out)
+
+    def summary(self, prob: float = 0.95, ranef: bool = False, **kwargs: Any) -> pd.DataFrame:
+        """ArviZ summary (mean, sd, equal-tailed interval, MCSE, ESS, R-hat) with readable names.
+
+        Rows are ``b[...]``, ``sd[group:term]``, ``corr[group:term1,term2]``,
+        ``sigma`` and other family parameters, and with ``ranef=True`` the
+        random effects ``r[group:level,term]``.
+        """
+        import arviz as az
+
+        ds = self.parameters(ranef=ranef)
+        kwargs.setdefault("hdi_prob", prob)
+        kwargs.setdefault("stat_focus", "mean")
+        table = az.summary(ds, **kwargs)
+        lo, hi = self.interval(ds.to_array("parameter"), prob)
+        lo_name, hi_name = f"eti_{100 * (1 - prob) / 2:g}%", f"eti_{100 * (1 + prob) / 2:g}%"
+        table = table.drop(columns=[c for c in table.columns if c.startswith("hdi_")])
+        table.insert(2, lo_name, lo.values)
+        table.insert(3, hi_name, hi.values)
+        return table
+
+    def loo(self, **kwargs: Any):
+        """PSIS-LOO cross-validation (``arviz.loo``) from the stored pointwise log-likelihood."""
+        import arviz as az
+
+        if "log_likelihood" not in self.idata.groups():
+            raise ValueError("this fit has no log_likelihood group; refit with log_likelihood=True")
+        return az.loo(self.idata, **kwargs)
+
+    # --- helpers -----------------------------------------------------------------------------------
+    def _group(self, group: str):
+        try:
+            return self.design.block(group)
+        except KeyError as exc:
+            raise KeyError(str(exc.args[0])) from None
+
+    def _checked_vars(self) -> list[str]:
+        from hierbayes.bayes import names
+
+        wanted = [names.BETA]
+        for b in self.design.blocks:
+            wanted += [names.sd_var(b.group), names.corr_var(b.group), names.ranef_var(b.group)]
+        wanted += list(names.FAMILY_PARAMS[self.model.family.name])
+        return [v for v in wanted if v in self.posterior]
+
+    def _label(self, var: str, index: tuple) -> str:
+        da = self.posterior[var]
+        dims = [d for d in da.dims if d not in ("chain", "draw")]
+        parts = [str(da[d].values[i]) for d, i in zip(dims, index, strict=False)]
+        return f"{var}[{','.join(parts)}]" if parts else var
+
+    def __repr__(self) -> str:
+        i = self.info
+        return (
+            f"<PosteriorFit bayes: {self.formula}, n={self.nobs}, {i.chains} chains x {i.draws} draws"
+            f"{', marginalized' if i.marginalized else ''}; {self.diagnostics}>"
+        )
+
+
+def _table(da, prob: float) -> pd.DataFrame:
+    lo, hi = PosteriorFit.interval(da, prob)
+    return pd.DataFrame(
+        {"mean": da.mean(("chain", "draw")).values, "sd": da.std(("chain", "draw")).values, "lower": lo.values,
+         "upper": hi.values}
+    )  # fmt: skip
