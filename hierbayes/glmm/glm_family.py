@@ -26,6 +26,7 @@ from hierbayes.families import Family
 
 EPS = np.finfo(float).eps
 _PROBIT_THRESH = 8.125890664701906  # -qnorm(.Machine$double.eps)
+_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 GLMM_FAMILIES = ("binomial", "bernoulli", "poisson")
 
 
@@ -60,18 +61,27 @@ class GlmResponse:
     # --- link ---------------------------------------------------------------------------
     def linkinv(self, eta: np.ndarray) -> np.ndarray:
         name = self.family.link.name
+        if name == "logit":
+            return np.clip(special.expit(eta), EPS, 1.0 - EPS)
         if name == "probit":
             return special.ndtr(np.clip(eta, -_PROBIT_THRESH, _PROBIT_THRESH))
-        mu = self.family.link.inverse(eta)
-        if self.binomial:
-            return np.clip(mu, EPS, 1.0 - EPS)
         if name == "log":
-            return np.maximum(mu, EPS)
-        return mu
+            return np.maximum(np.exp(eta), EPS)
+        mu = self.family.link.inverse(eta)
+        return np.clip(mu, EPS, 1.0 - EPS) if self.binomial else mu
 
     def mu_eta(self, eta: np.ndarray) -> np.ndarray:
-        d = self.family.link.mu_eta(eta)
-        return np.maximum(d, EPS) if self.binomial or self.family.link.name == "log" else d
+        name = self.family.link.name
+        if name == "logit":  # fast paths for the common links (scipy.stats' pdf is slow on small arrays)
+            p = special.expit(eta)
+            d = p * (1.0 - p)
+        elif name == "probit":
+            d = np.exp(-0.5 * eta * eta) * _INV_SQRT_2PI
+        elif name == "log":
+            d = np.exp(eta)
+        else:
+            d = self.family.link.mu_eta(eta)
+        return np.maximum(d, EPS) if self.binomial or name == "log" else d
 
     # --- distribution -------------------------------------------------------------------
     def variance(self, mu: np.ndarray) -> np.ndarray:
