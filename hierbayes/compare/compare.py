@@ -29,9 +29,10 @@ def compare(
         Probability of every interval: confidence level for REML/ML fits,
         credible mass of the posterior's equal-tailed intervals.
     intervals
-        How REML/ML intervals are made: ``"auto"`` (profile or bootstrap
-        intervals the fit has already computed, else Wald for fixed effects
-        and none for variance parameters), ``"wald"``, ``"profile"``,
+        How REML/ML intervals are made: ``"auto"`` (bootstrap percentile
+        intervals when the fit holds replicates from ``fit.bootstrap()`` or
+        ``fit.confint(method="boot")``, else Wald for fixed effects and none
+        for variance parameters), ``"wald"``, ``"profile"``,
         ``"boot"`` (computed now), a DataFrame in lme4's confint layout, or a
         dict from fit label to any of these.
     labels

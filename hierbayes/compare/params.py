@@ -68,9 +68,9 @@ def parameter_table(fit: MixedFit, prob: float = 0.95, intervals: str | pd.DataF
     prob
         Probability of the intervals (confidence level or credible mass).
     intervals
-        For REML/ML fits: ``"auto"`` (profile or bootstrap intervals the fit
-        has already computed, else Wald for fixed effects and none for
-        variance parameters), ``"wald"``, ``"profile"`` or ``"boot"``
+        For REML/ML fits: ``"auto"`` (bootstrap percentile intervals when the
+        fit holds bootstrap replicates, ``fit.boot``; else Wald for fixed
+        effects and none for variance parameters), ``"wald"``, ``"profile"`` or ``"boot"``
         (computed now with ``fit.confint``), or a DataFrame in lme4's
         ``confint`` layout (rows ``.sig01``, ..., ``.sigma`` and fixed-effect
         names; the first two columns are the ends). Ignored for posteriors.
@@ -149,16 +149,11 @@ def _confint(fit: MixedFit, prob: float, intervals) -> tuple[pd.DataFrame | None
 
 
 def _cached_confint(fit: MixedFit, prob: float) -> tuple[pd.DataFrame, str] | None:
-    """Profile or bootstrap intervals a fit already holds at this level (computed by ``fit.confint``)."""
-    cache = getattr(fit, "_confint_cache", None)
-    if not isinstance(cache, dict):
+    """Bootstrap intervals from replicates the fit already holds (``fit.boot``, kept by ``bootstrap``/``confint``)."""
+    boot = fit.__dict__.get("boot")
+    if boot is None or not hasattr(boot, "confint"):
         return None
-    for method in ("profile", "boot"):
-        for key, value in cache.items():
-            parts = key if isinstance(key, tuple) else (key,)
-            if method in parts and any(isinstance(p, float) and np.isclose(p, prob) for p in parts):
-                return _as_lower_upper(value), method
-    return None
+    return _as_lower_upper(boot.confint(prob)), "boot"
 
 
 def _as_lower_upper(ci: pd.DataFrame) -> pd.DataFrame:

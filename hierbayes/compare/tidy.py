@@ -38,8 +38,8 @@ def tidy(
         Probability of ``conf.low``/``conf.high``.
     intervals
         REML/ML intervals, as in :func:`hierbayes.compare`: ``"auto"`` (Wald
-        for fixed effects; variance parameters only if already profiled or
-        bootstrapped), ``"wald"``, ``"profile"``, ``"boot"`` or a confint DataFrame.
+        for fixed effects and none for variance parameters, unless the fit
+        holds bootstrap replicates), ``"wald"``, ``"profile"``, ``"boot"`` or a confint DataFrame.
     ddf
         Denominator df of a linear mixed model's t tests (``"satterthwaite"``,
         ``"kenward-roger"``, ``"residual"``); GLMMs have Wald z tests (df NaN).

@@ -142,3 +142,30 @@ def test_posterior_columns_are_summaries_of_the_draws() -> None:
     assert abs(row["estimate"] - reml.fixef["Days"]) < 2 * row["std.error"]
     text = str(c)
     assert "90% CrI" in text and "median" in text
+
+
+def test_profile_intervals_are_lme4s() -> None:
+    fit = fits.reml(fits.SLEEP2, "sleep2")
+    prof = _ref_confint("confint_profile")
+    t = hb.compare(fit, intervals="profile").frame["REML"]
+    names = {
+        ".sig01": ("ran_pars", "Subject", "sd__(Intercept)"),
+        ".sigma": ("ran_pars", "Residual", "sd__Observation"),
+        "(Intercept)": ("fixed", "", "(Intercept)"),
+    }
+    for row, key in names.items():
+        assert t.loc[key, "conf.low"] == pytest.approx(prof.loc[row, "2.5 %"], rel=1e-3)
+        assert t.loc[key, "conf.high"] == pytest.approx(prof.loc[row, "97.5 %"], rel=1e-3)
+        assert t.loc[key, "interval"] == "profile"
+
+
+def test_auto_uses_bootstrap_replicates_the_fit_holds() -> None:
+    fit = fits._quiet(hb.lmer, "Reaction ~ Days + (1 | Subject)", fits.data("sleepstudy"))
+    assert set(hb.compare(fit).frame[("REML", "interval")]) == {"Wald", "none"}
+    fit.bootstrap(nsim=30, seed=1, n_jobs=1, progress=False)
+    t = hb.compare(fit, prob=0.9).frame["REML"]
+    ci = fit.boot.confint(0.9)
+    assert set(t["interval"]) == {"boot"}
+    assert t.loc[("ran_pars", "Subject", "sd__(Intercept)"), "conf.low"] == ci.iloc[0, 0]
+    assert t.loc[("fixed", "", "Days"), "conf.high"] == ci.loc["Days"].iloc[1]
+    assert set(hb.compare(fit, intervals="wald").frame[("REML", "interval")]) == {"Wald", "none"}
