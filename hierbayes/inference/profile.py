@@ -58,6 +58,8 @@ class Profile:
     backward
         Per parameter, the spline giving the parameter as a function of zeta
         (None when it could not be built).
+    forward
+        Per parameter, the interpolating spline of zeta in the parameter.
     lower, upper
         Bounds of the variance parameters (limits where the profile stops short).
     """
@@ -65,6 +67,7 @@ class Profile:
     table: pd.DataFrame
     estimates: pd.Series
     backward: dict[str, PolySpline | None]
+    forward: dict[str, PolySpline | None]
     lower: dict[str, float]
     upper: dict[str, float]
 
@@ -83,6 +86,12 @@ class Profile:
             rows[name] = (lo, hi)
         cols = [f"{100 * a:.3g} %", f"{100 * (1 - a):.3g} %"]
         return pd.DataFrame.from_dict(rows, orient="index", columns=cols)
+
+    def plot(self, **kwargs):
+        """Zeta plot of the profiled parameters (:func:`hierbayes.inference.profile_plot.plot_profile`)."""
+        from hierbayes.inference.profile_plot import plot_profile
+
+        return plot_profile(self, **kwargs)
 
     def _linear(self, name: str, z: np.ndarray) -> tuple[float, float]:
         sub = self.table[self.table[".par"] == name].dropna(subset=[".zeta"])
@@ -297,15 +306,17 @@ def profile(fit: LmerFit, which: list[str] | None = None, alphamax: float = 0.01
     names = prof.names
     idx = _which(which, names, prof.nvp)
     tables = prof.profile(idx)
-    frames, backward = [], {}
+    frames, backward, forward = [], {}, {}
     for w, pts in zip(idx, tables, strict=True):
         name = names[w]
         df = pd.DataFrame(pts, columns=[".zeta", *names])
         df[".par"] = name
         frames.append(df)
         ok = df.dropna(subset=[".zeta"])
+        forward[name] = backward[name] = None
         try:
-            backward[name] = back_spline(interp_spline(ok[name].to_numpy(), ok[".zeta"].to_numpy()))
+            forward[name] = interp_spline(ok[name].to_numpy(), ok[".zeta"].to_numpy())
+            backward[name] = back_spline(forward[name])
         except (ValueError, np.linalg.LinAlgError):
             warnings.warn(f"non-monotonic profile for {name}", ConvergenceWarning, stacklevel=2)
             backward[name] = None
@@ -314,6 +325,7 @@ def profile(fit: LmerFit, which: list[str] | None = None, alphamax: float = 0.01
         table=pd.concat(frames, ignore_index=True),
         estimates=pd.Series(prof.opt, index=names),
         backward=backward,
+        forward=forward,
         lower={k: v[0] for k, v in bounds.items()},
         upper={k: v[1] for k, v in bounds.items()},
     )

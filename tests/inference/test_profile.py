@@ -96,3 +96,19 @@ def test_back_spline_inverts_a_monotone_spline() -> None:
     assert np.all(np.diff(back(grid)) > 0)
     assert np.abs(back(np.array([0.5])) - np.arcsinh(0.5))[0] < 1e-2
     assert np.isnan(back(np.array([10.0]))[0])
+
+
+def test_profile_plot_draws_the_profile_and_interval_ends() -> None:
+    pr = fitted("dyestuff_reml").profile()
+    fig = pr.plot(levels=[0.95])
+    assert [ax.get_xlabel() for ax in fig.axes] == [".sig01", ".sigma", "(Intercept)"]
+    ci = pr.confint(0.95)
+    ax = fig.axes[1]
+    points = [ln for ln in ax.lines if ln.get_label() == "profiled points"][0]
+    sub = pr.table[pr.table[".par"] == ".sigma"]
+    np.testing.assert_allclose(points.get_xdata(), sub[".sigma"])
+    np.testing.assert_allclose(points.get_ydata(), sub[".zeta"])
+    drops = sorted(ln.get_xdata()[0] for ln in ax.lines if ln.get_linestyle() == ":")
+    np.testing.assert_allclose(drops, ci.loc[".sigma"].to_numpy(), rtol=1e-12)
+    with pytest.raises(KeyError, match="not profiled"):
+        pr.plot(which=["nope"])
