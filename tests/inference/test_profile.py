@@ -104,7 +104,7 @@ def test_profile_plot_draws_the_profile_and_interval_ends() -> None:
     assert [ax.get_xlabel() for ax in fig.axes] == [".sig01", ".sigma", "(Intercept)"]
     ci = pr.confint(0.95)
     ax = fig.axes[1]
-    points = [ln for ln in ax.lines if ln.get_label() == "profiled points"][0]
+    points = next(ln for ln in ax.lines if ln.get_label() == "profiled points")
     sub = pr.table[pr.table[".par"] == ".sigma"]
     np.testing.assert_allclose(points.get_xdata(), sub[".sigma"])
     np.testing.assert_allclose(points.get_ydata(), sub[".zeta"])
