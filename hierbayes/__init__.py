@@ -2,7 +2,7 @@
 
 >>> import hierbayes as hb
 >>> fit = hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
->>> round(fit.reml_criterion, 2)
+>>> round(float(fit.reml_criterion), 2)
 1743.63
 """
 

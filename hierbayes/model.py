@@ -152,7 +152,7 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, **kwargs: Any):
     --------
     >>> import hierbayes as hb
     >>> fit = hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
-    >>> round(fit.reml_criterion, 1)
+    >>> round(float(fit.reml_criterion), 1)
     1743.6
     """
     model_kw = {k: kwargs.pop(k) for k in ("na_action",) if k in kwargs}

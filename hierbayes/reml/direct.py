@@ -47,5 +47,5 @@ def direct_criterion(design: Design, theta: np.ndarray, reml: bool = True) -> fl
     logdet_V0 = 2 * np.log(np.diag(C[0])).sum()
     if reml:
         nu = n - p
-        return logdet_V0 + np.linalg.slogdet(XtViX)[1] + nu * (1 + np.log(2 * np.pi * r2 / nu))
-    return logdet_V0 + n * (1 + np.log(2 * np.pi * r2 / n))
+        return float(logdet_V0 + np.linalg.slogdet(XtViX)[1] + nu * (1 + np.log(2 * np.pi * r2 / nu)))
+    return float(logdet_V0 + n * (1 + np.log(2 * np.pi * r2 / n)))

@@ -221,8 +221,8 @@ def criterion(f: Factor | None, n: int, p: int, reml: bool) -> float:
         return np.inf
     if reml:
         nu = n - p
-        return f.logdet_L + f.logdet_RX + nu * (1.0 + _LOG2PI + np.log(f.r2 / nu))
-    return f.logdet_L + n * (1.0 + _LOG2PI + np.log(f.r2 / n))
+        return float(f.logdet_L + f.logdet_RX + nu * (1.0 + _LOG2PI + np.log(f.r2 / nu)))
+    return float(f.logdet_L + n * (1.0 + _LOG2PI + np.log(f.r2 / n)))
 
 
 def solve(f: Factor, cp: CrossProducts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
