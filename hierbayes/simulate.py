@@ -14,7 +14,7 @@ comparing like with like.
 >>> import hierbayes as hb
 >>> sim = hb.simulate.nested(n_groups=10, n_per_group=20, seed=1)
 >>> sim.data.shape, sim.formula
-((200, 4), 'y ~ treatment + (1 + treatment | school)')
+((200, 3), 'y ~ treatment + (1 + treatment | school)')
 """
 
 from __future__ import annotations
