@@ -6,6 +6,7 @@
 ##   * anova tables with multi-df terms (a 3-level factor, a factor x numeric
 ##     interaction): lmerTest types 1 and 3, Satterthwaite and Kenward-Roger,
 ##     and the Satterthwaite / KR coefficient tables of the same fits;
+##   * coefficient tables of a singular fit (dyestuff2: theta = 0);
 ##   * profile confidence intervals for models with two bars on one factor and
 ##     with crossed factors (sleep_zcp_reml, penicillin_reml), and the profile
 ##     zeta table of dyestuff_reml (as.data.frame(profile(m))).
@@ -52,6 +53,13 @@ for (id in names(anova_cases)) {
     anova_type3_kenward_roger = df_rows(anova(m, type = 3, ddf = "Kenward-Roger")),
     anova_type1_kenward_roger = df_rows(anova(m, type = 1, ddf = "Kenward-Roger"))))
 }
+
+d2 <- read.csv("tests/reference/data/dyestuff2.csv"); d2$Batch <- factor(d2$Batch)
+m <- quiet(lmerTest::lmer(Yield ~ 1 + (1|Batch), data = d2, REML = TRUE))
+out_anova$dyestuff2_reml <- list(data = "tests/reference/data/dyestuff2.csv", formula = "Yield ~ 1 + (1|Batch)",
+  py_formula = NULL, REML = TRUE,
+  coef_satterthwaite = df_rows(summary(m, ddf = "Satterthwaite")$coefficients),
+  coef_kenward_roger = df_rows(summary(m, ddf = "Kenward-Roger")$coefficients))
 
 profile_cases <- list(
   sleep_zcp_reml = list(data = "hierbayes/datasets/data/sleepstudy.csv",
