@@ -211,7 +211,7 @@ class LmerFit(MixedFit):
         >>> import hierbayes as hb
         >>> fit = hb.lmer("mathach ~ cses + (1 | school)", hb.datasets.load("hsb"))
         >>> fit.r2()[["R2_marginal", "R2_conditional"]].round(3).tolist()
-        [0.04, 0.214]
+        [0.044, 0.225]
         """
         from hierbayes.inference.r2 import r2_nakagawa
 
@@ -300,7 +300,7 @@ class LmerFit(MixedFit):
         --------
         >>> import hierbayes as hb
         >>> fit = hb.lmer("Reaction ~ Days + (1 | Subject)", hb.datasets.load("sleepstudy"))
-        >>> round(fit.refit_ml().loglik, 4)
+        >>> round(float(fit.refit_ml().loglik), 4)
         -897.0393
         """
         if not self.reml:

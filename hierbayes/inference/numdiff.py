@@ -37,7 +37,7 @@ def hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, d: float = D_REL)
     Examples
     --------
     >>> import numpy as np
-    >>> hessian(lambda v: v[0] ** 2 * v[1], np.array([1.0, 2.0])).round(6).tolist()
+    >>> hessian(lambda v: v[0] ** 2 * v[1], np.array([1.0, 2.0])).round(4).tolist()
     [[4.0, 2.0], [2.0, 0.0]]
     """
     x = np.asarray(x, dtype=float)

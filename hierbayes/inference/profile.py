@@ -300,7 +300,7 @@ def profile(fit: LmerFit, which: list[str] | None = None, alphamax: float = 0.01
     >>> fit = hb.lmer("Yield ~ 1 + (1 | Batch)", hb.datasets.load("dyestuff"))
     >>> pr = profile(fit)
     >>> pr.confint().round(2).loc[".sigma"].tolist()
-    [38.23, 63.69]
+    [38.23, 67.66]
     """
     prof = _Profiler(fit, alphamax)
     names = prof.names
