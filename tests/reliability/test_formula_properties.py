@@ -1,19 +1,27 @@
-"""Property-based tests of the formula parser (hypothesis).
+"""Property-based tests of the formula parser and the design built from it (hypothesis).
 
 * On any string the parser returns a ParsedFormula or raises FormulaError, never
   anything else, and every FormulaError carries a position inside the formula.
 * Printable formulas round-trip: parse -> to_string -> parse keeps the structure.
+* Valid formulas with a typo or two build a design or raise a hierbayes error
+  (FormulaError, DataError); no Python, NumPy or formulaic exception escapes,
+  and no formulaic highlighting leaks into a message.
 """
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
+import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hierbayes.errors import FormulaError
+from hierbayes.design import build_design
+from hierbayes.errors import FormulaError, HierbayesError
 from hierbayes.formula import parse_formula
 
-FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Pieces that make near-formulas: names, operators, brackets, quotes, calls and bars.
 _PIECES = [*"xyzgab ~|()+-*:/^01.,`'\"[]%@=\\\n", "log(", "I(", "(1|g)", "||", "offset(", "cbind(", "scale(",
@@ -93,3 +101,50 @@ def test_parse_to_string_parse_round_trips(text):
     again = parse_formula(first.to_string())
     assert again.structure() == first.structure()
     assert again.to_string() == first.to_string()
+
+
+# --- typos in valid formulas, all the way to the design ------------------------------------------------------
+
+
+def _fuzz_data() -> pd.DataFrame:
+    rng = np.random.default_rng(11)
+    n = 48
+    cols = {c: rng.normal(size=n) for c in ["y", "x", "Reaction", "mean.ses", "a b", "my y"]}
+    cols |= {"z": rng.uniform(1, 2, n), "w": rng.integers(0, 3, n), "Days": rng.integers(0, 10, n)}
+    cols |= {"s": rng.integers(0, 5, n), "f": rng.integers(0, 5, n), "n": rng.uniform(1, 3, n)}
+    cols |= {
+        "g": np.repeat(list("abcdef"), 8),
+        "Subject": np.repeat(np.arange(6), 8),
+        "school": np.repeat(list("ABCD"), 12),
+    }
+    cols |= {"a": np.tile(list("pq"), 24), "b": np.repeat(np.arange(12), 4), "c": np.tile(list("uvw"), 16)}
+    cols |= {"d": np.tile([1.5, 2.5], 24), "my g": np.repeat(list("xyz"), 16)}
+    return pd.DataFrame(cols)
+
+
+FUZZ_DATA = _fuzz_data()
+
+
+@st.composite
+def _with_typos(draw) -> str:
+    text = draw(_formula())
+    for _ in range(draw(st.integers(0, 2))):
+        i = draw(st.integers(0, len(text)))
+        if draw(st.booleans()):
+            text = text[:i] + draw(st.sampled_from(_PIECES)) + text[i:]
+        else:
+            text = text[:i] + text[i + 1 :]
+    return text
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_with_typos())
+def test_design_raises_only_hierbayes_errors(text):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            build_design(text, FUZZ_DATA)
+    except HierbayesError as exc:
+        message = str(exc)
+        assert "\u29db" not in message and "\x1b[" not in message  # no formulaic highlighting
+        assert "Unable to evaluate factor" not in message
