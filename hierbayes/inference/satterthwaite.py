@@ -33,13 +33,14 @@ if TYPE_CHECKING:
 EIGEN_TOL = 1e-8
 #: Relative steps of the numerical derivatives (numDeriv's ``d``). lmerTest uses
 #: numDeriv's default 1e-4 for both. With Richardson extrapolation over four
-#: halvings the Hessian is as accurate at 1e-2 (truncation error of order h^8)
-#: and far less exposed to rounding: at 1e-4 the last halving of the step of a
-#: small off-diagonal theta (0.015 on sleepstudy) leaves second differences of
-#: 1e-12 against a deviance known to 1e-13. At lme4's estimates the df then
-#: agree with lmerTest's to about 1e-8.
+#: halvings the derivatives are as accurate at 1e-2 (truncation error of order
+#: h^8) and far less exposed to rounding: at 1e-4 the last halving of the step
+#: of a small off-diagonal theta (0.015 on sleepstudy) leaves second differences
+#: of 1e-12 against a deviance known to 1e-13. At lme4's estimates the df then
+#: agree with lmerTest's to about 1e-8. With equal steps the Jacobian reuses the
+#: factorisations of the Hessian's diagonal, and steps in sigma reuse theta's.
 HESSIAN_STEP = 1e-2
-JACOBIAN_STEP = 1e-4
+JACOBIAN_STEP = 1e-2
 _LOG2PI = np.log(2 * np.pi)
 
 
@@ -72,18 +73,32 @@ class VarparDerivatives:
     messages: list[str] = field(default_factory=list)
 
 
-def varpar_deviance(fit: LmerFit):
+def _pieces_cache(fit: LmerFit):
+    """``criterion_pieces`` at theta, remembered: perturbing sigma alone needs no new factorisation."""
+    objective, cache = fit.devfun, {}
+
+    def pieces(theta: np.ndarray):
+        key = np.asarray(theta, dtype=float).tobytes()
+        if key not in cache:
+            cache[key] = criterion_pieces(objective, theta)
+        return cache[key]
+
+    return pieces
+
+
+def varpar_deviance(fit: LmerFit, pieces=None):
     """lmerTest's ``devfun_vp``: the deviance (REML or ML) as a function of ``(theta, sigma)``."""
-    objective, n, p, reml = fit.devfun, fit.design.n, fit.design.p, fit.reml
+    n, p, reml = fit.design.n, fit.design.p, fit.reml
+    pieces = pieces or _pieces_cache(fit)
 
     def deviance(vp: np.ndarray) -> float:
-        pieces = criterion_pieces(objective, vp[:-1])
-        if pieces is None:
+        pc = pieces(vp[:-1])
+        if pc is None:
             return np.inf
         s2 = vp[-1] ** 2
-        dev = pieces.logdet_L + pieces.pwrss / s2 + n * (_LOG2PI + np.log(s2))
+        dev = pc.logdet_L + pc.pwrss / s2 + n * (_LOG2PI + np.log(s2))
         if reml:
-            dev += pieces.logdet_RX - p * (_LOG2PI + np.log(s2))
+            dev += pc.logdet_RX - p * (_LOG2PI + np.log(s2))
         return dev
 
     return deviance
@@ -100,9 +115,10 @@ def varpar_derivatives(fit: LmerFit) -> VarparDerivatives:
     >>> d.names, d.jacobian.shape
     (['Subject.(Intercept)', 'sigma'], (2, 2, 2))
     """
-    objective, p = fit.devfun, fit.design.p
+    p = fit.design.p
     vp = np.append(fit.estimates.theta, fit.sigma)
-    H = hessian(varpar_deviance(fit), vp, d=HESSIAN_STEP)
+    pieces = _pieces_cache(fit)
+    H = hessian(varpar_deviance(fit, pieces), vp, d=HESSIAN_STEP)
     evals, evecs = np.linalg.eigh((H + H.T) / 2)
     messages = []
     neg, zero = evals < -EIGEN_TOL, np.abs(evals) < EIGEN_TOL
@@ -120,10 +136,10 @@ def varpar_derivatives(fit: LmerFit) -> VarparDerivatives:
     vcov_varpar = 2 * (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T
 
     def covbeta(v: np.ndarray) -> np.ndarray:
-        pieces = criterion_pieces(objective, v[:-1])
-        if pieces is None:
+        pc = pieces(v[:-1])
+        if pc is None:
             return np.full(p * p, np.nan)
-        return (v[-1] ** 2 * pieces.unscaled_vcov()).ravel()
+        return (v[-1] ** 2 * pc.unscaled_vcov()).ravel()
 
     J = jacobian(covbeta, vp, d=JACOBIAN_STEP)  # (p*p, nvp)
     jac = np.stack([J[:, i].reshape(p, p) for i in range(len(vp))]) if p else np.zeros((len(vp), 0, 0))
