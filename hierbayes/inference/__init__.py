@@ -17,7 +17,10 @@ between fits; the modules here do the work:
 * :mod:`~hierbayes.inference.simulate`, :mod:`~hierbayes.inference.r2`:
   new responses, Nakagawa's R2 and ICCs.
 
-Names load on first use (``import hierbayes`` stays light).
+Names load on first use (``import hierbayes`` stays light). Functions named
+like their module (``profile``, ``bootstrap``, ``simulate``, ``ranova``,
+``coef_table``) are imported from the module: ``from
+hierbayes.inference.profile import profile``.
 """
 
 from __future__ import annotations
@@ -26,14 +29,9 @@ import importlib
 
 _LAZY = {
     "anova": "compare",
-    "coef_table": "coef_table",
     "anova_table": "anova_terms",
-    "ranova": "ranova",
     "confint": "intervals",
-    "profile": "profile",
     "plot_profile": "profile_plot",
-    "bootstrap": "bootstrap",
-    "simulate": "simulate",
     "r2_nakagawa": "r2",
 }
 
