@@ -384,7 +384,7 @@ class LmerFit(MixedFit):
             Parameters (names like ``".sig01"``, ``"Days"``, 1-based positions,
             ``"theta_"`` or ``"beta_"``); all by default.
         **boot_options
-            For ``method="boot"``: ``nsim``, ``seed``, ``resample`` (grouping
+            For ``method="boot"``: ``nsim`` (500 by default, as lme4), ``seed``, ``resample`` (grouping
             factors for a case bootstrap, e.g. ``["Subject"]``), ``use_re``,
             ``n_jobs``, ``progress`` (see :func:`hierbayes.inference.bootstrap.bootstrap`).
             The replicates are kept as ``fit.boot``.

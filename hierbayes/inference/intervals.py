@@ -7,7 +7,8 @@ fixed effects; columns ``"2.5 %"`` and ``"97.5 %"`` (for level 0.95).
 * ``"wald"``: ``estimate +- z * SE`` for fixed effects, NaN for the variance
   parameters (as lme4);
 * ``"boot"``: parametric (or case) bootstrap percentile intervals
-  (:mod:`hierbayes.inference.bootstrap`).
+  (:mod:`hierbayes.inference.bootstrap`), 500 replicates unless ``nsim`` is
+  given (lme4's default).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from hierbayes.fits.lmer import LmerFit
 
 METHODS = ("profile", "wald", "boot")
+#: lme4's default number of replicates for ``confint(method = "boot")``.
+BOOT_NSIM = 500
 
 
 def parameter_names(fit: LmerFit) -> list[str]:
@@ -92,6 +95,7 @@ def confint(
         return ci.loc[chosen]
     from hierbayes.inference.bootstrap import bootstrap
 
+    boot_options.setdefault("nsim", BOOT_NSIM)
     result = bootstrap(fit, **boot_options)
     fit.__dict__["boot"] = result
     return result.confint(level).loc[chosen]

@@ -59,7 +59,12 @@ def r2_nakagawa(fit: LmerFit) -> pd.Series:
 
 
 def icc_interval(fit: LmerFit, level: float = 0.95, **boot_options) -> pd.DataFrame:
-    """ICC per grouping factor with a bootstrap percentile interval (replicates kept on ``fit.boot``)."""
+    """ICC per grouping factor with a bootstrap percentile interval (replicates kept on ``fit.boot``).
+
+    Each replicate's ICC uses its theta and sigma with the original rows' random-effects
+    covariates (for random intercepts, the only case where rows do not matter, this is exact
+    also for a case bootstrap).
+    """
     from hierbayes.inference.bootstrap import bootstrap, norm_inter
 
     result = bootstrap(fit, **boot_options)
