@@ -1,0 +1,110 @@
+"""ppc, diagnostics and forest plots: the data they draw; and no plot touches pyplot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib import colors
+
+import hierbayes as hb
+from hierbayes.errors import ModelError
+from hierbayes.plots.diagnostics import qq_points
+from hierbayes.plots.ppc import replicates
+from hierbayes.plots.style import ENGINE_COLORS
+from tests.compare import fits
+from tests.plots.readback import errorbars, lines, scatters
+
+
+def _n_lines_of(ax, color: str) -> int:
+    """Drawn curves of a colour (ArviZ adds an empty line as the legend's handle)."""
+    return sum(colors.same_color(ln.get_color(), color) and len(ln.get_xdata()) > 1 for ln in ax.get_lines())
+
+
+def test_ppc_reml_uses_simulate_and_bayes_its_posterior_predictive() -> None:
+    reml, post = fits.reml(fits.SLEEP, "sleepstudy"), fits.bayes()
+    idata, title = replicates(reml, 30, 5, True, "REML")
+    assert np.allclose(idata.posterior_predictive["y"].values[0], reml.simulate(30, seed=5, use_re=True).T)
+    assert np.allclose(idata.observed_data["y"].values, reml.design.y)
+    assert "30 simulated data sets (fitted random effects)" in title
+    idata, title = replicates(post, 30, 5, True, "Bayes")
+    pp = post.idata.posterior_predictive["y"].values.reshape(-1, post.nobs)
+    assert np.allclose(idata.posterior_predictive["y"].values[0], pp)
+    fig = hb.plots.ppc(reml, post, nsim=25, seed=1)
+    a_reml, a_bayes = fig.axes
+    assert _n_lines_of(a_reml, ENGINE_COLORS["reml"]) == 25
+    assert _n_lines_of(a_bayes, ENGINE_COLORS["bayes"]) == 25
+    assert a_reml.get_title().startswith("REML") and a_bayes.get_title().startswith("Bayes")
+
+
+def test_ppc_glmm_simulates_proportions() -> None:
+    g = fits.glmm()
+    idata, _ = replicates(g, 10, 1, False, "ML")
+    v = idata.posterior_predictive["y"].values
+    assert v.shape == (1, 10, g.nobs) and np.all((v >= 0) & (v <= 1))
+    assert np.allclose(idata.observed_data["y"].values, g.design.y / g.design.trials)
+
+
+def test_residual_panels_draw_the_fits_residuals() -> None:
+    reml, post = fits.reml(fits.SLEEP, "sleepstudy"), fits.bayes()
+    fig = hb.plots.diagnostics(reml, post)
+    assert len(fig.axes) == 10
+    for row, fit in ((fig.axes[:5], reml), (fig.axes[5:], post)):
+        (pts,) = scatters(row[0]).values()
+        assert np.allclose(pts, np.column_stack([fit.fitted, fit.residuals]))
+        std = np.asarray(fit.residuals) / fit.sigma
+        (pts,) = scatters(row[1]).values()
+        assert np.allclose(pts[:, 1], np.sqrt(np.abs(std)))
+        (pts,) = scatters(row[2]).values()
+        theo, v, _ = qq_points(std)
+        assert np.allclose(pts, np.column_stack([theo, v]))
+        (pts,) = scatters(row[4]).values()
+        assert np.allclose(np.sort(pts[:, 1]), np.sort(fit.ranef["Subject"]["Days"]))
+        assert "lowess" in lines(row[0])
+
+
+def test_qq_points_match_r() -> None:
+    theo, v, (b0, b1) = qq_points(np.array([3.0, 1.0, 2.0, 10.0]))
+    # R: qnorm(ppoints(4)) = -1.0491, -0.2993, 0.2993, 1.0491; qqline through the quartiles
+    assert np.allclose(theo, [-1.0491314, -0.2993069, 0.2993069, 1.0491314], atol=1e-6)
+    assert np.allclose(v, [1, 2, 3, 10])
+    q1, q3 = np.quantile(v, [0.25, 0.75])
+    assert b0 + b1 * -0.6744898 == pytest.approx(q1) and b0 + b1 * 0.6744898 == pytest.approx(q3)
+
+
+def test_trace_and_rank_for_posteriors_only() -> None:
+    post = fits.bayes()
+    n = len(post.parameters().data_vars)
+    assert len(hb.plots.diagnostics(post, kind="trace").axes) == 2 * n
+    assert len([a for a in hb.plots.diagnostics(post, kind="rank").axes if a.get_visible()]) == n
+    with pytest.raises(ModelError, match="posterior"):
+        hb.plots.diagnostics(fits.reml(fits.SLEEP, "sleepstudy"), kind="trace")
+
+
+def test_forest_rows_are_the_comparison_table() -> None:
+    reml, post = fits.reml(fits.SLEEP, "sleepstudy"), fits.bayes()
+    table = hb.compare(reml, post, prob=0.9).frame
+    fig = hb.plots.forest(reml, post, prob=0.9)
+    assert len(fig.axes) == len(table)
+    for a, key in zip(fig.axes, table.index, strict=True):
+        bars = {e["label"]: e for e in errorbars(a)}
+        b = table.loc[key, "Bayes"]
+        assert bars["Bayes"]["x"][0] == pytest.approx(b["estimate"])
+        assert (bars["Bayes"]["lo"][0], bars["Bayes"]["hi"][0]) == pytest.approx((b["conf.low"], b["conf.high"]))
+        if key[0] == "fixed":
+            assert bars["REML"]["lo"][0] == pytest.approx(table.loc[key, ("REML", "conf.low")])
+        else:  # no REML interval: the estimate alone, hollow
+            (pt,) = lines(a)["REML (no interval)"]
+            assert pt.get_xdata()[0] == pytest.approx(table.loc[key, ("REML", "estimate")])
+            assert pt.get_markerfacecolor() == "white"
+
+
+def test_no_plot_uses_pyplot() -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    reml = fits.reml(fits.SLEEP, "sleepstudy")
+    for fn in (hb.plots.shrinkage, hb.plots.caterpillar, hb.plots.pooling, hb.plots.forest, hb.plots.diagnostics):
+        fn(reml)
+    hb.plots.ppc(reml, nsim=5)
+    hb.plots.diagnostics(fits.bayes(), kind="rank")
+    assert plt.get_fignums() == []
