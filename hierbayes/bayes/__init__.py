@@ -17,3 +17,21 @@ from hierbayes.bayes.priors import Prior, describe_priors
 from hierbayes.bayes.sampling import fit_bayes, sample_prior_predictive
 
 __all__ = ["Prior", "build_pymc_model", "describe_priors", "fit_bayes", "sample_prior_predictive"]
+
+
+class _CallablePackage(__import__("types").ModuleType):
+    """``hb.bayes`` is both this package and the shortcut ``hierbayes.model.bayes``.
+
+    Importing ``hierbayes.bayes`` makes Python set the attribute ``bayes`` of
+    ``hierbayes`` to this package, shadowing the function of the same name;
+    calling the package calls the function, so ``hb.bayes(formula, data)``
+    works either way.
+    """
+
+    def __call__(self, *args, **kwargs):
+        from hierbayes.model import bayes
+
+        return bayes(*args, **kwargs)
+
+
+__import__("sys").modules[__name__].__class__ = _CallablePackage

@@ -1,0 +1,136 @@
+"""PosteriorFit: the extractors of LmerFit with the same names and shapes, the InferenceData, predictions."""
+
+from __future__ import annotations
+
+import warnings
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+
+import hierbayes as hb
+from hierbayes.errors import SamplingWarning
+from tests.bayes.conftest import SLEEP, quiet_fit
+
+
+def test_extractors_have_lmer_names_and_shapes(sleep_fit, sleep_lmer):
+    assert sleep_fit.method == "bayes"
+    pd.testing.assert_index_equal(sleep_fit.fixef.index, sleep_lmer.fixef.index)
+    assert sleep_fit.ranef.keys() == sleep_lmer.ranef.keys()
+    for g, re in sleep_lmer.ranef.items():
+        pd.testing.assert_index_equal(sleep_fit.ranef[g].index, re.index)
+        pd.testing.assert_index_equal(sleep_fit.ranef[g].columns, re.columns)
+        assert sleep_fit.coef[g].shape == sleep_lmer.coef[g].shape
+    vc, vl = sleep_fit.varcorr, sleep_lmer.varcorr
+    assert list(vc.columns[:5]) == list(vl.columns)
+    assert list(vc.columns[5:]) == ["sdcor_lower", "sdcor_upper"]
+    pd.testing.assert_frame_equal(vc[["grp", "var1", "var2"]], vl[["grp", "var1", "var2"]])
+    assert (vc["sdcor_lower"] < vc["sdcor"]).all() and (vc["sdcor"] < vc["sdcor_upper"]).all()
+    assert isinstance(sleep_fit.sigma, float)
+    assert sleep_fit.fitted.shape == sleep_lmer.fitted.shape == sleep_fit.residuals.shape
+    assert sleep_fit.nobs == 180 and sleep_fit.ngroups == {"Subject": 18}
+    # the point estimates are those of a sensible fit of sleepstudy
+    np.testing.assert_allclose(sleep_fit.fixef, sleep_lmer.fixef, atol=3.0)
+    assert np.corrcoef(sleep_fit.fitted, sleep_lmer.fitted)[0, 1] > 0.99
+
+
+def test_summary_uses_readable_names(sleep_fit):
+    s = sleep_fit.summary()
+    assert list(s.index) == [
+        "b[(Intercept)]", "b[Days]", "sd[Subject:(Intercept)]", "sd[Subject:Days]",
+        "corr[Subject:(Intercept),Days]", "sigma",
+    ]  # fmt: skip
+    assert {"mean", "sd", "eti_2.5%", "eti_97.5%", "ess_bulk", "r_hat"} <= set(s.columns)
+    with_re = sleep_fit.summary(ranef=True, prob=0.9)
+    assert "r[Subject:308,Days]" in with_re.index and "eti_5%" in with_re.columns
+
+
+def test_inference_data_groups_and_loo(sleep_fit):
+    idata = sleep_fit.idata
+    assert {"posterior", "sample_stats", "observed_data", "log_likelihood", "posterior_predictive"} <= set(
+        idata.groups()
+    )
+    post = idata.posterior
+    assert post["r__Subject"].dims == ("chain", "draw", "Subject__level", "Subject__term")
+    assert post["beta"].dims == ("chain", "draw", "fixef")
+    assert idata.log_likelihood["y"].shape == (2, 400, 180)
+    loo = az.loo(idata)
+    assert np.isfinite(loo.elpd_loo)
+    assert sleep_fit.loo().elpd_loo == loo.elpd_loo
+
+
+def test_draw_accessors_and_intervals(sleep_fit):
+    r = sleep_fit.ranef_draws("Subject")
+    assert r.dims == ("chain", "draw", "level", "term")
+    assert list(r.term.values) == ["(Intercept)", "Days"] and r.sizes["level"] == 18
+    assert sleep_fit.sd_draws("Subject").dims == ("chain", "draw", "term")
+    assert sleep_fit.corr_draws("Subject").dims == ("chain", "draw", "term", "term2")
+    assert sleep_fit.cov_draws("Subject").sizes == {"chain": 2, "draw": 400, "term": 2, "term2": 2}
+    fe = sleep_fit.fixef_interval(prob=0.5)
+    wide = sleep_fit.fixef_interval()
+    assert (wide["lower"] < fe["lower"]).all() and (fe["upper"] < wide["upper"]).all()
+    tab = sleep_fit.ranef_interval("Subject")
+    assert tab.shape == (36, 4) and tab.index.names == ["level", "term"]
+    with pytest.raises(KeyError, match="no grouping factor 'Sbj'"):
+        sleep_fit.ranef_draws("Sbj")
+
+
+def test_predict_new_levels(sleep_fit, sleep_data):
+    new = pd.DataFrame({"Days": [0.0, 5.0, 5.0], "Subject": ["308", "999", "999"]})
+    pop = sleep_fit.predict(new)
+    fe = sleep_fit.fixef
+    assert pop[1] == pytest.approx(fe["(Intercept)"] + 5 * fe["Days"])
+    assert pop[0] == pytest.approx(sleep_fit.predict(new.iloc[:1])[0])
+    assert pop[0] != pytest.approx(pop[1], abs=1.0)  # a seen subject keeps its own effect
+    draws_pop = sleep_fit.predict(new, kind="draws")
+    draws_new = sleep_fit.predict(new, new_levels="sample", kind="draws", random_seed=1)
+    assert draws_new.dims == ("chain", "draw", "obs")
+    # a new subject's effect adds the between-subject spread to the uncertainty
+    assert float(draws_new[:, :, 1].std()) > 2 * float(draws_pop[:, :, 1].std())
+    # rows of the same new level share one effect per draw
+    np.testing.assert_array_equal(draws_new[:, :, 1].values, draws_new[:, :, 2].values)
+    again = sleep_fit.predict(new, new_levels="sample", kind="draws", random_seed=1)
+    np.testing.assert_array_equal(draws_new.values, again.values)
+    with pytest.raises(hb.DataError, match="not seen when fitting: 999"):
+        sleep_fit.predict(new, new_levels="error")
+    pp = sleep_fit.predict(kind="predictive", random_seed=2)
+    assert pp.shape == (2, 400, 180)
+    assert float(pp.std(("chain", "draw")).mean()) > sleep_fit.sigma * 0.9
+    np.testing.assert_allclose(sleep_fit.predict(re_form="~0"), sleep_fit.design.X @ sleep_fit.fixef.to_numpy())
+
+
+def test_same_seed_same_draws_and_data_untouched(sleep_data):
+    before = sleep_data.copy(deep=True)
+    m = hb.Model("Reaction ~ Days + (1 | Subject)", sleep_data)
+    a = quiet_fit(m, draws=60, tune=60, chains=2, random_seed=5, warn=False)
+    b = quiet_fit(m, draws=60, tune=60, chains=2, random_seed=5, warn=False)
+    c = quiet_fit(m, draws=60, tune=60, chains=2, random_seed=6, warn=False)
+    for v in ("beta", "sigma", "r__Subject"):
+        np.testing.assert_array_equal(a.posterior[v].values, b.posterior[v].values)
+    np.testing.assert_array_equal(a.idata.posterior_predictive["y"].values, b.idata.posterior_predictive["y"].values)
+    assert not np.array_equal(a.posterior["beta"].values, c.posterior["beta"].values)
+    pd.testing.assert_frame_equal(sleep_data, before)
+
+
+def test_poor_sampling_is_warned_and_counted(sleep_data):
+    m = hb.Model(SLEEP, sleep_data)
+    with pytest.warns(SamplingWarning, match="effective sample size") as rec:
+        fit = quiet_fit(m, draws=15, tune=15, chains=2, random_seed=1)
+    assert any("Draw more" in str(w.message) for w in rec if w.category is SamplingWarning)
+    assert fit.min_ess_bulk < 200 and isinstance(fit.n_divergences, int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SamplingWarning)
+        quiet_fit(m, draws=15, tune=15, chains=2, random_seed=1, warn=False)
+
+
+def test_store_switches_and_no_residual_row_without_sigma():
+    cbpp = hb.datasets.load("cbpp")
+    m = hb.Model("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
+    fit = quiet_fit(m, draws=150, tune=300, chains=2, random_seed=3, posterior_predictive=False)
+    assert "posterior_predictive" not in fit.idata.groups() and "log_likelihood" in fit.idata.groups()
+    assert fit.sigma is None and "Residual" not in set(fit.varcorr["grp"])
+    p = fit.fitted
+    assert ((p > 0) & (p < 1)).all()
+    glm = hb.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
+    np.testing.assert_allclose(fit.fixef, glm.fixef, atol=0.5)  # the ML estimates, within posterior noise

@@ -1,0 +1,84 @@
+"""Default priors, overrides by name, and the errors for names the model does not have."""
+
+from __future__ import annotations
+
+import pytest
+
+import hierbayes as hb
+from hierbayes.bayes import Prior, describe_priors
+from hierbayes.bayes.priors import resolve_priors
+
+
+@pytest.fixture(scope="module")
+def sleep():
+    return hb.datasets.load("sleepstudy")
+
+
+def test_every_parameter_has_a_default_scaled_to_the_data(sleep):
+    m = hb.Model("Reaction ~ Days + (Days | Subject)", sleep)
+    table = describe_priors(m)
+    assert list(table.index) == [
+        "b[(Intercept)]", "b[Days]", "sd[Subject:(Intercept)]", "sd[Subject:Days]", "eta[Subject]", "sigma"
+    ]  # fmt: skip
+    assert set(table["source"]) == {"default"}
+    p = resolve_priors(m)
+    sd_y = sleep["Reaction"].std()
+    assert p["sigma"].kwargs["sigma"] == pytest.approx(sd_y)
+    assert p["b[Days]"].kwargs["sigma"] == pytest.approx(2.5 * sd_y / sleep["Days"].std())
+    assert p["sd[Subject:Days]"].kwargs["sigma"] == pytest.approx(sd_y / sleep["Days"].std())
+    assert p["b[(Intercept)]"].kwargs["mu"] == pytest.approx(sleep["Reaction"].mean())
+    # doubling y doubles every scale
+    m2 = hb.Model("Reaction ~ Days + (Days | Subject)", sleep.assign(Reaction=2 * sleep["Reaction"]))
+    assert resolve_priors(m2)["sd[Subject:(Intercept)]"].kwargs["sigma"] == pytest.approx(
+        2 * p["sd[Subject:(Intercept)]"].kwargs["sigma"]
+    )
+
+
+def test_link_scale_priors_for_a_logit_model():
+    cbpp = hb.datasets.load("cbpp")
+    m = hb.Model("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
+    p = resolve_priors(m)
+    assert "sigma" not in p.priors
+    assert p["sd[herd:(Intercept)]"].kwargs["sigma"] == 1.0
+
+
+def test_overrides_by_name_and_shortcuts(sleep):
+    m = hb.Model(
+        "Reaction ~ Days + (Days | Subject)",
+        sleep,
+        priors={
+            "sd": Prior("HalfNormal", sigma=5.0),
+            "sd[Subject:Days]": Prior("HalfNormal", sigma=2.0),
+            "Days": {"dist": "StudentT", "nu": 3, "mu": 0, "sigma": 10},
+            "eta": 4,
+            "sigma": Prior("Exponential", lam=0.1),
+        },
+    )
+    p = resolve_priors(m)
+    assert str(p["sd[Subject:(Intercept)]"]) == "HalfNormal(sigma=5)"
+    assert str(p["sd[Subject:Days]"]) == "HalfNormal(sigma=2)"  # the specific name wins
+    assert p["b[Days]"].dist == "StudentT"
+    assert p["eta[Subject]"].kwargs == {"eta": 4.0}
+    assert p.source["sigma"] == "user" and p.source["b[(Intercept)]"] == "default"
+
+
+def test_unknown_prior_name_lists_the_valid_ones(sleep):
+    m = hb.Model("Reaction ~ Days + (Days | Subject)", sleep, priors={"Dayz": Prior("Normal", sigma=1)})
+    with pytest.raises(hb.ModelError, match=r"no parameter named 'Dayz'.*b\[Days\].*sd\[Subject:Days\]"):
+        resolve_priors(m)
+
+
+def test_unknown_distribution_and_wrong_support_are_errors(sleep):
+    with pytest.raises(hb.ModelError, match="unknown prior distribution 'Normall'"):
+        Prior("Normall", sigma=1)
+    m = hb.Model("Reaction ~ Days + (Days | Subject)", sleep, priors={"sigma": Prior("Normal", mu=0, sigma=1)})
+    with pytest.raises(hb.ModelError, match="sigma is positive"):
+        resolve_priors(m)
+    m = hb.Model("Reaction ~ Days + (Days || Subject)", sleep, priors={"eta": 2})
+    with pytest.raises(hb.ModelError, match="no parameter named 'eta'"):
+        resolve_priors(m)
+
+
+def test_independent_bars_have_no_lkj(sleep):
+    m = hb.Model("Reaction ~ Days + (Days || Subject)", sleep)
+    assert not any(n.startswith("eta") for n in describe_priors(m).index)
