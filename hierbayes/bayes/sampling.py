@@ -246,7 +246,7 @@ def _backward(transform, value: np.ndarray) -> np.ndarray:
         return np.exp(value)
     if isinstance(transform, tr.CholeskyCovPacked):
         out = value.copy()
-        n = int(round((np.sqrt(8 * value.shape[-1] + 1) - 1) / 2))
+        n = round((float(np.sqrt(8 * value.shape[-1] + 1)) - 1) / 2)
         idx = np.arange(1, n + 1).cumsum() - 1
         out[..., idx] = np.exp(out[..., idx])
         return out

@@ -56,7 +56,7 @@ def test_marginalized_model_has_no_random_effect_variables(sleep):
 def test_marginalize_true_on_a_non_gaussian_family_says_why():
     cbpp = hb.datasets.load("cbpp")
     m = hb.Model("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
-    with pytest.raises(hb.ModelError, match="exact only for the gaussian family.*binomial"):
+    with pytest.raises(hb.ModelError, match=r"exact only for the gaussian family.*binomial"):
         build_pymc_model(m, marginalize=True)
     with pytest.raises(hb.ModelError, match="numpyro"):
         m.fit("bayes", sampler="numpyro")
