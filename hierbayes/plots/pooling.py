@@ -79,7 +79,9 @@ def pooling_plot(
     index = {lvl: i for i, lvl in enumerate(block.levels)}
     lines = [(COMPLETE, COMPLETE_POOLING_COLOR, "--", "complete pooling"),
              (NONE, NO_POOLING_COLOR, "-", "no pooling")]  # fmt: skip
-    lines += [(partial_label(st.label), st.color, "-", partial_label(st.label)) for st in styles]
+    dashes = ["-", (0, (5, 2)), (0, (1, 1.5)), "-."]
+    for i, st in enumerate(styles):
+        lines.append((partial_label(st.label), st.color, dashes[i % 4], partial_label(st.label)))
     for a, lvl in zip(axes, chosen, strict=False):
         rows = codes == index[lvl]
         a.scatter(xvals[rows], y[rows], s=10, color=DATA_COLOR, zorder=3, label="data")
@@ -88,7 +90,7 @@ def pooling_plot(
             b0 = coef[INTERCEPT] if INTERCEPT in coef.index else 0.0
             b1 = coef[predictor]
             if np.isfinite(b0) and np.isfinite(b1):
-                a.plot(grid, b0 + b1 * grid, color=color, ls=ls, lw=1.3, label=label)
+                a.plot(grid, b0 + b1 * grid, color=color, ls=ls, lw=1.5, label=label)
         a.set_title(f"{lvl} (n={int(rows.sum())})", fontsize=SMALL + 1)
         a.tick_params(labelsize=SMALL)
     for a in axes[npan:]:

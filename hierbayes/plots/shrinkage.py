@@ -111,17 +111,24 @@ def _arrows(a: Axes, x0, y0, x1, y1, color: str, label: str) -> None:
              width=0.0035, headwidth=4, headlength=5, alpha=0.6, label=f"_{label} shrinkage")  # fmt: skip
 
 
+def _points(a: Axes, x, y, st: FitStyle, j: int, big: bool) -> None:
+    """Partial-pooling estimates: the first fit's filled, later fits' hollow and larger, so coinciding points show."""
+    size = (10 if big else 20) * (1 if j == 0 else 2)
+    face = st.color if j == 0 else "none"
+    a.scatter(x, y, s=size, marker=st.marker, facecolors=face, edgecolors=st.color, linewidths=1.1, zorder=4 + j,
+              label=f"partial pooling ({st.label})")  # fmt: skip
+
+
 def _draw_2d(a, fits, table: pd.DataFrame, styles: list[FitStyle], group: str, terms, levels) -> None:
     t1, t2 = terms
     x0, y0 = table[(NONE, t1)].to_numpy(), table[(NONE, t2)].to_numpy()
     a.scatter(x0, y0, s=28, facecolors="none", edgecolors=NO_POOLING_COLOR, linewidths=1.2,
               label=f"no pooling (each {group} alone)", zorder=3)  # fmt: skip
-    for fit, st in zip(fits, styles, strict=True):
+    for j, (fit, st) in enumerate(zip(fits, styles, strict=True)):
         part = partial_label(st.label)
         x1, y1 = table[(part, t1)].to_numpy(), table[(part, t2)].to_numpy()
         _arrows(a, x0, y0, x1, y1, st.color, st.label)
-        a.scatter(x1, y1, s=20, color=st.color, marker=st.marker, alpha=0.85, zorder=4,
-                  label=f"partial pooling ({st.label})")  # fmt: skip
+        _points(a, x1, y1, st, j, big=False)
         center, cov = _population(fit, group, terms)
         for lvl, ls in zip(levels, ["-", "--", ":", "-."] * 3, strict=False):
             ex, ey = ellipse(center, cov, lvl)
@@ -181,8 +188,7 @@ def _draw_1d(a, fits, table: pd.DataFrame, styles: list[FitStyle], group: str, t
         y1 = table[(partial_label(st.label), term)].to_numpy()
         x1 = xs + (j - (m - 1) / 2) * dodge
         _arrows(a, x1, y0, x1, y1, st.color, st.label)
-        a.scatter(x1, y1, s=10 if big else 20, color=st.color, marker=st.marker, zorder=4,
-                  label=f"partial pooling ({st.label})")  # fmt: skip
+        _points(a, x1, y1, st, j, big)
         if term in fit.fixef.index:
             a.axhline(fit.fixef[term], color=st.color, lw=1.0, ls="--", label=f"{st.label} fixed effect {term}")
     cp = table[(COMPLETE, term)].iloc[0]
@@ -196,7 +202,9 @@ def _draw_1d(a, fits, table: pd.DataFrame, styles: list[FitStyle], group: str, t
         a.set_xlabel(f"{group} (ordered by no-pooling estimate; all groups have {int(n[0])} rows)")
     else:
         a.set_xlabel(f"rows per {group} (group size)")
-    a.set_ylabel(term)
+    design = fits[0].design
+    only_mean = list(design.x_names) == ["(Intercept)"] and term == "(Intercept)"
+    a.set_ylabel(f"mean {design.response_name} per {group}" if only_mean else term)
     hint = ": small groups move most" if x == "n" else ""
     a.set_title(f"Shrinkage of {group} {term} toward the population value{hint}", fontsize=10)
     a.grid(color="0.93")
