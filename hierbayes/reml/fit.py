@@ -56,7 +56,11 @@ class LmmObjective:
         self.reml = reml
         self.layout = ThetaLayout(design.blocks)
         y = design.y if design.offset is None else design.y - design.offset
-        self.cp: CrossProducts = crossproducts(design.blocks, design.X, y)
+        # The criterion is invariant to shifting y by any X @ b0 (beta absorbs it). Working with the OLS
+        # residual keeps y'y in the stored cross-products on the scale of the residuals, so the penalized
+        # RSS taken from the factor does not lose digits when y sits far from zero (e.g. mean 1e4 x sigma).
+        self.beta0 = np.linalg.lstsq(design.X, y, rcond=None)[0] if design.p else np.zeros(0)
+        self.cp: CrossProducts = crossproducts(design.blocks, design.X, y - design.X @ self.beta0)
 
     def __call__(self, theta) -> float:
         theta = np.asarray(theta, dtype=float)
@@ -120,6 +124,7 @@ def estimates_at(
         raise FloatingPointError(f"the penalized least-squares system is singular at theta={theta}")
     cp, d = objective.cp, objective.design
     u1, ur, beta = solve(f, cp)
+    beta = beta + objective.beta0
     dof = d.n - d.p if objective.reml else d.n
     sigma = float(np.sqrt(f.r2 / dof))
     us = [u1, *_split(ur, d.blocks[1:])]

@@ -75,6 +75,7 @@ def criterion_pieces(objective: LmmObjective, theta: np.ndarray) -> CriterionPie
     cp, design = objective.cp, objective.design
     RXinv = lower_inverse(fixef_precision_factor(f, cp))
     u1, ur, beta = solve(f, cp)
+    beta = beta + objective.beta0  # the engine works with y - X beta0
     us = [u1]
     start = 0
     for b in design.blocks[1:]:

@@ -58,7 +58,8 @@ def test_anova_at_hierbayes_optimum(case_id: str, key: str) -> None:
 def test_anova_at_lme4_estimates(case_id: str, key: str) -> None:
     type_, ddf = KEYS[key]
     table = at_lme4_estimates(case_id).anova(type=type_, ddf=ddf)
-    _check(table, _ref(INFERENCE[case_id][key]), 1e-7, 1e-6, 1e-5)
+    # df to 1e-5: numerical-derivative rounding noise differs from lmerTest's at 1e-6 (issue allows 1e-3)
+    _check(table, _ref(INFERENCE[case_id][key]), 1e-7, 1e-5, 1e-5)
 
 
 @cache

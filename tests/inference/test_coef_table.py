@@ -48,7 +48,9 @@ def test_satterthwaite_table(case_id: str) -> None:
 def test_satterthwaite_at_lme4_estimates(case_id: str) -> None:
     table = at_lme4_estimates(case_id).coef_table("satterthwaite")
     ref = _ref(case_id, "coef_satterthwaite")
-    assert_close(table["df"], ref["df"], rtol=1e-6)
+    # lmerTest's df come from numerical derivatives of the deviance, whose rounding noise differs from
+    # ours at the 1e-6 level (hsb_sector: 1.4e-6); the tolerance is 1e-3.
+    assert_close(table["df"], ref["df"], rtol=1e-5)
 
 
 @pytest.mark.parametrize("case_id", KR)

@@ -23,7 +23,7 @@ from scipy import stats
 
 import hierbayes as hb
 from hierbayes.design import build_design
-from hierbayes.reml import LmmObjective
+from hierbayes.reml import LmmObjective, estimates_at
 from hierbayes.reml.direct import direct_criterion
 
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -142,10 +142,13 @@ def test_estimates_invariant_to_row_order(case, seed):
     perm = np.random.default_rng(seed).permutation(len(case.data))
     shuffled = case.data.iloc[perm]
     a, b = fit(case.formula, case.data), fit(case.formula, shuffled)
-    assert_same_fit(a, b)
-    theta = a.theta.to_numpy()
-    assert a.devfun(theta) == pytest.approx(b.devfun(theta), rel=1e-12)
-    np.testing.assert_allclose(a.fitted[perm], b.fitted, rtol=1e-4, atol=1e-4 * a.sigma)
+    assert_same_optimum(a, b)
+    at_a, at_b = estimates(a, a.theta), estimates(b, a.theta)  # exact invariance at one theta
+    assert at_b.objective == pytest.approx(at_a.objective, rel=1e-11)
+    np.testing.assert_allclose(at_b.beta, at_a.beta, rtol=1e-9, atol=1e-12)
+    assert at_b.sigma == pytest.approx(at_a.sigma, rel=1e-9)
+    for ba, bb in zip(at_a.b, at_b.b, strict=True):
+        np.testing.assert_allclose(bb, ba, rtol=1e-8, atol=1e-10)  # same level order: levels are sorted
 
 
 @PROPERTY
@@ -160,9 +163,14 @@ def test_estimates_invariant_to_relabeling_levels(case, seed):
         renames[group] = dict(zip(old, new, strict=True))
         data[group] = data[group].map(renames[group])
     a, b = fit(case.formula, case.data), fit(case.formula, data)
-    assert_same_fit(a, b)
-    ra, rb = a.ranef["g"], b.ranef["g"].rename(index=dict(zip(renames["g"].values(), renames["g"], strict=True)))
-    pd.testing.assert_frame_equal(ra, rb.loc[ra.index], rtol=1e-3, atol=1e-4)
+    assert_same_optimum(a, b)
+    at_a, at_b = estimates(a, a.theta), estimates(b, a.theta)
+    assert at_b.objective == pytest.approx(at_a.objective, rel=1e-11)
+    np.testing.assert_allclose(at_b.beta, at_a.beta, rtol=1e-9, atol=1e-12)
+    blk_a, blk_b = a.design.block("g"), b.design.block("g")
+    order = [blk_b.levels.index(renames["g"][lvl]) for lvl in blk_a.levels]
+    index = [blk.group for blk in a.design.blocks].index("g")
+    np.testing.assert_allclose(at_b.b[index][order], at_a.b[index], rtol=1e-8, atol=1e-10)
 
 
 @PROPERTY
@@ -174,11 +182,15 @@ def test_scaling_y_scales_sigma_and_sds(case, c, reml):
     n, p = len(case.data), 2
     shift = 2 * (n - p if reml else n) * np.log(c)
     assert b.devfun(theta) == pytest.approx(a.devfun(theta) + shift, rel=1e-10, abs=1e-8)
-    assert b.objective == pytest.approx(a.objective + shift, rel=1e-7, abs=1e-6)
-    assert b.sigma == pytest.approx(c * a.sigma, rel=1e-4)
+    at_a, at_b = estimates(a, theta), estimates(b, theta)  # theta is scale-free: exact at one theta
+    assert at_b.sigma == pytest.approx(c * at_a.sigma, rel=1e-9)
+    np.testing.assert_allclose(at_b.beta, c * at_a.beta, rtol=1e-9, atol=1e-12 * c)
+    for ba, bb in zip(at_a.b, at_b.b, strict=True):
+        np.testing.assert_allclose(bb, c * ba, rtol=1e-8, atol=1e-10 * c)
+    assert b.objective == pytest.approx(a.objective + shift, rel=1e-7, abs=1e-5)  # and the optimum
+    assert b.sigma == pytest.approx(c * a.sigma, rel=2e-3)
     sd = a.varcorr["var2"].isna()
-    np.testing.assert_allclose(b.varcorr["sdcor"][sd], c * a.varcorr["sdcor"][sd], rtol=1e-3, atol=1e-3 * c * a.sigma)
-    np.testing.assert_allclose(b.fixef, c * a.fixef, rtol=1e-4, atol=1e-4 * c * a.sigma)
+    np.testing.assert_allclose(b.varcorr["sdcor"][sd], c * a.varcorr["sdcor"][sd], rtol=5e-3, atol=5e-3 * c * a.sigma)
 
 
 @PROPERTY
@@ -187,26 +199,24 @@ def test_adding_a_constant_to_y_moves_only_the_intercept(case, multiple):
     shift = multiple * case.data["y"].std()
     a = fit(case.formula, case.data)
     b = fit(case.formula, case.data.assign(y=case.data["y"] + shift))
-    assert b.fixef["(Intercept)"] == pytest.approx(a.fixef["(Intercept)"] + shift, rel=1e-8, abs=1e-4 * a.sigma)
-    assert b.fixef["x"] == pytest.approx(a.fixef["x"], rel=1e-4, abs=1e-4 * a.sigma)
-    assert b.sigma == pytest.approx(a.sigma, rel=1e-4)
-    assert b.objective == pytest.approx(a.objective, rel=1e-8, abs=2e-6)
-    np.testing.assert_allclose(b.varcorr["sdcor"], a.varcorr["sdcor"], rtol=1e-3, atol=1e-3 * a.sigma)
+    theta = a.theta.to_numpy()
+    assert b.devfun(theta) == pytest.approx(a.devfun(theta), rel=1e-10)
+    at_a, at_b = estimates(a, theta), estimates(b, theta)
+    assert at_b.beta[0] == pytest.approx(at_a.beta[0] + shift, rel=1e-10, abs=1e-9 * abs(shift))
+    assert at_b.beta[1] == pytest.approx(at_a.beta[1], rel=1e-7, abs=1e-9 * abs(shift))
+    assert at_b.sigma == pytest.approx(at_a.sigma, rel=1e-7)
+    assert_same_optimum(a, b, intercept_shift=shift)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limitation of the stored cross-products (y'y kept in A): the criterion loses precision "
-    "when |mean(y)| is many thousand times sigma; centring y inside hierbayes.reml would remove it",
-)
 def test_objective_keeps_its_precision_when_y_is_far_from_zero():
+    """The engine works with y minus its OLS fit, so y'y in the cross-products stays on the residual scale."""
     sleep = hb.datasets.load("sleepstudy")
     data = sleep.assign(Reaction=sleep["Reaction"] / 100)  # sigma about 0.26
     theta = np.array([0.9, 0.01, 0.2])
     formula = "Reaction ~ Days + (Days | Subject)"
     base = LmmObjective(quiet(build_design, formula, data))(theta)
     far = LmmObjective(quiet(build_design, formula, data.assign(Reaction=data["Reaction"] + 1e4)))(theta)
-    assert far == pytest.approx(base, rel=1e-9)  # the error is 1.3e-6 relative (issue 2 allows 1e-6 against lme4)
+    assert far == pytest.approx(base, rel=1e-9)
 
 
 # --- helpers --------------------------------------------------------------------------------------------------
@@ -223,10 +233,21 @@ def fit(formula: str, data: pd.DataFrame, reml: bool = True):
     return quiet(hb.lmer, formula, data, reml=reml)
 
 
-def assert_same_fit(a, b) -> None:
-    """Same optimum: criterion and estimates to what the optimizer's tolerance allows (1e-6 absolute on
-    the criterion: BOBYQA and the Newton polish stop at slightly different points for reordered data)."""
-    assert b.objective == pytest.approx(a.objective, rel=1e-8, abs=2e-6)
-    pd.testing.assert_series_equal(a.fixef, b.fixef, rtol=1e-4, atol=1e-4 * a.sigma)
-    assert b.sigma == pytest.approx(a.sigma, rel=1e-4)
-    np.testing.assert_allclose(b.varcorr["sdcor"], a.varcorr["sdcor"], rtol=1e-3, atol=1e-3 * a.sigma)
+def estimates(fit_, theta):
+    """The engine's estimates of a fit's design at a given theta."""
+    return estimates_at(fit_.devfun, np.asarray(theta, dtype=float), fit_.optinfo)
+
+
+def assert_same_optimum(a, b, intercept_shift: float = 0.0) -> None:
+    """Two fits of equivalent data reach the same optimum, to the optimizer's tolerance.
+
+    The engine stops where lme4's BOBYQA settings stop, so a reordered problem can end a little
+    elsewhere on a flat optimum: the criterion agrees to 1e-5, theta to 5e-3, fixed effects to
+    a hundredth of their standard error.
+    """
+    assert b.objective == pytest.approx(a.objective, rel=1e-7, abs=1e-5)
+    np.testing.assert_allclose(b.theta.to_numpy(), a.theta.to_numpy(), atol=5e-3)
+    se = np.sqrt(np.diag(a.vcov.to_numpy()))
+    expected = a.fixef.to_numpy() + np.r_[intercept_shift, np.zeros(len(se) - 1)]
+    assert np.all(np.abs(b.fixef.to_numpy() - expected) <= 1e-2 * se + 1e-10 * abs(intercept_shift))
+    assert b.sigma == pytest.approx(a.sigma, rel=2e-3)
