@@ -58,7 +58,8 @@ def evaluate_matrix(rhs: str, data: pd.DataFrame, what: str) -> tuple[np.ndarray
     except (FactorEvaluationError, FormulaicError, TypeError, ValueError, NameError, SyntaxError) as exc:
         raise DataError(f"could not evaluate the {what} '{rhs}': {_reason(exc)}") from exc
     values = np.asarray(mm.to_numpy(dtype=float), dtype=float).reshape(len(data), -1)
-    return values, r_column_names(list(mm.columns)), mm.model_spec
+    logical = {str(c) for c in data.columns if pd.api.types.is_bool_dtype(data[c].dtype)}
+    return values, r_column_names(list(mm.columns), logical), mm.model_spec
 
 
 def replay_matrix(spec: ModelSpec, data: pd.DataFrame, what: str) -> np.ndarray:

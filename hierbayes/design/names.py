@@ -7,6 +7,7 @@ formulaic names a treatment contrast ``k[T.b]`` and the intercept
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -29,11 +30,22 @@ def r_column_name(name: str) -> str:
     return _CONTRAST.sub(r"\1", name)
 
 
-def r_column_names(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Translate formulaic column names, keeping them unique."""
+def r_column_names(names: list[str] | tuple[str, ...], logical: Collection[str] = ()) -> tuple[str, ...]:
+    """Translate formulaic column names, keeping them unique.
+
+    ``logical`` names boolean columns: formulaic codes them 0/1 under their
+    own name, R as the contrast ``bTRUE``.
+
+    Examples
+    --------
+    >>> r_column_names(["Intercept", "b", "b:x"], logical={"b"})
+    ('(Intercept)', 'bTRUE', 'bTRUE:x')
+    """
     out: list[str] = []
     for n in names:
         r = r_column_name(n)
+        if logical:
+            r = ":".join(part + "TRUE" if part in logical else part for part in r.split(":"))
         out.append(r if r not in out else n)
     return tuple(out)
 

@@ -61,6 +61,14 @@ def test_fixed_effect_column_names_are_r_style(df, formula, names):
     assert quiet_design(formula, df).x_names == names
 
 
+def test_logical_predictor_named_like_r(df):
+    data = df.assign(late=df["x"] > 1.5)
+    d = quiet_design("y ~ x * late + (late | g)", data)
+    assert d.x_names == ("(Intercept)", "x", "lateTRUE", "x:lateTRUE")
+    assert d.blocks[0].terms == ("(Intercept)", "lateTRUE")
+    np.testing.assert_array_equal(d.X[:, 2], data["late"].to_numpy(float))  # FALSE is the reference
+
+
 def test_treatment_coding_with_the_first_level_as_reference(df):
     d = quiet_design("y ~ k + (1 | g)", df)
     kb, kc = d.X[:, 1], d.X[:, 2]
@@ -138,6 +146,17 @@ def test_nested_factor_named_like_lme4(df):
     assert {b.group for b in d.blocks} == {"b:a", "a"}
     assert d.block("b:a").levels[0] == "u:p"
     assert d.blocks[0].group == "b:a"  # more levels first
+
+
+def test_nested_equals_its_expansion(df):
+    """(1 | a/b) is (1 | a) + (1 | b:a): same blocks, levels and codes."""
+    nested = quiet_design("y ~ x + (1 | a/b)", df)
+    expanded = quiet_design("y ~ x + (1 | a) + (1 | b:a)", df)
+    assert [(b.group, b.levels, b.terms) for b in nested.blocks] == [
+        (b.group, b.levels, b.terms) for b in expanded.blocks
+    ]
+    for b1, b2 in zip(nested.blocks, expanded.blocks, strict=True):
+        np.testing.assert_array_equal(b1.codes, b2.codes)
 
 
 def test_several_bars_on_one_factor_share_a_block(df):

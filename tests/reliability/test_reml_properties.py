@@ -194,7 +194,7 @@ def test_scaling_y_scales_sigma_and_sds(case, c, reml):
 
 
 @PROPERTY
-@given(case=cases(), multiple=st.sampled_from([-100.0, -3.5, 7.0, 50.0]))
+@given(case=cases(), multiple=st.sampled_from([-100.0, -3.5, 7.0, 50.0, 1e4]))
 def test_adding_a_constant_to_y_moves_only_the_intercept(case, multiple):
     shift = multiple * case.data["y"].std()
     a = fit(case.formula, case.data)
@@ -242,11 +242,11 @@ def assert_same_optimum(a, b, intercept_shift: float = 0.0) -> None:
     """Two fits of equivalent data reach the same optimum, to the optimizer's tolerance.
 
     The engine stops where lme4's BOBYQA settings stop, so a reordered problem can end a little
-    elsewhere on a flat optimum: the criterion agrees to 1e-5, theta to 5e-3, fixed effects to
-    a hundredth of their standard error.
+    elsewhere on a flat optimum (most of all near the boundary): the criterion agrees to 1e-5,
+    theta to 1e-2, fixed effects to a hundredth of their standard error.
     """
     assert b.objective == pytest.approx(a.objective, rel=1e-7, abs=1e-5)
-    np.testing.assert_allclose(b.theta.to_numpy(), a.theta.to_numpy(), atol=5e-3)
+    np.testing.assert_allclose(b.theta.to_numpy(), a.theta.to_numpy(), rtol=2e-3, atol=1e-2)
     se = np.sqrt(np.diag(a.vcov.to_numpy()))
     expected = a.fixef.to_numpy() + np.r_[intercept_shift, np.zeros(len(se) - 1)]
     assert np.all(np.abs(b.fixef.to_numpy() - expected) <= 1e-2 * se + 1e-10 * abs(intercept_shift))
