@@ -144,11 +144,12 @@ def test_estimates_invariant_to_row_order(case, seed):
     a, b = fit(case.formula, case.data), fit(case.formula, shuffled)
     assert_same_optimum(a, b)
     at_a, at_b = estimates(a, a.theta), estimates(b, a.theta)  # exact invariance at one theta
+    # summation order changes with the row order: agreement to rounding, relative to each quantity's scale
     assert at_b.objective == pytest.approx(at_a.objective, rel=1e-11)
-    np.testing.assert_allclose(at_b.beta, at_a.beta, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(at_b.beta, at_a.beta, rtol=1e-9, atol=1e-9 * at_a.sigma)
     assert at_b.sigma == pytest.approx(at_a.sigma, rel=1e-9)
-    for ba, bb in zip(at_a.b, at_b.b, strict=True):
-        np.testing.assert_allclose(bb, ba, rtol=1e-8, atol=1e-10)  # same level order: levels are sorted
+    for ba, bb in zip(at_a.b, at_b.b, strict=True):  # same level order: levels are sorted
+        np.testing.assert_allclose(bb, ba, rtol=1e-8, atol=1e-8 * max(np.abs(ba).max(), at_a.sigma))
 
 
 @PROPERTY
