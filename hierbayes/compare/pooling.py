@@ -14,9 +14,11 @@
 * partial pooling: each fit's ``coef`` (REML conditional modes, or
   posterior means, added to the fixed effects).
 
-Complete and no pooling are least squares, so they are computed for
-gaussian models; for other families those columns are NaN and only the
-fits' partial-pooling coefficients are given.
+Complete and no pooling are least squares for gaussian models and GLMs
+fitted by IRLS (on the link scale) for the binomial, Bernoulli and Poisson
+families; a level whose no-pooling estimate runs off to infinity (a herd
+with no cases) gets NaN. For other families (fitted by Bayes only) those
+columns are NaN and only the fits' partial-pooling coefficients are given.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from hierbayes.fits.base import MixedFit
 COMPLETE, NONE = "complete pooling", "no pooling"
 #: relative size below which a least-squares direction counts as not identified
 RANK_TOL = 1e-10
+#: a GLM no-pooling level whose linear predictor passes this has run off to infinity (separation)
+ETA_MAX = 30.0
 
 
 def partial_label(label: str) -> str:
@@ -80,8 +84,8 @@ def pooling(*fits: MixedFit, group: str | None = None, labels: list[str] | None 
     levels = pd.Index(block.levels, name=block.group)
     parts = {("n", ""): pd.Series(block.group_sizes(), index=levels)}
     family = fits[0].model.family
-    if family.name == "gaussian" and family.link.name == "identity":
-        cp, nop = complete_pooling(design), no_pooling(design, block)
+    if (family.name == "gaussian" and family.link.name == "identity") or _is_glm(family):
+        cp, nop = complete_pooling(design, family), no_pooling(design, block, family)
     else:
         cp, nop = dict.fromkeys(terms, np.nan), pd.DataFrame(np.nan, index=levels, columns=terms)
     for t in terms:
@@ -112,55 +116,47 @@ def coefficient_terms(design: Design, block: ReBlock) -> list[str]:
     return list(design.x_names) + [t for t in block.terms if t not in design.x_names]
 
 
-def _weighted(design: Design) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """sqrt-weights, and y (minus offset) and X multiplied by them."""
-    y = np.asarray(design.y, dtype=float)
-    if design.offset is not None:
-        y = y - design.offset
-    w = np.sqrt(design.weights) if design.weights is not None else np.ones_like(y)
-    return w, y * w, design.X * w[:, None]
+def complete_pooling(design: Design, family=None) -> dict[str, float]:
+    """Coefficients of the fixed-effects part alone, ignoring the groups (``lm``, or ``glm`` for GLMM families)."""
+    X = design.X
+    if not _is_glm(family):
+        w, y = _gaussian(design)
+        beta, *_ = np.linalg.lstsq(X * w[:, None], y * w, rcond=None)
+        return dict(zip(design.x_names, beta, strict=True))
+
+    def solve(z, sw):
+        return np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)[0]
+
+    beta, ok = _irls(design, family, solve, lambda b: X @ b)
+    return dict(zip(design.x_names, beta if ok else np.full(len(beta), np.nan), strict=True))
 
 
-def complete_pooling(design: Design) -> dict[str, float]:
-    """Least-squares coefficients of the fixed-effects part alone (``lm`` ignoring the groups)."""
-    _, y, X = _weighted(design)
-    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
-    return dict(zip(design.x_names, beta, strict=True))
+def no_pooling(design: Design, block: ReBlock, family=None) -> pd.DataFrame:
+    """Per-level coefficients of the block's terms, other fixed effects shared (levels x coefficients).
 
-
-def no_pooling(design: Design, block: ReBlock) -> pd.DataFrame:
-    """Per-level least-squares coefficients of the block's terms, other fixed effects shared (levels x terms).
-
-    Solved by eliminating each level's own coefficients (block-diagonal), so the
-    work is linear in the number of levels.
+    Least squares for gaussian models, IRLS (a GLM with level-specific
+    coefficients) for the binomial and Poisson families; levels whose
+    coefficients are not identified, or diverge (e.g. a level with no
+    successes), get NaN. Solved by eliminating each level's own
+    coefficients (block-diagonal), so the work is linear in the number of levels.
     """
-    w, y, X = _weighted(design)
-    Z = block.Z * w[:, None]
-    k, L, codes = block.k, block.nlevels, block.codes
     xn = list(design.x_names)
     shared = [j for j, name in enumerate(xn) if name not in block.terms]
-    S = X[:, shared]
-    A = np.zeros((L, k, k))
-    np.add.at(A, codes, Z[:, :, None] * Z[:, None, :])
-    c = np.zeros((L, k))
-    np.add.at(c, codes, Z * y[:, None])
-    B = np.zeros((L, k, len(shared)))
-    np.add.at(B, codes, Z[:, :, None] * S[:, None, :])
-    ok = _identified(A)
-    Ainv = np.zeros_like(A)
-    Ainv[ok] = np.linalg.inv(A[ok])
-    gamma = np.full(len(shared), np.nan)
-    if shared:
-        rows = ok[codes]
-        M = S[rows].T @ S[rows] - np.einsum("lki,lkm,lmj->ij", B[ok], Ainv[ok], B[ok])
-        r = S[rows].T @ y[rows] - np.einsum("lki,lkm,lm->i", B[ok], Ainv[ok], c[ok])
-        scale = np.maximum(np.diag(S[rows].T @ S[rows]), np.finfo(float).tiny)
-        free = np.diag(M) > RANK_TOL * scale
-        if free.any():
-            gamma[free] = np.linalg.lstsq(M[np.ix_(free, free)], r[free], rcond=None)[0]
-    g0 = np.where(np.isnan(gamma), 0.0, gamma)
-    delta = np.einsum("lkm,lm->lk", Ainv, c - np.einsum("lkj,j->lk", B, g0))
-    delta[~ok] = np.nan
+    S, Z, codes = design.X[:, shared], block.Z, block.codes
+    if not _is_glm(family):
+        w, y = _gaussian(design)
+        delta, gamma = _block_ls(S, Z, codes, block.nlevels, y, w)
+    else:
+
+        def solve(z, sw):
+            return _block_ls(S, Z, codes, block.nlevels, z, sw)
+
+        def eta(coefs):
+            d, g = coefs
+            out = S @ np.nan_to_num(g) + np.einsum("ij,ij->i", Z, np.nan_to_num(d)[codes])
+            return out
+
+        (delta, gamma), _ = _irls(design, family, solve, eta, per_level=codes)
     out = pd.DataFrame(index=pd.Index(block.levels, name=block.group))
     for j, name in enumerate(xn):
         out[name] = delta[:, block.terms.index(name)] if name in block.terms else gamma[shared.index(j)]
@@ -168,6 +164,89 @@ def no_pooling(design: Design, block: ReBlock) -> pd.DataFrame:
         if t not in out:
             out[t] = delta[:, block.terms.index(t)]
     return out
+
+
+def _is_glm(family) -> bool:
+    if family is None or (family.name == "gaussian" and family.link.name == "identity"):
+        return False
+    from hierbayes.glmm.glm_family import GLMM_FAMILIES
+
+    return family.name in GLMM_FAMILIES
+
+
+def _gaussian(design: Design) -> tuple[np.ndarray, np.ndarray]:
+    """sqrt prior weights and the response minus any offset."""
+    y = np.asarray(design.y, dtype=float)
+    if design.offset is not None:
+        y = y - design.offset
+    w = np.sqrt(design.weights) if design.weights is not None else np.ones_like(y)
+    return w, y
+
+
+def _block_ls(S, Z, codes, L: int, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least squares of y on [S, Z per level]: (levels x k coefficients, shared coefficients).
+
+    ``w`` are square-root weights. Levels whose rows cannot identify their k
+    coefficients get NaN and do not enter the shared ones; a shared column that
+    is constant within levels (not identified next to them) gets NaN.
+    """
+    k = Z.shape[1]
+    y, S, Z = y * w, S * w[:, None], Z * w[:, None]
+    A = np.zeros((L, k, k))
+    np.add.at(A, codes, Z[:, :, None] * Z[:, None, :])
+    c = np.zeros((L, k))
+    np.add.at(c, codes, Z * y[:, None])
+    B = np.zeros((L, k, S.shape[1]))
+    np.add.at(B, codes, Z[:, :, None] * S[:, None, :])
+    ok = _identified(A)
+    Ainv = np.zeros_like(A)
+    Ainv[ok] = np.linalg.inv(A[ok])
+    gamma = np.full(S.shape[1], np.nan)
+    if S.shape[1]:
+        rows = ok[codes]
+        StS = S[rows].T @ S[rows]
+        M = StS - np.einsum("lki,lkm,lmj->ij", B[ok], Ainv[ok], B[ok])
+        r = S[rows].T @ y[rows] - np.einsum("lki,lkm,lm->i", B[ok], Ainv[ok], c[ok])
+        free = np.diag(M) > RANK_TOL * np.maximum(np.diag(StS), np.finfo(float).tiny)
+        if free.any():
+            gamma[free] = np.linalg.lstsq(M[np.ix_(free, free)], r[free], rcond=None)[0]
+    g0 = np.where(np.isnan(gamma), 0.0, gamma)
+    delta = np.einsum("lkm,lm->lk", Ainv, c - np.einsum("lkj,j->lk", B, g0))
+    delta[~ok] = np.nan
+    return delta, gamma
+
+
+def _irls(design: Design, family, solve, eta_of, per_level=None, max_iter: int = 60):
+    """Iteratively reweighted least squares for a GLM; returns (coefficients, converged).
+
+    With ``per_level`` (the level codes), coefficients are (levels x k, shared):
+    levels still moving at the end (separation: estimates running off to
+    infinity) are set to NaN rather than failing the whole fit.
+    """
+    from hierbayes.glmm.glm_family import glm_response
+
+    resp = glm_response(design, family)
+    mu = resp.mustart()
+    eta = family.link(mu)
+    prev, coefs, change = None, None, np.inf
+    for _ in range(max_iter):
+        sw, wres = resp.working(eta, resp.linkinv(eta))
+        z = eta - resp.offset + wres
+        coefs = solve(z, sw)
+        new = eta_of(coefs) + resp.offset
+        change = np.nanmax(np.abs(new - eta) / (np.abs(new) + 0.1))
+        if prev is not None and change < 1e-10:
+            break
+        prev, eta = coefs, new
+    converged = bool(change < 1e-8)
+    if per_level is None:
+        return coefs, converged
+    delta, gamma = coefs
+    moving = (np.abs(delta - prev[0]) > 1e-6 * (np.abs(delta) + 1.0)).any(axis=1)
+    runaway = np.zeros(len(delta), dtype=bool)
+    np.logical_or.at(runaway, per_level, np.abs(eta) > ETA_MAX)  # mean at the clamp: 0, 1 or a zero rate
+    delta = np.where((moving | runaway)[:, None], np.nan, delta)
+    return (delta, gamma), converged
 
 
 def _identified(A: np.ndarray) -> np.ndarray:

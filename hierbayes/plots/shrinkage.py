@@ -111,6 +111,11 @@ def _arrows(a: Axes, x0, y0, x1, y1, color: str, label: str) -> None:
              width=0.0035, headwidth=4, headlength=5, alpha=0.6, label=f"_{label} shrinkage")  # fmt: skip
 
 
+def _scale(fit: MixedFit) -> str:
+    link = fit.model.family.link.name
+    return "" if link == "identity" else f" ({link} scale)"
+
+
 def _points(a: Axes, x, y, st: FitStyle, j: int, big: bool) -> None:
     """Partial-pooling estimates: the first fit's filled, later fits' hollow and larger, so coinciding points show."""
     size = (10 if big else 20) * (1 if j == 0 else 2)
@@ -136,8 +141,8 @@ def _draw_2d(a, fits, table: pd.DataFrame, styles: list[FitStyle], group: str, t
     cx, cy = table[(COMPLETE, t1)].iloc[0], table[(COMPLETE, t2)].iloc[0]
     if np.isfinite(cx) and np.isfinite(cy):
         a.scatter([cx], [cy], marker="X", s=90, color=COMPLETE_POOLING_COLOR, label="complete pooling", zorder=5)
-    a.set_xlabel(t1)
-    a.set_ylabel(t2)
+    a.set_xlabel(t1 + _scale(fits[0]))
+    a.set_ylabel(t2 + _scale(fits[0]))
     a.set_title(f"Shrinkage of {group} coefficients: no pooling → partial pooling", fontsize=10)
     a.grid(color="0.93")
 
@@ -166,7 +171,13 @@ def ellipse(center: np.ndarray, cov: np.ndarray, level: float, points: int = 200
 
 
 def _draw_1d(a, fits, table: pd.DataFrame, styles: list[FitStyle], group: str, term: str, x: str) -> None:
+    design = fits[0].design
     n = table[("n", "")].to_numpy().astype(float)
+    unit = "rows"
+    if design.trials is not None:  # binomial counts: the information is in the trials, not the rows
+        block = design.block(group)
+        n = np.bincount(block.codes, weights=design.trials, minlength=block.nlevels).astype(float)
+        unit = "trials"
     y0 = table[(NONE, term)].to_numpy()
     if x not in ("auto", "n", "rank"):
         raise ValueError(f"x must be 'auto', 'n' or 'rank', not {x!r}")
@@ -199,12 +210,11 @@ def _draw_1d(a, fits, table: pd.DataFrame, styles: list[FitStyle], group: str, t
         order = np.argsort(xs)
         thin_labels(a, xs[order], [names[i] for i in order], 30, axis="x")
         a.tick_params(axis="x", labelrotation=90)
-        a.set_xlabel(f"{group} (ordered by no-pooling estimate; all groups have {int(n[0])} rows)")
+        a.set_xlabel(f"{group} (ordered by no-pooling estimate; all groups have {int(n[0])} {unit})")
     else:
-        a.set_xlabel(f"rows per {group} (group size)")
-    design = fits[0].design
+        a.set_xlabel(f"{unit} per {group} (group size)")
     only_mean = list(design.x_names) == ["(Intercept)"] and term == "(Intercept)"
-    a.set_ylabel(f"mean {design.response_name} per {group}" if only_mean else term)
+    a.set_ylabel(f"mean {design.response_name} per {group}" if only_mean else term + _scale(fits[0]))
     hint = ": small groups move most" if x == "n" else ""
     a.set_title(f"Shrinkage of {group} {term} toward the population value{hint}", fontsize=10)
     a.grid(color="0.93")

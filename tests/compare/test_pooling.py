@@ -91,7 +91,27 @@ def test_bayes_column_and_group_argument() -> None:
         hb.pooling(reml, fits.reml(fits.SLEEP2, "sleep2"))
 
 
-def test_glmm_gets_partial_pooling_only() -> None:
-    table = hb.pooling(fits.glmm())
-    assert table["complete pooling"].isna().all().all() and table["no pooling"].isna().all().all()
-    assert np.allclose(table["partial pooling (ML)"], fits.glmm().coef["herd"].to_numpy())
+def test_glmm_pooling_is_glm_on_the_link_scale() -> None:
+    """complete pooling = glm(cbind ~ period); no pooling = glm(cbind ~ 0 + herd + period) (statsmodels)."""
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+
+    g = fits.glmm()
+    data = fits.data("cbpp").assign(herd=lambda d: d["herd"].astype(str), fail=lambda d: d["size"] - d["incidence"])
+    table = hb.pooling(g)
+    cp = smf.glm("incidence + fail ~ period", data, family=sm.families.Binomial()).fit()
+    assert np.allclose(table["complete pooling"].iloc[0], cp.params.to_numpy(), rtol=1e-7)
+    nop = smf.glm("incidence + fail ~ 0 + herd + period", data, family=sm.families.Binomial()).fit()
+    herds = [f"herd[{h}]" for h in table.index]
+    assert np.allclose(table[("no pooling", "(Intercept)")], nop.params[herds].to_numpy(), rtol=1e-7)
+    assert np.allclose(table[("no pooling", "period4")], nop.params["period[T.4]"], rtol=1e-7)
+    assert np.allclose(table["partial pooling (ML)"], g.coef["herd"].to_numpy())
+
+
+def test_glmm_level_without_successes_gets_nan() -> None:
+    data = fits.data("cbpp").copy()
+    data.loc[data["herd"].astype(str) == "9", "incidence"] = 0
+    g = fits._quiet(hb.glmer, fits.CBPP, data, family="binomial")
+    nop = hb.pooling(g)["no pooling"]
+    assert nop.loc["9", "(Intercept)"] != nop.loc["9", "(Intercept)"]  # NaN: the estimate runs off to -inf
+    assert nop.drop(index="9")["(Intercept)"].notna().all() and nop["period2"].notna().all()
