@@ -3,11 +3,11 @@ the level-count checks of ``checkNlevels`` and ``checkZdims``)."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
+from hierbayes._warnings import warn
 from hierbayes.errors import DataError, DesignWarning, ScalingWarning
 
 
@@ -90,10 +90,8 @@ def check_scaling(X: np.ndarray, names: Sequence[str], tol: float = 1e3) -> None
             "their spread (mean " + ", ".join(f"{means[cont.index(j)]:.4g}" for j in far) + ")"
         )
     if problems:
-        warnings.warn(
-            "; ".join(problems) + ". Consider centering and scaling them, e.g. scale(x) in the formula.",
-            ScalingWarning,
-            stacklevel=4,
+        warn(
+            "; ".join(problems) + ". Consider centering and scaling them, e.g. scale(x) in the formula.", ScalingWarning
         )
 
 
@@ -109,12 +107,11 @@ def check_slopes_vary(blocks: Sequence) -> None:
             n = np.maximum(b.group_sizes(), 1)
             within = sq / n - (sums / n) ** 2
             if np.all(within <= 1e-12 * np.maximum(1.0, sq / n)):
-                warnings.warn(
+                warn(
                     f"the random slope '{term}' does not vary within any level of '{b.group}'; its variance "
                     f"cannot be told apart from the random intercept's (did you mean a fixed effect, or "
                     f"a grouping factor nested in another?)",
                     DesignWarning,
-                    stacklevel=4,
                 )
 
 

@@ -8,7 +8,6 @@ lme4 does) and one random-effects block per grouping factor.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 from formulaic import ModelSpec
 
+from hierbayes._warnings import warn
 from hierbayes.design.checks import check_finite, check_scaling, check_slopes_vary, drop_aliased
 from hierbayes.design.encode import evaluate_matrix, evaluate_vector, replay_matrix
 from hierbayes.design.frame import ModelFrame, as_dataframe, build_frame, expression_columns
@@ -185,12 +185,11 @@ def build_design(
     keep = drop_aliased(X_full)
     aliased = tuple(n for j, n in enumerate(names_full) if j not in keep)
     if aliased:
-        warnings.warn(
+        warn(
             f"fixed-effect model matrix is rank deficient so dropping {len(aliased)} "
             f"column{'s' if len(aliased) > 1 else ''} / coefficient{'s' if len(aliased) > 1 else ''}: "
             f"{', '.join(aliased)}",
             RankDeficiencyWarning,
-            stacklevel=3,
         )
     X = X_full[:, keep]
     x_names = tuple(names_full[j] for j in keep)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import difflib
 import keyword
 import re
-import warnings
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from hierbayes._warnings import warn
 from hierbayes.errors import ColumnNotFoundError, DataError, DesignWarning, DroppedRowsWarning
 from hierbayes.formula import KNOWN_FUNCTIONS
 
@@ -171,7 +171,7 @@ def build_frame(
         msg = f"{int(drop.sum())} of {len(sub)} rows have missing, infinite or empty values in {detail}"
         if na_action == "raise":
             raise DataError(msg + " (na_action='raise')")
-        warnings.warn(msg + "; they were dropped (see fit.n_dropped).", DroppedRowsWarning, stacklevel=4)
+        warn(msg + "; they were dropped (see fit.n_dropped).", DroppedRowsWarning)
     kept = sub.loc[~drop].copy()
     for c in columns:
         if isinstance(kept[c].dtype, pd.CategoricalDtype):
@@ -186,11 +186,10 @@ def _warn_lost_levels(column: str, before: pd.Series, after: pd.Series) -> None:
     lost = set(before.dropna().unique()) - set(after.unique())
     if lost:
         names = sorted(map(str, lost))
-        warnings.warn(
+        warn(
             f"level(s) {', '.join(repr(n) for n in names)} of '{column}' have no rows left after dropping "
             "incomplete rows; they were removed from the factor",
             DesignWarning,
-            stacklevel=5,
         )
 
 

@@ -87,6 +87,12 @@ def test_unusable_rows_are_dropped_counted_and_reported(sleep):
     assert list(d.frame.row_index[:6]) == [0, 1, 2, 4, 6, 10]
 
 
+def test_warnings_point_at_the_users_line(sleep):
+    with pytest.warns(DroppedRowsWarning) as record:
+        hb.lmer("Reaction ~ Days + (1 | s)", dirty(sleep))
+    assert record[0].filename == __file__
+
+
 def test_na_action_raise(sleep):
     with pytest.raises(DataError, match=r"5 of 180 rows .* Reaction \(1\), Days \(2\), s \(2\) \(na_action='raise'\)"):
         build_design("Reaction ~ Days + (1 | s)", dirty(sleep), na_action="raise")
