@@ -19,7 +19,6 @@ import warnings
 from pathlib import Path
 
 import hierbayes as hb
-from hierbayes.model import bayes
 
 OUT = Path(__file__).resolve().parent / "images"
 DPI = 100
@@ -36,7 +35,7 @@ def main() -> None:
     sleep = hb.datasets.load("sleepstudy")
     formula = "Reaction ~ Days + (Days | Subject)"
     reml = hb.lmer(formula, sleep)
-    post = bayes(formula, sleep, random_seed=2024, progressbar=False, **sampling)
+    post = hb.bayes(formula, sleep, random_seed=2024, progressbar=False, **sampling)
     _save(hb.plots.shrinkage(reml, post), args.out / "sleepstudy_shrinkage.png")
     _save(hb.plots.caterpillar(reml, post), args.out / "sleepstudy_caterpillar.png")
     _save(hb.plots.pooling(reml, post), args.out / "sleepstudy_pooling.png")
@@ -48,7 +47,7 @@ def main() -> None:
     hsb = hb.datasets.load("hsb")
     null = "mathach ~ 1 + (1 | school)"
     hsb_reml = hb.lmer(null, hsb)
-    hsb_post = bayes(null, hsb, random_seed=2024, progressbar=False, **sampling)
+    hsb_post = hb.bayes(null, hsb, random_seed=2024, progressbar=False, **sampling)
     _save(hb.plots.shrinkage(hsb_reml, hsb_post), args.out / "hsb_shrinkage.png")
     _save(hb.plots.caterpillar(hsb_reml, hsb_post), args.out / "hsb_caterpillar.png")
 

@@ -1,9 +1,7 @@
 """Fits shared by the compare and plots tests, each made once per session (tests/inference/cache.py's idea).
 
 The Bayesian fits use few draws on small data: they are for checking that tables
-and plots carry the posterior's numbers, not for statistical accuracy. They call
-``hierbayes.model.bayes``: once ``hierbayes.bayes`` (the engine package) is
-imported, the attribute ``hb.bayes`` is that module rather than the function.
+and plots carry the posterior's numbers, not for statistical accuracy.
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ import warnings
 from functools import cache
 
 import hierbayes as hb
-from hierbayes.model import bayes as fit_bayes
 
 SLEEP = "Reaction ~ Days + (Days | Subject)"
 SLEEP2 = "Reaction ~ days_deprived + (days_deprived | Subject)"
@@ -46,5 +43,5 @@ def glmm(formula: str = CBPP, dataset: str = "cbpp"):
 @cache
 def bayes(formula: str = SLEEP, dataset: str = "sleepstudy", draws: int = 150):
     return _quiet(
-        fit_bayes, formula, data(dataset), draws=draws, tune=200, chains=2, random_seed=20240501, progressbar=False
+        hb.bayes, formula, data(dataset), draws=draws, tune=200, chains=2, random_seed=20240501, progressbar=False
     )
