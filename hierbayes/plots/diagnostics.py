@@ -31,8 +31,8 @@ def diagnostics(
     a normal QQ plot of the residuals, and a normal QQ plot of each
     random-effect term of each grouping factor (``qqnorm(ranef(m)$g[, term])``),
     each with a line through the quartiles (``qqline``). Residuals are
-    standardized by sigma (REML/ML and posterior mean); GLMM residuals are
-    deviance residuals, already on a standardized scale.
+    standardized by sigma (REML/ML, or its posterior mean); binomial and
+    Poisson models, by either engine, show Pearson residuals (see :func:`residuals_of`).
 
     ``kind="trace"`` / ``"rank"`` (a posterior fit only): ArviZ's trace and
     rank plots of the fixed effects, SDs, correlations and family parameters.
@@ -72,20 +72,48 @@ def diagnostics(
     for i, (fit, st) in enumerate(zip(fits, styles, strict=True)):
         row = axes[i * ncols : (i + 1) * ncols]
         fitted = np.asarray(fit.fitted, dtype=float)
-        resid = np.asarray(fit.residuals, dtype=float)
-        std = resid / fit.sigma if fit.sigma else resid
+        resid, std, kind_label = residuals_of(fit)
         _scatter_smooth(row[0], fitted, resid, st.color)
         row[0].axhline(0.0, color="0.5", lw=0.8, ls="--")
-        _label(row[0], f"{st.label}: residuals vs fitted", "fitted", "residual")
+        _label(row[0], f"{st.label}: residuals vs fitted", "fitted", kind_label)
         _scatter_smooth(row[1], fitted, np.sqrt(np.abs(std)), st.color)
-        _label(row[1], f"{st.label}: scale-location", "fitted", "√|standardized residual|")
+        _label(row[1], f"{st.label}: scale-location", "fitted", f"√|standardized {kind_label}|")
         _qq(row[2], std, st.color)
-        _label(row[2], f"{st.label}: QQ of residuals", "normal quantile", "standardized residual")
+        _label(row[2], f"{st.label}: QQ of residuals", "normal quantile", f"standardized {kind_label}")
         ranef = fit.ranef
         for a, (group, term) in zip(row[3:], re_terms, strict=True):
             _qq(a, ranef[group][term].to_numpy(), st.color)
             _label(a, f"{st.label}: QQ of {group} {term}", "normal quantile", f"{term} effect")
     return fig
+
+
+def residuals_of(fit: MixedFit) -> tuple[np.ndarray, np.ndarray, str]:
+    """Residuals, standardized residuals and their name.
+
+    Models with a residual SD: response residuals, and those divided by sigma.
+    Binomial, Bernoulli and Poisson models (GLMM or posterior): Pearson
+    residuals ``(y - mu) / sqrt(V(mu))`` for both, so the engines show the same thing.
+    Other families: response residuals.
+    """
+    family = fit.model.family.name
+    if fit.sigma:
+        resid = np.asarray(fit.residuals, dtype=float)
+        return resid, resid / fit.sigma, "residual"
+    if family in ("binomial", "bernoulli", "poisson"):
+        if hasattr(fit, "resid"):
+            r = np.asarray(fit.resid("pearson"), dtype=float)
+            return r, r, "Pearson residual"
+        mu = np.asarray(fit.fitted, dtype=float)
+        y = mu + np.asarray(fit.residuals, dtype=float)
+        trials = fit.design.trials
+        if family == "poisson":
+            var = mu
+        else:
+            var = mu * (1 - mu) / (trials if trials is not None else 1.0)
+        r = (y - mu) / np.sqrt(np.maximum(var, np.finfo(float).tiny))
+        return r, r, "Pearson residual"
+    resid = np.asarray(fit.residuals, dtype=float)
+    return resid, resid, "response residual"
 
 
 def _label(a: Axes, title: str, xlabel: str, ylabel: str) -> None:

@@ -77,7 +77,8 @@ def ppc(
         az.plot_ppc(idata, ax=a, kind=kind, num_pp_samples=npp, random_seed=seed, colors=[st.color, "k", "0.25"],
                     legend=True, observed_rug=False)  # fmt: skip
         a.set_title(title, fontsize=10)
-        a.set_xlabel(fit.design.response_name, fontsize=10)
+        prop = " (proportion of trials)" if fit.design.trials is not None else ""
+        a.set_xlabel(fit.design.response_name + prop, fontsize=10)
         a.tick_params(labelsize=SMALL + 1)
         names = {"Posterior predictive": "simulated", "Posterior predictive mean": "mean of simulated"}
         leg = a.get_legend()

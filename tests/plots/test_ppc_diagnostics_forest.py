@@ -108,3 +108,20 @@ def test_no_plot_uses_pyplot() -> None:
     hb.plots.ppc(reml, nsim=5)
     hb.plots.diagnostics(fits.bayes(), kind="rank")
     assert plt.get_fignums() == []
+
+
+def test_glmm_and_posterior_binomial_residuals_are_both_pearson() -> None:
+    from types import SimpleNamespace
+
+    from hierbayes.plots.diagnostics import residuals_of
+
+    g = fits.glmm()
+    r, std, name = residuals_of(g)
+    assert name == "Pearson residual" and np.allclose(r, g.resid("pearson")) and np.allclose(std, r)
+    # the posterior path (no resid(type)) computes the same from fitted proportions and trials
+    as_posterior = SimpleNamespace(model=g.model, sigma=None, fitted=g.fitted, design=g.design,
+                                   residuals=g.design.y / g.design.trials - g.fitted)  # fmt: skip
+    r2, _, _ = residuals_of(as_posterior)
+    assert np.allclose(r2, g.resid("pearson"))
+    fig = hb.plots.diagnostics(g)
+    assert fig.axes[0].get_ylabel() == "Pearson residual"
