@@ -36,6 +36,36 @@ class RunResult:
     files: list[tuple[str, Path]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     report: Path | None = None
+    intervals: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> list[str]:
+        """Column labels of the fits in tables and plots (REML, ML, Bayes)."""
+        return [LABELS[e] for e in self.fits]
+
+
+LABELS = {"reml": "REML", "ml": "ML", "bayes": "Bayes"}
+#: Profile intervals for REML/ML fits up to this many observations (Wald beyond, unless the spec says).
+PROFILE_MAX_NOBS = 20_000
+
+
+def _intervals(spec: Spec, fits: dict[str, MixedFit], fast: bool) -> dict[str, pd.DataFrame]:
+    """Confidence intervals of the frequentist fits, computed once for tables and plots."""
+    out = {}
+    for engine, fit in fits.items():
+        if engine == "bayes" or not hasattr(fit, "confint"):
+            continue
+        method = spec.fit.get("confint") or ("profile" if fit.nobs <= PROFILE_MAX_NOBS else "wald")
+        kwargs = {}
+        if method == "boot":
+            kwargs = {"nsim": 100 if fast else spec.fit.get("nsim", 500), "seed": spec.fit.get("seed", 1)}
+        try:
+            ci = fit.confint(method=method, **kwargs)
+        except HierbayesError:
+            method, ci = "wald", fit.confint(method="wald")
+        ci.attrs["method"] = {"wald": "Wald", "boot": "bootstrap"}.get(method, method)
+        out[LABELS[engine]] = ci
+    return out
 
 
 def run_spec(spec: Spec, out: str | Path, fast: bool = False, progress: bool | None = None) -> RunResult:
@@ -73,11 +103,13 @@ def run_spec(spec: Spec, out: str | Path, fast: bool = False, progress: bool | N
                 kwargs.setdefault("progressbar", progress)
             result.fits[engine] = model.fit(engine, **kwargs)
             bar.update()
+        bar.set_description("intervals")
+        result.intervals = _intervals(spec, result.fits, fast)
         sections = [_model_section(spec, model)]
         tables = Section("Tables")
         for name in spec.tables:
             bar.set_description(f"table: {name}")
-            _table(name, result, tables, fast)
+            _table(name, result, tables)
             bar.update()
         if sim is not None:
             _recovery(sim, result, tables)
@@ -120,24 +152,27 @@ def _save_table(result: RunResult, name: str, df: pd.DataFrame) -> None:
     result.files.append((f"table: {name}", path))
 
 
-def _table(name: str, result: RunResult, section: Section, fast: bool) -> None:
+def _table(name: str, result: RunResult, section: Section) -> None:
     fits = result.fits
     freq = {k: f for k, f in fits.items() if k in ("reml", "ml")}
     try:
         if name == "summary":
             for engine, fit in fits.items():
-                text = str(fit.summary())
+                summary = fit.summary()
+                if isinstance(summary, pd.DataFrame):
+                    _save_table(result, f"summary_{engine}", summary)
+                    section.table(summary, f"Posterior summary ({LABELS[engine]})")
+                    continue
                 path = result.out / "tables" / f"summary_{engine}.txt"
-                path.write_text(text + "\n")
+                path.write_text(f"{summary}\n")
                 result.files.append((f"summary ({engine})", path))
-                section.pre(text)
+                section.pre(str(summary))
         elif name == "compare":
             from hierbayes.compare import compare
 
-            table = compare(*fits.values())
-            df = table.frame if hasattr(table, "frame") else table
-            _save_table(result, "compare", df)
-            section.table(df, "Estimates and 95% intervals by engine")
+            table = compare(*fits.values(), intervals=result.intervals, labels=result.labels)
+            _save_table(result, "compare", table.frame)
+            section.pre(str(table))
         elif name == "pooling":
             from hierbayes.compare import pooling
 
@@ -152,7 +187,7 @@ def _table(name: str, result: RunResult, section: Section, fast: bool) -> None:
                 section.pre(str(loo))
         else:
             for engine, fit in freq.items():
-                df = _freq_table(name, fit, result.spec, fast)
+                df = _freq_table(name, fit, result.intervals)
                 if df is not None:
                     _save_table(result, f"{name}_{engine}", df)
                     section.table(df, f"{name} ({engine})")
@@ -160,7 +195,7 @@ def _table(name: str, result: RunResult, section: Section, fast: bool) -> None:
         section.text(f"{name}: not available for this model ({exc})")
 
 
-def _freq_table(name: str, fit: Any, spec: Spec, fast: bool) -> pd.DataFrame | None:
+def _freq_table(name: str, fit: Any, intervals: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
     if name == "coef_table":
         return fit.coef_table()
     if name == "anova" and hasattr(fit, "anova"):
@@ -168,11 +203,7 @@ def _freq_table(name: str, fit: Any, spec: Spec, fast: bool) -> pd.DataFrame | N
     if name == "ranova" and hasattr(fit, "ranova"):
         return fit.ranova()
     if name == "confint":
-        method = spec.fit.get("confint", "wald")
-        kwargs = {}
-        if method == "boot":
-            kwargs = {"nsim": 100 if fast else spec.fit.get("nsim", 500), "seed": spec.fit.get("seed", 1)}
-        return fit.confint(method=method, **kwargs)
+        return intervals.get(LABELS[fit.method])
     if name == "icc" and hasattr(fit, "icc"):
         return fit.icc().to_frame()
     if name == "r2" and hasattr(fit, "r2"):
@@ -206,9 +237,11 @@ def _plot(name: str, result: RunResult, section: Section) -> None:
     from hierbayes import plots
 
     fits = list(result.fits.values())
-    kwargs = (
-        {"group": result.spec.group} if result.spec.group and name in ("shrinkage", "caterpillar", "pooling") else {}
-    )
+    kwargs: dict[str, Any] = {}
+    if result.spec.group and name in ("shrinkage", "caterpillar", "pooling"):
+        kwargs["group"] = result.spec.group
+    if name == "forest":
+        kwargs.update(intervals=result.intervals, labels=result.labels)
     try:
         fig = getattr(plots, name)(*fits, **kwargs)
     except HierbayesError as exc:
