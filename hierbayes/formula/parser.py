@@ -13,6 +13,7 @@ as a right-hand side. Semantics follow lme4:
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from hierbayes.errors import FormulaError
 from hierbayes.formula.scan import Span, calls_in, depth_map, is_wrapped, split_top
@@ -60,6 +61,12 @@ def parse_formula(formula: str) -> ParsedFormula:
     """
     if not isinstance(formula, str):
         raise FormulaError(f"a formula must be a string, got {type(formula).__name__}")
+    return _parse(formula)
+
+
+@lru_cache(maxsize=512)
+def _parse(formula: str) -> ParsedFormula:
+    """``parse_formula`` for a string; cached, as refits and new data parse the same text again."""
     if not formula.strip():
         raise FormulaError("the formula is empty", formula, 0)
     depths = depth_map(formula)
