@@ -31,13 +31,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
 import scipy.sparse as sp
-from scipy.linalg.lapack import dpotrf, dpotri
+from scipy.linalg.lapack import dpotrf, dpotri, dtrtrs
 
 from hierbayes.bayes.crossprod import GaussianCrossProducts
 
 _LOG2PI = float(np.log(2 * np.pi))
+
+
+def _trsolve(L: np.ndarray, b: np.ndarray, trans: bool = False) -> np.ndarray:
+    """Solve L x = b (or L' x = b) for lower-triangular L with LAPACK's dtrtrs.
+
+    (``scipy.linalg.solve_triangular`` costs milliseconds on tiny systems with
+    a matrix right-hand side in SciPy 1.17.)
+    """
+    if L.shape[0] == 0:
+        return np.zeros_like(b)
+    x, info = dtrtrs(L, b, lower=1, trans=int(trans))
+    if info != 0:
+        raise np.linalg.LinAlgError("singular triangular factor")
+    return x
 
 
 @dataclass(frozen=True)
@@ -46,9 +59,8 @@ class BlockedFactor:
 
     lams: list[np.ndarray]
     L11inv: np.ndarray
-    P: sp.csr_matrix | None
+    P: sp.csr_matrix | np.ndarray | None
     Lrr: np.ndarray
-    lam_r: sp.spmatrix | None
     logdet: float
 
 
@@ -86,14 +98,20 @@ def factorize(cp: GaussianCrossProducts, lams: list[np.ndarray]) -> BlockedFacto
         L11inv = np.linalg.inv(L11)
     logdet = 2.0 * float(np.log(np.diagonal(L11, axis1=1, axis2=2)).sum())
     if not cp.qr:
-        return BlockedFactor(lams, L11inv, None, np.zeros((0, 0)), None, logdet)
-    lam_r = sp.block_diag(
-        [_blockdiag(lam, nl) for lam, (nl, _) in zip(lams[1:], cp.sizes[1:], strict=True)], format="csr"
-    )
+        return BlockedFactor(lams, L11inv, None, np.zeros((0, 0)), logdet)
     T = np.einsum("ij,lkj->lik", lam1, L11inv)  # lam1 @ L11inv_l'
-    P = (lam_r.T @ cp.Ar1 @ _perlevel(T)).tocsr()
-    S = np.asarray(lam_r.T @ np.asarray(lam_r.T @ cp.Arr).T)
-    S -= (P @ P.T).toarray()
+    if cp.Ar1_dense is not None:
+        A = lam_rest(cp, lams, cp.Ar1_dense.reshape(cp.qr, -1), transpose=True).reshape(cp.Ar1_dense.shape)
+        P = np.einsum("rla,lab->rlb", A, T).reshape(cp.qr, cp.q1)
+        PPt = P @ P.T
+    else:
+        lam_r = sp.block_diag(
+            [_blockdiag(lam, nl) for lam, (nl, _) in zip(lams[1:], cp.sizes[1:], strict=True)], format="csr"
+        )
+        P = (lam_r.T @ cp.Ar1 @ _perlevel(T)).tocsr()
+        PPt = (P @ P.T).toarray()
+    S = lam_rest(cp, lams, lam_rest(cp, lams, cp.Arr, transpose=True).T, transpose=True)
+    S -= PPt
     S[np.diag_indices_from(S)] += 1.0
     Lrr, info = dpotrf(S, lower=1, clean=1, overwrite_a=1)
     if info != 0:
@@ -101,7 +119,23 @@ def factorize(cp: GaussianCrossProducts, lams: list[np.ndarray]) -> BlockedFacto
     d = np.diagonal(Lrr)
     if not np.all(d > 0):
         return None
-    return BlockedFactor(lams, L11inv, P, Lrr, lam_r, logdet + 2.0 * float(np.log(d).sum()))
+    return BlockedFactor(lams, L11inv, P, Lrr, logdet + 2.0 * float(np.log(d).sum()))
+
+
+def lam_rest(cp: GaussianCrossProducts, lams: list[np.ndarray], M: np.ndarray, transpose: bool) -> np.ndarray:
+    """``Lambda_r' M`` (or ``Lambda_r M``) for the rest's block-diagonal Lambda, M with qr rows."""
+    out = np.empty(M.shape)
+    start = 0
+    for lam, (nl, k) in zip(lams[1:], cp.sizes[1:], strict=True):
+        block = M[start : start + nl * k]
+        if k == 1:
+            out[start : start + nl] = lam[0, 0] * block
+        else:
+            op = lam.T if transpose else lam
+            b3 = block.reshape(nl, k, -1)
+            out[start : start + nl * k] = np.einsum("ij,ljm->lim", op, b3).reshape(block.shape)
+        start += nl * k
+    return out
 
 
 @dataclass(frozen=True)
@@ -126,8 +160,8 @@ def _solve(cp: GaussianCrossProducts, beta: np.ndarray, lams: list[np.ndarray]) 
     w1 = np.einsum("lij,lj->li", f.L11inv, c1)
     if cp.qr:
         Zrr = cp.Zrty - cp.ZrtX @ beta
-        cr = f.lam_r.T @ Zrr - f.P @ w1.ravel()
-        wr = sla.solve_triangular(f.Lrr, cr, lower=True, check_finite=False)
+        cr = lam_rest(cp, lams, Zrr, transpose=True) - f.P @ w1.ravel()
+        wr = _trsolve(f.Lrr, cr)
     else:
         Zrr = wr = np.zeros(0)
     return _Solution(f, float(rr), Z1r, Zrr, Xtr, w1, wr)
@@ -137,7 +171,7 @@ def _u(sol: _Solution, cp: GaussianCrossProducts, wr: np.ndarray, w1: np.ndarray
     """Back-substitution L' u = w: u of the rest (qr,) and of the first block (nl1, k1)."""
     f = sol.f
     if cp.qr:
-        ur = sla.solve_triangular(f.Lrr, wr, lower=True, trans="T", check_finite=False)
+        ur = _trsolve(f.Lrr, wr, trans=True)
         w1 = w1 - (f.P.T @ ur).reshape(cp.nl1, cp.k1)
     else:
         ur = np.zeros(0)
@@ -167,11 +201,12 @@ def loglik_grad(
     ll = -0.5 * (cp.n * (_LOG2PI + 2.0 * np.log(sigma)) + f.logdet + (sol.rr - quad) / s2)
     ur, u1 = _u(sol, cp, sol.wr, sol.w1)
     t1 = u1 @ lams[0].T  # row l: lam1 u1_l
-    tr_ = f.lam_r @ ur if cp.qr else ur
+    tr_ = lam_rest(cp, lams, ur, transpose=False) if cp.qr else ur
     AL1 = np.einsum("lij,lj->li", cp.A11, t1)
     if cp.qr:
-        AL1 += (cp.Ar1.T @ tr_).reshape(nl, k)
-        ALr = cp.Ar1 @ t1.ravel() + cp.Arr @ tr_
+        Ar1 = cp.Ar1 if cp.Ar1_dense is None else cp.Ar1_dense.reshape(cp.qr, cp.q1)
+        AL1 += (Ar1.T @ tr_).reshape(nl, k)
+        ALr = Ar1 @ t1.ravel() + cp.Arr @ tr_
     else:
         ALr = ur
     g1 = (sol.Z1r - AL1) / s2
@@ -186,7 +221,7 @@ def loglik_grad(
     for L, g, S, (nlg, kg) in zip(Ls, gs, sums, cp.sizes, strict=True):
         Q = g.T @ g
         rhs = nlg * np.eye(kg) - S
-        dLs.append(Q @ L - sla.solve_triangular(L, rhs, lower=True, trans="T", check_finite=False))
+        dLs.append(Q @ L - _trsolve(L, rhs, trans=True))
     return ll, dbeta, float(dsigma), dLs
 
 
@@ -207,15 +242,20 @@ def _minv_diag_sums(cp: GaussianCrossProducts, f: BlockedFactor) -> list[np.ndar
     if info != 0:
         raise np.linalg.LinAlgError("dpotri failed")
     Sinv = np.tril(Sinv) + np.tril(Sinv, -1).T
-    B = (f.P @ _perlevel(f.L11inv)).tocsc()  # columns of level l: P_l L11inv_l
     k = cp.k1
-    Bs = [B[:, a::k] for a in range(k)] if k > 1 else [B]
-    for a in range(k):
-        for b in range(a, k):
-            v = float((Bs[a] @ Bs[b].T).multiply(Sinv).sum())
-            first[a, b] += v
-            if b != a:
-                first[b, a] += v
+    if isinstance(f.P, np.ndarray):
+        B = np.einsum("rla,lab->rlb", f.P.reshape(cp.qr, cp.nl1, k), f.L11inv)  # level l: P_l L11inv_l
+        SB = (Sinv @ B.reshape(cp.qr, -1)).reshape(B.shape)
+        first += np.einsum("rla,rlb->ab", B, SB)
+    else:
+        Bsp = (f.P @ _perlevel(f.L11inv)).tocsc()
+        Bs = [Bsp[:, a::k] for a in range(k)] if k > 1 else [Bsp]
+        for a in range(k):
+            for b in range(a, k):
+                v = float((Bs[a] @ Bs[b].T).multiply(Sinv).sum())
+                first[a, b] += v
+                if b != a:
+                    first[b, a] += v
     out = [first]
     start = 0
     for nl, kg in cp.sizes[1:]:

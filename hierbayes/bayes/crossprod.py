@@ -20,6 +20,9 @@ import scipy.sparse as sp
 
 from hierbayes.design import Design, ReBlock
 
+#: Zr'Z1 with at most this many entries is kept dense
+DENSE_MAX = 2_000_000
+
 
 @dataclass(frozen=True)
 class GaussianCrossProducts:
@@ -39,6 +42,9 @@ class GaussianCrossProducts:
         ``Zr'Zr`` dense (qr, qr), ``Zr'X`` (qr, p), ``Zr'y`` (qr,).
     sizes
         (levels, k) of every block, first block first.
+    Ar1_dense
+        ``Zr'Z1`` as a dense (qr, nl1, k1) array when it is small (then the
+        rest is handled with dense algebra, which beats sparse bookkeeping).
     """
 
     n: int
@@ -54,6 +60,7 @@ class GaussianCrossProducts:
     ZrtX: np.ndarray
     Zrty: np.ndarray
     sizes: tuple[tuple[int, int], ...]
+    Ar1_dense: np.ndarray | None = None
 
     @property
     def nl1(self) -> int:
@@ -117,6 +124,7 @@ def gaussian_crossproducts(design: Design) -> GaussianCrossProducts:
         A11=A11, Z1tX=np.ascontiguousarray(D[:, :, :-1]), Z1ty=np.ascontiguousarray(D[:, :, -1]),
         Ar1=Ar1, Arr=Arr, ZrtX=np.ascontiguousarray(ZrXy[:, :-1]), Zrty=np.ascontiguousarray(ZrXy[:, -1]),
         sizes=tuple((b.nlevels, b.k) for b in design.blocks),
+        Ar1_dense=Ar1.toarray().reshape(-1, nl, k) if 0 < Ar1.shape[0] * Ar1.shape[1] <= DENSE_MAX else None,
     )  # fmt: skip
 
 

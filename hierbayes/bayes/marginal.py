@@ -16,6 +16,8 @@ Two implementations of the formula in :mod:`hierbayes.bayes.blocked`:
 
 from __future__ import annotations
 
+import multiprocessing
+
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
@@ -96,6 +98,7 @@ class MarginalLoglikOp(Op):
         return Apply(self, inputs, outputs)
 
     def perform(self, node, inputs, outputs):
+        _single_threaded_blas_in_worker()
         beta, sigma, *Ls = inputs
         ll, dbeta, dsigma, dLs = blocked.loglik_grad(self.cp, beta, float(sigma), list(Ls))
         outputs[0][0] = np.asarray(ll, dtype="float64")
@@ -108,3 +111,27 @@ class MarginalLoglikOp(Op):
         outs = self(*inputs)
         g = output_grads[0]
         return [g * o for o in outs[1:]]
+
+
+_LIMITED: set[int] = set()
+
+
+def _single_threaded_blas_in_worker() -> None:
+    """One BLAS thread in a sampler's worker process.
+
+    Chains run one per core, and multi-threaded OpenBLAS on small systems
+    costs milliseconds per call when the cores are busy. PyMC limits the
+    threads of a worker before unpickling the model, i.e. before SciPy's
+    LAPACK is loaded there, so the limit is set again here, once per process.
+    (The main process is limited by ``fit_bayes`` for the duration of a fit.)
+    """
+    import os
+
+    pid = os.getpid()
+    if pid in _LIMITED:
+        return
+    _LIMITED.add(pid)
+    if multiprocessing.parent_process() is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="blas")

@@ -109,6 +109,18 @@ def fit_bayes(
     >>> fit.diagnostics.n_divergences  # doctest: +SKIP
     0
     """
+    import pymc  # noqa: F401  (loads NumPy's and SciPy's BLAS before the thread limit below)
+    from threadpoolctl import threadpool_limits
+
+    from hierbayes.bayes import blocked  # noqa: F401
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit(model, draws, tune, chains, random_seed, sampler, marginalize, target_accept, progressbar, cores,
+                    centered, log_likelihood, posterior_predictive, warn, kwargs)  # fmt: skip
+
+
+def _fit(model, draws, tune, chains, random_seed, sampler, marginalize, target_accept, progressbar, cores, centered,
+         log_likelihood, posterior_predictive, warn, kwargs):  # fmt: skip
     import pymc as pm
 
     from hierbayes.fits.posterior import PosteriorFit

@@ -160,3 +160,27 @@ def test_conditional_draws_have_the_exact_gaussian_moments(case):
     i, j = 0, d.blocks[0].k  # a covariance between two different levels' effects
     emp = np.cov(draws[:, i], draws[:, j])[0, 1]
     assert emp == pytest.approx(cov[i, j], abs=5 * np.sqrt(cov[i, i] * cov[j, j] / n))
+
+
+@pytest.mark.parametrize("case", ["crossed", "nested", "wide_first"])
+def test_sparse_rest_path_equals_dense_rest_path(case, monkeypatch):
+    """Large designs keep Zr'Z1 sparse; the result must not depend on it."""
+    from hierbayes.bayes import crossprod
+
+    d = _design(case)
+    rng = np.random.default_rng(5)
+    beta, sigma, Ls = _params(d, rng)
+    dense = gaussian_crossproducts(d)
+    monkeypatch.setattr(crossprod, "DENSE_MAX", 0)
+    sparse = gaussian_crossproducts(d)
+    assert dense.Ar1_dense is not None and sparse.Ar1_dense is None
+    a, b = blocked.loglik_grad(dense, beta, sigma, Ls), blocked.loglik_grad(sparse, beta, sigma, Ls)
+    assert a[0] == pytest.approx(b[0], rel=1e-12)
+    np.testing.assert_allclose(a[1], b[1], rtol=1e-9)
+    assert a[2] == pytest.approx(b[2], rel=1e-9)
+    for x, y in zip(a[3], b[3], strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-12)
+    r1 = blocked.draw_ranef(dense, beta, sigma, Ls, np.random.default_rng(0))
+    r2 = blocked.draw_ranef(sparse, beta, sigma, Ls, np.random.default_rng(0))
+    for x, y in zip(r1, r2, strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-12)

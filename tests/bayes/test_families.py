@@ -1,0 +1,89 @@
+"""Every family samples, recovers a known slope, and reports its own parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special
+
+import hierbayes as hb
+from tests.bayes.conftest import quiet_fit
+
+N_GROUPS, N_PER = 20, 15
+
+
+def _simulate(family: str, seed: int) -> tuple[pd.DataFrame, str, float, dict]:
+    """Data with eta = b0 + b1 x + u_g, u_g ~ N(0, 0.5); returns data, formula, true b1, true family params."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(N_GROUPS), N_PER)
+    x = rng.normal(size=g.size)
+    u = rng.normal(0, 0.5, N_GROUPS)[g]
+    b1 = 0.6
+    formula = "y ~ x + (1 | g)"
+    params: dict[str, float] = {}
+    match family:
+        case "bernoulli":
+            y = rng.random(g.size) < special.expit(0.3 + b1 * x + u)
+        case "binomial":
+            trials = rng.integers(5, 15, g.size)
+            y = rng.binomial(trials, special.expit(-0.5 + b1 * x + u))
+            formula = "cbind(y, n - y) ~ x + (1 | g)"
+        case "poisson":
+            y = rng.poisson(np.exp(1.0 + b1 * x + u))
+        case "negative_binomial":
+            mu, params = np.exp(1.5 + b1 * x + u), {"alpha": 4.0}
+            y = rng.poisson(rng.gamma(4.0, mu / 4.0))
+        case "gamma":
+            mu, params = np.exp(1.0 + b1 * x + u), {"shape": 6.0}
+            y = rng.gamma(6.0, mu / 6.0)
+        case "beta":
+            mu, params = special.expit(b1 * x + u), {"phi": 25.0}
+            y = rng.beta(mu * 25, (1 - mu) * 25)
+        case "zero_inflated_poisson":
+            params = {"psi": 0.7}
+            y = np.where(rng.random(g.size) < 0.7, rng.poisson(np.exp(1.0 + b1 * x + u)), 0)
+        case "student_t":
+            params = {"nu": 4.0, "sigma": 1.0}
+            y = 2.0 + b1 * x + u + rng.standard_t(4.0, g.size)
+    df = pd.DataFrame({"y": np.asarray(y, dtype=float), "x": x, "g": [f"g{i:02d}" for i in g]})
+    if family == "binomial":
+        df["n"] = trials
+    return df, formula, b1, params
+
+
+FAMILIES = ["bernoulli", "binomial", "poisson", "negative_binomial", "gamma", "beta", "zero_inflated_poisson",
+            "student_t"]  # fmt: skip
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_family_recovers_slope_and_parameters(family):
+    df, formula, b1, params = _simulate(family, seed=FAMILIES.index(family))
+    fit = quiet_fit(hb.Model(formula, df, family=family), draws=250, tune=300, chains=2, random_seed=1)
+    assert not fit.info.marginalized
+    fe = fit.fixef_interval()
+    assert abs(fe.loc["x", "mean"] - b1) < 4 * fe.loc["x", "sd"]
+    for name, value in params.items():
+        lo, hi = fit.interval(fit.param_draws(name), 0.99)
+        assert float(lo) < value < float(hi), (name, float(lo), float(hi))
+    assert (fit.sigma is None) == (family != "student_t")
+    mean = fit.fitted
+    assert np.isfinite(mean).all()
+    if family in ("bernoulli", "binomial", "beta"):
+        assert ((mean > 0) & (mean < 1)).all()
+    if family in ("poisson", "negative_binomial", "gamma", "zero_inflated_poisson"):
+        assert (mean > 0).all()
+    assert np.isfinite(fit.idata.log_likelihood["y"].values).all()
+    pp = fit.idata.posterior_predictive["y"].values
+    if family in ("poisson", "negative_binomial", "zero_inflated_poisson", "binomial"):
+        assert (pp >= 0).all() and np.array_equal(pp, np.round(pp))
+
+
+def test_binomial_proportions_with_weights_equal_cbind():
+    df, _, _, _ = _simulate("binomial", seed=11)
+    df["p"] = df["y"] / df["n"]
+    a = hb.Model("cbind(y, n - y) ~ x + (1 | g)", df, family="binomial")
+    b = hb.Model("p ~ x + (1 | g)", df, family="binomial", weights="n")
+    fa = quiet_fit(a, draws=150, tune=250, chains=2, random_seed=4, posterior_predictive=False)
+    fb = quiet_fit(b, draws=150, tune=250, chains=2, random_seed=4, posterior_predictive=False)
+    np.testing.assert_allclose(fa.posterior["beta"].values, fb.posterior["beta"].values)
