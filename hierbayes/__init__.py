@@ -27,8 +27,8 @@ __version__ = "0.1.0"
 # Heavier parts load on first use, so `import hierbayes` stays fast and never imports PyMC.
 _LAZY = {
     "anova": ("hierbayes.inference", "anova"),
-    "compare": ("hierbayes.compare", "compare"),
-    "pooling": ("hierbayes.compare", "pooling"),
+    "compare": ("hierbayes.tables", "compare"),
+    "pooling": ("hierbayes.tables", "pooling"),
     "load": ("hierbayes.io", "load"),
     "plots": ("hierbayes.plots", None),
     "simulate": ("hierbayes.simulate", None),

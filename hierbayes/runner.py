@@ -168,13 +168,13 @@ def _table(name: str, result: RunResult, section: Section) -> None:
                 result.files.append((f"summary ({engine})", path))
                 section.pre(str(summary))
         elif name == "compare":
-            from hierbayes.compare import compare
+            from hierbayes.tables import compare
 
             table = compare(*fits.values(), intervals=result.intervals, labels=result.labels)
             _save_table(result, "compare", table.frame)
             section.pre(str(table))
         elif name == "pooling":
-            from hierbayes.compare import pooling
+            from hierbayes.tables import pooling
 
             df = pooling(*fits.values())
             _save_table(result, "pooling", df)

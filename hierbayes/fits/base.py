@@ -148,14 +148,14 @@ class MixedFit(ABC):
         return eta
 
     def tidy(self, **kw) -> pd.DataFrame:
-        """broom.mixed-style parameter table; see :func:`hierbayes.compare.tidy`."""
-        from hierbayes.compare.tidy import tidy
+        """broom.mixed-style parameter table; see :func:`hierbayes.tables.tidy`."""
+        from hierbayes.tables.tidy import tidy
 
         return tidy(self, **kw)
 
     def augment(self, **kw) -> pd.DataFrame:
-        """The model's rows with .fitted, .resid, ...; see :func:`hierbayes.compare.augment`."""
-        from hierbayes.compare.tidy import augment
+        """The model's rows with .fitted, .resid, ...; see :func:`hierbayes.tables.augment`."""
+        from hierbayes.tables.tidy import augment
 
         return augment(self, **kw)
 

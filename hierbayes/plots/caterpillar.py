@@ -11,9 +11,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from hierbayes.compare.fitinfo import check_fits, check_same_data
-from hierbayes.compare.params import ranef_table
-from hierbayes.compare.pooling import pooling_block
+from hierbayes.tables.fitinfo import check_fits, check_same_data
+from hierbayes.tables.params import ranef_table
+from hierbayes.tables.pooling import pooling_block
 from hierbayes.fits.base import MixedFit
 from hierbayes.plots.style import SMALL, fit_styles, target_axes, thin_labels
 

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from hierbayes.compare.compare import compare
-from hierbayes.compare.fitinfo import check_fits
-from hierbayes.compare.table import _param_label
+from hierbayes.tables.compare import compare
+from hierbayes.tables.fitinfo import check_fits
+from hierbayes.tables.table import _param_label
 from hierbayes.fits.base import MixedFit
 from hierbayes.plots.style import SMALL, fit_styles, new_figure
 
@@ -24,7 +24,7 @@ def forest(
 ) -> Figure:
     """Every parameter's estimate and interval, one row per parameter, fits side by side.
 
-    The rows are those of :func:`hierbayes.compare` (fixed effects, then each
+    The rows are those of :func:`hierbayes.tables` (fixed effects, then each
     factor's SDs and correlations, then the residual SD); each row has its own
     x scale, since an intercept, a slope and an SD rarely share one. A fit
     without an interval for a parameter (e.g. REML variance parameters before
@@ -37,7 +37,7 @@ def forest(
     prob
         Interval probability.
     intervals
-        REML/ML intervals, as in :func:`hierbayes.compare` (``"auto"``,
+        REML/ML intervals, as in :func:`hierbayes.tables` (``"auto"``,
         ``"wald"``, ``"profile"``, ``"boot"``, a confint DataFrame or a dict).
     effects
         ``"fixed"`` and/or ``"ran_pars"``.

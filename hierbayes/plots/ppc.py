@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from hierbayes.compare.fitinfo import check_fits, is_bayes
+from hierbayes.tables.fitinfo import check_fits, is_bayes
 from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit
 from hierbayes.plots.style import SMALL, fit_styles, target_axes

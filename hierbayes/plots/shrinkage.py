@@ -10,8 +10,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import stats
 
-from hierbayes.compare.fitinfo import check_fits, is_bayes
-from hierbayes.compare.pooling import COMPLETE, NONE, partial_label, pooling, pooling_block
+from hierbayes.tables.fitinfo import check_fits, is_bayes
+from hierbayes.tables.pooling import COMPLETE, NONE, partial_label, pooling, pooling_block
 from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit
 from hierbayes.plots.style import (

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from hierbayes.compare.fitinfo import engine, fit_labels
+from hierbayes.tables.fitinfo import engine, fit_labels
 from hierbayes.fits.base import MixedFit
 
 #: Okabe-Ito colours, colour-blind safe: the same colour for an engine in every plot

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from hierbayes.compare.fitinfo import check_fits, fit_labels, is_bayes
-from hierbayes.compare.params import parameter_table
-from hierbayes.compare.table import Comparison
+from hierbayes.tables.fitinfo import check_fits, fit_labels, is_bayes
+from hierbayes.tables.params import parameter_table
+from hierbayes.tables.table import Comparison
 from hierbayes.fits.base import MixedFit
 
 KEY = ["effect", "group", "term"]

@@ -1,6 +1,6 @@
 """One long table of a fit's parameters with intervals, whatever the engine.
 
-This is the common currency of :func:`hierbayes.compare`, :func:`tidy` and
+This is the common currency of :func:`hierbayes.tables`, :func:`tidy` and
 the forest and caterpillar plots. Rows follow broom.mixed's naming:
 
 * ``effect="fixed"``: one row per fixed effect, ``group=""``;
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from hierbayes.compare.fitinfo import is_bayes
+from hierbayes.tables.fitinfo import is_bayes
 from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hierbayes.compare.fitinfo import check_fits, check_same_data, fit_labels
+from hierbayes.tables.fitinfo import check_fits, check_same_data, fit_labels
 from hierbayes.design import Design, ReBlock
 from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit

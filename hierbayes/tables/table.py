@@ -1,4 +1,4 @@
-"""``Comparison``: the DataFrame of :func:`hierbayes.compare`, printed like a paper's table."""
+"""``Comparison``: the DataFrame of :func:`hierbayes.tables`, printed like a paper's table."""
 
 from __future__ import annotations
 

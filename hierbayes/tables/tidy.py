@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from hierbayes.compare.fitinfo import is_bayes
-from hierbayes.compare.params import parameter_table, ranef_table
+from hierbayes.tables.fitinfo import is_bayes
+from hierbayes.tables.params import parameter_table, ranef_table
 from hierbayes.fits.base import MixedFit
 
 TIDY_COLUMNS = ["effect", "group", "term", "estimate", "std.error", "statistic", "df", "p.value", "conf.low",
@@ -37,7 +37,7 @@ def tidy(
     conf_level
         Probability of ``conf.low``/``conf.high``.
     intervals
-        REML/ML intervals, as in :func:`hierbayes.compare`: ``"auto"`` (Wald
+        REML/ML intervals, as in :func:`hierbayes.tables`: ``"auto"`` (Wald
         for fixed effects and none for variance parameters, unless the fit
         holds bootstrap replicates), ``"wald"``, ``"profile"``, ``"boot"`` or a confint DataFrame.
     ddf

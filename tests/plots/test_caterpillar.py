@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 import hierbayes as hb
-from tests.compare import fits
+from tests.tables import fits
 from tests.plots.readback import errorbars
 
 

@@ -7,7 +7,7 @@ import pytest
 
 import hierbayes as hb
 from hierbayes.errors import ModelError
-from tests.compare import fits
+from tests.tables import fits
 from tests.plots.readback import lines, scatters
 
 

@@ -11,7 +11,7 @@ from hierbayes.errors import ModelError
 from hierbayes.plots.diagnostics import qq_points
 from hierbayes.plots.ppc import replicates
 from hierbayes.plots.style import ENGINE_COLORS
-from tests.compare import fits
+from tests.tables import fits
 from tests.plots.readback import errorbars, lines, scatters
 
 

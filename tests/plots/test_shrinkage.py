@@ -8,7 +8,7 @@ from scipy import stats
 
 import hierbayes as hb
 from hierbayes.errors import ModelError
-from tests.compare import fits
+from tests.tables import fits
 from tests.plots.readback import lines, quivers, scatters
 
 

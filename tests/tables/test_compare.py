@@ -8,9 +8,9 @@ import pytest
 from scipy import stats
 
 import hierbayes as hb
-from hierbayes.compare import parameter_table
+from hierbayes.tables import parameter_table
 from hierbayes.errors import ModelError
-from tests.compare import fits
+from tests.tables import fits
 from tests.refdata import assert_close, cases
 
 SLEEP2_REF = cases("inference")["sleep2_reml"]

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 import hierbayes as hb
-from hierbayes.compare.pooling import no_pooling
+from hierbayes.tables.pooling import no_pooling
 from hierbayes.errors import ModelError
-from tests.compare import fits
+from tests.tables import fits
 
 #: seed 002: lm(Reaction ~ days_deprived, sleep2)
 SEED_COMPLETE = {"(Intercept)": 267.96742, "days_deprived": 11.43543}

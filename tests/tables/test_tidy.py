@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hierbayes.compare import augment, tidy
-from tests.compare import fits
+from hierbayes.tables import augment, tidy
+from tests.tables import fits
 from tests.refdata import assert_close, cases
 
 COLUMNS = ["effect", "group", "term", "estimate", "std.error", "statistic", "df", "p.value", "conf.low", "conf.high"]
