@@ -15,6 +15,8 @@ from hierbayes.design import Design
 from hierbayes.errors import ModelError
 from hierbayes.families import Family
 
+_HALF_LOG2PI = 0.5 * float(np.log(2 * np.pi))
+
 
 def binomial_counts(design: Design, family: Family) -> tuple[np.ndarray, np.ndarray | None]:
     """The response as the likelihood sees it: (y, trials); trials None except for binomial.
@@ -112,7 +114,8 @@ def logpdf(family: Family, y: np.ndarray, eta: np.ndarray, params: dict, trials:
     mu = family.link.inverse(eta)
     match name:
         case "gaussian":
-            return stats.norm.logpdf(y, mu, params["sigma"])
+            s = params["sigma"]
+            return -0.5 * ((y - mu) / s) ** 2 - np.log(s) - _HALF_LOG2PI
         case "student_t":
             return stats.t.logpdf(y, params["nu"], mu, params["sigma"])
         case "poisson":

@@ -119,6 +119,11 @@ def eta_chunks(
                 continue
             codes, Z = enc
             seen = codes >= 0
+            if seen.all():
+                rs = r[sl]
+                for j in range(Z.shape[1]):
+                    eta += rs[:, codes, j] * Z[:, j]
+                continue
             eff = r[sl][:, np.where(seen, codes, 0), :]  # (chunk, n, k)
             if not seen.all():
                 eff[:, ~seen, :] = 0.0

@@ -16,7 +16,7 @@ import numpy as np
 from hierbayes.bayes import names
 from hierbayes.bayes.likelihood import binomial_counts, logpdf, rvs
 from hierbayes.bayes.model import build
-from hierbayes.bayes.predict import PosteriorDraws, draws_of, encode_rows
+from hierbayes.bayes.predict import PosteriorDraws, encode_rows, eta_chunks
 from hierbayes.errors import ModelError
 
 if TYPE_CHECKING:
@@ -354,29 +354,32 @@ def _conditional_ranef(model: Model, post, rng: np.random.Generator) -> dict:
 
 
 def _observation_groups(model, post, draws: PosteriorDraws, want_ll, want_pp, seed) -> tuple[dict, tuple[str, ...]]:
+    """The log_likelihood and posterior_predictive groups, from one pass over the draws of eta."""
     d, fam = model.design, model.family
     chains, ndraw = post.sizes["chain"], post.sizes["draw"]
     big = draws.size * d.n > AUTO_STORE_MAX
     want_ll = not big if want_ll is None else want_ll
     want_pp = not big if want_pp is None else want_pp
+    if not (want_ll or want_pp):
+        return {}, ()
     y, trials = binomial_counts(d, fam)
     rows = encode_rows(d, None, None)
+    rng = np.random.default_rng(seed)
+    ll = np.empty((draws.size, d.n)) if want_ll else None
+    pp = np.empty((draws.size, d.n)) if want_pp else None
+    for sl, eta in eta_chunks(rows, draws, rng):
+        params = {k: v[sl][:, None] for k, v in draws.params.items()}
+        if ll is not None:
+            ll[sl] = logpdf(fam, y, eta, params, trials)
+        if pp is not None:
+            pp[sl] = rvs(fam, eta, params, trials, rng)
     coords = {"chain": post["chain"].values, "draw": post["draw"].values, names.OBS_DIM: list(d.frame.row_index)}
     dims = ("chain", "draw", names.OBS_DIM)
     groups, stored = {}, []
-
-    def params(sl):
-        return {k: v[sl][:, None] for k, v in draws.params.items()}
-
-    if want_ll:
-        ll = draws_of(rows, draws, lambda eta, sl: logpdf(fam, y, eta, params(sl), trials))
-        groups["log_likelihood"] = _dataset({names.Y: (dims, ll.reshape(chains, ndraw, -1))}, coords)
-        stored.append("log_likelihood")
-    if want_pp:
-        rng = np.random.default_rng(seed)
-        pp = draws_of(rows, draws, lambda eta, sl: rvs(fam, eta, params(sl), trials, rng))
-        groups["posterior_predictive"] = _dataset({names.Y: (dims, pp.reshape(chains, ndraw, -1))}, coords)
-        stored.append("posterior_predictive")
+    for group, arr in (("log_likelihood", ll), ("posterior_predictive", pp)):
+        if arr is not None:
+            groups[group] = _dataset({names.Y: (dims, arr.reshape(chains, ndraw, -1))}, coords)
+            stored.append(group)
     return groups, tuple(stored)
 
 
