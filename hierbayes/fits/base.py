@@ -159,6 +159,12 @@ class MixedFit(ABC):
 
         return augment(self, **kw)
 
+    def save(self, path) -> None:
+        """Write the fit to a netCDF file; :func:`hierbayes.load` reads it back (see :mod:`hierbayes.io`)."""
+        from hierbayes.io import save
+
+        save(self, path)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.method}: {self.formula}, n={self.nobs}>"
 

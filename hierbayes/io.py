@@ -1,0 +1,183 @@
+"""Save fits to netCDF and load them back: ``fit.save(path)``, ``hb.load(path)``.
+
+A file holds everything needed to use the fit again without refitting:
+
+* the model: formula, family, link, priors, ``na_action``, weights;
+* the data the model used (every used column, all rows, so rows dropped for
+  missing values are dropped again and counted the same way): numeric columns
+  as netCDF variables (exact), text and categorical columns as JSON with
+  their level order;
+* the estimates: arrays as float64 variables, scalars and structure as JSON
+  (no pickle), or for a posterior fit the ArviZ InferenceData groups.
+
+Loading rebuilds the design from the stored data (the same encoding, so
+``predict(newdata)`` works) and the fit from the stored estimates.
+
+>>> import hierbayes as hb
+>>> fit = hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
+>>> fit.save("/tmp/sleep.nc")  # doctest: +SKIP
+>>> hb.load("/tmp/sleep.nc").fixef.equals(fit.fixef)  # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from hierbayes import __version__
+from hierbayes._serialize import decode, dumps, encode, loads
+from hierbayes.design.frame import expression_columns
+from hierbayes.errors import HierbayesError
+
+GROUP = "hierbayes"
+FORMAT = 1
+
+
+def save(fit: Any, path: str | Path) -> Path:
+    """Write a fit (REML/ML, GLMM or posterior) to a netCDF file.
+
+    Parameters
+    ----------
+    fit
+        ``LmerFit``, ``GlmerFit`` or ``PosteriorFit``.
+    path
+        Target file (overwritten).
+    """
+    from hierbayes.fits.glmer import GlmerFit
+    from hierbayes.fits.lmer import LmerFit
+    from hierbayes.fits.posterior import PosteriorFit
+
+    path = Path(path)
+    model = fit.model
+    variables: dict[str, xr.Variable] = {}
+    if isinstance(fit, (LmerFit, GlmerFit)):
+        content = encode(fit.estimates, "estimates", variables)
+    elif isinstance(fit, PosteriorFit):
+        content = encode(fit.info, "info", variables)
+    else:
+        raise HierbayesError(f"cannot save a {type(fit).__name__}")
+    data_vars, data_json = _encode_data(_used_data(model))
+    attrs = {
+        "format": FORMAT,
+        "hierbayes_version": __version__,
+        "fit_class": type(fit).__name__,
+        "formula": model.design.formula.text,
+        "family": model.family.name,
+        "link": model.family.link.name,
+        "na_action": model.na_action,
+        "weights": model.weights if isinstance(model.weights, str) else "",
+    }
+    # long texts as string variables (netCDF attributes are meant to be small)
+    variables["priors_json"] = xr.Variable((), dumps(encode(model.priors, "priors", variables)))
+    variables["content_json"] = xr.Variable((), dumps(content))
+    variables["data_json"] = xr.Variable((), data_json)
+    if model.weights is not None and not isinstance(model.weights, str):
+        variables["weights_array"] = xr.Variable("weights_row", np.asarray(model.weights, dtype=float))
+    ds = xr.Dataset({**variables, **data_vars}, attrs=attrs)
+    if path.exists():
+        path.unlink()
+    if isinstance(fit, PosteriorFit):
+        fit.idata.to_netcdf(str(path))
+        ds.to_netcdf(path, mode="a", group=GROUP)
+    else:
+        ds.to_netcdf(path, group=GROUP)
+    return path
+
+
+def load(path: str | Path):
+    """Read a fit written by ``fit.save(path)``.
+
+    Returns
+    -------
+    LmerFit, GlmerFit or PosteriorFit
+        With the same numbers as the saved fit and a rebuilt design, so
+        ``predict(newdata)`` works.
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> fit = hb.load("results/sleepstudy.nc")  # doctest: +SKIP
+    """
+    from hierbayes.model import Model
+
+    path = Path(path)
+    if not path.is_file():
+        raise HierbayesError(f"no file at {path}")
+    with xr.open_dataset(path, group=GROUP) as handle:
+        ds = handle.load()
+    if int(ds.attrs.get("format", -1)) != FORMAT:
+        raise HierbayesError(f"{path} was not written by hierbayes.save (format {FORMAT})")
+    data = _decode_data(ds)
+    weights = ds.attrs["weights"] or (ds["weights_array"].values if "weights_array" in ds else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the warnings were given when the model was first built
+        model = Model(
+            ds.attrs["formula"], data, family=ds.attrs["family"], link=ds.attrs["link"],
+            priors=decode(loads(str(ds["priors_json"].values)), ds), na_action=ds.attrs["na_action"], weights=weights,
+        )  # fmt: skip
+    content = decode(loads(str(ds["content_json"].values)), ds)
+    kind = ds.attrs["fit_class"]
+    if kind == "LmerFit":
+        from hierbayes.fits.lmer import LmerFit
+
+        return LmerFit(model, content, warn=False)
+    if kind == "GlmerFit":
+        from hierbayes.fits.glmer import GlmerFit
+
+        return GlmerFit(model, content, warn=False)
+    import arviz as az
+
+    from hierbayes.bayes.priors import resolve_priors
+    from hierbayes.fits.posterior import PosteriorFit
+
+    idata = az.from_netcdf(str(path))
+    idata = az.InferenceData(**{g: idata[g] for g in idata.groups() if g != GROUP})
+    return PosteriorFit(model, idata, content, resolve_priors(model), warn=False)
+
+
+def _used_data(model) -> pd.DataFrame:
+    """The columns of the user's data the model uses, every row."""
+    frame = model.design.frame
+    columns = [c for c in frame.data.columns if c != "(weights)"]
+    if isinstance(model.weights, str):
+        columns += [c for c in expression_columns(model.weights, model.data.columns, "weights") if c not in columns]
+    return pd.DataFrame(model.data).loc[:, columns]
+
+
+def _encode_data(df: pd.DataFrame) -> tuple[dict[str, xr.Variable], str]:
+    numeric, other = {}, []
+    for i, col in enumerate(df.columns):
+        s = df[col]
+        if pd.api.types.is_bool_dtype(s.dtype) and not s.isna().any():
+            numeric[f"data.{i}"] = xr.Variable("row", s.to_numpy(dtype=np.int8), attrs={"column": col, "bool": 1})
+        elif pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+            numeric[f"data.{i}"] = xr.Variable("row", s.to_numpy(), attrs={"column": col})
+        else:
+            other.append(col)
+    text = df[other].to_json(orient="table", index=False) if other else ""
+    order = dumps([str(c) for c in df.columns])
+    return numeric, dumps({"order": order, "other": text, "index": df.index.tolist()})
+
+
+def _decode_data(ds: xr.Dataset) -> pd.DataFrame:
+    meta = loads(str(ds["data_json"].values))
+    cols: dict[str, Any] = {}
+    for name, var in ds.data_vars.items():
+        if str(name).startswith("data."):
+            values = var.values
+            cols[var.attrs["column"]] = values.astype(bool) if var.attrs.get("bool") else values
+    if meta["other"]:
+        other = pd.read_json(io.StringIO(meta["other"]), orient="table")
+        for col in other.columns:
+            cols[col] = other[col].to_numpy() if not isinstance(other[col].dtype, pd.CategoricalDtype) else other[col]
+    order = loads(meta["order"])
+    df = pd.DataFrame({c: (cols[c].array if isinstance(cols[c], pd.Series) else cols[c]) for c in order})
+    df.index = pd.Index(meta["index"])
+    return df
