@@ -134,7 +134,7 @@ def load(path: str | Path):
         return GlmerFit(model, content, warn=False)
     import arviz as az
 
-    from hierbayes.bayes.priors import resolve_priors
+    from hierbayes.bayesian.priors import resolve_priors
     from hierbayes.fits.posterior import PosteriorFit
 
     idata = az.from_netcdf(str(path))

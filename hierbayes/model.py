@@ -97,7 +97,7 @@ class Model:
         if method not in METHODS:
             raise ModelError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         if method == "bayes":
-            from hierbayes.bayes import fit_bayes
+            from hierbayes.bayesian import fit_bayes
 
             return fit_bayes(self, **kwargs)
         if self.family.is_gaussian:
@@ -113,7 +113,7 @@ class Model:
 
     def pymc_model(self, **kwargs: Any):
         """The PyMC model the Bayesian engine samples, for users who want to extend it."""
-        from hierbayes.bayes import build_pymc_model
+        from hierbayes.bayesian import build_pymc_model
 
         return build_pymc_model(self, **kwargs)
 

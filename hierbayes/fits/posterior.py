@@ -3,7 +3,7 @@
 Point values are posterior means; interval columns are equal-tailed
 credible intervals (``prob=0.95`` unless told). The draws themselves are in
 ``fit.idata`` (ArviZ InferenceData; variable names and dims are listed in
-:mod:`hierbayes.bayes.names`) and behind the ``*_draws`` accessors.
+:mod:`hierbayes.bayesian.names`) and behind the ``*_draws`` accessors.
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from hierbayes.fits.base import MixedFit
 if TYPE_CHECKING:
     import xarray as xr
 
-    from hierbayes.bayes.priors import PriorSet
-    from hierbayes.bayes.sampling import SamplingInfo
+    from hierbayes.bayesian.priors import PriorSet
+    from hierbayes.bayesian.sampling import SamplingInfo
     from hierbayes.model import Model
 
 KINDS = ("mean", "draws", "predictive")
 
 
 class PosteriorFit(MixedFit):
-    """A mixed model fitted by NUTS (PyMC), made by ``Model(...).fit("bayes")`` or :func:`hierbayes.bayes`.
+    """A mixed model fitted by NUTS (PyMC), made by ``Model(...).fit("bayes")`` or :func:`hierbayes.bayesian`.
 
     Attributes
     ----------
@@ -35,11 +35,11 @@ class PosteriorFit(MixedFit):
         and (unless switched off for size) ``log_likelihood`` and
         ``posterior_predictive``.
     info
-        Sampler, settings and timings (:class:`hierbayes.bayes.sampling.SamplingInfo`).
+        Sampler, settings and timings (:class:`hierbayes.bayesian.sampling.SamplingInfo`).
     priors
-        The priors used (:class:`hierbayes.bayes.priors.PriorSet`).
+        The priors used (:class:`hierbayes.bayesian.priors.PriorSet`).
     diagnostics
-        Divergences, max R-hat, min bulk/tail ESS (:class:`hierbayes.bayes.diagnostics.Diagnostics`).
+        Divergences, max R-hat, min bulk/tail ESS (:class:`hierbayes.bayesian.diagnostics.Diagnostics`).
 
     Examples
     --------
@@ -58,7 +58,7 @@ class PosteriorFit(MixedFit):
         self.info = info
         self.priors = priors
         self._fitted: np.ndarray | None = None
-        from hierbayes.bayes.diagnostics import diagnose
+        from hierbayes.bayesian.diagnostics import diagnose
 
         self.diagnostics = diagnose(idata, self._checked_vars(), self._label)
         if warn:
@@ -75,7 +75,7 @@ class PosteriorFit(MixedFit):
 
     def ranef_draws(self, group: str) -> xr.DataArray:
         """Draws of one factor's random effects, dims (chain, draw, level, term), coords = names."""
-        from hierbayes.bayes import names
+        from hierbayes.bayesian import names
 
         self._group(group)
         da = self.posterior[names.ranef_var(group)]
@@ -83,7 +83,7 @@ class PosteriorFit(MixedFit):
 
     def sd_draws(self, group: str) -> xr.DataArray:
         """Draws of a factor's random-effect SDs, dims (chain, draw, term)."""
-        from hierbayes.bayes import names
+        from hierbayes.bayesian import names
 
         self._group(group)
         return self.posterior[names.sd_var(group)].rename({names.term_dim(group): "term"})
@@ -92,7 +92,7 @@ class PosteriorFit(MixedFit):
         """Draws of a factor's correlation matrix, dims (chain, draw, term, term2) (identity if uncorrelated)."""
         import xarray as xr
 
-        from hierbayes.bayes import names
+        from hierbayes.bayesian import names
 
         block = self._group(group)
         if names.has_corr(block):
@@ -220,9 +220,9 @@ class PosteriorFit(MixedFit):
         random_seed
             Seed for ``new_levels="sample"`` and ``kind="predictive"``.
         """
-        from hierbayes.bayes.likelihood import binomial_counts, response_mean, rvs
-        from hierbayes.bayes.predict import draws_of, encode_rows, mean_of
-        from hierbayes.bayes.sampling import posterior_draws
+        from hierbayes.bayesian.likelihood import binomial_counts, response_mean, rvs
+        from hierbayes.bayesian.predict import draws_of, encode_rows, mean_of
+        from hierbayes.bayesian.sampling import posterior_draws
 
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
@@ -299,7 +299,7 @@ class PosteriorFit(MixedFit):
         """The posterior with one variable per scalar parameter, named readably (``b[Days]``, ...)."""
         import xarray as xr
 
-        from hierbayes.bayes import names
+        from hierbayes.bayesian import names
 
         post, out = self.posterior, {}
         for x in self.design.x_names:
@@ -361,7 +361,7 @@ class PosteriorFit(MixedFit):
             raise KeyError(str(exc.args[0])) from None
 
     def _checked_vars(self) -> list[str]:
-        from hierbayes.bayes import names
+        from hierbayes.bayesian import names
 
         wanted = [names.BETA]
         for b in self.design.blocks:

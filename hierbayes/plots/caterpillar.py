@@ -11,11 +11,11 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from hierbayes.fits.base import MixedFit
+from hierbayes.plots.style import SMALL, fit_styles, target_axes, thin_labels
 from hierbayes.tables.fitinfo import check_fits, check_same_data
 from hierbayes.tables.params import ranef_table
 from hierbayes.tables.pooling import pooling_block
-from hierbayes.fits.base import MixedFit
-from hierbayes.plots.style import SMALL, fit_styles, target_axes, thin_labels
 
 #: label every level up to this many; beyond it, about this many evenly spaced labels
 MAX_LABELS = 40

@@ -9,10 +9,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import stats
 
-from hierbayes.tables.fitinfo import check_fits, is_bayes
 from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit
 from hierbayes.plots.style import SMALL, fit_styles, lowess, new_figure, target_axes
+from hierbayes.tables.fitinfo import check_fits, is_bayes
 
 KINDS = ("residuals", "trace", "rank")
 

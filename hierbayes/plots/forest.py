@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from hierbayes.fits.base import MixedFit
+from hierbayes.plots.style import SMALL, fit_styles, new_figure
 from hierbayes.tables.compare import compare
 from hierbayes.tables.fitinfo import check_fits
 from hierbayes.tables.table import _param_label
-from hierbayes.fits.base import MixedFit
-from hierbayes.plots.style import SMALL, fit_styles, new_figure
 
 
 def forest(

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from hierbayes.tables.fitinfo import check_fits
-from hierbayes.tables.pooling import COMPLETE, NONE, coefficient_terms, partial_label, pooling, pooling_block
 from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit
 from hierbayes.plots.style import COMPLETE_POOLING_COLOR, DATA_COLOR, NO_POOLING_COLOR, SMALL, fit_styles, new_figure
+from hierbayes.tables.fitinfo import check_fits
+from hierbayes.tables.pooling import COMPLETE, NONE, coefficient_terms, partial_label, pooling, pooling_block
 
 INTERCEPT = "(Intercept)"
 

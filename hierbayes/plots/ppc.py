@@ -8,10 +8,10 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from hierbayes.tables.fitinfo import check_fits, is_bayes
 from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit
 from hierbayes.plots.style import SMALL, fit_styles, target_axes
+from hierbayes.tables.fitinfo import check_fits, is_bayes
 
 KINDS = ("kde", "cumulative", "scatter")
 

@@ -10,8 +10,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import stats
 
-from hierbayes.tables.fitinfo import check_fits, is_bayes
-from hierbayes.tables.pooling import COMPLETE, NONE, partial_label, pooling, pooling_block
 from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit
 from hierbayes.plots.style import (
@@ -23,6 +21,8 @@ from hierbayes.plots.style import (
     target_axes,
     thin_labels,
 )
+from hierbayes.tables.fitinfo import check_fits, is_bayes
+from hierbayes.tables.pooling import COMPLETE, NONE, partial_label, pooling, pooling_block
 
 KINDS = ("auto", "2d", "1d")
 

@@ -15,8 +15,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from hierbayes.tables.fitinfo import engine, fit_labels
 from hierbayes.fits.base import MixedFit
+from hierbayes.tables.fitinfo import engine, fit_labels
 
 #: Okabe-Ito colours, colour-blind safe: the same colour for an engine in every plot
 ENGINE_COLORS = {"reml": "#0072B2", "ml": "#56B4E9", "bayes": "#D55E00"}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from hierbayes.fits.base import MixedFit
 from hierbayes.tables.fitinfo import check_fits, fit_labels, is_bayes
 from hierbayes.tables.params import parameter_table
 from hierbayes.tables.table import Comparison
-from hierbayes.fits.base import MixedFit
 
 KEY = ["effect", "group", "term"]
 

@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from hierbayes.tables.fitinfo import is_bayes
 from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit
+from hierbayes.tables.fitinfo import is_bayes
 
 COLUMNS = ["effect", "group", "term", "estimate", "median", "std.error", "conf.low", "conf.high", "interval"]
 INTERVALS = ("auto", "wald", "profile", "boot")

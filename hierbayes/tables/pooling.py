@@ -26,10 +26,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hierbayes.tables.fitinfo import check_fits, check_same_data, fit_labels
 from hierbayes.design import Design, ReBlock
 from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit
+from hierbayes.tables.fitinfo import check_fits, check_same_data, fit_labels
 
 COMPLETE, NONE = "complete pooling", "no pooling"
 #: relative size below which a least-squares direction counts as not identified

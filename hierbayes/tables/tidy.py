@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from hierbayes.fits.base import MixedFit
 from hierbayes.tables.fitinfo import is_bayes
 from hierbayes.tables.params import parameter_table, ranef_table
-from hierbayes.fits.base import MixedFit
 
 TIDY_COLUMNS = ["effect", "group", "term", "estimate", "std.error", "statistic", "df", "p.value", "conf.low",
                 "conf.high"]  # fmt: skip

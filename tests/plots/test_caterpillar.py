@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 
 import hierbayes as hb
-from tests.tables import fits
 from tests.plots.readback import errorbars
+from tests.tables import fits
 
 
 def test_reml_intervals_are_conditional_sds_and_levels_sorted() -> None:

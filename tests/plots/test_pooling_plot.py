@@ -7,8 +7,8 @@ import pytest
 
 import hierbayes as hb
 from hierbayes.errors import ModelError
-from tests.tables import fits
 from tests.plots.readback import lines, scatters
+from tests.tables import fits
 
 
 def _panels(fig):

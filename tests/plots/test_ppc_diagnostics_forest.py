@@ -11,8 +11,8 @@ from hierbayes.errors import ModelError
 from hierbayes.plots.diagnostics import qq_points
 from hierbayes.plots.ppc import replicates
 from hierbayes.plots.style import ENGINE_COLORS
-from tests.tables import fits
 from tests.plots.readback import errorbars, lines, scatters
+from tests.tables import fits
 
 
 def _n_lines_of(ax, color: str) -> int:

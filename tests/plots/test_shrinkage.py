@@ -8,8 +8,8 @@ from scipy import stats
 
 import hierbayes as hb
 from hierbayes.errors import ModelError
-from tests.tables import fits
 from tests.plots.readback import lines, quivers, scatters
+from tests.tables import fits
 
 
 def _arrows(q) -> tuple[np.ndarray, np.ndarray]:

@@ -211,7 +211,7 @@ def test_newdata_with_an_unseen_level_under_new_levels_error(sleep_fit):
 
 
 def test_prior_naming_a_parameter_the_model_does_not_have(sleep):
-    from hierbayes.bayes.priors import Prior, describe_priors
+    from hierbayes.bayesian.priors import Prior, describe_priors
 
     model = hb.Model("Reaction ~ Days + (Days | Subject)", sleep, priors={"Dayz": Prior("Normal", mu=0, sigma=1)})
     with pytest.raises(ModelError, match=r"no parameter named 'Dayz'.*valid names are: .*b\[Days\]"):

@@ -8,10 +8,10 @@ import pytest
 from scipy import stats
 
 import hierbayes as hb
-from hierbayes.tables import parameter_table
 from hierbayes.errors import ModelError
-from tests.tables import fits
+from hierbayes.tables import parameter_table
 from tests.refdata import assert_close, cases
+from tests.tables import fits
 
 SLEEP2_REF = cases("inference")["sleep2_reml"]
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import hierbayes as hb
-from hierbayes.tables.pooling import no_pooling
 from hierbayes.errors import ModelError
+from hierbayes.tables.pooling import no_pooling
 from tests.tables import fits
 
 #: seed 002: lm(Reaction ~ days_deprived, sleep2)

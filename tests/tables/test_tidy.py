@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from hierbayes.tables import augment, tidy
-from tests.tables import fits
 from tests.refdata import assert_close, cases
+from tests.tables import fits
 
 COLUMNS = ["effect", "group", "term", "estimate", "std.error", "statistic", "df", "p.value", "conf.low", "conf.high"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import hierbayes as hb
-from hierbayes.bayes import Prior, describe_priors
-from hierbayes.bayes.priors import resolve_priors
+from hierbayes.bayesian import Prior, describe_priors
+from hierbayes.bayesian.priors import resolve_priors
 
 
 @pytest.fixture(scope="module")

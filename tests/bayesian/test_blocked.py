@@ -11,9 +11,9 @@ import scipy.linalg as sla
 from scipy import stats
 
 import hierbayes as hb
-from hierbayes.bayes import blocked
-from hierbayes.bayes.crossprod import gaussian_crossproducts
-from hierbayes.bayes.marginal import marginal_loglik
+from hierbayes.bayesian import blocked
+from hierbayes.bayesian.crossprod import gaussian_crossproducts
+from hierbayes.bayesian.marginal import marginal_loglik
 from tests.refdata import ROOT
 
 DATA = ROOT / "tests" / "reference" / "data"
@@ -165,7 +165,7 @@ def test_conditional_draws_have_the_exact_gaussian_moments(case):
 @pytest.mark.parametrize("case", ["crossed", "nested", "wide_first"])
 def test_sparse_rest_path_equals_dense_rest_path(case, monkeypatch):
     """Large designs keep Zr'Z1 sparse; the result must not depend on it."""
-    from hierbayes.bayes import crossprod
+    from hierbayes.bayesian import crossprod
 
     d = _design(case)
     rng = np.random.default_rng(5)

@@ -2,7 +2,7 @@
 
 Slow (about 10 minutes on two cores); run it on its own with
 
-    pytest -m slow tests/bayes/test_sbc.py
+    pytest -m slow tests/bayesian/test_sbc.py
 
 Parameters are drawn from the prior, data simulated from them and the model
 fitted; the rank of each true value among the posterior draws must be
@@ -20,8 +20,8 @@ import pytest
 from scipy import stats
 
 import hierbayes as hb
-from hierbayes.bayes import Prior, sample_prior_predictive
-from tests.bayes.conftest import quiet_fit
+from hierbayes.bayesian import Prior, sample_prior_predictive
+from tests.bayesian.conftest import quiet_fit
 
 N_SIM = 100
 N_BINS = 10

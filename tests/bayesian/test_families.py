@@ -8,7 +8,7 @@ import pytest
 from scipy import special
 
 import hierbayes as hb
-from tests.bayes.conftest import quiet_fit
+from tests.bayesian.conftest import quiet_fit
 
 N_GROUPS, N_PER = 20, 15
 

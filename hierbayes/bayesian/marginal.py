@@ -1,6 +1,6 @@
 """The gaussian marginal log-likelihood as a PyTensor expression, so NUTS gets gradients.
 
-Two implementations of the formula in :mod:`hierbayes.bayes.blocked`:
+Two implementations of the formula in :mod:`hierbayes.bayesian.blocked`:
 
 * one grouping factor with at most ``MAX_GRAPH_K`` terms: a plain PyTensor
   graph. ``M`` is block diagonal, so its Cholesky factor is written out
@@ -23,8 +23,8 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from hierbayes.bayes import blocked
-from hierbayes.bayes.crossprod import GaussianCrossProducts
+from hierbayes.bayesian import blocked
+from hierbayes.bayesian.crossprod import GaussianCrossProducts
 
 MAX_GRAPH_K = 4
 _LOG2PI = float(np.log(2 * np.pi))

@@ -9,10 +9,10 @@ non-centered, ``r_g = z_g L_g'`` with ``z_g ~ N(0, 1)``.
 
 With ``marginalize=True`` (gaussian family, identity link) there are no
 random-effect variables at all: the likelihood is the marginal one of
-:mod:`hierbayes.bayes.marginal` (a ``pm.Potential`` named
-``marginal_loglik``), and :mod:`hierbayes.bayes.sampling` draws the random
+:mod:`hierbayes.bayesian.marginal` (a ``pm.Potential`` named
+``marginal_loglik``), and :mod:`hierbayes.bayesian.sampling` draws the random
 effects afterwards from their exact conditional. Names and dims of the
-variables are listed in :mod:`hierbayes.bayes.names`.
+variables are listed in :mod:`hierbayes.bayesian.names`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hierbayes.bayes import names
-from hierbayes.bayes.likelihood import binomial_counts, pymc_likelihood
-from hierbayes.bayes.priors import Prior, PriorSet, resolve_priors
+from hierbayes.bayesian import names
+from hierbayes.bayesian.likelihood import binomial_counts, pymc_likelihood
+from hierbayes.bayesian.priors import Prior, PriorSet, resolve_priors
 from hierbayes.errors import ModelError
 
 if TYPE_CHECKING:
@@ -111,8 +111,8 @@ def build(model: Model, marginalize: bool | None = None, centered: bool = False)
             params[par] = make_rv(par, pset[par])
             keep.append(par)
         if marginalize:
-            from hierbayes.bayes.crossprod import gaussian_crossproducts
-            from hierbayes.bayes.marginal import marginal_loglik
+            from hierbayes.bayesian.crossprod import gaussian_crossproducts
+            from hierbayes.bayesian.marginal import marginal_loglik
 
             cp = gaussian_crossproducts(d)
             pm.Potential("marginal_loglik", marginal_loglik(cp, beta, params["sigma"], Ls))

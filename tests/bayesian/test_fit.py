@@ -11,7 +11,7 @@ import pytest
 
 import hierbayes as hb
 from hierbayes.errors import SamplingWarning
-from tests.bayes.conftest import SLEEP, quiet_fit
+from tests.bayesian.conftest import SLEEP, quiet_fit
 
 
 def test_extractors_have_lmer_names_and_shapes(sleep_fit, sleep_lmer):

@@ -1,6 +1,6 @@
 """Parameter recovery on data simulated with known values (seed 003's designs and a sleepstudy-like one).
 
-The default suite runs one fit per design; ``pytest -m slow tests/bayes/test_recovery.py`` repeats
+The default suite runs one fit per design; ``pytest -m slow tests/bayesian/test_recovery.py`` repeats
 each over several simulated data sets and checks the coverage of the 90 % intervals.
 """
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import hierbayes as hb
-from tests.bayes.conftest import quiet_fit, simulate_slopes
+from tests.bayesian.conftest import quiet_fit, simulate_slopes
 from tests.refdata import ROOT
 
 DATA = ROOT / "tests" / "reference" / "data"

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import hierbayes as hb
-from hierbayes.bayes import Prior
-from tests.bayes.conftest import SLEEP, quiet_fit
+from hierbayes.bayesian import Prior
+from tests.bayesian.conftest import SLEEP, quiet_fit
 
 Z_MAX = 4.5  # a few dozen comparisons; a real discrepancy is many MCSEs away
 

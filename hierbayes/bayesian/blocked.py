@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg.lapack import dpotrf, dpotri, dtrtrs
 
-from hierbayes.bayes.crossprod import GaussianCrossProducts
+from hierbayes.bayesian.crossprod import GaussianCrossProducts
 
 _LOG2PI = float(np.log(2 * np.pi))
 

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hierbayes.bayes import names
-from hierbayes.bayes.likelihood import binomial_counts, logpdf, rvs
-from hierbayes.bayes.model import build
-from hierbayes.bayes.predict import PosteriorDraws, encode_rows, eta_chunks
+from hierbayes.bayesian import names
+from hierbayes.bayesian.likelihood import binomial_counts, logpdf, rvs
+from hierbayes.bayesian.model import build
+from hierbayes.bayesian.predict import PosteriorDraws, encode_rows, eta_chunks
 from hierbayes.errors import ModelError
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def fit_bayes(
     ----------
     model
         A :class:`hierbayes.Model` (its ``priors`` override the defaults of
-        :mod:`hierbayes.bayes.priors`).
+        :mod:`hierbayes.bayesian.priors`).
     draws, tune, chains
         Draws kept per chain, tuning iterations per chain, number of chains.
     random_seed
@@ -112,7 +112,7 @@ def fit_bayes(
     import pymc  # noqa: F401  (loads NumPy's and SciPy's BLAS before the thread limit below)
     from threadpoolctl import threadpool_limits
 
-    from hierbayes.bayes import blocked  # noqa: F401
+    from hierbayes.bayesian import blocked  # noqa: F401
 
     with threadpool_limits(limits=1, user_api="blas"):
         return _fit(model, draws, tune, chains, random_seed, sampler, marginalize, target_accept, progressbar, cores,
@@ -313,8 +313,8 @@ def _conditional_ranef(model: Model, post, rng: np.random.Generator) -> dict:
     """Exact draws of the random effects given each posterior draw of beta, the SDs/correlations and sigma."""
     import xarray as xr
 
-    from hierbayes.bayes import blocked
-    from hierbayes.bayes.crossprod import gaussian_crossproducts
+    from hierbayes.bayesian import blocked
+    from hierbayes.bayesian.crossprod import gaussian_crossproducts
 
     d = model.design
     cp = gaussian_crossproducts(d)
@@ -407,7 +407,7 @@ def sample_prior_predictive(model: Model, draws: int = 500, random_seed: int | N
     Returns
     -------
     arviz.InferenceData
-        Groups ``prior`` (the variables of :mod:`hierbayes.bayes.names`),
+        Groups ``prior`` (the variables of :mod:`hierbayes.bayesian.names`),
         ``prior_predictive`` (``y``) and ``observed_data``.
 
     Examples

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import hierbayes as hb
-from hierbayes.bayes import Prior, build_pymc_model, sample_prior_predictive
+from hierbayes.bayesian import Prior, build_pymc_model, sample_prior_predictive
 from tests.refdata import ROOT
 
 

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from hierbayes.bayes import names
+from hierbayes.bayesian import names
 from hierbayes.errors import ModelError
 
 if TYPE_CHECKING:
