@@ -12,8 +12,15 @@
 Importing this package does not import PyMC; the functions do.
 """
 
-from hierbayes.bayesian.model import build_pymc_model
-from hierbayes.bayesian.priors import Prior, describe_priors
-from hierbayes.bayesian.sampling import fit_bayes, sample_prior_predictive
+import warnings
+
+# A pip-installed PyTensor finds no BLAS to link its C code against and says so on every import;
+# it then uses NumPy's BLAS, which is what the small dense algebra here needs. The warning would only
+# alarm users of every fit, so it is silenced (a conda install with MKL/OpenBLAS links and never warns).
+warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS installation", category=UserWarning)
+
+from hierbayes.bayesian.model import build_pymc_model  # noqa: E402
+from hierbayes.bayesian.priors import Prior, describe_priors  # noqa: E402
+from hierbayes.bayesian.sampling import fit_bayes, sample_prior_predictive  # noqa: E402
 
 __all__ = ["Prior", "build_pymc_model", "describe_priors", "fit_bayes", "sample_prior_predictive"]

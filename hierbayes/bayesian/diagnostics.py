@@ -112,9 +112,10 @@ def diagnose(idata, var_names: list[str], labels) -> Diagnostics:
     div = int(stats["diverging"].sum()) if "diverging" in stats else 0
     depth = int(stats["reached_max_treedepth"].sum()) if "reached_max_treedepth" in stats else 0
     if chains > 1:
-        rhat = az.rhat(post)
-        ess_b = az.ess(post, method="bulk")
-        ess_t = az.ess(post, method="tail")
+        with np.errstate(invalid="ignore", divide="ignore"):  # constant draws (a correlation's diagonal): NaN
+            rhat = az.rhat(post)
+            ess_b = az.ess(post, method="bulk")
+            ess_t = az.ess(post, method="tail")
         max_rhat, worst_rhat = _extreme(rhat, np.nanargmax, labels)
         min_bulk, worst_ess = _extreme(ess_b, np.nanargmin, labels)
         min_tail, _ = _extreme(ess_t, np.nanargmin, labels)

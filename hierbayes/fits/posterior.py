@@ -337,7 +337,8 @@ class PosteriorFit(MixedFit):
         ds = self.parameters(ranef=ranef)
         kwargs.setdefault("hdi_prob", prob)
         kwargs.setdefault("stat_focus", "mean")
-        table = az.summary(ds, **kwargs)
+        with np.errstate(invalid="ignore", divide="ignore"):  # constant draws give NaN R-hat, not a warning
+            table = az.summary(ds, **kwargs)
         lo, hi = self.interval(ds.to_array("parameter"), prob)
         lo_name, hi_name = f"eti_{100 * (1 - prob) / 2:g}%", f"eti_{100 * (1 + prob) / 2:g}%"
         table = table.drop(columns=[c for c in table.columns if c.startswith("hdi_")])
