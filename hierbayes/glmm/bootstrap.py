@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from hierbayes._threads import single_thread_blas
 from hierbayes.errors import HierbayesError
 from hierbayes.glmm.fit import estimate_glmm
-from hierbayes.glmm.system import single_thread_blas
 from hierbayes.reml.params import sdcor_parameters
 
 if TYPE_CHECKING:

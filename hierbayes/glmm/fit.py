@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hierbayes._threads import single_thread_blas
 from hierbayes.design import Design
 from hierbayes.errors import ConvergenceWarning, ModelError
 from hierbayes.families import Family
@@ -32,7 +33,6 @@ from hierbayes.glmm.glm_family import GlmResponse, glm_response
 from hierbayes.glmm.laplace import LaplaceDeviance, ThetaDeviance
 from hierbayes.glmm.optimize import bobyqa
 from hierbayes.glmm.pirls import Pirls, PirlsResult
-from hierbayes.glmm.system import single_thread_blas
 from hierbayes.reml.convergence import ConvergenceReport, convergence_messages, derivatives
 from hierbayes.reml.crossprod import crossproducts
 from hierbayes.reml.objective import conditional_covariances, factorize, fixef_precision_factor, lower_inverse

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from hierbayes._threads import single_thread_blas
 from hierbayes.glmm.optimize import bobyqa
-from hierbayes.glmm.system import single_thread_blas
 
 if TYPE_CHECKING:
     from hierbayes.fits.glmer import GlmerFit

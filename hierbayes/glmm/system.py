@@ -16,7 +16,6 @@ used once at the estimates (conditional variances, ``R_X``).
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,21 +27,6 @@ from hierbayes.reml.params import ThetaLayout
 
 #: Largest dense coupling block (qr x q1 entries) handled here
 MAX_DENSE_COUPLING = 4_000_000
-
-
-def single_thread_blas():
-    """A context limiting BLAS to one thread (threadpoolctl, installed with PyMC), or a no-op without it.
-
-    PIRLS multiplies small matrices thousands of times per fit; OpenBLAS's
-    worker threads only add overhead there, and on a busy machine they spin:
-    grouseticks' fit took 0.19 s with one thread and 2-6 s with two on this
-    2-core machine under load.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with pymc
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,12 @@ frozen ``LmmEstimates``.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 
+from hierbayes._threads import single_thread_blas
 from hierbayes.design import Design
 from hierbayes.reml.convergence import ConvergenceReport, check_derivatives
 from hierbayes.reml.crossprod import CrossProducts, crossproducts
@@ -26,6 +28,8 @@ from hierbayes.reml.objective import (
 from hierbayes.reml.optimize import OptSummary, minimize_theta
 from hierbayes.reml.params import ThetaLayout
 
+#: Rest (dense) dimension from which the optimisation runs with single-threaded BLAS (see hierbayes._threads).
+DENSE_SINGLE_THREAD = 200
 #: Check convergence with derivatives (lme4's checkConv) below this many observations, as lme4 does.
 CHECK_MAX_NOBS = 10_000
 #: lme4's ``isSingular`` tolerance on theta elements bounded below by zero.
@@ -158,7 +162,10 @@ def fit_lmm(
     objective = LmmObjective(design, reml)
     layout = objective.layout
     x0 = layout.start if start is None else np.asarray(start, float)
-    opt = minimize_theta(objective, x0, layout.lower, method=optimizer)
+    # a large dense part (crossed designs) is factored at every evaluation: keep BLAS on one thread
+    threads = single_thread_blas() if objective.cp.qr >= DENSE_SINGLE_THREAD else contextlib.nullcontext()
+    with threads:
+        opt = minimize_theta(objective, x0, layout.lower, method=optimizer)
     theta, report = opt.final, None
     singular = np.any(theta[layout.lower == 0] < SINGULAR_TOL)
     if design.n < CHECK_MAX_NOBS and not singular:  # lme4 does not check derivatives at a boundary fit
