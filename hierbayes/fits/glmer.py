@@ -11,9 +11,10 @@ import pandas as pd
 from scipy import stats
 
 from hierbayes.errors import OverdispersionWarning, SingularFitWarning
-from hierbayes.fits.base import MixedFit, linear_predictor
-from hierbayes.glmm.fit import SINGULAR_TOL, GlmmEstimates, make_devfun
-from hierbayes.reml import ThetaLayout, sdcor_parameters, varcorr_frame
+from hierbayes.fits.base import linear_predictor
+from hierbayes.fits.frequentist import FrequentistFit
+from hierbayes.glmm.fit import GlmmEstimates, make_devfun
+from hierbayes.reml import ThetaLayout
 
 if TYPE_CHECKING:
     from hierbayes.model import Model
@@ -24,7 +25,7 @@ OVERDISPERSION_P = 1e-3
 RESIDUAL_TYPES = ("deviance", "pearson", "response", "working")
 
 
-class GlmerFit(MixedFit):
+class GlmerFit(FrequentistFit):
     """A generalized linear mixed model fitted by maximum likelihood (lme4's ``glmerMod``).
 
     Made by :func:`hierbayes.glmer` or ``Model(..., family=...).fit("ml")``.
@@ -69,62 +70,9 @@ class GlmerFit(MixedFit):
         return self.estimates.nAGQ
 
     @property
-    def fixef(self) -> pd.Series:
-        return pd.Series(self.estimates.beta, index=list(self.design.x_names), name="fixef")
-
-    @property
-    def vcov(self) -> pd.DataFrame:
-        """Covariance of the fixed effects (lme4's ``vcov``: from the deviance's Hessian)."""
-        names = list(self.design.x_names)
-        return pd.DataFrame(self.estimates.vcov, index=names, columns=names)
-
-    @property
     def sigma(self) -> None:
         """None: binomial and Poisson models have no residual SD (lme4 reports 1)."""
         return None
-
-    @property
-    def theta(self) -> pd.Series:
-        """Relative covariance parameters with lme4's names (``getME(m, "theta")``)."""
-        return pd.Series(self.estimates.theta, index=self.layout.names, name="theta")
-
-    @cached_property
-    def covariances(self) -> dict[str, np.ndarray]:
-        """Covariance matrix of each grouping factor's random effects (``Lambda Lambda'``)."""
-        covs = self.layout.covariances(self.estimates.theta, 1.0)
-        return {b.group: c for b, c in zip(self.design.blocks, covs, strict=True)}
-
-    @property
-    def varcorr(self) -> pd.DataFrame:
-        """Variance components like ``as.data.frame(VarCorr(m))`` (no Residual row, as lme4)."""
-        return varcorr_frame(self.design.blocks, list(self.covariances.values()), None)
-
-    @property
-    def sdcor(self) -> pd.Series:
-        """SDs and correlations named as lme4's ``confint`` rows (``.sig01``, ...)."""
-        return sdcor_parameters(self.design.blocks, list(self.covariances.values()), None)
-
-    @property
-    def ranef(self) -> dict[str, pd.DataFrame]:
-        return {
-            b.group: pd.DataFrame(v, index=pd.Index(b.levels, name=b.group), columns=list(b.terms))
-            for b, v in zip(self.design.blocks, self.estimates.b, strict=True)
-        }
-
-    @property
-    def ranef_condvar(self) -> dict[str, pd.DataFrame]:
-        """Conditional variances of the random effects (diagonals of lme4's ``condVar``), as ``ranef``."""
-        return {
-            b.group: pd.DataFrame(
-                np.diagonal(cv, axis1=1, axis2=2).copy(), index=pd.Index(b.levels, name=b.group), columns=list(b.terms)
-            )
-            for b, cv in zip(self.design.blocks, self.estimates.condvar, strict=True)
-        }
-
-    @property
-    def ranef_condcov(self) -> dict[str, np.ndarray]:
-        """Full conditional covariance per level (levels x k x k), lme4's ``postVar`` array."""
-        return {b.group: cv for b, cv in zip(self.design.blocks, self.estimates.condvar, strict=True)}
 
     @property
     def npar(self) -> int:
@@ -149,24 +97,6 @@ class GlmerFit(MixedFit):
     def conditional_deviance(self) -> float:
         """Sum of squared deviance residuals at the conditional modes (lme4's ``deviance(m)`` for a GLMM)."""
         return float(self.response.dev_resid(self.estimates.mu).sum())
-
-    @property
-    def aic(self) -> float:
-        return -2 * self.loglik + 2 * self.npar
-
-    @property
-    def bic(self) -> float:
-        return -2 * self.loglik + np.log(self.nobs) * self.npar
-
-    @property
-    def df_resid(self) -> int:
-        """Residual degrees of freedom: observations minus parameters (lme4's ``df.residual``)."""
-        return self.nobs - self.npar
-
-    @property
-    def is_singular(self) -> bool:
-        """Whether a variance is (near) zero or a correlation (near) +-1 (lme4's ``isSingular``)."""
-        return bool(np.any(self.estimates.theta[self.layout.lower == 0] < SINGULAR_TOL))
 
     @property
     def optinfo(self):

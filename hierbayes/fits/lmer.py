@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 
 from hierbayes.errors import SingularFitWarning
-from hierbayes.fits.base import MixedFit
-from hierbayes.reml import LmmEstimates, LmmObjective, ThetaLayout, sdcor_parameters, varcorr_frame
+from hierbayes.fits.frequentist import FrequentistFit
+from hierbayes.reml import LmmEstimates, LmmObjective, ThetaLayout
 from hierbayes.reml.fit import SINGULAR_TOL
 
 if TYPE_CHECKING:
     from hierbayes.model import Model
 
 
-class LmerFit(MixedFit):
+class LmerFit(FrequentistFit):
     """A linear mixed model fitted by REML or maximum likelihood.
 
     Made by :func:`hierbayes.lmer` or ``Model(...).fit("reml" | "ml")``.
@@ -55,60 +55,8 @@ class LmerFit(MixedFit):
         return self.estimates.reml
 
     @property
-    def fixef(self) -> pd.Series:
-        return pd.Series(self.estimates.beta, index=list(self.design.x_names), name="fixef")
-
-    @property
-    def vcov(self) -> pd.DataFrame:
-        """Covariance matrix of the fixed-effect estimates (lme4's ``vcov``)."""
-        names = list(self.design.x_names)
-        return pd.DataFrame(self.estimates.vcov, index=names, columns=names)
-
-    @property
     def sigma(self) -> float:
         return self.estimates.sigma
-
-    @property
-    def theta(self) -> pd.Series:
-        """Relative covariance parameters with lme4's names (``getME(m, "theta")``)."""
-        return pd.Series(self.estimates.theta, index=self.layout.names, name="theta")
-
-    @cached_property
-    def covariances(self) -> dict[str, np.ndarray]:
-        """Covariance matrix of each grouping factor's random effects."""
-        covs = self.layout.covariances(self.estimates.theta, self.sigma)
-        return {b.group: c for b, c in zip(self.design.blocks, covs, strict=True)}
-
-    @property
-    def varcorr(self) -> pd.DataFrame:
-        return varcorr_frame(self.design.blocks, list(self.covariances.values()), self.sigma)
-
-    @property
-    def sdcor(self) -> pd.Series:
-        """SDs, correlations and sigma named as lme4's ``confint`` rows (``.sig01``, ..., ``.sigma``)."""
-        return sdcor_parameters(self.design.blocks, list(self.covariances.values()), self.sigma)
-
-    @property
-    def ranef(self) -> dict[str, pd.DataFrame]:
-        return {
-            b.group: pd.DataFrame(v, index=pd.Index(b.levels, name=b.group), columns=list(b.terms))
-            for b, v in zip(self.design.blocks, self.estimates.b, strict=True)
-        }
-
-    @property
-    def ranef_condvar(self) -> dict[str, pd.DataFrame]:
-        """Conditional variances of the random effects (diagonals of lme4's ``condVar``), as ``ranef``."""
-        return {
-            b.group: pd.DataFrame(
-                np.diagonal(cv, axis1=1, axis2=2).copy(), index=pd.Index(b.levels, name=b.group), columns=list(b.terms)
-            )
-            for b, cv in zip(self.design.blocks, self.estimates.condvar, strict=True)
-        }
-
-    @property
-    def ranef_condcov(self) -> dict[str, np.ndarray]:
-        """Full conditional covariance per level (levels x k x k), lme4's ``postVar`` array."""
-        return {b.group: cv for b, cv in zip(self.design.blocks, self.estimates.condvar, strict=True)}
 
     @property
     def npar(self) -> int:
@@ -120,13 +68,13 @@ class LmerFit(MixedFit):
         """The REML criterion at the estimates (lme4's ``REMLcrit``)."""
         e, d = self.estimates, self.design
         nu = d.n - d.p
-        return e.logdet_L + e.logdet_RX + nu * (1 + np.log(2 * np.pi * e.pwrss / nu))
+        return float(e.logdet_L + e.logdet_RX + nu * (1 + np.log(2 * np.pi * e.pwrss / nu)))
 
     @property
     def deviance(self) -> float:
         """-2 times the ML log-likelihood at the estimates (lme4's ``deviance(m, REML = FALSE)``)."""
         e, n = self.estimates, self.design.n
-        return e.logdet_L + n * (1 + np.log(2 * np.pi * e.pwrss / n))
+        return float(e.logdet_L + n * (1 + np.log(2 * np.pi * e.pwrss / n)))
 
     @property
     def objective(self) -> float:
@@ -137,25 +85,6 @@ class LmerFit(MixedFit):
     def loglik(self) -> float:
         """Log-likelihood (the REML one for a REML fit, as lme4's ``logLik``)."""
         return -0.5 * (self.reml_criterion if self.reml else self.deviance)
-
-    @property
-    def aic(self) -> float:
-        return -2 * self.loglik + 2 * self.npar
-
-    @property
-    def bic(self) -> float:
-        return -2 * self.loglik + np.log(self.nobs) * self.npar
-
-    @property
-    def df_resid(self) -> int:
-        """Residual degrees of freedom: observations minus parameters (lme4's ``df.residual``)."""
-        return self.nobs - self.npar
-
-    @property
-    def is_singular(self) -> bool:
-        """Whether a variance is (near) zero or a correlation (near) +-1 (lme4's ``isSingular``)."""
-        lower = self.layout.lower
-        return bool(np.any(self.estimates.theta[lower == 0] < SINGULAR_TOL))
 
     @cached_property
     def devfun(self) -> LmmObjective:

@@ -1,0 +1,94 @@
+"""Extractors shared by the REML/ML and GLMM fits (both made from theta, beta and conditional modes)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from hierbayes.fits.base import MixedFit
+from hierbayes.reml import ThetaLayout, sdcor_parameters, varcorr_frame
+from hierbayes.reml.fit import SINGULAR_TOL
+
+
+class FrequentistFit(MixedFit):
+    """lme4's extractors for a fit with ``estimates`` holding ``theta``, ``beta``, ``vcov``, ``b``, ``condvar``.
+
+    Subclasses provide ``sigma`` (None without a residual SD), ``npar`` and ``loglik``.
+    """
+
+    estimates: object
+    layout: ThetaLayout
+
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self.estimates.beta, index=list(self.design.x_names), name="fixef")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of the fixed-effect estimates (lme4's ``vcov``)."""
+        names = list(self.design.x_names)
+        return pd.DataFrame(self.estimates.vcov, index=names, columns=names)
+
+    @property
+    def theta(self) -> pd.Series:
+        """Relative covariance parameters with lme4's names (``getME(m, "theta")``)."""
+        return pd.Series(self.estimates.theta, index=self.layout.names, name="theta")
+
+    @cached_property
+    def covariances(self) -> dict[str, np.ndarray]:
+        """Covariance matrix of each grouping factor's random effects (``sigma^2 Lambda Lambda'``)."""
+        scale = 1.0 if self.sigma is None else self.sigma
+        covs = self.layout.covariances(self.estimates.theta, scale)
+        return {b.group: c for b, c in zip(self.design.blocks, covs, strict=True)}
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components like ``as.data.frame(VarCorr(m))`` (a Residual row when there is a sigma)."""
+        return varcorr_frame(self.design.blocks, list(self.covariances.values()), self.sigma)
+
+    @property
+    def sdcor(self) -> pd.Series:
+        """SDs, correlations (and sigma) named as lme4's ``confint`` rows (``.sig01``, ..., ``.sigma``)."""
+        return sdcor_parameters(self.design.blocks, list(self.covariances.values()), self.sigma)
+
+    @property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        return {
+            b.group: pd.DataFrame(v, index=pd.Index(b.levels, name=b.group), columns=list(b.terms))
+            for b, v in zip(self.design.blocks, self.estimates.b, strict=True)
+        }
+
+    @property
+    def ranef_condvar(self) -> dict[str, pd.DataFrame]:
+        """Conditional variances of the random effects (diagonals of lme4's ``condVar``), as ``ranef``."""
+        return {
+            b.group: pd.DataFrame(
+                np.diagonal(cv, axis1=1, axis2=2).copy(), index=pd.Index(b.levels, name=b.group), columns=list(b.terms)
+            )
+            for b, cv in zip(self.design.blocks, self.estimates.condvar, strict=True)
+        }
+
+    @property
+    def ranef_condcov(self) -> dict[str, np.ndarray]:
+        """Full conditional covariance per level (levels x k x k), lme4's ``postVar`` array."""
+        return {b.group: cv for b, cv in zip(self.design.blocks, self.estimates.condvar, strict=True)}
+
+    @property
+    def aic(self) -> float:
+        return -2 * self.loglik + 2 * self.npar
+
+    @property
+    def bic(self) -> float:
+        return -2 * self.loglik + float(np.log(self.nobs)) * self.npar
+
+    @property
+    def df_resid(self) -> int:
+        """Residual degrees of freedom: observations minus parameters (lme4's ``df.residual``)."""
+        return self.nobs - self.npar
+
+    @property
+    def is_singular(self) -> bool:
+        """Whether a variance is (near) zero or a correlation (near) +-1 (lme4's ``isSingular``)."""
+        return bool(np.any(self.estimates.theta[self.layout.lower == 0] < SINGULAR_TOL))
