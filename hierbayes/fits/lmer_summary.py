@@ -40,6 +40,8 @@ class LmerSummary:
     notes: list[str] = field(default_factory=list)
     blocks: tuple = field(default=(), repr=False)
 
+    family_line: str = ""
+
     @classmethod
     def from_fit(cls, fit: LmerFit, ddf: str = "satterthwaite") -> LmerSummary:
         coefficients, method = _coefficients(fit, ddf)
@@ -48,14 +50,15 @@ class LmerSummary:
             crit = f"REML criterion at convergence: {_round1(fit.reml_criterion)}"
         else:
             title = "Linear mixed model fit by maximum likelihood"
-            vals = [fit.aic, fit.bic, fit.loglik, fit.deviance]
-            head = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
-            cells = [_round1(v) for v in vals] + [str(fit.df_resid)]
-            w = [max(len(h), len(c)) for h, c in zip(head, cells)]
-            crit = " ".join(h.rjust(x) for h, x in zip(head, w)) + "\n" + " ".join(c.rjust(x) for c, x in zip(cells, w))
+            crit = aic_table(fit)
         if method:
             title += f". t-tests use {method}"
-        q = np.quantile(fit.residuals / fit.sigma, [0, 0.25, 0.5, 0.75, 1])
+        return cls.assemble(fit, title, crit, fit.residuals / fit.sigma, coefficients)
+
+    @classmethod
+    def assemble(cls, fit, title: str, criterion: str, scaled_residuals, coefficients, **extra) -> LmerSummary:
+        """The parts every mixed-model summary shares, from a fit and its own header lines."""
+        q = np.quantile(scaled_residuals, [0, 0.25, 0.5, 0.75, 1])
         mx = np.abs(q).max()
         q = np.round(q, max(0, 5 - int(np.ceil(np.log10(mx)))) if mx > 0 else 5)  # lme4: zapsmall(q, digits + 1)
         groups = "; ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
@@ -72,7 +75,7 @@ class LmerSummary:
         return cls(
             title=title,
             formula=fit.formula,
-            criterion=crit,
+            criterion=criterion,
             residual_quantiles=pd.Series(q, index=["Min", "1Q", "Median", "3Q", "Max"]),
             varcorr=fit.varcorr,
             groups_line=f"Number of obs: {fit.nobs}, groups:  {groups}",
@@ -80,10 +83,12 @@ class LmerSummary:
             correlation=pd.DataFrame(corr, index=fit.fixef.index, columns=fit.fixef.index),
             notes=notes,
             blocks=fit.design.blocks,
+            **extra,
         )
 
     def __str__(self) -> str:
-        out = [self.title, f"Formula: {self.formula}", "", self.criterion, "", "Scaled residuals: "]
+        out = [self.title, *([self.family_line] if self.family_line else []), f"Formula: {self.formula}", ""]
+        out += [self.criterion, "", "Scaled residuals: "]
         qs = format_column(self.residual_quantiles.to_numpy(), 4)
         w = max(len(s) for s in [*qs, "Median"])
         out.append(" ".join(h.rjust(w) for h in self.residual_quantiles.index))
@@ -169,6 +174,15 @@ def _coefficients(fit: LmerFit, ddf: str) -> tuple[pd.DataFrame, str]:
     if method == "wald":
         return table, ""
     return table, _METHODS[method]
+
+
+def aic_table(fit) -> str:
+    """lme4's ``AIC BIC logLik deviance df.resid`` lines (a named vector printed with one width)."""
+    cells = [f"{round(float(v), 1):.1f}" for v in (fit.aic, fit.bic, fit.loglik, fit.deviance)]
+    cells.append(str(fit.df_resid))
+    head = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
+    w = max(len(c) for c in [*head, *cells])
+    return " ".join(h.rjust(w) for h in head) + " \n" + " ".join(c.rjust(w) for c in cells) + " "
 
 
 def _round1(x: float) -> str:
