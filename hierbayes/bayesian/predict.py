@@ -14,10 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hierbayes.design import Design
-from hierbayes.design.random import group_keys
-from hierbayes.errors import DataError
-from hierbayes.fits.base import NEW_LEVELS, included_groups
+from hierbayes.design.newdata import EncodedRows
+from hierbayes.design.newdata import encode_rows as _encode_rows
 
 CHUNK_ELEMENTS = 4_000_000
 
@@ -48,59 +46,12 @@ class PosteriorDraws:
         return self.beta.shape[0]
 
 
-@dataclass(frozen=True)
-class EncodedRows:
-    """Rows to predict for: X, offset, and per factor (codes, Z) or None when excluded."""
-
-    X: np.ndarray
-    offset: np.ndarray | None
-    blocks: list[tuple[np.ndarray, np.ndarray] | None]
-    ok: np.ndarray
-    sample_new: bool = False
-
-    @property
-    def n(self) -> int:
-        return self.X.shape[0]
-
-
 def encode_rows(
-    design: Design, newdata: pd.DataFrame | None, re_form: str | None, new_levels: str = "population"
+    design, newdata: pd.DataFrame | None, re_form: str | None, new_levels: str = "population"
 ) -> EncodedRows:
-    """Encode the fitting data or new data the way the design encoded its own."""
-    if new_levels not in NEW_LEVELS:
-        raise ValueError(f"new_levels must be one of {', '.join(NEW_LEVELS)}, not {new_levels!r}")
-    groups = included_groups(design, re_form)
-    if newdata is None:
-        blocks = [(b.codes, b.Z) if b.group in groups else None for b in design.blocks]
-        return EncodedRows(design.X, design.offset, blocks, np.ones(design.n, dtype=bool))
-    newdata = pd.DataFrame(newdata)
-    used = list(dict.fromkeys(design.fixed_columns + [v for b in design.blocks for v in b.group_vars]))
-    present = [c for c in used if c in newdata.columns]
-    ok = ~newdata[present].isna().any(axis=1).to_numpy() if present else np.ones(len(newdata), dtype=bool)
-    nd = newdata.loc[ok]
-    X = design.fixed_matrix(nd)
-    blocks: list[tuple[np.ndarray, np.ndarray] | None] = []
-    for b in design.blocks:
-        if b.group not in groups:
-            blocks.append(None)
-            continue
-        codes, Z = b.encode(nd)
-        unseen = codes < 0
-        if unseen.any() and new_levels == "error":
-            bad = sorted(set(np.asarray(group_keys(nd, b.group_vars), dtype=object)[unseen]))
-            raise DataError(
-                f"new data has level(s) of '{b.group}' not seen when fitting: {', '.join(map(str, bad[:10]))}"
-                + (" ..." if len(bad) > 10 else "")
-                + "; use new_levels='population' (effect zero) or 'sample' (a new effect drawn from the "
-                "fitted distribution)"
-            )
-        if unseen.any() and new_levels == "sample":
-            keys = np.asarray(group_keys(nd, b.group_vars), dtype=object)
-            _, new_codes = np.unique(keys[unseen], return_inverse=True)
-            codes = codes.copy()
-            codes[unseen] = -1 - new_codes  # -1, -2, ...: the new levels, each its own effect
-        blocks.append((codes, Z))
-    return EncodedRows(X, design.offset_vector(nd), blocks, ok, sample_new=new_levels == "sample")
+    """The design's row encoding, with a hint about new_levels='sample' in the error for unseen levels."""
+    hint = " or 'sample' (a new effect drawn from the fitted distribution)"
+    return _encode_rows(design, newdata, re_form, new_levels, sample_hint=hint)
 
 
 def eta_chunks(

@@ -15,13 +15,11 @@ import numpy as np
 import pandas as pd
 
 from hierbayes.design import Design
-from hierbayes.errors import DataError, FormulaError
-from hierbayes.formula import parse_formula
+from hierbayes.design.newdata import encode_rows
+from hierbayes.errors import DataError
 
 if TYPE_CHECKING:
     from hierbayes.model import Model
-
-NEW_LEVELS = ("population", "error", "sample")
 
 
 class MixedFit(ABC):
@@ -169,28 +167,6 @@ class MixedFit(ABC):
         return f"<{type(self).__name__} {self.method}: {self.formula}, n={self.nobs}>"
 
 
-def included_groups(design: Design, re_form: str | None) -> set[str]:
-    """Grouping factors a ``re_form`` conditions on."""
-    all_groups = {b.group for b in design.blocks}
-    if re_form is None:
-        return all_groups
-    if isinstance(re_form, float) and np.isnan(re_form):
-        return set()
-    text = str(re_form).strip()
-    if text.replace(" ", "") in ("~0", "NA", "~1", "0", ""):
-        return set()
-    parsed = parse_formula(text if "~" in text else "~" + text)
-    groups = {b.group_name for b in parsed.bars}
-    unknown = groups - all_groups
-    if unknown:
-        raise FormulaError(
-            f"re_form names grouping factor(s) {', '.join(sorted(unknown))} that the model does not have "
-            f"(it has {', '.join(sorted(all_groups))})",
-            text,
-        )
-    return groups
-
-
 def linear_predictor(
     design: Design,
     beta: np.ndarray,
@@ -201,51 +177,21 @@ def linear_predictor(
 ) -> np.ndarray:
     """``X beta + offset + sum_g Z_g b_g`` for the fitting data or new data.
 
-    Rows of ``newdata`` with a missing value in a used column give NaN.
+    Levels not seen when fitting contribute zero (``"population"``) or raise
+    (``"error"``). Rows of ``newdata`` with a missing value in a used column give NaN.
     """
-    if new_levels not in NEW_LEVELS:
-        raise ValueError(f"new_levels must be one of {', '.join(NEW_LEVELS)}, not {new_levels!r}")
-    groups = included_groups(design, re_form)
-    if newdata is None:
-        eta = design.X @ beta
-        if design.offset is not None:
-            eta = eta + design.offset
-        for block, bb in zip(design.blocks, b, strict=True):
-            if block.group in groups:
-                eta = eta + np.einsum("ij,ij->i", block.Z, bb[block.codes])
-        return eta
-    newdata = pd.DataFrame(newdata)
-    used = list(dict.fromkeys(design.fixed_columns + [v for blk in design.blocks for v in blk.group_vars]))
-    ok = _complete_rows(newdata, [c for c in used if c in newdata.columns])
-    out = np.full(len(newdata), np.nan)
-    if not ok.any():
-        return out
-    nd = newdata.loc[ok]
-    eta = design.fixed_matrix(nd) @ beta
-    off = design.offset_vector(nd)
-    if off is not None:
-        eta = eta + off
-    for block, bb in zip(design.blocks, b, strict=True):
-        if block.group not in groups:
+    if new_levels == "sample":
+        raise DataError("new_levels='sample' draws new random effects: it needs a posterior fit (method='bayes')")
+    rows = encode_rows(design, newdata, re_form, new_levels)
+    eta = rows.X @ beta
+    if rows.offset is not None:
+        eta = eta + rows.offset
+    for enc, bb in zip(rows.blocks, b, strict=True):
+        if enc is None:
             continue
-        codes, Z = block.encode(nd)
+        codes, Z = enc
         unseen = codes < 0
-        if unseen.any() and new_levels == "error":
-            from hierbayes.design.random import group_keys
-
-            names = sorted(set(np.asarray(group_keys(nd, block.group_vars), dtype=object)[unseen]))
-            raise DataError(
-                f"new data has level(s) of '{block.group}' not seen when fitting: {', '.join(map(str, names[:10]))}"
-                + (" ..." if len(names) > 10 else "")
-                + "; use new_levels='population' to predict them at the population level"
-            )
-        contrib = np.einsum("ij,ij->i", Z, bb[np.where(unseen, 0, codes)])
-        eta = eta + np.where(unseen, 0.0, contrib)
-    out[ok] = eta
+        eta = eta + np.where(unseen, 0.0, np.einsum("ij,ij->i", Z, bb[np.where(unseen, 0, codes)]))
+    out = np.full(len(rows.ok), np.nan)
+    out[rows.ok] = eta
     return out
-
-
-def _complete_rows(data: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    if not columns:
-        return np.ones(len(data), dtype=bool)
-    return ~data[columns].isna().any(axis=1).to_numpy()
