@@ -7,11 +7,11 @@ transition after tuning is reported.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from hierbayes._warnings import warn
 from hierbayes.errors import SamplingWarning
 
 RHAT_MAX = 1.01
@@ -83,14 +83,10 @@ class Diagnostics:
             )
         return out
 
-    def warn(self, stacklevel: int = 3) -> None:
+    def warn(self) -> None:
         problems = self.problems()
         if problems:
-            warnings.warn(
-                "sampling problems: " + " ".join(f"({i + 1}) {p}" for i, p in enumerate(problems)),
-                SamplingWarning,
-                stacklevel=stacklevel,
-            )
+            warn("sampling problems: " + " ".join(f"({i + 1}) {p}" for i, p in enumerate(problems)), SamplingWarning)
 
     def __str__(self) -> str:
         return (

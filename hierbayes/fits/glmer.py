@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -10,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hierbayes._warnings import warn
 from hierbayes.errors import OverdispersionWarning, SingularFitWarning
 from hierbayes.fits.base import linear_predictor
 from hierbayes.fits.frequentist import FrequentistFit
@@ -236,23 +236,21 @@ class GlmerFit(FrequentistFit):
     # --- warnings -------------------------------------------------------------------------
     def _warn(self) -> None:
         if self.is_singular:
-            warnings.warn(
+            warn(
                 "boundary (singular) fit: a variance component is at zero or a correlation at +-1. "
                 "The data cannot estimate this random-effects structure; simplify it, or fit it with "
                 "method='bayes', where a prior keeps the SDs off zero.",
                 SingularFitWarning,
-                stacklevel=4,
             )
         if self.convergence is not None:
             self.convergence.warn()
         if self.family.name == "poisson":
             od = self.overdispersion()
             if od["ratio"] > OVERDISPERSION_RATIO and od["p_value"] < OVERDISPERSION_P:
-                warnings.warn(
+                warn(
                     f"the Poisson fit is overdispersed: Pearson chi-square / df = {od['ratio']:.2f} "
                     f"(chi-square = {od['pearson_chisq']:.1f} on {od['df_residual']} df, p = {od['p_value']:.2g}); "
                     "standard errors are too small. Add an observation-level random effect (1 | obs) "
                     "or use a negative binomial model (method='bayes').",
                     OverdispersionWarning,
-                    stacklevel=4,
                 )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from hierbayes._warnings import warn
 from hierbayes.errors import SingularFitWarning
 from hierbayes.fits.frequentist import FrequentistFit
 from hierbayes.reml import LmmEstimates, LmmObjective, ThetaLayout
@@ -357,12 +357,11 @@ class LmerFit(FrequentistFit):
     # --- warnings -------------------------------------------------------------------------
     def _warn(self) -> None:
         if self.is_singular:
-            warnings.warn(
+            warn(
                 "boundary (singular) fit: a variance component is at zero or a correlation at +-1 "
                 f"({_singular_detail(self)}). The data cannot estimate this random-effects structure; "
                 "simplify it, or fit it with method='bayes', where a prior keeps the SDs off zero.",
                 SingularFitWarning,
-                stacklevel=4,
             )
         if self.convergence is not None:
             self.convergence.warn()

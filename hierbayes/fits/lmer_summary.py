@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from hierbayes._warnings import warn
 from hierbayes.fits.rformat import abbreviate, coefmat, format_column, text_table
 
 if TYPE_CHECKING:
@@ -164,10 +164,9 @@ def _coefficients(fit: LmerFit, ddf: str) -> tuple[pd.DataFrame, str]:
     try:
         table = fit.coef_table(method)
     except (np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:
-        warnings.warn(
+        warn(
             f"could not compute {_METHODS.get(method, method)} for the summary ({exc}); showing t values without df",
             ConvergenceWarning,
-            stacklevel=4,
         )
         table = fit.coef_table("wald").rename(columns={"z value": "t value"})[["Estimate", "Std. Error", "t value"]]
         return table, ""

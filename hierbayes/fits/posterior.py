@@ -62,7 +62,7 @@ class PosteriorFit(MixedFit):
 
         self.diagnostics = diagnose(idata, self._checked_vars(), self._label)
         if warn:
-            self.diagnostics.warn(stacklevel=5)
+            self.diagnostics.warn()
 
     # --- draws ----------------------------------------------------------------------------
     @property

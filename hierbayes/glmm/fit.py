@@ -18,13 +18,13 @@ lme4's convergence checks.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hierbayes._threads import single_thread_blas
+from hierbayes._warnings import warn
 from hierbayes.design import Design
 from hierbayes.errors import ConvergenceWarning, ModelError
 from hierbayes.families import Family
@@ -268,11 +268,10 @@ def _estimates(
         if vh is not None:
             vcov, source = vh, "hessian"
         else:
-            warnings.warn(
+            warn(
                 "variance-covariance matrix computed from finite-difference Hessian is not positive definite "
                 "or contains NA values: falling back to var-cov estimated from RX",
                 ConvergenceWarning,
-                stacklevel=4,
             )
     condvar = conditional_covariances(f, cp, layout, 1.0)
     b = [u @ lam.T for u, lam in zip(res.u, layout.lambdas(theta), strict=True)]

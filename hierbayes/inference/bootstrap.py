@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hierbayes._warnings import warn
 from hierbayes.design import Design
 from hierbayes.errors import HierbayesWarning
 from hierbayes.inference.resample import CasePlan, resample_design
@@ -143,7 +144,7 @@ def norm_inter(t: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     alpha = np.asarray(alpha, dtype=float)
     rk = (R + 1) * alpha
     if not np.all((rk > 1) & (rk < R)):
-        warnings.warn("extreme order statistics used as endpoints", HierbayesWarning, stacklevel=4)
+        warn("extreme order statistics used as endpoints", HierbayesWarning)
     k = np.trunc(rk).astype(int)
     out = np.empty(len(alpha))
     for j in range(len(alpha)):
@@ -262,7 +263,7 @@ def bootstrap(
     t0 = pd.Series(np.r_[fit.sdcor.to_numpy(), fit.fixef.to_numpy()], index=t.columns)
     n_failed = int(np.sum(~np.isfinite(sigma)))
     if n_failed:
-        warnings.warn(f"{n_failed} of {nsim} bootstrap refits failed (NaN rows)", HierbayesWarning, stacklevel=2)
+        warn(f"{n_failed} of {nsim} bootstrap refits failed (NaN rows)", HierbayesWarning)
     return BootResult(
         t=t, t0=t0, theta=theta, sigma=sigma, beta=beta, kind="case" if plan else "parametric", nsim=nsim,
         seed=seed, resample=tuple(resample or ()), n_failed=n_failed, info={"use_re": use_re, "n_jobs": n_jobs},

@@ -10,13 +10,13 @@ sorted by number of parameters.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hierbayes._warnings import warn
 from hierbayes.errors import DataError, HierbayesWarning, ModelError
 
 COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]
@@ -123,11 +123,10 @@ def anova(*fits: Any, refit: bool | str = True, model_names: list[str] | None = 
         raise ValueError(f"refit must be True, False or 'auto', not {refit!r}")
     do_refit = any(reml) and (refit is True or (refit == "auto" and not _same_fixed(fits)))
     if do_refit:
-        warnings.warn("refitting model(s) with ML (instead of REML)", RefitWarning, stacklevel=2)
+        warn("refitting model(s) with ML (instead of REML)", RefitWarning)
         fits = [f.refit_ml() if r else f for f, r in zip(fits, reml, strict=True)]
     elif any(reml) and not all(reml):
-        warnings.warn("some models fit with REML, some not: their likelihoods are not comparable", RefitWarning,
-                      stacklevel=2)  # fmt: skip
+        warn("some models fit with REML, some not: their likelihoods are not comparable", RefitWarning)  # fmt: skip
     order = sorted(range(len(fits)), key=lambda i: fits[i].npar)
     fits = [fits[i] for i in order]
     names = [names[i] for i in order]

@@ -20,7 +20,6 @@ Mirrors lme4 1.1-31's ``profile.merMod``:
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hierbayes._warnings import warn
 from hierbayes.errors import ConvergenceWarning
 from hierbayes.inference.spline import PolySpline, back_spline, interp_spline
 from hierbayes.reml.fit import LmmObjective
@@ -96,11 +96,9 @@ class Profile:
     def _linear(self, name: str, z: np.ndarray) -> tuple[float, float]:
         sub = self.table[self.table[".par"] == name].dropna(subset=[".zeta"])
         if len(sub) < 2 or np.any(np.diff(sub[".zeta"].to_numpy()) < -0.01):
-            warnings.warn(f"non-monotonic profile for {name}", ConvergenceWarning, stacklevel=3)
+            warn(f"non-monotonic profile for {name}", ConvergenceWarning)
             return np.nan, np.nan
-        warnings.warn(
-            f"bad spline fit for {name}: falling back to linear interpolation", ConvergenceWarning, stacklevel=3
-        )
+        warn(f"bad spline fit for {name}: falling back to linear interpolation", ConvergenceWarning)
         zz, xx = sub[".zeta"].to_numpy(), sub[name].to_numpy()
         return tuple(np.interp(z, zz, xx, left=np.nan, right=np.nan))
 
@@ -173,7 +171,7 @@ class _Profiler:
         w = self._current
         devdiff = dev - self.base
         if devdiff < -1e-6:
-            warnings.warn(f"profiling found a lower deviance (diff={devdiff:.3g})", ConvergenceWarning, stacklevel=4)
+            warn(f"profiling found a lower deviance (diff={devdiff:.3g})", ConvergenceWarning)
         z = np.sign(vp[w] - self.opt[w]) * np.sqrt(max(devdiff, 0.0))
         pieces = criterion_pieces(self.objective, sdcor_to_theta(self.fit, vp[:-1], vp[-1]))
         return np.r_[z, vp, pieces.beta if pieces is not None else np.full(len(self.opt) - self.nvp, np.nan)]
@@ -318,7 +316,7 @@ def profile(fit: LmerFit, which: list[str] | None = None, alphamax: float = 0.01
             forward[name] = interp_spline(ok[name].to_numpy(), ok[".zeta"].to_numpy())
             backward[name] = back_spline(forward[name])
         except (ValueError, np.linalg.LinAlgError):
-            warnings.warn(f"non-monotonic profile for {name}", ConvergenceWarning, stacklevel=2)
+            warn(f"non-monotonic profile for {name}", ConvergenceWarning)
             backward[name] = None
     bounds = {names[w]: (prof.lower[w], prof.upper[w]) for w in idx if w < prof.nvp}
     return Profile(

@@ -16,13 +16,13 @@ eigenvectors of ``L V L'``, each gets its own df ``nu_m`` and the F test gets
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import stats
 
+from hierbayes._warnings import warn
 from hierbayes.errors import ConvergenceWarning
 from hierbayes.inference.numdiff import hessian, jacobian
 from hierbayes.reml.refit import criterion_pieces
@@ -151,7 +151,7 @@ def varpar_derivatives(fit: LmerFit) -> VarparDerivatives:
 
 def warn_messages(d: VarparDerivatives) -> None:
     for m in d.messages:
-        warnings.warn(m, ConvergenceWarning, stacklevel=4)
+        warn(m, ConvergenceWarning)
 
 
 def contrast_df(L: np.ndarray, vcov: np.ndarray, d: VarparDerivatives) -> float:
