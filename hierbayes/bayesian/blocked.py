@@ -292,6 +292,7 @@ def draw_ranef_one_block(
     L: np.ndarray,
     rng: np.random.Generator,
     chunk_elements: int = 2_000_000,
+    Z1r_shift: np.ndarray | None = None,
 ) -> np.ndarray:
     """Exact draws of a single factor's random effects for many posterior draws at once.
 
@@ -299,6 +300,9 @@ def draw_ranef_one_block(
     ----------
     beta, sigma, L
         Posterior draws: (D, p), (D,), (D, k, k).
+    Z1r_shift
+        (D, levels, k): subtracted from ``Z1'(y - X beta)`` per draw, i.e. ``Z1'Z_r b_r``
+        when the other factors' effects ``b_r`` are given (partial marginalization).
 
     Returns
     -------
@@ -316,6 +320,8 @@ def draw_ranef_one_block(
         M += np.eye(k)
         C = np.linalg.cholesky(M)
         Z1r = cp.Z1ty[None] - np.einsum("lkp,dp->dlk", cp.Z1tX, beta[s:e])
+        if Z1r_shift is not None:
+            Z1r -= Z1r_shift[s:e]
         c = np.einsum("dji,dlj->dli", lam, Z1r)
         w = _tri_solve(C, c) + sigma[s:e, None, None] * rng.standard_normal((e - s, nl, k))
         u = _tri_solve(C, w, trans=True)

@@ -50,12 +50,22 @@ def marginal_loglik(cp: GaussianCrossProducts, beta, sigma, Ls: list, force_op: 
 
 
 def _one_block_graph(cp: GaussianCrossProducts, beta, sigma, L):
-    k = cp.k1
-    lam = L / sigma
     # elementwise sums rather than dot: PyTensor's BLAS ops run in Python when it cannot link a BLAS
     Zr = pt.as_tensor_variable(cp.Z1ty) - pt.sum(pt.as_tensor_variable(cp.Z1tX) * beta, axis=2)
     XtXb = pt.sum(pt.as_tensor_variable(cp.XtX) * beta, axis=1)
     rr = cp.yty - pt.sum(beta * (2.0 * pt.as_tensor_variable(cp.Xty) - XtXb))
+    return one_block_from_residuals(cp, sigma, L, Zr, rr)
+
+
+def one_block_from_residuals(cp: GaussianCrossProducts, sigma, L, Zr, rr):
+    """Marginal log-likelihood of one factor's effects from ``Z1'r`` (levels x k) and ``r'r`` of a residual r.
+
+    ``r`` is the response minus everything but the first factor's effects
+    (``y - X beta`` here, also minus the other factors' effects in
+    :mod:`hierbayes.bayesian.partial`).
+    """
+    k = cp.k1
+    lam = L / sigma
     A = [[pt.as_tensor_variable(np.ascontiguousarray(cp.A11[:, a, b])) for b in range(k)] for a in range(k)]
     # c_i = sum_a lam[a, i] Zr[:, a];  M_ij = delta_ij + sum_ab lam[a, i] A_ab lam[b, j]
     c = [sum(lam[a, i] * Zr[:, a] for a in range(k)) for i in range(k)]

@@ -45,6 +45,7 @@ class SamplingInfo:
     seconds_sampling: float
     seconds_total: float = 0.0
     stored: tuple[str, ...] = field(default=())
+    marginalization: str = "full"
 
 
 def fit_bayes(
@@ -54,7 +55,7 @@ def fit_bayes(
     chains: int = 4,
     random_seed: int | None = None,
     sampler: str = "pymc",
-    marginalize: bool | None = None,
+    marginalize: bool | str | None = None,
     target_accept: float | None = None,
     progressbar: bool | None = None,
     cores: int | None = None,
@@ -79,8 +80,27 @@ def fit_bayes(
         ``"pymc"`` (PyMC's NUTS, default), ``"nutpie"``, ``"numpyro"`` or
         ``"blackjax"`` (the last two only if installed).
     marginalize
-        Integrate the random effects out analytically and draw them afterwards
-        from their exact conditional. None: yes for gaussian/identity models.
+        Integrate random effects out of the likelihood analytically and draw
+        them afterwards from their exact conditional (gaussian/identity
+        models only):
+
+        * ``"full"``: every factor. Each gradient factors the penalized
+          least-squares system; with crossed factors the part after the
+          first factor is dense (cubic in its size).
+        * ``"first"``: only the first factor (the one with the most levels),
+          whose part of the system is block diagonal; the other factors'
+          effects are sampled by NUTS like ordinary (non-centered)
+          parameters. Each gradient then costs the non-zeros of the sparse
+          cross-products, so large crossed designs stay fast.
+        * True: ``"first"`` when a gradient of the full path would cost
+          more than about 5e7 flops (``q1 qr^2 + qr^3`` for q1 effects of
+          the first factor and qr of the others;
+          ``hierbayes.bayesian.model.PARTIAL_COST_MIN``), else ``"full"``.
+          InstEval's ``(1|s) + (1|d) + (1|dept)`` gets ``"first"``.
+          False: nothing integrated out.
+        * None (default): True for gaussian/identity models, False otherwise.
+
+        All choices give the same posterior, with the same variables.
     target_accept
         NUTS target acceptance; default 0.8 when marginalized, 0.9 otherwise.
     progressbar
@@ -145,7 +165,9 @@ def _fit(model, draws, tune, chains, random_seed, sampler, marginalize, target_a
         if built.marginalized and "step" not in pm_kwargs and "initvals" not in pm_kwargs:
             nuts_kw = {k: pm_kwargs.pop(k) for k in ("max_treedepth", "early_max_treedepth") if k in pm_kwargs}
             step = pm.NUTS(model=built.pymc_model, target_accept=target_accept, **nuts_kw)
-            start = laplace_start(step, built.pymc_model, chains, np.random.default_rng(s_ranef.spawn(1)[0]))
+            unit = {f"z__{b.group}" for b in model.design.blocks} if built.marginalization == "first" else set()
+            rng_start = np.random.default_rng(s_ranef.spawn(1)[0])
+            start = laplace_start(step, built.pymc_model, chains, rng_start, unit_variance=unit)
             pm_kwargs["step"] = step
             if start is not None:
                 pm_kwargs["initvals"] = start[0]
@@ -162,8 +184,10 @@ def _fit(model, draws, tune, chains, random_seed, sampler, marginalize, target_a
     seconds_sampling = time.perf_counter() - t1
     post = idata.posterior[[v for v in var_names if v in idata.posterior]]
     design = model.design
-    if built.marginalized:
+    if built.marginalization == "full":
         post = post.assign(_conditional_ranef(model, post, np.random.default_rng(s_ranef)))
+    elif built.marginalization == "first":
+        post = post.assign(_conditional_first(model, post, np.random.default_rng(s_ranef)))
     draws_ = posterior_draws(model, post)
     groups, stored = _observation_groups(model, post, draws_, log_likelihood, posterior_predictive, s_ppc)
     import arviz as az
@@ -180,15 +204,22 @@ def _fit(model, draws, tune, chains, random_seed, sampler, marginalize, target_a
         sampler=sampler, marginalized=built.marginalized, centered=centered, draws=draws, tune=tune,
         chains=chains, target_accept=float(target_accept), random_seed=random_seed,
         seconds_sampling=seconds_sampling, seconds_total=time.perf_counter() - t0, stored=stored,
+        marginalization=built.marginalization,
     )  # fmt: skip
     return PosteriorFit(model, result, info, built.priors, warn=warn)
 
 
-def laplace_start(step, pm_model, chains: int, rng: np.random.Generator) -> tuple[list[dict], np.ndarray] | None:
+def laplace_start(
+    step, pm_model, chains: int, rng: np.random.Generator, unit_variance: set[str] = frozenset()
+) -> tuple[list[dict], np.ndarray] | None:
     """Starting points and a diagonal mass matrix from the posterior mode and its curvature.
 
     Only for the marginalized model, whose posterior has a proper mode (the
-    full hierarchical model's mode is at SD = 0). The mode is found with
+    full hierarchical model's mode is at SD = 0). With partial
+    marginalization the non-centered effects of the other factors (named in
+    ``unit_variance``) are parameters too; the curvature at the joint mode
+    understates their posterior variance (by 10x on InstEval), so their
+    mass-matrix entries start at their prior variance, 1. The mode is found with
     L-BFGS on the unconstrained space, with the NUTS step's own compiled
     log-density; the covariance is the inverse of a finite-difference
     Hessian, and each chain starts half a posterior SD away from the mode in
@@ -224,7 +255,11 @@ def laplace_start(step, pm_model, chains: int, rng: np.random.Generator) -> tupl
         if not np.all(np.linalg.eigvalsh(H) > 0):
             return None
         cov = np.linalg.inv(H)
-        var = np.diag(cov)
+        var = np.diag(cov).copy()
+        offsets = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
+        for v, a, e in zip(value_vars, offsets[:-1], offsets[1:], strict=True):
+            if v.name in unit_variance:
+                var[a:e] = 1.0
         values_to_rvs = {v: rv for rv, v in pm_model.rvs_to_values.items()}
         initvals = []
         for _ in range(chains):
@@ -236,7 +271,7 @@ def laplace_start(step, pm_model, chains: int, rng: np.random.Generator) -> tupl
                 init[rv.name] = _backward(pm_model.rvs_to_transforms.get(rv), part.reshape(shape))
             initvals.append(init)
         rng_p = step.rng.spawn(1)[0]
-        if len(x) <= FULL_MASS_MAX:
+        if len(x) <= FULL_MASS_MAX and not unit_variance:
             with warnings.catch_warnings():  # "QuadPotentialFullAdapt is an experimental feature"
                 warnings.simplefilter("ignore", UserWarning)
                 step.potential = QuadPotentialFullAdapt(len(x), x, cov, initial_weight=10, rng=rng_p)
@@ -311,8 +346,6 @@ def posterior_draws(model: Model, post) -> PosteriorDraws:
 
 def _conditional_ranef(model: Model, post, rng: np.random.Generator) -> dict:
     """Exact draws of the random effects given each posterior draw of beta, the SDs/correlations and sigma."""
-    import xarray as xr
-
     from hierbayes.bayesian import blocked
     from hierbayes.bayesian.crossprod import gaussian_crossproducts
 
@@ -321,7 +354,6 @@ def _conditional_ranef(model: Model, post, rng: np.random.Generator) -> dict:
     beta = _flat(post[names.BETA])
     sigma = _flat(post["sigma"])
     Ls = [chol_draws(post, b) for b in d.blocks]
-    chains, ndraw = post.sizes["chain"], post.sizes["draw"]
     if len(d.blocks) == 1:
         out = [blocked.draw_ranef_one_block(cp, beta, sigma, Ls[0], rng)]
     else:
@@ -338,8 +370,31 @@ def _conditional_ranef(model: Model, post, rng: np.random.Generator) -> dict:
         else:
             res = [one(s) for s in range(S)]
         out = [np.stack([r[g] for r in res]) for g in range(len(d.blocks))]
+    return _ranef_arrays(d.blocks, out, post)
+
+
+def _conditional_first(model: Model, post, rng: np.random.Generator) -> dict:
+    """Exact draws of the first factor's effects given each posterior draw (partial marginalization)."""
+    from hierbayes.bayesian.crossprod import gaussian_crossproducts
+    from hierbayes.bayesian.partial import draw_first_block, rest_coupling
+
+    d = model.design
+    cp = gaussian_crossproducts(d)
+    first = d.blocks[0]
+    b_rest = np.concatenate([_flat(post[names.ranef_var(b.group)]).reshape(-1, b.nlevels * b.k) for b in d.blocks[1:]],
+                            axis=1)  # fmt: skip
+    arr = draw_first_block(cp, rest_coupling(cp), _flat(post[names.BETA]), _flat(post["sigma"]),
+                           chol_draws(post, first), b_rest, rng)  # fmt: skip
+    return _ranef_arrays([first], [arr], post)
+
+
+def _ranef_arrays(blocks, arrays: list[np.ndarray], post) -> dict:
+    """``r__<g>`` DataArrays (chain, draw, level, term) from flat (draws, levels, k) arrays."""
+    import xarray as xr
+
+    chains, ndraw = post.sizes["chain"], post.sizes["draw"]
     result = {}
-    for b, arr in zip(d.blocks, out, strict=True):
+    for b, arr in zip(blocks, arrays, strict=True):
         result[names.ranef_var(b.group)] = xr.DataArray(
             arr.reshape(chains, ndraw, b.nlevels, b.k),
             dims=("chain", "draw", names.level_dim(b.group), names.term_dim(b.group)),
