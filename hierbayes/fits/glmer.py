@@ -222,16 +222,17 @@ class GlmerFit(FrequentistFit):
             return boot_confint(self, level=level, **kwargs)
         raise ValueError(f"method must be 'profile', 'wald' or 'boot', not {method!r}")
 
-    def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False) -> np.ndarray:
-        """New responses from the fitted model, shape (nsim, n) (lme4's ``simulate``).
+    def simulate(self, nsim: int = 1, seed: int | None = None, use_re: bool = False) -> np.ndarray:
+        """New responses from the fitted model, shape (n, nsim) like lme4's ``simulate`` and ``LmerFit.simulate``.
 
-        New random effects are drawn unless ``use_u``. Binomial responses are
-        returned as proportions (counts of successes divided by trials), like
-        the fitted values; Poisson responses as counts.
+        New random effects are drawn unless ``use_re`` (then the conditional
+        modes are used). Responses come back in the design's form: successes
+        for ``cbind(s, f)``, proportions for proportions with weights, 0/1 for
+        bernoulli data, counts for Poisson.
         """
         from hierbayes.glmm.bootstrap import simulate_response
 
-        return simulate_response(self, nsim, np.random.default_rng(seed), use_u=use_u)
+        return simulate_response(self, nsim, np.random.default_rng(seed), use_u=use_re).T
 
     # --- warnings -------------------------------------------------------------------------
     def _warn(self) -> None:

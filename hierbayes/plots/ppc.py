@@ -123,14 +123,10 @@ def replicates(fit: MixedFit, nsim: int, seed: int | None, conditional: bool, la
 def _simulate(fit: MixedFit, nsim: int, seed: int | None, conditional: bool) -> np.ndarray:
     """``nsim x n`` simulated responses, binomial ones as proportions.
 
-    ``LmerFit.simulate`` returns n x nsim; ``GlmerFit.simulate`` nsim x n in the
-    design's form (successes for ``cbind`` responses).
+    ``simulate`` returns n x nsim in the design's form (successes for ``cbind``
+    responses, shown as proportions here).
     """
-    from hierbayes.fits.lmer import LmerFit
-
-    if isinstance(fit, LmerFit):
-        return np.asarray(fit.simulate(nsim=nsim, seed=seed, use_re=conditional), dtype=float).T
-    sims = np.asarray(fit.simulate(nsim=nsim, seed=seed, use_u=conditional), dtype=float)
+    sims = np.asarray(fit.simulate(nsim=nsim, seed=seed, use_re=conditional), dtype=float).T
     return sims / fit.design.trials if fit.design.trials is not None else sims
 
 

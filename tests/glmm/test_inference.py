@@ -59,7 +59,7 @@ def test_bootstrap_is_reproducible() -> None:
     assert list(a.index) == [".sig01", *fit.fixef.index]
     assert np.all(a["lower"] <= a["upper"])
     sims = fit.simulate(nsim=2, seed=1)
-    assert sims.shape == (2, fit.nobs) and np.all(sims <= fit.design.trials)
+    assert sims.shape == (fit.nobs, 2) and np.all(sims <= fit.design.trials[:, None])
 
 
 @pytest.mark.slow
