@@ -146,7 +146,7 @@ class LmerSummary:
         heads = [abbreviate(n, 6) for n in names[:-1]]
         rows = []
         for i in range(1, len(names)):
-            cells = [f"{c.iloc[i, j]:.3f}" for j in range(i)] + [""] * (len(names) - 1 - i)
+            cells = [f"{round(float(c.iloc[i, j]), 3) + 0.0:.3f}" for j in range(i)] + [""] * (len(names) - 1 - i)
             rows.append([abbreviate(names[i], 11), *cells])
         return text_table(rows, ["", *heads], left=[0], indent="")
 
