@@ -188,13 +188,18 @@ def loglik(cp: GaussianCrossProducts, beta: np.ndarray, sigma: float, Ls: list[n
 
 
 def loglik_grad(
-    cp: GaussianCrossProducts, beta: np.ndarray, sigma: float, Ls: list[np.ndarray]
-) -> tuple[float, np.ndarray, float, list[np.ndarray]]:
-    """Marginal log-likelihood and its gradient in beta, sigma and each (full) L_g."""
+    cp: GaussianCrossProducts, beta: np.ndarray, sigma: float, Ls: list[np.ndarray], with_mean: bool = False
+) -> tuple:
+    """Marginal log-likelihood and its gradient in beta, sigma and each (full) L_g.
+
+    With ``with_mean``, also the conditional mean of the random effects
+    (q,), in the column order of ``cp`` (``None`` where M is singular).
+    """
     lams = [L / sigma for L in Ls]
     sol = _solve(cp, beta, lams)
     if sol is None:
-        return -np.inf, np.zeros_like(beta), 0.0, [np.zeros_like(L) for L in Ls]
+        out = (-np.inf, np.zeros_like(beta), 0.0, [np.zeros_like(L) for L in Ls])
+        return (*out, None) if with_mean else out
     f, nl, k = sol.f, cp.nl1, cp.k1
     quad = float(sol.w1.ravel() @ sol.w1.ravel() + sol.wr @ sol.wr)
     s2 = sigma**2
@@ -222,6 +227,8 @@ def loglik_grad(
         Q = g.T @ g
         rhs = nlg * np.eye(kg) - S
         dLs.append(Q @ L - _trsolve(L, rhs, trans=True))
+    if with_mean:
+        return ll, dbeta, float(dsigma), dLs, np.concatenate([t1.ravel(), tr_])
     return ll, dbeta, float(dsigma), dLs
 
 

@@ -83,8 +83,11 @@ class GaussianCrossProducts:
         return self.q1 + self.qr
 
 
-def gaussian_crossproducts(design: Design) -> GaussianCrossProducts:
+def gaussian_crossproducts(design: Design, blocks: list[ReBlock] | None = None) -> GaussianCrossProducts:
     """Cross-products of a design's ``[Z X y - offset]``.
+
+    ``blocks``: only these factors' columns in Z (default: all of the
+    design's, first factor first).
 
     Examples
     --------
@@ -98,7 +101,8 @@ def gaussian_crossproducts(design: Design) -> GaussianCrossProducts:
     if design.offset is not None:
         y = y - design.offset
     X = np.asarray(design.X, dtype=float)
-    first, rest = design.blocks[0], design.blocks[1:]
+    blocks = list(design.blocks if blocks is None else blocks)
+    first, rest = blocks[0], blocks[1:]
     nl, k, codes, Z1 = first.nlevels, first.k, first.codes, first.Z
     A11 = np.empty((nl, k, k))
     for a in range(k):
@@ -123,7 +127,7 @@ def gaussian_crossproducts(design: Design) -> GaussianCrossProducts:
         n=len(y), p=X.shape[1], yty=float(y @ y), Xty=X.T @ y, XtX=X.T @ X,
         A11=A11, Z1tX=np.ascontiguousarray(D[:, :, :-1]), Z1ty=np.ascontiguousarray(D[:, :, -1]),
         Ar1=Ar1, Arr=Arr, ZrtX=np.ascontiguousarray(ZrXy[:, :-1]), Zrty=np.ascontiguousarray(ZrXy[:, -1]),
-        sizes=tuple((b.nlevels, b.k) for b in design.blocks),
+        sizes=tuple((b.nlevels, b.k) for b in blocks),
         Ar1_dense=Ar1.toarray().reshape(-1, nl, k) if 0 < Ar1.shape[0] * Ar1.shape[1] <= DENSE_MAX else None,
     )  # fmt: skip
 

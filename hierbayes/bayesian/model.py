@@ -12,9 +12,10 @@ likelihood (a ``pm.Potential`` named ``marginal_loglik``), and
 :mod:`hierbayes.bayesian.sampling` draws them afterwards from their exact
 conditional. ``marginalize="full"`` integrates every factor out
 (:mod:`hierbayes.bayesian.marginal`): no random-effect variables at all.
-``marginalize="first"`` integrates out only the first factor (the one with
-the most levels) and keeps the other factors' effects as non-centered model
-variables (:mod:`hierbayes.bayesian.partial`); it is chosen automatically
+``marginalize="first"`` integrates out the first factor (the one with the
+most levels) and any factor small enough to come for free, and keeps the
+other factors' effects as non-centered model variables
+(:mod:`hierbayes.bayesian.partial`); it is chosen automatically
 when the dense algebra of full marginalization would dominate
 (:func:`full_marginal_cost` above ``PARTIAL_COST_MIN``). Names and dims of the
 variables are listed in :mod:`hierbayes.bayesian.names`.
@@ -69,8 +70,10 @@ def resolve_marginalize(model: Model, marginalize: bool | str | None) -> str:
 
     None (gaussian/identity models: True; others: False); True: ``"first"``
     when :func:`full_marginal_cost` exceeds ``PARTIAL_COST_MIN``, ``"full"``
-    otherwise; False: ``"none"``. ``"first"`` on a model
-    with a single factor is the same model as ``"full"`` and becomes it.
+    otherwise; False: ``"none"``. ``"first"`` on a model whose other factors
+    are all small (integrated out with the first, see
+    :func:`hierbayes.bayesian.partial.choose_marginal`) is the same model as
+    ``"full"`` and becomes it.
     Marginalizing a non-gaussian model is an error.
     """
     if isinstance(marginalize, str):
@@ -89,8 +92,10 @@ def resolve_marginalize(model: Model, marginalize: bool | str | None) -> str:
             f"the gaussian family with the identity link; this model is {model.family.name}/"
             f"{model.family.link.name}. Use marginalize=False (the default for it)."
         )
-    if len(model.design.blocks) == 1:
-        return "full"
+    from hierbayes.bayesian.partial import choose_marginal
+
+    if len(choose_marginal(model.design)) == len(model.design.blocks):
+        return "full"  # nothing would be left to sample: the same model
     if mode == "auto":
         mode = "first" if full_marginal_cost(model.design) > PARTIAL_COST_MIN else "full"
     return mode
@@ -117,8 +122,8 @@ def build_pymc_model(model: Model, marginalize: bool | str | None = None, center
         A :class:`hierbayes.Model`.
     marginalize
         Integrate random effects out (gaussian/identity only): ``"full"``
-        (all factors), ``"first"`` (only the factor with the most levels; the
-        others stay model variables), True (``"first"`` when
+        (all factors), ``"first"`` (the factor with the most levels and any
+        small factor; the others stay model variables), True (``"first"`` when
         :func:`full_marginal_cost` exceeds ``PARTIAL_COST_MIN``, else
         ``"full"``) or False. None: True for gaussian models, False otherwise.
     centered
@@ -173,16 +178,15 @@ def build(model: Model, marginalize: bool | str | None = None, centered: bool = 
             cp = gaussian_crossproducts(d)
             pm.Potential("marginal_loglik", marginal_loglik(cp, beta, params["sigma"], Ls))
         elif mode == "first":
-            from hierbayes.bayesian.crossprod import gaussian_crossproducts
-            from hierbayes.bayesian.partial import partial_loglik, rest_coupling
+            from hierbayes.bayesian.partial import partial_loglik, partial_split
 
-            cp = gaussian_crossproducts(d)
+            split = partial_split(d)
             rest = []
-            for b, L in zip(d.blocks[1:], Ls[1:], strict=True):
-                rest.append(_ranef(b, L, centered).ravel())
-                keep.append(names.ranef_var(b.group))
-            b_rest = pt.concatenate(rest) if len(rest) > 1 else rest[0]
-            ll = partial_loglik(cp, rest_coupling(cp), beta, params["sigma"], Ls[0], b_rest)
+            for i in split.sampled:
+                rest.append(_ranef(d.blocks[i], Ls[i], centered).ravel())
+                keep.append(names.ranef_var(d.blocks[i].group))
+            b_s = pt.concatenate(rest) if len(rest) > 1 else rest[0]
+            ll = partial_loglik(split, beta, params["sigma"], [Ls[i] for i in split.marginal], b_s)
             pm.Potential("marginal_loglik", ll)
         else:
             eta = pt.dot(pt.as_tensor_variable(d.X), beta)
@@ -246,7 +250,7 @@ def _block_factor(block, pset: PriorSet):
     singles = [c[0] for c in block.bars if len(c) == 1]
     if len(singles) == k:
         sd = vector_rv(names.sd_var(g), sd_priors, names.term_dim(g))
-        return pt.diag(sd)
+        return pt.eye(k) * sd  # diag(sd), elementwise (pt.diag is a Python-level op inside every gradient)
     L = pt.zeros((k, k))
     if singles:
         sd1 = vector_rv(f"sd1__{g}", [sd_priors[j] for j in singles], None)
@@ -284,4 +288,6 @@ def _ranef(block, L, centered: bool):
             return pm.Normal(names.ranef_var(g), 0.0, L[0, 0], dims=dims)
         return pm.MvNormal(names.ranef_var(g), mu=np.zeros(block.k), chol=L, dims=dims)
     z = pm.Normal(f"z__{g}", 0.0, 1.0, dims=dims)
-    return pm.Deterministic(names.ranef_var(g), pt.dot(z, L.T), dims=dims)
+    # z L' written elementwise: PyTensor's dot runs in Python when it cannot link a BLAS
+    r = z * L[0, 0] if block.k == 1 else pt.sum(z[:, None, :] * L[None, :, :], axis=2)
+    return pm.Deterministic(names.ranef_var(g), r, dims=dims)

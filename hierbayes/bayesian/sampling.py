@@ -87,9 +87,10 @@ def fit_bayes(
         * ``"full"``: every factor. Each gradient factors the penalized
           least-squares system; with crossed factors the part after the
           first factor is dense (cubic in its size).
-        * ``"first"``: only the first factor (the one with the most levels),
-          whose part of the system is block diagonal; the other factors'
-          effects are sampled by NUTS like ordinary (non-centered)
+        * ``"first"``: the first factor (the one with the most levels),
+          whose part of the system is block diagonal, and any factor small
+          enough to add for free (e.g. InstEval's 14 departments); the other
+          factors' effects are sampled by NUTS like ordinary (non-centered)
           parameters. Each gradient then costs the non-zeros of the sparse
           cross-products, so large crossed designs stay fast.
         * True: ``"first"`` when a gradient of the full path would cost
@@ -219,7 +220,9 @@ def laplace_start(
     marginalization the non-centered effects of the other factors (named in
     ``unit_variance``) are parameters too; the curvature at the joint mode
     understates their posterior variance (by 10x on InstEval), so their
-    mass-matrix entries start at their prior variance, 1. The mode is found with
+    mass-matrix entries start at their prior variance, 1, and the curvature
+    is computed for the other parameters only (given the effects at the
+    mode), which keeps this step linear in the number of effects. The mode is found with
     L-BFGS on the unconstrained space, with the NUTS step's own compiled
     log-density; the covariance is the inverse of a finite-difference
     Hessian, and each chain starts half a posterior SD away from the mode in
@@ -245,21 +248,23 @@ def laplace_start(
             return (-float(lp), -np.asarray(g)) if np.isfinite(lp) else (np.inf, np.zeros_like(x))
 
         x = optimize.minimize(neg, x0, jac=True, method="L-BFGS-B").x
+        offsets = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
+        unit = np.zeros(len(x), dtype=bool)
+        for v, a, e in zip(value_vars, offsets[:-1], offsets[1:], strict=True):
+            unit[a:e] = v.name in unit_variance
+        free = np.flatnonzero(~unit)  # the curvature is needed (and computed) only here
         h = 1e-5 * np.maximum(1.0, np.abs(x))
-        H = np.empty((len(x), len(x)))
-        for i in range(len(x)):
+        H = np.empty((len(free), len(free)))
+        for col, i in enumerate(free):
             e = np.zeros_like(x)
             e[i] = h[i]
-            H[:, i] = (neg(x + e)[1] - neg(x - e)[1]) / (2 * h[i])
+            H[:, col] = (neg(x + e)[1][free] - neg(x - e)[1][free]) / (2 * h[i])
         H = (H + H.T) / 2
         if not np.all(np.linalg.eigvalsh(H) > 0):
             return None
         cov = np.linalg.inv(H)
-        var = np.diag(cov).copy()
-        offsets = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
-        for v, a, e in zip(value_vars, offsets[:-1], offsets[1:], strict=True):
-            if v.name in unit_variance:
-                var[a:e] = 1.0
+        var = np.ones(len(x))
+        var[free] = np.diag(cov)
         values_to_rvs = {v: rv for rv, v in pm_model.rvs_to_values.items()}
         initvals = []
         for _ in range(chains):
@@ -374,18 +379,17 @@ def _conditional_ranef(model: Model, post, rng: np.random.Generator) -> dict:
 
 
 def _conditional_first(model: Model, post, rng: np.random.Generator) -> dict:
-    """Exact draws of the first factor's effects given each posterior draw (partial marginalization)."""
-    from hierbayes.bayesian.crossprod import gaussian_crossproducts
-    from hierbayes.bayesian.partial import draw_first_block, rest_coupling
+    """Exact draws of the integrated-out factors' effects given each posterior draw (partial marginalization)."""
+    from hierbayes.bayesian.partial import draw_marginalized, partial_split
 
     d = model.design
-    cp = gaussian_crossproducts(d)
-    first = d.blocks[0]
-    b_rest = np.concatenate([_flat(post[names.ranef_var(b.group)]).reshape(-1, b.nlevels * b.k) for b in d.blocks[1:]],
-                            axis=1)  # fmt: skip
-    arr = draw_first_block(cp, rest_coupling(cp), _flat(post[names.BETA]), _flat(post["sigma"]),
-                           chol_draws(post, first), b_rest, rng)  # fmt: skip
-    return _ranef_arrays([first], [arr], post)
+    split = partial_split(d)
+    sampled = [d.blocks[i] for i in split.sampled]
+    b_s = np.concatenate([_flat(post[names.ranef_var(b.group)]).reshape(-1, b.nlevels * b.k) for b in sampled], axis=1)
+    blocks = [d.blocks[i] for i in split.marginal]
+    Ls = [chol_draws(post, b) for b in blocks]
+    arrays = draw_marginalized(split, _flat(post[names.BETA]), _flat(post["sigma"]), Ls, b_s, rng)
+    return _ranef_arrays(blocks, arrays, post)
 
 
 def _ranef_arrays(blocks, arrays: list[np.ndarray], post) -> dict:

@@ -7,108 +7,131 @@ import pandas as pd
 import pytensor
 import pytensor.tensor as pt
 import pytest
+import scipy.linalg as sla
 from scipy import stats
 
 import hierbayes as hb
-from hierbayes.bayesian import Prior, build_pymc_model
-from hierbayes.bayesian.crossprod import gaussian_crossproducts
+from hierbayes.bayesian import Prior, build_pymc_model, partial
 from hierbayes.bayesian.model import PARTIAL_COST_MIN, full_marginal_cost, resolve_marginalize
-from hierbayes.bayesian.partial import draw_first_block, partial_loglik, rest_coupling
+from hierbayes.bayesian.partial import choose_marginal, draw_marginalized, partial_loglik, partial_split
 from tests.bayesian.conftest import quiet_fit
 from tests.bayesian.test_agreement import Z_MAX, _zscores
 from tests.bayesian.test_blocked import _design, _params
 
 
-def _dense_parts(design, L1):
-    Z1 = design.blocks[0].z_sparse().toarray()
-    Zr = np.hstack([b.z_sparse().toarray() for b in design.blocks[1:]])
-    Sig1 = np.kron(np.eye(design.blocks[0].nlevels), L1 @ L1.T)
-    return Z1, Zr, Sig1
+def _dense(design, marginal, Ls):
+    """Z_M, Z_S and the prior covariance of the integrated-out effects, dense."""
+    sampled = [i for i in range(len(design.blocks)) if i not in marginal]
+    Zm = np.hstack([design.blocks[i].z_sparse().toarray() for i in marginal])
+    Zs = np.hstack([design.blocks[i].z_sparse().toarray() for i in sampled])
+    covs = [np.kron(np.eye(design.blocks[i].nlevels), L @ L.T) for i, L in zip(marginal, Ls, strict=True)]
+    Sig = sla.block_diag(*covs)
+    return Zm, Zs, Sig
 
 
-def _compiled(cp):
-    beta, sigma, L1, br = pt.dvector("beta"), pt.dscalar("sigma"), pt.dmatrix("L1"), pt.dvector("br")
-    ll = partial_loglik(cp, rest_coupling(cp), beta, sigma, L1, br)
-    return pytensor.function([beta, sigma, L1, br], [ll, *pytensor.grad(ll, [beta, sigma, L1, br])])
+def _compiled(split, ks):
+    beta, sigma, b_s = pt.dvector("beta"), pt.dscalar("sigma"), pt.dvector("b_s")
+    Ls = [pt.dmatrix(f"L{i}") for i in range(len(ks))]
+    ll = partial_loglik(split, beta, sigma, Ls, b_s)
+    return pytensor.function([beta, sigma, b_s, *Ls], [ll, *pytensor.grad(ll, [beta, sigma, b_s, *Ls])])
 
 
-@pytest.mark.parametrize("case", ["crossed", "nested", "wide_first"])
-def test_partial_loglik_is_the_gaussian_density_given_the_other_effects(case):
-    d = _design(case)
-    rng = np.random.default_rng(6)
+def _three_factor_design():
+    return hb.Model("y ~ x + (1 | s) + (1 | r) + (1 + x | t)", _crossed(12, n_first=25, seed=3, n_small=4)).design
+
+
+SPLITS = {  # (design, integrated-out factors): the PyTensor graph (first factor only) and the NumPy Op
+    "crossed_graph": (lambda: _design("crossed"), (0,)),
+    "nested_graph": (lambda: _design("nested"), (0,)),
+    "wide_first_graph": (lambda: _design("wide_first"), (0,)),
+    "first_and_small_op": (_three_factor_design, (0, 2)),
+}
+
+
+def _setup(name, seed):
+    make, marginal = SPLITS[name]
+    d = make()
+    rng = np.random.default_rng(seed)
     beta, sigma, Ls = _params(d, rng)
-    cp = gaussian_crossproducts(d)
-    br = rng.normal(size=cp.qr)
-    Z1, Zr, Sig1 = _dense_parts(d, Ls[0])
-    want = stats.multivariate_normal(d.X @ beta + Zr @ br, sigma**2 * np.eye(d.n) + Z1 @ Sig1 @ Z1.T).logpdf(d.y)
-    f = _compiled(cp)
-    ll, dbeta, dsigma, _, dbr = f(beta, sigma, Ls[0], br)
-    assert ll == pytest.approx(want, rel=1e-10)
-    # the gradient in the other effects: Zr' V^-1 (y - mean), and in beta: X' V^-1 (y - mean)
-    V = sigma**2 * np.eye(d.n) + Z1 @ Sig1 @ Z1.T
-    alpha = np.linalg.solve(V, d.y - d.X @ beta - Zr @ br)
-    np.testing.assert_allclose(dbr, Zr.T @ alpha, rtol=1e-8, atol=1e-10)
+    split = partial_split(d, marginal)
+    assert split.marginal == marginal
+    b_s = rng.normal(size=split.qs)
+    return d, split, beta, sigma, [Ls[i] for i in marginal], b_s
+
+
+@pytest.mark.parametrize("name", list(SPLITS))
+def test_partial_loglik_is_the_gaussian_density_given_the_sampled_effects(name):
+    d, split, beta, sigma, Ls, b_s = _setup(name, 6)
+    Zm, Zs, Sig = _dense(d, split.marginal, Ls)
+    V = sigma**2 * np.eye(d.n) + Zm @ Sig @ Zm.T
+    resid = d.y - d.X @ beta - Zs @ b_s
+    f = _compiled(split, [L.shape[0] for L in Ls])
+    ll, dbeta, dsigma, db, *dLs = f(beta, sigma, b_s, *Ls)
+    assert ll == pytest.approx(stats.multivariate_normal(np.zeros(d.n), V).logpdf(resid), rel=1e-10)
+    alpha = np.linalg.solve(V, resid)  # the gradient in the mean: V^-1 (y - mean)
+    np.testing.assert_allclose(db, Zs.T @ alpha, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(dbeta, d.X.T @ alpha, rtol=1e-8, atol=1e-10)
     h = 1e-6
-    assert dsigma == pytest.approx((f(beta, sigma + h, Ls[0], br)[0] - f(beta, sigma - h, Ls[0], br)[0]) / (2 * h),
+    assert dsigma == pytest.approx((f(beta, sigma + h, b_s, *Ls)[0] - f(beta, sigma - h, b_s, *Ls)[0]) / (2 * h),
                                    rel=1e-5)  # fmt: skip
+    for g, L in enumerate(Ls):
+        i, j = L.shape[0] - 1, 0
+        up, dn = [x.copy() for x in Ls], [x.copy() for x in Ls]
+        up[g][i, j] += h
+        dn[g][i, j] -= h
+        num = (f(beta, sigma, b_s, *up)[0] - f(beta, sigma, b_s, *dn)[0]) / (2 * h)
+        assert dLs[g][i, j] == pytest.approx(num, rel=1e-5, abs=1e-5)
 
 
-@pytest.mark.parametrize("case", ["crossed", "wide_first"])
-def test_first_block_draws_have_the_exact_conditional_moments(case):
-    d = _design(case)
-    rng = np.random.default_rng(7)
-    beta, sigma, Ls = _params(d, rng)
-    cp = gaussian_crossproducts(d)
-    br = rng.normal(size=cp.qr)
-    Z1, Zr, Sig1 = _dense_parts(d, Ls[0])
-    # b1 | y, b_r ~ N(C Z1'r / sigma^2, C), C = (Z1'Z1 / sigma^2 + Sig1^-1)^-1
-    C = np.linalg.inv(Z1.T @ Z1 / sigma**2 + np.linalg.inv(Sig1))
-    mean = C @ Z1.T @ (d.y - d.X @ beta - Zr @ br) / sigma**2
-    n = 4000
-    tiled = (np.tile(beta, (n, 1)), np.full(n, sigma), np.tile(Ls[0], (n, 1, 1)), np.tile(br, (n, 1)))
-    draws = draw_first_block(cp, rest_coupling(cp), *tiled, rng, chunk=1000).reshape(n, -1)
+@pytest.mark.parametrize("name", ["crossed_graph", "wide_first_graph", "first_and_small_op"])
+def test_integrated_out_effects_are_drawn_from_their_exact_conditional(name):
+    d, split, beta, sigma, Ls, b_s = _setup(name, 7)
+    Zm, Zs, Sig = _dense(d, split.marginal, Ls)
+    # b_M | y, b_S ~ N(C Z_M'r / sigma^2, C), C = (Z_M'Z_M / sigma^2 + Sig^-1)^-1
+    C = np.linalg.inv(Zm.T @ Zm / sigma**2 + np.linalg.inv(Sig))
+    mean = C @ Zm.T @ (d.y - d.X @ beta - Zs @ b_s) / sigma**2
+    n = 3000
+    tiled = (np.tile(beta, (n, 1)), np.full(n, sigma), [np.tile(L, (n, 1, 1)) for L in Ls], np.tile(b_s, (n, 1)))
+    draws = np.hstack([x.reshape(n, -1) for x in draw_marginalized(split, *tiled, np.random.default_rng(8))])
     sd = np.sqrt(np.diag(C))
     assert np.abs((draws.mean(axis=0) - mean) / (sd / np.sqrt(n))).max() < 4.5
     assert np.abs(draws.std(axis=0) / sd - 1).max() < 0.1
-    if d.blocks[0].k > 1:  # the covariance within a level
-        emp = np.cov(draws[:, 0], draws[:, 1])[0, 1]
-        assert emp == pytest.approx(C[0, 1], abs=5 * np.sqrt(C[0, 0] * C[1, 1] / n))
+    i, j = 0, 1  # a covariance: two terms of a level, or two levels sharing data
+    emp = np.cov(draws[:, i], draws[:, j])[0, 1]
+    assert emp == pytest.approx(C[i, j], abs=5 * np.sqrt(C[i, i] * C[j, j] / n))
 
 
-def _crossed(n_rest: int, n_first: int = 30, seed: int = 0, n: int = 400) -> pd.DataFrame:
+def _crossed(n_rest: int, n_first: int = 30, seed: int = 0, n: int = 400, n_small: int = 4) -> pd.DataFrame:
+    """s (n_first levels) crossed with r (n_rest) and a small factor t (n_small levels, with a slope on x)."""
     rng = np.random.default_rng(seed)
-    s = rng.integers(0, n_first, n)
-    r = rng.integers(0, n_rest, n)
+    s, r, t = rng.integers(0, n_first, n), rng.integers(0, n_rest, n), rng.integers(0, n_small, n)
     x = rng.normal(size=n)
-    y = 1 + 0.5 * x + rng.normal(0, 0.8, n_first)[s] + rng.normal(0, 0.5, n_rest)[r] + rng.normal(0, 1, n)
-    return pd.DataFrame({"y": y, "x": x, "s": [f"s{i}" for i in s], "r": [f"r{i}" for i in r]})
+    y = (1 + (0.5 + rng.normal(0, 0.2, n_small)[t]) * x + rng.normal(0, 0.8, n_first)[s] + rng.normal(0, 0.5, n_rest)[r]
+         + rng.normal(0, 0.4, n_small)[t] + rng.normal(0, 1, n))  # fmt: skip
+    return pd.DataFrame({"y": y, "x": x, "s": [f"s{i}" for i in s], "r": [f"r{i}" for i in r],
+                         "t": [f"t{i}" for i in t]})  # fmt: skip
 
 
 def test_marginalize_choice():
-    small = hb.Model("y ~ x + (1 | s) + (1 | r)", _crossed(8))
-    large = hb.Model("y ~ x + (1 | s) + (1 | r)", _crossed(250, n_first=1000, n=6000))
-    assert large.design.blocks[0].group == "s"
+    formula = "y ~ x + (1 | s) + (1 | r) + (1 | t)"
+    small = hb.Model(formula, _crossed(8))
+    large = hb.Model(formula, _crossed(250, n_first=1000, n=6000))
+    assert [b.group for b in large.design.blocks] == ["s", "r", "t"]
     assert full_marginal_cost(small.design) < PARTIAL_COST_MIN < full_marginal_cost(large.design)
     assert resolve_marginalize(small, None) == resolve_marginalize(small, True) == "full"
     assert resolve_marginalize(large, None) == resolve_marginalize(large, True) == "first"
-    assert resolve_marginalize(large, "full") == "full" and resolve_marginalize(small, "First") == "first"
+    assert resolve_marginalize(large, "full") == "full" and resolve_marginalize(large, "First") == "first"
     assert resolve_marginalize(small, False) == "none"
-    one = hb.Model("y ~ x + (1 | s)", _crossed(8))
-    assert resolve_marginalize(one, "first") == "full"  # nothing left to sample: the same model
+    # the 4-level t is integrated out with the first factor; r is sampled
+    assert choose_marginal(large.design) == (0, 2)
+    # nothing left to sample (one factor, or only small ones): the same model as "full"
+    assert resolve_marginalize(small, "first") == "full"
+    assert resolve_marginalize(hb.Model("y ~ x + (1 | s)", _crossed(8)), "first") == "full"
     with pytest.raises(hb.ModelError, match="marginalize must be"):
         resolve_marginalize(small, "partial")
-    counts = hb.Model("y ~ x + (1 | s) + (1 | r)", _crossed(8).assign(y=lambda df: (df.y > 1).astype(int)),
-                      family="bernoulli")  # fmt: skip
+    counts = hb.Model(formula, _crossed(8).assign(y=lambda df: (df.y > 1).astype(int)), family="bernoulli")
     with pytest.raises(hb.ModelError, match="exact only for the gaussian family"):
         resolve_marginalize(counts, "first")
-
-
-def test_partially_marginalized_model_samples_only_the_other_factors():
-    pmm = build_pymc_model(hb.Model("y ~ x + (1 | s) + (1 | r)", _crossed(8)), marginalize="first")
-    free = sorted(v.name for v in pmm.free_RVs)
-    assert "z__r" in free and not any(n.endswith("__s") and n.startswith(("z__", "r__")) for n in free)
-    assert [p.name for p in pmm.potentials] == ["marginal_loglik"]
 
 
 PRIORS = {
@@ -120,22 +143,36 @@ GETTERS = [
     lambda f: f.fixef_draws(),
     lambda f: f.sd_draws("s"),
     lambda f: f.sd_draws("r"),
+    lambda f: f.sd_draws("t"),
     lambda f: f.sigma_draws(),
-    lambda f: f.ranef_draws("s"),  # drawn from the exact conditional after sampling
+    lambda f: f.ranef_draws("s"),  # always drawn from the exact conditional after sampling
     lambda f: f.ranef_draws("r"),  # sampled by NUTS
+    lambda f: f.ranef_draws("t"),
 ]
 
 
 @pytest.fixture(scope="module")
 def crossed_model() -> hb.Model:
-    return hb.Model("y ~ x + (1 | s) + (1 | r)", _crossed(12, n_first=25, seed=3), priors=PRIORS)
+    return hb.Model("y ~ x + (1 | s) + (1 | r) + (1 | t)", _crossed(12, n_first=25, seed=3), priors=PRIORS)
+
+
+def _partial(model, small_cost_max: float, seed: int, expect: tuple[int, ...]):
+    """A partially marginalized fit with the first factor alone (graph) or with the small t too (Op)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(partial, "SMALL_COST_MAX", small_cost_max)
+        assert choose_marginal(model.design) == expect
+        pmm = build_pymc_model(model, marginalize="first")
+        free = {v.name for v in pmm.free_RVs}
+        assert {f"z__{b.group}" for i, b in enumerate(model.design.blocks) if i not in expect} <= free
+        assert not any(f"z__{model.design.blocks[i].group}" in free for i in expect)
+        fit = quiet_fit(model, draws=800, tune=500, chains=2, cores=1, random_seed=seed, marginalize="first")
+    assert fit.info.marginalization == "first" and fit.info.marginalized
+    return fit
 
 
 @pytest.fixture(scope="module")
-def partial_fit(crossed_model):
-    fit = quiet_fit(crossed_model, draws=800, tune=500, chains=2, cores=1, random_seed=31, marginalize="first")
-    assert fit.info.marginalization == "first" and fit.info.marginalized
-    return fit
+def partial_fits(crossed_model):
+    return [_partial(crossed_model, 0.0, 31, (0,)), _partial(crossed_model, 1000.0, 34, (0, 2))]
 
 
 def _same_posterior(a, b) -> None:
@@ -144,20 +181,22 @@ def _same_posterior(a, b) -> None:
         assert np.nanmax(_zscores(get(a), get(b))) < Z_MAX
 
 
-def test_partial_posterior_equals_full_posterior(crossed_model, partial_fit):
-    """Same priors, same data: integrating out one factor or all of them gives one posterior."""
+def test_partial_posteriors_equal_full_posterior(crossed_model, partial_fits):
+    """Same priors, same data: integrating out some factors or all of them gives one posterior."""
     full = quiet_fit(crossed_model, draws=800, tune=400, chains=2, cores=1, random_seed=32, marginalize="full")
     assert full.info.marginalization == "full"
-    _same_posterior(partial_fit, full)
-    # the spread of the conditionally drawn first factor and of the variance parameters agree too
-    for get in (lambda f: f.ranef_draws("s"), lambda f: f.sd_draws("r"), lambda f: f.sigma_draws()):
-        ratio = get(partial_fit).std(("chain", "draw")) / get(full).std(("chain", "draw"))
-        np.testing.assert_allclose(np.asarray(ratio.values, dtype=float), 1.0, atol=0.15)
+    for fit in partial_fits:
+        _same_posterior(fit, full)
+        # the spread of the conditionally drawn first factor and of the variance parameters agree too
+        for get in (lambda f: f.ranef_draws("s"), lambda f: f.sd_draws("r"), lambda f: f.sigma_draws()):
+            ratio = get(fit).std(("chain", "draw")) / get(full).std(("chain", "draw"))
+            np.testing.assert_allclose(np.asarray(ratio.values, dtype=float), 1.0, atol=0.15)
 
 
 @pytest.mark.slow
-def test_partial_posterior_equals_unmarginalized_posterior(crossed_model, partial_fit):
+def test_partial_posteriors_equal_unmarginalized_posterior(crossed_model, partial_fits):
     none = quiet_fit(crossed_model, draws=800, tune=600, chains=2, cores=1, random_seed=33, marginalize=False,
                      target_accept=0.95)  # fmt: skip
     assert none.info.marginalization == "none"
-    _same_posterior(partial_fit, none)
+    for fit in partial_fits:
+        _same_posterior(fit, none)
