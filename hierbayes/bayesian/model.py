@@ -14,8 +14,8 @@ conditional. ``marginalize="full"`` integrates every factor out
 (:mod:`hierbayes.bayesian.marginal`): no random-effect variables at all.
 ``marginalize="first"`` integrates out the first factor (the one with the
 most levels) and any factor small enough to come for free, and keeps the
-other factors' effects as non-centered model variables
-(:mod:`hierbayes.bayesian.partial`); it is chosen automatically
+other factors' effects as model variables (centered when the data pin them
+down, see ``CENTER_MIN_ROWS``; :mod:`hierbayes.bayesian.partial`); it is chosen automatically
 when the dense algebra of full marginalization would dominate
 (:func:`full_marginal_cost` above ``PARTIAL_COST_MIN``). Names and dims of the
 variables are listed in :mod:`hierbayes.bayesian.names`.
@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 #: better ESS/s (11 vs 4-9; 4.4 ms vs 0.3 ms per gradient, but 6.5 vs 30 leapfrog steps per draw and 5x the ESS
 #: per draw); at qr = 214 (q1 = 2,838) a full gradient costs 16 ms and the partial path wins.
 PARTIAL_COST_MIN = 5e7
+#: with ``centered=None``, a sampled factor of a partially marginalized model is centered when its levels have at
+#: least this many rows (median): its effects are then pinned by the data, where the non-centered form mixes slowly
+#: (InstEval's 1,128 lecturers, 65 rows each: bulk ESS of their SD 800 -> 4,800 per 4,000 draws, sampling 2x faster)
+CENTER_MIN_ROWS = 20
 MARGINALIZE = ("full", "first", "none")
 
 
@@ -113,7 +117,7 @@ def full_marginal_cost(design) -> float:
     return float(q1) * qr**2 + float(qr) ** 3
 
 
-def build_pymc_model(model: Model, marginalize: bool | str | None = None, centered: bool = False) -> pm.Model:
+def build_pymc_model(model: Model, marginalize: bool | str | None = None, centered: bool | None = None) -> pm.Model:
     """The PyMC model the Bayesian engine samples.
 
     Parameters
@@ -128,8 +132,10 @@ def build_pymc_model(model: Model, marginalize: bool | str | None = None, center
         ``"full"``) or False. None: True for gaussian models, False otherwise.
     centered
         Centered parameterization of the random effects (``r_g ~ MvNormal``)
-        instead of the default non-centered one; applies to the factors that
-        are model variables (none when fully marginalized).
+        instead of the non-centered one; applies to the factors that are
+        model variables (none when fully marginalized). None: non-centered,
+        except the sampled factors of a partially marginalized model whose
+        levels have at least ``CENTER_MIN_ROWS`` rows (median).
 
     Returns
     -------
@@ -146,7 +152,7 @@ def build_pymc_model(model: Model, marginalize: bool | str | None = None, center
     return build(model, marginalize, centered).pymc_model
 
 
-def build(model: Model, marginalize: bool | str | None = None, centered: bool = False) -> BuiltModel:
+def build(model: Model, marginalize: bool | str | None = None, centered: bool | None = None) -> BuiltModel:
     """Build the PyMC model and list the variables a fit stores."""
     import pymc as pm
     import pytensor.tensor as pt
@@ -183,7 +189,7 @@ def build(model: Model, marginalize: bool | str | None = None, centered: bool = 
             split = partial_split(d)
             rest = []
             for i in split.sampled:
-                rest.append(_ranef(d.blocks[i], Ls[i], centered).ravel())
+                rest.append(_ranef(d.blocks[i], Ls[i], _center(d.blocks[i], centered)).ravel())
                 keep.append(names.ranef_var(d.blocks[i].group))
             b_s = pt.concatenate(rest) if len(rest) > 1 else rest[0]
             ll = partial_loglik(split, beta, params["sigma"], [Ls[i] for i in split.marginal], b_s)
@@ -193,7 +199,7 @@ def build(model: Model, marginalize: bool | str | None = None, centered: bool = 
             if d.offset is not None:
                 eta = eta + d.offset
             for b, L in zip(d.blocks, Ls, strict=True):
-                r = _ranef(b, L, centered)
+                r = _ranef(b, L, bool(centered))
                 keep.append(names.ranef_var(b.group))
                 eta = eta + pt.sum(pt.as_tensor_variable(b.Z) * r[b.codes], axis=1)
             y, trials = binomial_counts(d, fam)
@@ -275,6 +281,13 @@ def _block_factor(block, pset: PriorSet):
     cov = pt.dot(L, L.T)
     pm.Deterministic(names.corr_var(g), cov / pt.outer(sd, sd), dims=(names.term_dim(g), names.term2_dim(g)))
     return L
+
+
+def _center(block, centered: bool | None) -> bool:
+    """Centered parameterization of a sampled factor of a partially marginalized model?"""
+    if centered is not None:
+        return bool(centered)
+    return float(np.median(np.bincount(block.codes, minlength=block.nlevels))) >= CENTER_MIN_ROWS
 
 
 def _ranef(block, L, centered: bool):

@@ -28,6 +28,8 @@ SAMPLERS = ("pymc", "nutpie", "numpyro", "blackjax")
 AUTO_STORE_MAX = 50_000_000
 #: dense (full) mass matrix for the marginalized model up to this many parameters, diagonal beyond
 FULL_MASS_MAX = 50
+#: the Laplace start computes a finite-difference Hessian of at most this many parameters (else PyMC's default)
+LAPLACE_MAX = 3000
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class SamplingInfo:
 
     sampler: str
     marginalized: bool
-    centered: bool
+    centered: bool | None
     draws: int
     tune: int
     chains: int
@@ -59,7 +61,7 @@ def fit_bayes(
     target_accept: float | None = None,
     progressbar: bool | None = None,
     cores: int | None = None,
-    centered: bool = False,
+    centered: bool | None = None,
     log_likelihood: bool | None = None,
     posterior_predictive: bool | None = None,
     warn: bool = True,
@@ -90,8 +92,8 @@ def fit_bayes(
         * ``"first"``: the first factor (the one with the most levels),
           whose part of the system is block diagonal, and any factor small
           enough to add for free (e.g. InstEval's 14 departments); the other
-          factors' effects are sampled by NUTS like ordinary (non-centered)
-          parameters. Each gradient then costs the non-zeros of the sparse
+          factors' effects are sampled by NUTS like ordinary parameters
+          (see ``centered``). Each gradient then costs the non-zeros of the sparse
           cross-products, so large crossed designs stay fast.
         * True: ``"first"`` when a gradient of the full path would cost
           more than about 5e7 flops (``q1 qr^2 + qr^3`` for q1 effects of
@@ -109,7 +111,11 @@ def fit_bayes(
     cores
         Chains run in parallel (PyMC's default when None).
     centered
-        Centered random effects instead of non-centered (non-marginalized only).
+        Centered random effects instead of non-centered, for the factors
+        that are sampled (not integrated out). None: non-centered, except
+        the sampled factors of a ``"first"`` fit whose levels have at least
+        20 rows (median), where the data pin the effects down and the
+        centered form mixes better.
     log_likelihood, posterior_predictive
         Store the pointwise log-likelihood / posterior predictive in
         ``fit.idata``. None: when draws x rows is at most 50 million.
@@ -253,6 +259,8 @@ def laplace_start(
         for v, a, e in zip(value_vars, offsets[:-1], offsets[1:], strict=True):
             unit[a:e] = v.name in unit_variance
         free = np.flatnonzero(~unit)  # the curvature is needed (and computed) only here
+        if len(free) > LAPLACE_MAX:
+            return None
         h = 1e-5 * np.maximum(1.0, np.abs(x))
         H = np.empty((len(free), len(free)))
         for col, i in enumerate(free):
