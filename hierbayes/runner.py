@@ -92,6 +92,8 @@ def run_spec(spec: Spec, out: str | Path, fast: bool = False, progress: bool | N
     steps = len(spec.engines) + len(spec.tables) + len(spec.plots) + 1
     with warnings.catch_warnings(record=True) as caught, tqdm(total=steps, disable=not progress, unit="step") as bar:
         warnings.simplefilter("always")
+        # ArviZ announces its coming 1.0 refactor on import: news about a dependency, not about this analysis
+        warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
         bar.set_description("loading data")
         df, sim = spec.load_data()
         model = Model(spec.formula, df, family=spec.family, link=spec.link, priors=spec.priors or None,
