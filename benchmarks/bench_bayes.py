@@ -15,6 +15,17 @@ wall-clock time of the whole fit call (model building, compilation, sampling
 and post-processing). bambi cannot express correlated random effects (its
 issue #702), so it fits the closest model, with uncorrelated terms. Peak RSS
 is the largest resident set of this process and of the sampler workers.
+
+``insteval`` (issue 8) fits ``y ~ 1 + service + (1|s) + (1|d) + (1|dept)``
+on all 73,421 rows with the default (automatic) exact path, which for this
+design is partial marginalization: students and departments integrated out,
+lecturers' effects sampled (:mod:`hierbayes.bayesian.partial`). Each run is a
+fresh process; "cold" has an empty PyTensor compile cache, "warm" reuses the
+cache the cold run filled. Reported: wall time of the fit call, max R-hat
+(parameters, and including every random effect), min bulk ESS over beta, the
+SDs and sigma, ESS/s, divergences, leapfrog steps per draw and the process's
+peak RSS. Then a subsample of ``--students`` students (all their ratings) is
+fitted by both libraries as above.
 """
 
 from __future__ import annotations
