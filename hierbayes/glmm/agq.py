@@ -84,6 +84,12 @@ class AgqDeviance(LaplaceDeviance):
         super().__init__(design, response, pirls)
         self.nAGQ = nAGQ
         self.nodes, self.weights = gh_rule(nAGQ)
+        # the non-zero nodes are evaluated together (nodes x rows); their (node, level) bins are fixed
+        nz = self.nodes != 0.0
+        self._zk, self._wk, self._w0 = self.nodes[nz], self.weights[nz], float(self.weights[~nz].sum())
+        block = design.blocks[0]
+        self._bins = (np.arange(len(self._zk))[:, None] * block.nlevels + block.codes[None, :]).ravel()
+        self._half_z2 = 0.5 * (self._zk * self._zk)[:, None]
 
     def __call__(self, pars) -> float:
         try:
@@ -104,14 +110,12 @@ class AgqDeviance(LaplaceDeviance):
         u_hat = res.u[0][:, 0]
         devc0 = np.bincount(codes, weights=r.dev_resid(res.mu), minlength=nl) + u_hat**2
         eta_base = res.eta - lam * z * u_hat[codes]
-        nz = self.nodes != 0.0
-        mult = np.full(nl, self.weights[~nz].sum())
-        if nz.any():  # all non-zero nodes at once: (nodes x rows)
-            zk, wk = self.nodes[nz], self.weights[nz]
+        mult = np.full(nl, self._w0)
+        zk, wk = self._zk, self._wk
+        if len(zk):  # all non-zero nodes at once: (nodes x rows)
             uk = u_hat[None, :] + zk[:, None] * sd[None, :]
-            mu_k = r.linkinv(eta_base[None, :] + lam * z[None, :] * uk[:, codes])
-            idx = (np.arange(len(zk))[:, None] * nl + codes[None, :]).ravel()
-            dev = np.bincount(idx, weights=r.dev_resid(mu_k).ravel(), minlength=len(zk) * nl).reshape(len(zk), nl)
-            devc = dev + uk**2
-            mult += np.sum(wk[:, None] * np.exp(-0.5 * (devc - devc0[None, :]) + 0.5 * (zk * zk)[:, None]), axis=0)
+            mu_k = r.linkinv(eta_base[None, :] + (lam * z)[None, :] * uk[:, codes])
+            dev = np.bincount(self._bins, weights=r.dev_resid(mu_k).ravel(), minlength=len(zk) * nl)
+            devc = dev.reshape(len(zk), nl) + uk**2
+            mult += wk @ np.exp(-0.5 * (devc - devc0[None, :]) + self._half_z2)
         return float(devc0.sum() + np.log(L2).sum() - 2.0 * np.log(mult).sum())

@@ -148,10 +148,8 @@ class GlmResponse:
 
 
 def _ylogy(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
-    """``y log(y / mu)``, zero where y is zero (R's ``y_log_y``)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = y * np.log(y / mu)
-    return np.where(y > 0, out, 0.0)
+    """``y log(y / mu)``, zero where y is zero (R's ``y_log_y``); mu > 0 (the links clamp it)."""
+    return special.xlogy(y, y / mu)
 
 
 def glm_response(design: Design, family: Family) -> GlmResponse:

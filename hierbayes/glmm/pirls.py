@@ -101,13 +101,25 @@ class Pirls:
         self._beta: np.ndarray | None = None
         dense = WeightedSystem.fits(design)
         self._systems = {j: WeightedSystem(design, with_x=j) for j in (True, False)} if dense else None
+        # per block: (start, stop) in the coefficients, levels, k, codes, Z (a column when k == 1)
+        self._blocks, start = [], 0
+        for b in design.blocks:
+            z = b.Z[:, 0] if b.k == 1 else b.Z
+            self._blocks.append((start, start + b.q, b.nlevels, b.k, b.codes, z))
+            start += b.q
+        self._q = start
 
     def zb(self, theta: np.ndarray, u: list[np.ndarray]) -> np.ndarray:
         """``Z Lambda(theta) u`` for the fitting data."""
+        return self._zb(self.layout.lambdas(theta), u)
+
+    def _zb(self, lambdas: list[np.ndarray], u: list[np.ndarray]) -> np.ndarray:
         out = np.zeros(self.design.n)
-        for lam, block, uu in zip(self.layout.lambdas(theta), self.design.blocks, u, strict=True):
-            b = uu @ lam.T
-            out += b[block.codes, 0] * block.Z[:, 0] if block.k == 1 else np.einsum("ij,ij->i", block.Z, b[block.codes])
+        for lam, (_, _, _, k, codes, z), uu in zip(lambdas, self._blocks, u, strict=True):
+            if k == 1:
+                out += (lam[0, 0] * uu[codes, 0]) * z
+            else:
+                out += np.einsum("ij,ij->i", z, (uu @ lam.T)[codes])
         return out
 
     def start_eta(self) -> np.ndarray:
@@ -131,6 +143,8 @@ class Pirls:
         """
         d, r = self.design, self.response
         theta = np.asarray(theta, float)
+        lams = self.layout.lambdas(theta)
+        q = self._q
         joint = beta is None
         X = d.X if joint else self._empty_x
         base = r.offset if joint else r.offset + d.X @ beta
@@ -138,7 +152,7 @@ class Pirls:
             b_start = self._beta if joint else beta
             if b_start is None:
                 b_start = np.zeros(d.p)
-            eta = r.offset + d.X @ b_start + self.zb(theta, self._u)
+            eta = r.offset + d.X @ b_start + self._zb(lams, self._u)
         else:
             eta = self.start_eta()
         mu = r.linkinv(eta)
@@ -151,15 +165,15 @@ class Pirls:
             iterations += 1
             sqrtw, wres = r.working(eta, mu)
             z = eta - base + wres
-            f = self._factor(theta, X, z, sqrtw, joint)
+            f = self._factor(theta, lams, X, z, sqrtw, joint)
             if f is None:
                 raise FloatingPointError(f"PIRLS: the penalized weighted system is singular at theta={theta}")
             u1, ur, bnew = f.u1, f.ur, f.beta
             coef = np.concatenate([u1.ravel(), ur, bnew])
             us = self._split(coef)
-            new_eta = base + (X @ bnew if joint else 0.0) + self.zb(theta, us)
+            new_eta = base + (X @ bnew if joint else 0.0) + self._zb(lams, us)
             mu = r.linkinv(new_eta)
-            pdev = float(r.dev_resid(mu).sum() + np.dot(coef[: d.q], coef[: d.q]))
+            pdev = float(r.dev_resid(mu).sum() + np.dot(coef[:q], coef[:q]))
             halvings = 0
             while (not np.isfinite(pdev) or pdev > old_pdev * (1 + 1e-12)) and old_coef is not None:
                 if halvings == MAX_HALVINGS:
@@ -169,9 +183,9 @@ class Pirls:
                     )
                 coef = 0.5 * (coef + old_coef)
                 us = self._split(coef)
-                new_eta = base + (X @ coef[d.q :] if joint else 0.0) + self.zb(theta, us)
+                new_eta = base + (X @ coef[q:] if joint else 0.0) + self._zb(lams, us)
                 mu = r.linkinv(new_eta)
-                pdev = float(r.dev_resid(mu).sum() + np.dot(coef[: d.q], coef[: d.q]))
+                pdev = float(r.dev_resid(mu).sum() + np.dot(coef[:q], coef[:q]))
                 halvings += 1
             step = np.max(np.abs(new_eta - eta)) if d.n else 0.0
             eta = new_eta
@@ -183,18 +197,18 @@ class Pirls:
         else:
             raise ModelError(f"PIRLS did not converge in {self.maxit} iterations at theta={theta}")
         us = self._split(coef)
-        beta_out = coef[d.q :] if joint else np.asarray(beta, float)
+        beta_out = coef[q:] if joint else np.asarray(beta, float)
         self._u = us
         if joint:
             self._beta = beta_out
         return PirlsResult(
             theta=theta, beta=beta_out, joint=joint, u=us, eta=eta, mu=mu, ldL2=f.logdet_L, RX=f.RX, sqrtw=sqrtw,
-            sqr_u=float(np.dot(coef[: d.q], coef[: d.q])), iterations=iterations,
+            sqr_u=float(np.dot(coef[:q], coef[:q])), iterations=iterations,
         )  # fmt: skip
 
-    def _factor(self, theta, X, z, sqrtw, joint: bool) -> SystemFactor | None:
+    def _factor(self, theta, lams, X, z, sqrtw, joint: bool) -> SystemFactor | None:
         if self._systems is not None:
-            return self._systems[joint].factor(theta, z, sqrtw)
+            return self._systems[joint].factor(theta, z, sqrtw, lams)
         # very large crossed designs: the REML engine's sparse cross-products
         cp = crossproducts(self.design.blocks, X, z, sqrtw)
         f = factorize(cp, self.layout, theta)
@@ -205,8 +219,4 @@ class Pirls:
 
     def _split(self, coef: np.ndarray) -> list[np.ndarray]:
         """Coefficients (u1, ur, beta) -> u per block (levels x k)."""
-        out, start = [], 0
-        for b in self.design.blocks:
-            out.append(coef[start : start + b.q].reshape(b.nlevels, b.k))
-            start += b.q
-        return out
+        return [coef[a:e].reshape(nl, k) for a, e, nl, k, _, _ in self._blocks]

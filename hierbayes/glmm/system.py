@@ -19,14 +19,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
-from scipy.linalg.lapack import dpotrf
+from scipy.linalg.lapack import dpotrf, dtrtrs
 
 from hierbayes.design import Design
 from hierbayes.reml.params import ThetaLayout
 
 #: Largest dense coupling block (qr x q1 entries) handled here
 MAX_DENSE_COUPLING = 4_000_000
+_EMPTY = np.zeros(0)
+_EMPTY2 = np.zeros((0, 0))
 
 
 @dataclass(frozen=True)
@@ -93,20 +94,30 @@ class WeightedSystem:
         qr = sum(b.q for b in design.blocks[1:])
         return qr * q1 <= MAX_DENSE_COUPLING
 
-    def factor(self, theta: np.ndarray, z: np.ndarray, sqrtw: np.ndarray) -> SystemFactor | None:
+    def factor(
+        self, theta: np.ndarray, z: np.ndarray, sqrtw: np.ndarray, lambdas: list[np.ndarray] | None = None
+    ) -> SystemFactor | None:
         """Factor and solve the system with working response ``z`` and square-root weights ``sqrtw``."""
-        lambdas = self.layout.lambdas(theta)
+        lambdas = self.layout.lambdas(theta) if lambdas is None else lambdas
         w = sqrtw * sqrtw
         nl1, k1, q1, qr, p = self.nl1, self.k1, self.q1, self.qr, self.p
         codes, Z1 = self.first.codes, self.first.Z
-        Xy = np.column_stack([self.X, z])
-        Xyw = Xy * sqrtw[:, None]
         # first block: A11 (per level) and D = [X y]' W Z1 (per level)
         wZ1 = Z1 * w[:, None]
         A11 = np.empty((nl1, k1, k1))
         for a in range(k1):
             for b in range(a, k1):
                 A11[:, a, b] = A11[:, b, a] = np.bincount(codes, weights=wZ1[:, a] * Z1[:, b], minlength=nl1)
+        if not qr and not p:  # u only, one factor: the system is block diagonal, u1 = L11^{-1} T' Z1' W z
+            L11, T, logdet11 = _first_block(A11, lambdas[0])
+            if L11 is None:
+                return None
+            Dz = np.stack([np.bincount(codes, weights=wZ1[:, a] * z, minlength=nl1) for a in range(k1)], axis=1)
+            rhs = np.einsum("la,lab->lb", Dz, T)
+            u1 = rhs / L11[:, :, 0] if k1 == 1 else np.einsum("lji,lj->li", _inv_lower(L11), rhs)
+            return SystemFactor(logdet11, u1, _EMPTY, _EMPTY, _EMPTY2)
+        Xy = np.column_stack([self.X, z])
+        Xyw = Xy * sqrtw[:, None]
         D = np.empty((p + 1, nl1, k1))
         for a in range(k1):
             D[:, :, a] = np.stack(
@@ -151,7 +162,7 @@ class WeightedSystem:
         mm = qr + p
         if not (diag[:mm] > 0).all():
             return None
-        x = sla.solve_triangular(Lrr[:mm, :mm], Lrr[mm, :mm], lower=True, trans="T", check_finite=False)
+        x, _ = dtrtrs(Lrr[:mm, :mm], Lrr[mm, :mm], lower=1, trans=1)
         rhs = L21[-1] - L21[:mm].T @ x
         u1 = np.einsum("lji,lj->li", _inv_lower(L11), rhs.reshape(nl1, k1))
         return SystemFactor(
