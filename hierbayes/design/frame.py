@@ -199,7 +199,10 @@ def _unusable(col: pd.Series) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             mask |= ~np.isfinite(col.to_numpy(dtype=float, na_value=np.nan))
     elif pd.api.types.is_string_dtype(col.dtype) or col.dtype == object:
-        mask |= col.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
+        # empty or blank strings, judged once per distinct value
+        codes, uniques = pd.factorize(col, use_na_sentinel=True)
+        blank = np.array([isinstance(v, str) and not v.strip() for v in uniques] + [False], dtype=bool)
+        mask |= blank[codes]  # code -1 (missing) reads the final False
     return mask
 
 

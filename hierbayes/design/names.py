@@ -67,8 +67,13 @@ def level_strings(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
         cat = values.cat.remove_unused_categories()
         return cat.cat.codes.to_numpy().astype(np.int64), tuple(_fmt(v) for v in cat.cat.categories)
     arr = values.to_numpy()
-    try:
-        uniques, codes = np.unique(arr, return_inverse=True)
+    try:  # hash first, then sort only the distinct values (np.unique sorts every row)
+        first_codes, distinct = pd.factorize(arr)
+        distinct = np.asarray(distinct)
+        order = np.argsort(distinct, kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        uniques, codes = distinct[order], rank[first_codes]
     except TypeError:  # mixed types in an object column: no natural order
         order = sorted(pd.unique(arr), key=lambda v: (type(v).__name__, str(v)))
         index = {v: i for i, v in enumerate(order)}

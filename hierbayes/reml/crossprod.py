@@ -35,6 +35,9 @@ class CrossProducts:
         [Zr X y]'[Zr X y], dense (r x r).
     qr, p
         Sizes of the rest's random-effects part and of X.
+    rest_groups
+        For each of the qr rows of the rest's random effects, the first row
+        of its level's k x k block (the row itself when k = 1); None for one block.
     """
 
     A11: np.ndarray
@@ -43,11 +46,13 @@ class CrossProducts:
     Arr: np.ndarray
     qr: int
     p: int
+    rest_groups: np.ndarray | None = None
 
     @cached_property
     def pattern(self) -> RestPattern:
         """Product structure of S for the rest's Schur complement (computed on first use)."""
-        return rest_pattern(self.S, self.nl1, self.k1, stride=self.Arr.shape[1])
+        groups = np.arange(self.qr) if self.rest_groups is None else self.rest_groups
+        return rest_pattern(self.S, self.nl1, self.k1, stride=self.Arr.shape[1], groups=groups)
 
     @property
     def nl1(self) -> int:
@@ -97,11 +102,17 @@ def crossproducts(
         ZrXy = np.asarray(Zr.T @ Xy)
         Arr = np.block([[ZrZr, ZrXy], [ZrXy.T, Xy.T @ Xy]])
         qr = Zr.shape[1]
+        groups, off = [], 0
+        for b in rest:
+            groups.append(np.repeat(off + np.arange(b.nlevels) * b.k, b.k))
+            off += b.q
+        rest_groups = np.concatenate(groups)
     else:
         S = sp.csr_matrix((0, first.q))
         Arr = Xy.T @ Xy
         qr = 0
-    return CrossProducts(A11=A11, S=S, D=D, Arr=Arr, qr=qr, p=X.shape[1])
+        rest_groups = None
+    return CrossProducts(A11=A11, S=S, D=D, Arr=Arr, qr=qr, p=X.shape[1], rest_groups=rest_groups)
 
 
 def _weighted_z(block: ReBlock, sqrtw: np.ndarray | None) -> sp.csr_matrix:
@@ -119,18 +130,25 @@ class RestPattern:
     values are precomputed once into ``P``, whose rows address the entries of
     the (C-ordered, r x r) rest matrix, so each evaluation is one sparse
     matrix-vector product ``P @ vec(W)``.
+
+    Only the entries the Cholesky factorization reads are formed: (i, j) with
+    i <= j (the upper triangle of the C-ordered matrix, which LAPACK reads as
+    the lower triangle of its transpose), plus both triangles of the k x k
+    diagonal blocks of a rest factor with k > 1 (``Lambda' M Lambda`` mixes
+    them). This halves the work of each evaluation.
     """
 
     P: sp.csc_matrix
 
 
-def rest_pattern(S: sp.csr_matrix, nl1: int, k1: int, stride: int) -> RestPattern:
+def rest_pattern(S: sp.csr_matrix, nl1: int, k1: int, stride: int, groups: np.ndarray) -> RestPattern:
     """Precompute the products of S entries that share a level of the first factor.
 
     Rows of ``P`` are positions ``i * stride + j`` in a C-ordered matrix with
     ``stride`` columns; columns index ``vec(W)``. Pairs are generated level by
     level, so for k1 = 1 they are already in column order and ``P`` is built
-    in CSC form without sorting.
+    in CSC form without sorting. Only pairs with ``groups[i] <= groups[j]``
+    are kept (see :class:`RestPattern`).
     """
     csc = S.tocsc()
     csc.sort_indices()
@@ -144,10 +162,12 @@ def rest_pattern(S: sp.csr_matrix, nl1: int, k1: int, stride: int) -> RestPatter
     total = int(per_entry.sum())
     first = np.repeat(np.arange(len(rows)), per_entry)
     second = np.repeat(starts[level] - (np.cumsum(per_entry) - per_entry), per_entry) + np.arange(total)
+    keep = groups[rows[first]] <= groups[rows[second]]
+    first, second = first[keep], second[keep]
     out = rows[first].astype(np.int64) * stride + rows[second]
     data = vals[first] * vals[second]
     if k1 == 1:
-        indptr = np.concatenate([[0], np.cumsum(counts.astype(np.int64) ** 2)])
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(level[first], minlength=nl1))])
         P = sp.csc_matrix((data, out, indptr), shape=(stride * stride, nl1))
     else:
         widx = level[first].astype(np.int64) * (k1 * k1) + a[first] * k1 + a[second]

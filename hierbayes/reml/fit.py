@@ -143,6 +143,42 @@ def estimates_at(
     )  # fmt: skip
 
 
+def lme4_start(design: Design) -> np.ndarray:
+    """lme4's starting theta for ``lmer``.
+
+    Identity relative covariance factors (1 on the diagonal of each lambda,
+    0 elsewhere), except when every random-effects term is the intercept of
+    a factor of its own: then, as lme4's ``mkLmerDevfun`` does, each theta is
+    ``sqrt(v_j / v_e)`` with ``v_j`` the variance of the factor's group means
+    of y (R's ``var(ave(y, f))``) and ``v_e = var(y) - sum(v_j)``, when
+    ``v_e > 0``. Starting where lme4 starts keeps the optimizer on lme4's
+    path (InstEval: 74 evaluations instead of 113 from the identity).
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> m = hb.Model("Reaction ~ Days + (1 | Subject)", hb.datasets.load("sleepstudy"))
+    >>> lme4_start(m.design).round(6)
+    array([0.888682])
+    """
+    layout = ThetaLayout(design.blocks)
+    blocks = design.blocks
+    intercepts = all(b.terms == ("(Intercept)",) for b in blocks)
+    if not intercepts or len({b.group for b in blocks}) != len(blocks) or design.n < 2:
+        return layout.start
+    y = np.asarray(design.y, float)
+    v = []
+    for b in blocks:
+        means = np.bincount(b.codes, weights=y, minlength=b.nlevels) / np.maximum(
+            np.bincount(b.codes, minlength=b.nlevels), 1
+        )
+        v.append(np.var(means[b.codes], ddof=1))
+    v_e = np.var(y, ddof=1) - sum(v)
+    if not np.isfinite(v_e) or v_e <= 0:
+        return layout.start
+    return np.sqrt(np.asarray(v) / v_e)
+
+
 def fit_lmm(
     design: Design, reml: bool = True, start: np.ndarray | None = None, optimizer: str = "bobyqa"
 ) -> LmmEstimates:
@@ -155,13 +191,13 @@ def fit_lmm(
     reml
         REML (True) or maximum likelihood (False).
     start
-        Starting theta; lme4's default (identity lambda) when None.
+        Starting theta; lme4's default (:func:`lme4_start`) when None.
     optimizer
         ``"bobyqa"`` (default) or ``"lbfgsb"``.
     """
     objective = LmmObjective(design, reml)
     layout = objective.layout
-    x0 = layout.start if start is None else np.asarray(start, float)
+    x0 = lme4_start(design) if start is None else np.asarray(start, float)
     # a large dense part (crossed designs) is factored at every evaluation: keep BLAS on one thread
     threads = single_thread_blas() if objective.cp.qr >= DENSE_SINGLE_THREAD else contextlib.nullcontext()
     with threads:
