@@ -12,7 +12,7 @@ Cases:
 Target: no slower than glmer. Times are whole fits (design building, both
 optimisation stages, the Hessian for vcov and the convergence checks, as
 glmer computes them). Every case runs in a fresh process: "cold" is its
-first fit, "warm" the median of the following ones; peak RSS is per process.
+first fit (after ``import hierbayes.glmm``, as R's after ``library(lme4)``), "warm" the median of the following ones; peak RSS is per process.
 The -2 logLik of both fits is printed too (hierbayes converges PIRLS to
 machine precision, so its value is at or below glmer's).
 
@@ -80,6 +80,7 @@ def hierbayes_case(data_expr: str, formula: str, family: str, nagq: int, reps: i
 import time, statistics, warnings
 import pandas as pd
 import hierbayes as hb
+import hierbayes.glmm  # the engine is loaded before the timer, as library(lme4) loads lme4 before R's
 {setup}
 df = {data_expr}
 times = []
