@@ -12,7 +12,8 @@ Cases:
 Target: no slower than glmer. Times are whole fits (design building, both
 optimisation stages, the Hessian for vcov and the convergence checks, as
 glmer computes them). Every case runs in a fresh process: "cold" is its
-first fit (after ``import hierbayes.glmm``, as R's after ``library(lme4)``), "warm" the median of the following ones; peak RSS is per process.
+first fit (after ``import hierbayes.glmm``, as R's after ``library(lme4)``),
+"warm" the median of the following ones; peak RSS is per process.
 The -2 logLik of both fits is printed too (hierbayes converges PIRLS to
 machine precision, so its value is at or below glmer's).
 
