@@ -98,7 +98,7 @@ class ReBlock:
 
     @property
     def theta_start(self) -> np.ndarray:
-        """lme4's starting value: identity lambda."""
+        """Identity lambda (lme4's start for glmer, and for lmer unless every term is a random intercept)."""
         return np.array([1.0 if r == c else 0.0 for r, c in self.theta_index])
 
     @property

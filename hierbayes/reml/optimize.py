@@ -91,7 +91,7 @@ def minimize_theta(
     fun
         The profiled criterion; returns ``inf`` where undefined.
     start
-        Starting theta (lme4's: identity lambda).
+        Starting theta (lme4's: :func:`hierbayes.reml.fit.lme4_start`).
     lower
         Lower bounds (0 for diagonal elements, -inf otherwise).
     method
