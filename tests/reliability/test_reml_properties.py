@@ -188,10 +188,12 @@ def test_scaling_y_scales_sigma_and_sds(case, c, reml):
     np.testing.assert_allclose(at_b.beta, c * at_a.beta, rtol=1e-9, atol=1e-12 * c)
     for ba, bb in zip(at_a.b, at_b.b, strict=True):
         np.testing.assert_allclose(bb, c * ba, rtol=1e-8, atol=1e-10 * c)
-    assert b.objective == pytest.approx(a.objective + shift, rel=1e-7, abs=1e-5)  # and the optimum
-    assert b.sigma == pytest.approx(c * a.sigma, rel=2e-3)
-    sd = a.varcorr["var2"].isna()
-    np.testing.assert_allclose(b.varcorr["sdcor"][sd], c * a.varcorr["sdcor"][sd], rtol=5e-3, atol=5e-3 * c * a.sigma)
+    # the optima: BOBYQA stops by its tolerances (lme4's), so on a flat, nearly singular surface the two
+    # runs can stop at thetas ~10% apart with criteria ~1e-5 apart; what holds is that each optimum is as
+    # good as the other one's theta, and the scaled estimates at one theta are exact (above)
+    assert b.objective == pytest.approx(a.objective + shift, abs=1e-4)
+    assert b.objective <= b.devfun(theta) + 1e-4
+    assert a.objective <= a.devfun(b.theta.to_numpy()) + 1e-4
 
 
 @PROPERTY
