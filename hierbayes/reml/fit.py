@@ -152,7 +152,7 @@ def lme4_start(design: Design) -> np.ndarray:
     ``sqrt(v_j / v_e)`` with ``v_j`` the variance of the factor's group means
     of y (R's ``var(ave(y, f))``) and ``v_e = var(y) - sum(v_j)``, when
     ``v_e > 0``. Starting where lme4 starts keeps the optimizer on lme4's
-    path (InstEval: 74 evaluations instead of 113 from the identity).
+    path (InstEval: 81 evaluations, lme4 74, instead of 113 from the identity).
 
     Examples
     --------

@@ -6,7 +6,8 @@ and MixedModels.jl use for the same problem: theta has few elements, the
 criterion is cheap but has no analytic gradient here, and the diagonal
 elements of lambda are bounded below by zero, so boundary (singular) fits
 are reached exactly. On sleepstudy ``(Days | Subject)`` it needs 43
-evaluations, as lme4 does; on InstEval 81 (lme4 74). ``method="lbfgsb"`` (SciPy's L-BFGS-B with central-difference
+evaluations, as lme4 does; on InstEval 81 (lme4 74).
+``method="lbfgsb"`` (SciPy's L-BFGS-B with central-difference
 gradients) is available as a cross-check; it needs two to three times as
 many evaluations.
 """
