@@ -91,13 +91,6 @@ class AgqDeviance(LaplaceDeviance):
         self._bins = (np.arange(len(self._zk))[:, None] * block.nlevels + block.codes[None, :]).ravel()
         self._half_z2 = 0.5 * (self._zk * self._zk)[:, None]
 
-    def __call__(self, pars) -> float:
-        try:
-            res = self.modes(pars)
-        except FloatingPointError:
-            return np.inf
-        return self.value(res)
-
     def value(self, res: PirlsResult) -> float:
         """The AGQ deviance at converged modes."""
         r, block = self.response, self.design.blocks[0]

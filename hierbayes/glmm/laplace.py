@@ -103,4 +103,8 @@ class LaplaceDeviance:
             res = self.modes(pars)
         except FloatingPointError:
             return np.inf
+        return self.value(res)
+
+    def value(self, res: PirlsResult) -> float:
+        """The deviance at converged modes (the Laplace approximation; AGQ overrides it)."""
         return laplace_value(res, self.response)

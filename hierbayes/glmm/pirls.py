@@ -109,11 +109,8 @@ class Pirls:
             start += b.q
         self._q = start
 
-    def zb(self, theta: np.ndarray, u: list[np.ndarray]) -> np.ndarray:
-        """``Z Lambda(theta) u`` for the fitting data."""
-        return self._zb(self.layout.lambdas(theta), u)
-
-    def _zb(self, lambdas: list[np.ndarray], u: list[np.ndarray]) -> np.ndarray:
+    def zb(self, lambdas: list[np.ndarray], u: list[np.ndarray]) -> np.ndarray:
+        """``Z Lambda u`` for the fitting data (``lambdas``: each block's factor at theta)."""
         out = np.zeros(self.design.n)
         for lam, (_, _, _, k, codes, z), uu in zip(lambdas, self._blocks, u, strict=True):
             if k == 1:
@@ -152,7 +149,7 @@ class Pirls:
             b_start = self._beta if joint else beta
             if b_start is None:
                 b_start = np.zeros(d.p)
-            eta = r.offset + d.X @ b_start + self._zb(lams, self._u)
+            eta = r.offset + d.X @ b_start + self.zb(lams, self._u)
         else:
             eta = self.start_eta()
         mu = r.linkinv(eta)
@@ -171,7 +168,7 @@ class Pirls:
             u1, ur, bnew = f.u1, f.ur, f.beta
             coef = np.concatenate([u1.ravel(), ur, bnew])
             us = self._split(coef)
-            new_eta = base + (X @ bnew if joint else 0.0) + self._zb(lams, us)
+            new_eta = base + (X @ bnew if joint else 0.0) + self.zb(lams, us)
             mu = r.linkinv(new_eta)
             pdev = float(r.dev_resid(mu).sum() + np.dot(coef[:q], coef[:q]))
             halvings = 0
@@ -183,7 +180,7 @@ class Pirls:
                     )
                 coef = 0.5 * (coef + old_coef)
                 us = self._split(coef)
-                new_eta = base + (X @ coef[q:] if joint else 0.0) + self._zb(lams, us)
+                new_eta = base + (X @ coef[q:] if joint else 0.0) + self.zb(lams, us)
                 mu = r.linkinv(new_eta)
                 pdev = float(r.dev_resid(mu).sum() + np.dot(coef[:q], coef[:q]))
                 halvings += 1
@@ -208,7 +205,7 @@ class Pirls:
 
     def _factor(self, theta, lams, X, z, sqrtw, joint: bool) -> SystemFactor | None:
         if self._systems is not None:
-            return self._systems[joint].factor(theta, z, sqrtw, lams)
+            return self._systems[joint].factor(lams, z, sqrtw)
         # very large crossed designs: the REML engine's sparse cross-products
         cp = crossproducts(self.design.blocks, X, z, sqrtw)
         f = factorize(cp, self.layout, theta)

@@ -22,7 +22,6 @@ import numpy as np
 from scipy.linalg.lapack import dpotrf, dtrtrs
 
 from hierbayes.design import Design
-from hierbayes.reml.params import ThetaLayout
 
 #: Largest dense coupling block (qr x q1 entries) handled here
 MAX_DENSE_COUPLING = 4_000_000
@@ -64,7 +63,6 @@ class WeightedSystem:
 
     def __init__(self, design: Design, with_x: bool):
         self.design = design
-        self.layout = ThetaLayout(design.blocks)
         self.X = design.X if with_x else np.empty((design.n, 0))
         self.p = self.X.shape[1]
         first, rest = design.blocks[0], design.blocks[1:]
@@ -94,11 +92,8 @@ class WeightedSystem:
         qr = sum(b.q for b in design.blocks[1:])
         return qr * q1 <= MAX_DENSE_COUPLING
 
-    def factor(
-        self, theta: np.ndarray, z: np.ndarray, sqrtw: np.ndarray, lambdas: list[np.ndarray] | None = None
-    ) -> SystemFactor | None:
-        """Factor and solve the system with working response ``z`` and square-root weights ``sqrtw``."""
-        lambdas = self.layout.lambdas(theta) if lambdas is None else lambdas
+    def factor(self, lambdas: list[np.ndarray], z: np.ndarray, sqrtw: np.ndarray) -> SystemFactor | None:
+        """Factor and solve the system at the blocks' ``lambdas``, working response ``z`` and weights ``sqrtw``^2."""
         w = sqrtw * sqrtw
         nl1, k1, q1, qr, p = self.nl1, self.k1, self.q1, self.qr, self.p
         codes, Z1 = self.first.codes, self.first.Z
