@@ -37,7 +37,7 @@ class CrossProducts:
         Sizes of the rest's random-effects part and of X.
     rest_groups
         For each of the qr rows of the rest's random effects, the first row
-        of its level's k x k block (the row itself when k = 1); None for one block.
+        of its level's k x k block (the row itself when k = 1).
     """
 
     A11: np.ndarray
@@ -46,13 +46,12 @@ class CrossProducts:
     Arr: np.ndarray
     qr: int
     p: int
-    rest_groups: np.ndarray | None = None
+    rest_groups: np.ndarray
 
     @cached_property
     def pattern(self) -> RestPattern:
         """Product structure of S for the rest's Schur complement (computed on first use)."""
-        groups = np.arange(self.qr) if self.rest_groups is None else self.rest_groups
-        return rest_pattern(self.S, self.nl1, self.k1, stride=self.Arr.shape[1], groups=groups)
+        return rest_pattern(self.S, self.nl1, self.k1, stride=self.Arr.shape[1], groups=self.rest_groups)
 
     @property
     def nl1(self) -> int:
@@ -102,16 +101,15 @@ def crossproducts(
         ZrXy = np.asarray(Zr.T @ Xy)
         Arr = np.block([[ZrZr, ZrXy], [ZrXy.T, Xy.T @ Xy]])
         qr = Zr.shape[1]
-        groups, off = [], 0
-        for b in rest:
-            groups.append(np.repeat(off + np.arange(b.nlevels) * b.k, b.k))
-            off += b.q
-        rest_groups = np.concatenate(groups)
     else:
         S = sp.csr_matrix((0, first.q))
         Arr = Xy.T @ Xy
         qr = 0
-        rest_groups = None
+    groups, off = [np.zeros(0, dtype=np.int64)], 0
+    for b in rest:
+        groups.append(np.repeat(off + np.arange(b.nlevels) * b.k, b.k))
+        off += b.q
+    rest_groups = np.concatenate(groups)
     return CrossProducts(A11=A11, S=S, D=D, Arr=Arr, qr=qr, p=X.shape[1], rest_groups=rest_groups)
 
 
