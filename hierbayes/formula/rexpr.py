@@ -116,7 +116,7 @@ _OPERATORS = (
 CONSTANTS = {"TRUE": True, "FALSE": False, "NULL": None, "NA": float("nan"), "NaN": float("nan"), "Inf": float("inf")}
 #: R's reserved words: as a column name they need backticks in R; here they are accepted bare.
 _RESERVED = {"if", "else", "repeat", "while", "function", "for", "next", "break", "in", *CONSTANTS}
-_R_SYNTACTIC = re.compile(r"^(?:[A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*$|^\.$")
+_R_SYNTACTIC = re.compile(r"^(?:[^\W\d_]|\.(?!\d))[\w.]*$|^\.$", re.UNICODE)
 
 
 @dataclass(frozen=True)
