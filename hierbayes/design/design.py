@@ -118,9 +118,10 @@ class Design:
         return sum(b.n_theta for b in self.blocks)
 
     def block(self, group: str) -> ReBlock:
-        """The block of a grouping factor, by name (as lme4 prints it, or the column's plain name)."""
+        """The block of a grouping factor, by name as lme4 prints it (``"my g"``; `` `my g` `` works too)."""
+        plain = group[1:-1] if len(group) > 2 and group[0] == group[-1] == "`" else group
         for b in self.blocks:
-            if b.group == group or b.group == r_name(group):
+            if b.group in (group, plain):
                 return b
         raise KeyError(f"no grouping factor '{group}'; the model has {', '.join(b.group for b in self.blocks)}")
 

@@ -27,6 +27,7 @@ R's (``factor(x)2``, ``C(f, contr.sum)1``, ``ordered(n).L``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -517,7 +518,19 @@ def r_log(x, base=np.e):
 
 
 def r_round(x, digits=0):
-    return np.round(np.asarray(_plain(x), dtype=float), int(digits))
+    """R's ``round(x, digits)`` (R >= 4.0): of the two decimal candidates, the closer to x; a tie goes to the even."""
+    x = np.asarray(_plain(x), dtype=float)
+    d = int(np.floor(float(digits) + 0.5))
+    if d <= 0:
+        p = 10.0 ** (-d)
+        return np.round(x / p) * p
+    p = 10.0**d
+    sign, ax = np.sign(x), np.abs(x)
+    lo, hi = np.floor(ax * p), np.ceil(ax * p)
+    down, up = lo / p, hi / p
+    dd, du = ax - down, up - ax
+    pick_down = (dd < du) | ((dd == du) & (np.fmod(lo, 2.0) == 0))
+    return sign * np.where(pick_down, down, up)
 
 
 def r_ifelse(test, yes, no):
@@ -603,8 +616,8 @@ FUNCTIONS: dict[str, tuple[str, object]] = {
     "trunc": ("_r_trunc", _elementwise(np.trunc)),
     "sign": ("_r_sign", _elementwise(np.sign)),
     "round": ("_r_round", r_round),
-    "pmin": ("_r_pmin", lambda *a: np.minimum.reduce([np.asarray(_plain(v), dtype=float) for v in a])),
-    "pmax": ("_r_pmax", lambda *a: np.maximum.reduce([np.asarray(_plain(v), dtype=float) for v in a])),
+    "pmin": ("_r_pmin", lambda *a: functools.reduce(np.minimum, [np.asarray(_plain(v), dtype=float) for v in a])),
+    "pmax": ("_r_pmax", lambda *a: functools.reduce(np.maximum, [np.asarray(_plain(v), dtype=float) for v in a])),
     "ifelse": ("_r_ifelse", r_ifelse),
     "I": ("_r_I", r_identity),
     "c": ("_r_c", r_c),

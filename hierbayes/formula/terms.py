@@ -37,12 +37,21 @@ class RandomBar:
 
     @property
     def group_name(self) -> str:
-        """The grouping factor's name as lme4 prints it (``"cask:batch"``)."""
+        """The grouping factor's name as lme4 prints it (``"cask:batch"``, ``"my g"``, ``"factor(g)"``).
+
+        lme4 deparses the bar's right side: a lone column name without
+        backticks (R prints a symbol bare), anything else as R code.
+        """
+        if len(self.group) == 1:
+            g = self.group[0]
+            if len(g) > 2 and g[0] == g[-1] == "`":
+                return g[1:-1].replace("\\`", "`").replace("\\\\", "\\")
+            return g
         return ":".join(self.group)
 
     def to_string(self) -> str:
         """The bar as formula text, e.g. ``"(1 + Days | Subject)"``; ``||`` for an independent term."""
-        return f"({self.lhs} {'|' if self.correlated else '||'} {self.group_name})"
+        return f"({self.lhs} {'|' if self.correlated else '||'} {':'.join(self.group)})"
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ def test_factor_wrapped_grouping_variable_keeps_lme4s_name():
 def test_backticked_names():
     f = parse_formula("`my y` ~ `a b` + (1 | `my g`)")
     assert f.response == "`my y`"
-    assert f.bars[0].group == ("`my g`",)  # R's deparse: lme4 names the factor `my g`
+    assert f.bars[0].group == ("`my g`",) and f.bars[0].group_name == "my g"  # lme4 prints a symbol bare
     assert parse_formula('y ~ Q("a b") + (1 | Q("my g"))').structure()[2:] == f.structure()[2:]
     assert parse_formula(f.to_string()).structure() == f.structure()
 
