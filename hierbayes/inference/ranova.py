@@ -81,7 +81,7 @@ def _reductions(fit: LmerFit) -> list[tuple[str, list[tuple[bool, list[str], str
         bars.append((b, intercept, terms, _bar_text(parsed.text, b, positions[b.position] > 1)))
     base = [(i, [lab for lab, _ in t], ":".join(b.group)) for b, i, t, _ in bars]
     out = []
-    for k, (b, _intercept, terms, text) in enumerate(bars):
+    for k, (_b, _intercept, terms, text) in enumerate(bars):
         scope = [lab for lab, v in terms if not any(v < w for _, w in terms)]
         if not terms or not scope:
             out.append((f"({text})", base[:k] + base[k + 1 :]))

@@ -29,7 +29,7 @@ CASES = REF["model_matrix"]
 
 @cache
 def idioms() -> pd.DataFrame:
-    """The reference data as pandas reads it (``l`` logical, ``k`` text, ``n`` integer); ``0``, ``1``, ``2`` int labels."""
+    """The reference data as pandas reads it (``l`` logical, ``k`` text); columns ``0``, ``1``, ``2`` int labels."""
     data = pd.read_csv(ROOT / REF["meta"]["data"], encoding="utf-8")
     return data.rename(columns={"0": 0, "1": 1, "2": 2})
 
