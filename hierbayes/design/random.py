@@ -24,7 +24,7 @@ from formulaic.materializers.types import FactorValues
 from hierbayes.design.encode import Naming, evaluate_matrix, evaluate_values, replay_matrix
 from hierbayes.design.names import level_strings, r_labels
 from hierbayes.design.rfunctions import RFactorEncoder
-from hierbayes.errors import FormulaError
+from hierbayes.errors import DataError, FormulaError
 from hierbayes.formula import ParsedFormula, RandomBar
 
 
@@ -242,6 +242,12 @@ def _block(parsed, bars, safe, lhs_code, group_code, columns, naming) -> ReBlock
         factor_codes(evaluate_values(code, safe, f"grouping factor {group}", naming), expr)
         for code, expr in zip(group_code, bars[0].group, strict=True)
     ]
+    for (part_codes, _), expr in zip(parts, bars[0].group, strict=True):
+        if (part_codes < 0).any():
+            raise DataError(
+                f"the grouping factor {group} has {int((part_codes < 0).sum())} missing value(s) in {expr} after "
+                "evaluation (a value outside the levels given to factor()?)"
+            )
     codes, levels = grouping_factor(parts)
     Zs, terms, bar_cols, specs = [], [], [], []
     for bar in bars:

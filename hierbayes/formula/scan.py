@@ -78,8 +78,9 @@ def split_top(formula: str, span: Span, depths: list[int], seps: tuple[str, ...]
     Longer separators are tried first, so ``||`` is never read as two ``|``.
     """
     seps = tuple(sorted(seps, key=len, reverse=True))
-    base = depths[span.start] if span.text else 0
-    base = min((d for d in depths[span.start : span.end] if d >= 0), default=base)
+    base = min((d for d in depths[span.start : span.end] if d >= 0), default=None)
+    if base is None:  # all quoted (a `backticked name`): nothing to split
+        return [("", span)]
     pieces: list[tuple[str, Span]] = []
     current_sep, piece_start = "", span.start
     i = span.start
