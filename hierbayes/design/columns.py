@@ -141,13 +141,13 @@ class Column:
         if pd.api.types.is_numeric_dtype(dtype):
             return cls(label, safe, "numeric", numeric_use=numeric_use)
         if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
-            arr = values.to_numpy(dtype=object)
-            sort_levels(arr, str(label))  # 2 and "2" in one column: an error, as R cannot tell them apart
-            kinds = {type(v) for v in arr}
-            if kinds and all(issubclass(k, (bool, np.bool_)) for k in kinds):
+            inferred = pd.api.types.infer_dtype(values, skipna=True)
+            if inferred == "boolean":
                 return cls(label, safe, "logical", numeric_use=numeric_use)
-            if kinds and all(issubclass(k, (int, float, np.integer, np.floating)) for k in kinds):
+            if inferred in ("integer", "floating", "mixed-integer-float", "decimal"):
                 return cls(label, safe, "numeric", numeric_use=numeric_use)
+            if inferred != "string":  # 2 and "2" in one column: an error, as R cannot tell them apart
+                sort_levels(pd.unique(values.to_numpy(dtype=object)), str(label))
             return cls(label, safe, "character", numeric_use=numeric_use)
         return cls(label, safe, "other", numeric_use=numeric_use)
 
@@ -158,6 +158,8 @@ class Column:
         if self.kind == "logical":
             return self._logical(col, new)
         if self.kind == "character":
+            if pd.api.types.is_string_dtype(col.dtype) and col.dtype != object:
+                return col.array  # text is its own label (kept as pandas' string array: no copy)
             return np.asarray(_labels_of(col), dtype=object)
         if self.kind == "factor":
             labels = _labels_of(col)

@@ -49,20 +49,29 @@ def r_labels(values) -> list[str | None]:
     arr = np.asarray(values, dtype=object).reshape(-1)
     if arr.size == 0:
         return []
+    return _label_array(arr).tolist()
+
+
+def _label_array(arr: np.ndarray) -> np.ndarray:
+    """Labels as an object array (None for missing), one ``r_label`` call per distinct value."""
+    if arr.dtype.kind in "iu":
+        return arr.astype(str).astype(object)
     try:
         codes, uniques = pd.factorize(arr, use_na_sentinel=True)
     except TypeError:
-        return [r_label(v) for v in arr]
+        return np.array([r_label(v) for v in arr], dtype=object)
     labels = np.array([r_label(v) for v in uniques] + [None], dtype=object)
-    return labels[codes].tolist()
+    return labels[codes]
 
 
 def _is_number(v: object) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
-def sort_levels(values, name: str | None = None) -> tuple[str, ...]:
+def sort_levels(values, name: str | None = None, labels: list[str | None] | None = None) -> tuple[str, ...]:
     """Distinct labels of ``values`` (missing values left out) in R's ``factor()`` order.
+
+    ``labels`` may give the labels of ``values`` when these are already distinct.
 
     Raises
     ------
@@ -70,12 +79,16 @@ def sort_levels(values, name: str | None = None) -> tuple[str, ...]:
         When two distinct values print the same (``2`` and ``"2"``).
     """
     arr = np.asarray(values, dtype=object).reshape(-1)
-    try:
-        distinct = list(pd.unique(arr))
-    except TypeError:  # unhashable values
-        distinct = list(dict.fromkeys(map(str, arr)))
-    distinct = [v for v in distinct if r_label(v) is not None]
-    labels = [r_label(v) for v in distinct]
+    if labels is None:
+        try:
+            distinct = list(pd.unique(arr))
+        except TypeError:  # unhashable values
+            distinct = list(dict.fromkeys(map(str, arr)))
+        labels = [r_label(v) for v in distinct]
+    else:
+        distinct = list(arr)
+    keep = [i for i, lab in enumerate(labels) if lab is not None]
+    distinct, labels = [distinct[i] for i in keep], [labels[i] for i in keep]
     if len(set(labels)) < len(labels):
         _raise_same_label(distinct, labels, name)
     if distinct and all(_is_number(v) for v in distinct):
@@ -117,15 +130,18 @@ def level_strings(values: pd.Series, name: str | None = None) -> tuple[np.ndarra
         if len(set(labels)) < len(labels):
             sort_levels(cat.cat.categories.to_numpy(), name)
         return cat.cat.codes.to_numpy().astype(np.int64), tuple(labels)
-    arr = values.to_numpy()
+    if pd.api.types.is_integer_dtype(values.dtype) and not values.hasnans:
+        uniq, codes = np.unique(values.to_numpy(dtype=np.int64), return_inverse=True)
+        return codes.reshape(-1).astype(np.int64), tuple(uniq.astype(str).tolist())
     try:  # hash first, then sort only the distinct values
-        first_codes, distinct = pd.factorize(arr)
+        first_codes, distinct = pd.factorize(values, use_na_sentinel=True)
     except TypeError:
-        first_codes, distinct = pd.factorize(np.asarray(r_labels(arr), dtype=object))
+        first_codes, distinct = pd.factorize(np.asarray(r_labels(values.to_numpy(dtype=object)), dtype=object))
     distinct = np.asarray(distinct, dtype=object)
-    levels = sort_levels(distinct, name)
+    labels = [r_label(v) for v in distinct]
+    levels = sort_levels(distinct, name, labels)
     index = {lvl: i for i, lvl in enumerate(levels)}
-    rank = np.array([index[r_label(v)] for v in distinct], dtype=np.int64)
+    rank = np.array([index[lab] for lab in labels] + [-1], dtype=np.int64)
     return rank[first_codes].reshape(-1), levels
 
 

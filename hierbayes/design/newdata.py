@@ -32,7 +32,7 @@ import pandas as pd
 
 from hierbayes.design.columns import ColumnTable, safe_frame
 from hierbayes.design.design import Design
-from hierbayes.design.encode import evaluate_matrix
+from hierbayes.design.encode import Naming, evaluate_matrix
 from hierbayes.design.frame import unusable
 from hierbayes.design.translate import Translator
 from hierbayes.errors import DataError, FormulaError
@@ -157,7 +157,8 @@ def bar_term_names(design: Design, lhs: str) -> tuple[str, ...]:
     tr = Translator(ColumnTable(design.frame.data.columns), known=known)
     code = tr.rhs(lhs, "re_form")
     cols = tuple(c for c in design.columns if c.label in tr.used)
-    return evaluate_matrix(code, safe_frame(design.frame.data, cols), "re_form", design.naming)[1]
+    naming = Naming({**design.naming.display, **tr.display}, design.naming.columns)
+    return evaluate_matrix(code, safe_frame(design.frame.data, cols), "re_form", naming)[1]
 
 
 def encode_rows(

@@ -45,7 +45,7 @@ from formulaic.transforms.contrasts import (
 )
 from formulaic.utils.stateful_transforms import stateful_transform
 
-from hierbayes.design.names import r_labels, sort_levels
+from hierbayes.design.names import level_strings, r_labels
 from hierbayes.errors import DataError
 
 #: How an encoded factor's column names are written; ``names.r_column_name`` reads them back.
@@ -279,7 +279,10 @@ class RFactorEncoder:
                 )
             encoder_state["levels"] = tuple(levels)
         codes = pd.Categorical(labels, categories=levels).codes
-        dummies = pd.DataFrame(np.eye(len(levels))[codes] * (codes >= 0)[:, None], columns=levels)
+        onehot = np.zeros((len(codes), len(levels)))
+        rows = np.flatnonzero(codes >= 0)
+        onehot[rows, codes[rows]] = 1.0
+        dummies = pd.DataFrame(onehot, columns=levels)
         return self.contrasts.apply(dummies, levels=levels, reduced_rank=reduced_rank, output="pandas")
 
 
@@ -295,12 +298,10 @@ def as_factor(values) -> RFactor:
     s = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values) if np.ndim(values) else [values])
     if isinstance(s.dtype, pd.CategoricalDtype):
         cats = r_labels(s.cat.categories.to_numpy())
-        labels = np.asarray(cats, dtype=object)[s.cat.codes.to_numpy()]
-        labels[s.cat.codes.to_numpy() < 0] = None
+        labels = np.asarray([*cats, None], dtype=object)[s.cat.codes.to_numpy()]
         return RFactor(labels, tuple(cats), ordered=bool(s.cat.ordered))
-    arr = s.to_numpy()
-    labels = np.asarray(r_labels(arr), dtype=object)
-    return RFactor(labels, sort_levels(arr))
+    codes, levels = level_strings(s)
+    return RFactor(np.asarray([*levels, None], dtype=object)[codes], levels)
 
 
 def _factor_values(f: RFactor, contrasts: Contrasts | None = None) -> FactorValues:
