@@ -9,16 +9,11 @@ column) cannot be told apart by R and are an error here.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Collection
-
 import numpy as np
 import pandas as pd
 
 from hierbayes.errors import DataError
 from hierbayes.formula.rexpr import format_double
-
-_CONTRAST = re.compile(r"\[(?:T\.)?([^\[\]]*)\]")
 
 
 def r_label(value: object) -> str | None:
@@ -143,41 +138,6 @@ def level_strings(values: pd.Series, name: str | None = None) -> tuple[np.ndarra
     index = {lvl: i for i, lvl in enumerate(levels)}
     rank = np.array([index[lab] for lab in labels] + [-1], dtype=np.int64)
     return rank[first_codes].reshape(-1), levels
-
-
-def r_column_name(name: str) -> str:
-    """Translate one formulaic column name (formulaic's own spelling) into R's.
-
-    Examples
-    --------
-    >>> r_column_name("Intercept"), r_column_name("k[T.b]:x")
-    ('(Intercept)', 'kb:x')
-    """
-    if name == "Intercept":
-        return "(Intercept)"
-    if name.startswith("I("):
-        name = name.replace(" ** ", "^")
-    return _CONTRAST.sub(r"\1", name)
-
-
-def r_column_names(names: list[str] | tuple[str, ...], logical: Collection[str] = ()) -> tuple[str, ...]:
-    """Translate formulaic column names, keeping them unique.
-
-    ``logical`` names boolean columns: formulaic codes them 0/1 under their
-    own name, R as the contrast ``bTRUE``.
-
-    Examples
-    --------
-    >>> r_column_names(["Intercept", "b", "b:x"], logical={"b"})
-    ('(Intercept)', 'bTRUE', 'bTRUE:x')
-    """
-    out: list[str] = []
-    for n in names:
-        r = r_column_name(n)
-        if logical:
-            r = ":".join(part + "TRUE" if part in logical else part for part in r.split(":"))
-        out.append(r if r not in out else n)
-    return tuple(out)
 
 
 def unique_names(names: list[str]) -> tuple[str, ...]:

@@ -48,7 +48,7 @@ from formulaic.utils.stateful_transforms import stateful_transform
 from hierbayes.design.names import level_strings, r_labels
 from hierbayes.errors import DataError
 
-#: How an encoded factor's column names are written; ``names.r_column_name`` reads them back.
+#: How an encoded factor's column names are written; ``encode.r_names`` reads them back.
 FIELD_FORMAT = "{name}\x1e{field}\x1f"
 
 

@@ -48,9 +48,12 @@ FORMULA = "y ~ scale(x) + poly(x, 2) + factor(dose) + site + late + (1 | subj) +
 
 @pytest.fixture(scope="module")
 def fit():
+    before = DATA.copy(deep=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return hb.lmer(FORMULA, DATA)
+        fit = hb.lmer(FORMULA, DATA)
+    pd.testing.assert_frame_equal(DATA, before, check_exact=True)
+    return fit
 
 
 @pytest.fixture(scope="module")
@@ -186,10 +189,14 @@ def test_a_failed_predict_leaves_the_fit_exactly_as_it_was(fit, rows) -> None:
     fitted = fit.fitted.copy()
     state = _state(fit)
     for make in BAD_NEWDATA:
+        new = make(rows)
+        copied = new.copy(deep=True) if isinstance(new, pd.DataFrame) else None
         try:
-            fit.predict(make(rows))
+            fit.predict(new)
         except hb.HierbayesError:
             pass
+        if copied is not None:
+            pd.testing.assert_frame_equal(new, copied, check_exact=True)  # nor the user's new data
         np.testing.assert_array_equal(fit.predict(rows), before)
     for bad_re_form in ["~(1 | nobody)", 5, "~ (x | subj)"]:
         with pytest.raises(hb.HierbayesError):
