@@ -140,7 +140,7 @@ class Design:
             For a missing column, or a value that cannot be read as the
             column's type (text in a numeric column).
         """
-        wanted = set(self.fixed_labels if labels is None else labels) if labels is not None else None
+        wanted = None if labels is None else set(labels)
         cols = tuple(c for c in self.columns if wanted is None or c.label in wanted)
         missing = [c.label for c in cols if c.label not in data.columns]
         if missing:
