@@ -33,7 +33,7 @@ import xarray as xr
 
 from hierbayes import __version__
 from hierbayes._serialize import decode, dumps, encode, loads
-from hierbayes.design.frame import expression_columns
+from hierbayes.design.design import WEIGHTS_COLUMN
 from hierbayes.errors import HierbayesError
 
 GROUP = "hierbayes"
@@ -72,13 +72,13 @@ def save(fit: Any, path: str | Path) -> Path:
         "family": model.family.name,
         "link": model.family.link.name,
         "na_action": model.na_action,
-        "weights": model.weights if isinstance(model.weights, str) else "",
+        "weights": _weights_column(model),
     }
     # long texts as string variables (netCDF attributes are meant to be small)
     variables["priors_json"] = xr.Variable((), dumps(encode(model.priors, "priors", variables)))
     variables["content_json"] = xr.Variable((), dumps(content))
     variables["data_json"] = xr.Variable((), data_json)
-    if model.weights is not None and not isinstance(model.weights, str):
+    if model.weights is not None and not _weights_column(model):
         variables["weights_array"] = xr.Variable("weights_row", np.asarray(model.weights, dtype=float))
     ds = xr.Dataset({**variables, **data_vars}, attrs=attrs)
     if path.exists():
@@ -145,10 +145,18 @@ def load(path: str | Path):
 def _used_data(model) -> pd.DataFrame:
     """The columns of the user's data the model uses, every row."""
     frame = model.design.frame
-    columns = [c for c in frame.data.columns if c != "(weights)"]
-    if isinstance(model.weights, str):
-        columns += [c for c in expression_columns(model.weights, model.data.columns, "weights") if c not in columns]
+    columns = [c for c in frame.data.columns if c != WEIGHTS_COLUMN]  # weights' own columns included
     return pd.DataFrame(model.data).loc[:, columns]
+
+
+def _weights_column(model) -> str:
+    """Weights given by column (a label or an expression), as text ("" for an array); data columns load as text."""
+    w = model.weights
+    if isinstance(w, str):
+        return w
+    if w is not None and np.ndim(w) == 0 and w in model.design.frame.data.columns:
+        return f"`{w}`"
+    return ""
 
 
 def _encode_data(df: pd.DataFrame) -> tuple[dict[str, xr.Variable], str]:

@@ -46,9 +46,7 @@ class PosteriorDraws:
         return self.beta.shape[0]
 
 
-def encode_rows(
-    design, newdata: pd.DataFrame | None, re_form: str | None, new_levels: str = "population"
-) -> EncodedRows:
+def encode_rows(design, newdata: pd.DataFrame | None, re_form: str | None, new_levels: str = "error") -> EncodedRows:
     """The design's row encoding, with a hint about new_levels='sample' in the error for unseen levels."""
     hint = " or 'sample' (a new effect drawn from the fitted distribution)"
     return _encode_rows(design, newdata, re_form, new_levels, sample_hint=hint)

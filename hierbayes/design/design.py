@@ -1,13 +1,16 @@
 """The design: everything an engine needs to fit, and to encode new data.
 
-``build_design`` is the formula -> design stage: it parses the formula,
-builds the model frame (dropping and counting incomplete rows), evaluates
-the response, the fixed-effects matrix X (dropping aliased columns the way
-lme4 does) and one random-effects block per grouping factor.
+``build_design`` is the formula -> design stage: it parses the formula, binds
+its names to the data's columns (:mod:`hierbayes.design.translate`), builds
+the model frame (dropping and counting incomplete rows), evaluates the
+response, the fixed-effects matrix X (dropping aliased columns the way lme4
+does) and one random-effects block per grouping factor.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,11 +20,16 @@ from formulaic import ModelSpec
 
 from hierbayes._warnings import warn
 from hierbayes.design.checks import check_finite, check_scaling, check_slopes_vary, drop_aliased
-from hierbayes.design.encode import evaluate_matrix, evaluate_vector, replay_matrix
-from hierbayes.design.frame import ModelFrame, as_dataframe, build_frame, expression_columns
+from hierbayes.design.columns import Column, ColumnTable, safe_frame
+from hierbayes.design.encode import Naming, evaluate_matrix, evaluate_vector, replay_matrix
+from hierbayes.design.frame import ModelFrame, as_dataframe, build_frame
 from hierbayes.design.random import ReBlock, build_blocks
+from hierbayes.design.translate import Translator
 from hierbayes.errors import DataError, FormulaError, RankDeficiencyWarning
 from hierbayes.formula import ParsedFormula, parse_formula
+from hierbayes.formula.rexpr import r_name
+
+WEIGHTS_COLUMN = "(weights)"
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,20 @@ class Design:
     aliased
         Fixed-effect columns dropped because they were linear combinations
         of earlier ones.
+    fixed_spec
+        formulaic's spec of the full X (before dropping aliased columns).
+    fixed_keep
+        Columns of the full X that were kept.
+    columns
+        The used columns: safe identifiers and types when fitting.
+    naming
+        R's names of the translated formula code.
+    fixed_code
+        The fixed part as formulaic formula text.
+    offset_code
+        Each offset's translated code and the state of its stateful transforms.
+    fixed_labels
+        Labels of the columns the fixed part and the offsets read.
     """
 
     formula: ParsedFormula
@@ -65,6 +87,11 @@ class Design:
     aliased: tuple[str, ...] = ()
     fixed_spec: ModelSpec | None = field(default=None, repr=False)
     fixed_keep: tuple[int, ...] = ()
+    columns: tuple[Column, ...] = field(default=(), repr=False)
+    naming: Naming = field(default_factory=Naming, repr=False)
+    fixed_code: str = field(default="1", repr=False)
+    offset_code: tuple[tuple[str, dict], ...] = field(default=(), repr=False)
+    fixed_labels: tuple[Hashable, ...] = field(default=(), repr=False)
 
     @property
     def n(self) -> int:
@@ -91,9 +118,10 @@ class Design:
         return sum(b.n_theta for b in self.blocks)
 
     def block(self, group: str) -> ReBlock:
-        """The block of a grouping factor, by name."""
+        """The block of a grouping factor, by name as lme4 prints it (``"my g"``; `` `my g` `` works too)."""
+        plain = group[1:-1] if len(group) > 2 and group[0] == group[-1] == "`" else group
         for b in self.blocks:
-            if b.group == group:
+            if b.group in (group, plain):
                 return b
         raise KeyError(f"no grouping factor '{group}'; the model has {', '.join(b.group for b in self.blocks)}")
 
@@ -101,26 +129,62 @@ class Design:
         """The full n x q random-effects matrix, sparse (blocks side by side)."""
         return sp.hstack([b.z_sparse() for b in self.blocks], format="csr")
 
+    # --- new data ----------------------------------------------------------------------------------------------
+
+    def safe_data(self, data: pd.DataFrame, labels: list[Hashable] | None = None, what: str = "model") -> pd.DataFrame:
+        """New data as the formula code sees it: the used columns coerced to their types when fitting.
+
+        Raises
+        ------
+        DataError
+            For a missing column, or a value that cannot be read as the
+            column's type (text in a numeric column).
+        """
+        wanted = None if labels is None else set(labels)
+        cols = tuple(c for c in self.columns if wanted is None or c.label in wanted)
+        missing = [c.label for c in cols if c.label not in data.columns]
+        if missing:
+            raise DataError(f"new data lacks column(s) {', '.join(map(str, missing))} needed for the {what}")
+        return safe_frame(data, cols, new=True)
+
     def fixed_matrix(self, data: pd.DataFrame) -> np.ndarray:
         """X for new data, encoded exactly as the training data was."""
-        _require(data, self.fixed_columns, "fixed effects")
-        full = replay_matrix(self.fixed_spec, data, "fixed effects")
+        safe = self.safe_data(data, list(self.fixed_labels), "fixed effects")
+        return self.fixed_matrix_of(safe)
+
+    def fixed_matrix_of(self, safe: pd.DataFrame) -> np.ndarray:
+        """X for a safe frame of new data."""
+        full = replay_matrix(self.fixed_spec, safe, "fixed effects", self.naming)
         return full[:, list(self.fixed_keep)]
 
     def offset_vector(self, data: pd.DataFrame) -> np.ndarray | None:
         """The offset for new data (None when the model has none)."""
-        if not self.formula.offsets:
+        if not self.offset_code:
             return None
-        return sum(evaluate_vector(o, data, "offset") for o in self.formula.offsets)
+        return self.offset_of(self.safe_data(data, list(self.fixed_labels), "offset"))
+
+    def offset_of(self, safe: pd.DataFrame) -> np.ndarray | None:
+        """The offset for a safe frame of new data, replaying the training state of its transforms."""
+        if not self.offset_code:
+            return None
+        return sum(
+            evaluate_vector(code, safe, "offset", self.naming, copy.deepcopy(state)) for code, state in self.offset_code
+        )
 
     @property
-    def fixed_columns(self) -> list[str]:
+    def fixed_columns(self) -> list[Hashable]:
         """Data columns used by the fixed effects (and offsets)."""
-        cols = self.frame.data.columns
-        used = expression_columns(self.formula.fixed, cols, "fixed effects")
-        for o in self.formula.offsets:
-            used += [c for c in expression_columns(o, cols, "offset") if c not in used]
-        return used
+        return list(self.fixed_labels)
+
+    def term_matrix(self, term_code: str) -> tuple[np.ndarray, tuple[str, ...]]:
+        """One fixed-effects term on the fitting data with every level of every factor (for type III tests)."""
+        safe = safe_frame(self.frame.data, self.columns)
+        values, names, _ = evaluate_matrix(f"0 + {term_code}", safe, "fixed effects", self.naming, full_rank=False)
+        return values, names
+
+    def term_label(self, term) -> str:
+        """R's label of a term of ``fixed_spec`` (``"sector:cses"``, ``"poly(x, 2)"``)."""
+        return ":".join(self.naming.display.get(str(f.expr), self.naming.humanize(str(f.expr))) for f in term.factors)
 
 
 def build_design(
@@ -128,7 +192,7 @@ def build_design(
     data: object,
     *,
     na_action: str = "omit",
-    weights: str | np.ndarray | None = None,
+    weights: Hashable | np.ndarray | None = None,
     require_random: bool = True,
 ) -> Design:
     """Build the design of a mixed model from a formula and a data frame.
@@ -142,7 +206,8 @@ def build_design(
     na_action
         ``"omit"`` (drop incomplete rows with a warning) or ``"raise"``.
     weights
-        Prior weights: a column name or an array with one value per row.
+        Prior weights: a column (by label, whatever its name), an expression
+        of columns (``"1 / v"``), or an array with one value per row.
     require_random
         Raise when the formula has no random-effects term.
 
@@ -164,23 +229,30 @@ def build_design(
             parsed.text,
             len(parsed.text),
         )
-    columns = _used_columns(parsed, df)
     weight_array = None
-    if isinstance(weights, str):
-        columns += [c for c in expression_columns(weights, df.columns, "weights") if c not in columns]
-    elif weights is not None:
-        weight_array = np.asarray(weights, dtype=float).reshape(-1)
+    if weights is not None and not _is_column_ref(weights, df):
+        weight_array = np.asarray(weights, dtype=float).reshape(-1) if _is_array(weights) else None
+        if weight_array is None:
+            raise DataError(f"weights must be a column, an expression of columns or one value per row, not {weights!r}")
         if len(weight_array) != len(df):
             raise DataError(f"weights has {len(weight_array)} values for {len(df)} rows")
-        df = df.assign(**{"(weights)": weight_array})
-        columns.append("(weights)")
-    factors = {g for bar in parsed.bars for g in bar.group}
-    frame = build_frame(df, columns, na_action, factors)
-    data_ = frame.data
+        df = df.assign(**{WEIGHTS_COLUMN: weight_array})
+    table = ColumnTable(df.columns)
+    code = _translate(parsed, table, weights if weight_array is None else WEIGHTS_COLUMN)
+    tr = code["translator"]
+    grouping_only = set(tr.used) - code["numeric_labels"]
+    factors = [label for label in tr.used if label in code["group_labels"]]
+    frame = build_frame(df, list(tr.used), na_action, factors)
+    columns = tuple(
+        Column.of(label, safe, frame.data[label], numeric_use=label not in grouping_only)
+        for label, safe in tr.used.items()
+    )
+    naming = Naming(dict(tr.display), {c.safe: r_name(c.name) for c in columns})
+    safe = safe_frame(frame.data, columns)
     rows = frame.row_index
-    y, trials = _response(parsed, data_)
+    y, trials = _response(parsed, code, safe, naming)
     check_finite(y, [parsed.response_text], "response", rows)
-    X_full, names_full, spec = evaluate_matrix(parsed.fixed, data_, "fixed effects")
+    X_full, names_full, spec = evaluate_matrix(code["fixed"], safe, "fixed effects", naming)
     check_finite(X_full, names_full, "fixed-effects", rows)
     keep = drop_aliased(X_full)
     aliased = tuple(n for j, n in enumerate(names_full) if j not in keep)
@@ -193,53 +265,90 @@ def build_design(
         )
     X = X_full[:, keep]
     x_names = tuple(names_full[j] for j in keep)
-    blocks = build_blocks(parsed, data_)
+    blocks = build_blocks(parsed, safe, code["lhs"], code["groups"], code["block_columns"], naming)
     for b in blocks:
         check_finite(b.Z, b.terms, f"random-effects ({b.group})", rows)
     check_scaling(X, x_names)
     check_slopes_vary(blocks)
-    offset = sum(evaluate_vector(o, data_, "offset") for o in parsed.offsets) if parsed.offsets else None
-    if offset is not None:
+    offset_code = tuple((c, {}) for c in code["offsets"])
+    offset = None
+    if offset_code:
+        offset = sum(evaluate_vector(c, safe, "offset", naming, state) for c, state in offset_code)
         check_finite(offset, [" + ".join(parsed.offsets)], "offset", rows)
     w = None
     if weights is not None:
-        w = evaluate_vector(weights if isinstance(weights, str) else "(weights)", data_, "weights")
+        w = evaluate_vector(code["weights"], safe, "weights", naming)
         if np.any(w < 0):
             raise DataError(f"weights must be non-negative; {int(np.sum(w < 0))} are negative (e.g. {w[w < 0][0]:g})")
     return Design(
         formula=parsed, y=y, X=X, x_names=x_names, blocks=blocks, frame=frame, offset=offset,
         trials=trials, weights=w, aliased=aliased, fixed_spec=spec, fixed_keep=tuple(keep),
+        columns=columns, naming=naming, fixed_code=code["fixed"], offset_code=offset_code,
+        fixed_labels=tuple(code["fixed_labels"]),
     )  # fmt: skip
 
 
-def _used_columns(parsed: ParsedFormula, df: pd.DataFrame) -> list[str]:
-    cols: list[str] = []
+def _is_array(obj: object) -> bool:
+    return isinstance(obj, (np.ndarray, pd.Series, list, tuple)) or (
+        hasattr(obj, "__array__") and not isinstance(obj, str)
+    )
 
-    def add(expr: str, context: str) -> None:
-        cols.extend(n for n in expression_columns(expr, df.columns, context, parsed.text) if n not in cols)
 
-    for expr in parsed.response_cbind or (parsed.response or "",):
-        add(expr, "response")
-    add(parsed.fixed, "fixed effects")
+def _is_column_ref(weights: object, df: pd.DataFrame) -> bool:
+    """A column label (any hashable that is a column) or a string (a column's text or an expression)."""
+    if isinstance(weights, str):
+        return True
+    try:
+        return not _is_array(weights) and weights in df.columns
+    except TypeError:
+        return False
+
+
+def _translate(parsed: ParsedFormula, table: ColumnTable, weights: Hashable | None) -> dict:
+    """Translate every piece of the formula, checking its names against the data's columns.
+
+    Also sorts the columns by use: those the fixed part and offsets read
+    (needed to predict at the population level), those each grouping factor's
+    block reads, and those read only as grouping variables.
+    """
+    tr = Translator(table, parsed.text)
+    out: dict = {"translator": tr, "lhs": {}, "groups": {}, "block_columns": {}}
+    numeric: set = set()
+    out["response"] = tuple(tr.value(e, "response") for e in parsed.response_cbind or (parsed.response or "",))
+    numeric.update(tr.reads)
+    out["fixed"] = tr.rhs(parsed.fixed, "fixed effects")
+    fixed_labels = list(tr.reads)
+    offsets = []
     for o in parsed.offsets:
-        add(o, "offset")
+        offsets.append(tr.value(o, "offset"))
+        fixed_labels += [c for c in tr.reads if c not in fixed_labels]
+    out["offsets"], out["fixed_labels"] = tuple(offsets), fixed_labels
+    numeric.update(fixed_labels)
+    group_labels: set = set()
     for bar in parsed.bars:
-        add(bar.lhs, f"random-effects term {bar.to_string()}")
-        add(" + ".join(f"`{g}`" for g in bar.group), f"grouping factor of {bar.to_string()}")
-    return cols
+        out["lhs"][bar.lhs] = tr.rhs(bar.lhs, f"random-effects term {bar.to_string()}")
+        lhs_reads = list(tr.reads)
+        out["groups"][bar.group] = tuple(tr.value(g, f"grouping factor of {bar.to_string()}") for g in bar.group)
+        group_reads = [c for g in bar.group for c in tr.columns_of(g, "grouping factor")]
+        cols = out["block_columns"].setdefault(bar.group_name, [])
+        cols += [c for c in (*group_reads, *lhs_reads) if c not in cols]
+        numeric.update(lhs_reads)
+        group_labels.update(group_reads)
+    if weights is not None:
+        label = weights if not isinstance(weights, str) else table.find(weights)
+        out["weights"] = tr.safe(label) if label is not None else tr.value(weights, "weights")
+        numeric.update(tr.reads if label is None else [label])
+    out["numeric_labels"], out["group_labels"] = numeric, group_labels
+    return out
 
 
-def _response(parsed: ParsedFormula, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+def _response(
+    parsed: ParsedFormula, code: dict, safe: pd.DataFrame, naming: Naming
+) -> tuple[np.ndarray, np.ndarray | None]:
     if parsed.response_cbind is not None:
-        s = evaluate_vector(parsed.response_cbind[0], data, "response (successes)")
-        f = evaluate_vector(parsed.response_cbind[1], data, "response (failures)")
+        s = evaluate_vector(code["response"][0], safe, "response (successes)", naming)
+        f = evaluate_vector(code["response"][1], safe, "response (failures)", naming)
         if np.any(s < 0) or np.any(f < 0):
             raise DataError(f"cbind({', '.join(parsed.response_cbind)}): successes and failures must be >= 0")
         return s, s + f
-    return evaluate_vector(parsed.response, data, "response"), None
-
-
-def _require(data: pd.DataFrame, columns: list[str], what: str) -> None:
-    missing = [c for c in columns if c not in data.columns]
-    if missing:
-        raise DataError(f"new data lacks column(s) {', '.join(missing)} needed for the {what}")
+    return evaluate_vector(code["response"][0], safe, "response", naming), None

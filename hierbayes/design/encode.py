@@ -1,119 +1,237 @@
-"""Evaluate formula expressions on a data frame with formulaic.
+"""Evaluate translated formula code on a frame of safe columns, with formulaic, and name the results R's way.
 
-Every model matrix (fixed effects, each random-effects bar, the response)
-is made here, so training data and new data are encoded the same way: the
-formulaic ``ModelSpec`` kept on the design replays scaling constants and
-factor levels exactly.
+Every model matrix (fixed effects, each random-effects bar) is made here, so
+training data and new data are encoded the same way: the formulaic
+``ModelSpec`` kept on the design replays factor levels, ``scale()`` constants
+and ``poly()`` coefficients exactly. A replay works on a copy of the spec's
+state, so that a failed prediction leaves the fit exactly as it was
+(formulaic writes the state of the data it is given into the spec's own
+dictionaries).
+
+Column names come from the spec's term structure: each variable's formulaic
+text is replaced by R's (``_r_term(_hb0_)`` by ``x``, or `` `my var` ``), and
+each factor's contrast by R's suffix (``factor(x)2``, ``C(f, contr.sum)1``).
 """
 
 from __future__ import annotations
 
+import copy
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from formulaic import ModelSpec, model_matrix
-from formulaic.errors import FactorEvaluationError, FormulaicError
+from formulaic.errors import FormulaicError
+from formulaic.materializers.types import FactorValues
+from formulaic.utils.stateful_transforms import stateful_eval
 
-from hierbayes.design.names import r_column_names
-from hierbayes.errors import DataError
+from hierbayes.design.names import unique_names
+from hierbayes.design.rfunctions import CONTEXT, FUNCTIONS, NewLevelsError, RFactorEncoder
+from hierbayes.errors import DataError, HierbayesError
 
-#: Names available to formula expressions besides formulaic's transforms.
-CONTEXT = {
-    "log": np.log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp,
-    "expm1": np.expm1, "sqrt": np.sqrt, "abs": np.abs, "sin": np.sin, "cos": np.cos, "tan": np.tan,
-    "np": np, "numpy": np,
-}  # fmt: skip
-
-_IDENT = re.compile(r"`[^`]*`|(?<![\w.])[A-Za-z_.][\w.]*")
-
-
-def quote_columns(expr: str, columns: Iterable[str]) -> str:
-    """Backtick column names formulaic would misread (``mean.ses``, names with spaces)."""
-    special = {c for c in map(str, columns) if not c.isidentifier()}
-    if not special:
-        return expr
-    return _IDENT.sub(lambda m: f"`{m.group(0)}`" if m.group(0) in special else m.group(0), expr)
-
-
-def evaluate_matrix(rhs: str, data: pd.DataFrame, what: str) -> tuple[np.ndarray, tuple[str, ...], ModelSpec]:
-    """Model matrix of a right-hand side, with R-style column names.
-
-    Parameters
-    ----------
-    rhs
-        A formulaic right-hand side (``"1 + Days"``).
-    data
-        Complete rows only (the model frame).
-    what
-        Where the expression comes from, for error messages.
-    """
-    text = quote_columns(rhs, data.columns)
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", FutureWarning)
-            mm = model_matrix(text, data, context=CONTEXT, na_action="ignore")
-    except (FactorEvaluationError, FormulaicError, TypeError, ValueError, NameError, SyntaxError) as exc:
-        raise DataError(f"could not evaluate the {what} '{rhs}': {_reason(exc)}") from exc
-    values = np.asarray(mm.to_numpy(dtype=float), dtype=float).reshape(len(data), -1)
-    logical = {str(c) for c in data.columns if pd.api.types.is_bool_dtype(data[c].dtype)}
-    return values, r_column_names(list(mm.columns), logical), mm.model_spec
-
-
-def replay_matrix(spec: ModelSpec, data: pd.DataFrame, what: str) -> np.ndarray:
-    """Encode new data with a stored spec (same levels, same scaling)."""
-    _check_levels(spec, data, what)
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", FutureWarning)
-            mm = spec.get_model_matrix(data, context=CONTEXT, na_action="ignore")
-    except (FactorEvaluationError, FormulaicError, TypeError, ValueError, NameError, SyntaxError) as exc:
-        raise DataError(f"could not evaluate the {what} on new data: {_reason(exc)}") from exc
-    return np.asarray(mm.to_numpy(dtype=float), dtype=float).reshape(len(data), -1)
-
-
-def evaluate_vector(expr: str, data: pd.DataFrame, what: str) -> np.ndarray:
-    """One numeric column from an expression (a response, an offset)."""
-    name = expr.strip().strip("`")
-    if name in data.columns:
-        col = data[name]
-        if pd.api.types.is_bool_dtype(col.dtype):
-            return col.to_numpy(dtype=float)
-        if not pd.api.types.is_numeric_dtype(col.dtype):
-            raise DataError(f"the {what} '{name}' must be numeric; it has dtype {col.dtype}")
-        return col.to_numpy(dtype=float)
-    values, _names, _ = evaluate_matrix(f"0 + I({quote_columns(expr, data.columns)})", data, what)
-    if values.shape[1] != 1:
-        raise DataError(f"the {what} '{expr}' must give one numeric column, it gives {values.shape[1]}")
-    return values[:, 0]
-
-
+_EVAL_ERRORS = (FormulaicError, TypeError, ValueError, NameError, SyntaxError, ZeroDivisionError, KeyError,
+                IndexError, AttributeError, OverflowError)  # fmt: skip
+_SAFE_ID = re.compile(r"_hb\d+_")
+_R_FUNCTION = {key: name for name, (key, _) in FUNCTIONS.items()}
+_FUNCTION_KEY = re.compile(r"\b(_r_\w+|_f_\w+)\(")
 _FACTOR_FAILED = re.compile(r"Unable to evaluate factor `(.*?)`\.\s*\[(\w+): (.*)\]", re.S)
+_TERM = re.compile(r"_r_term\((.*?), (?:'[^']*'|\"[^\"]*\")\)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|[\u29da\u29db]")
 
 
-def _reason(exc: Exception) -> str:
-    """formulaic's complaint in plain words: which expression failed and Python's reason."""
+@dataclass(frozen=True)
+class Naming:
+    """What the translated code's identifiers stand for in R.
+
+    Attributes
+    ----------
+    display
+        formulaic's text of each variable of a term -> R's text.
+    columns
+        Safe identifier -> the column's name as R prints it.
+    """
+
+    display: Mapping[str, str] = field(default_factory=dict)
+    columns: Mapping[str, str] = field(default_factory=dict)
+
+    def humanize(self, text: str) -> str:
+        """formulaic text (an expression, a message) with R's names back."""
+        for key in sorted(self.display, key=len, reverse=True):
+            text = text.replace(key, self.display[key])
+        text = _FUNCTION_KEY.sub(lambda m: _R_FUNCTION.get(m.group(1), m.group(1).removeprefix("_r_")) + "(", text)
+        text = _TERM.sub(lambda m: m.group(1), text)
+        return _SAFE_ID.sub(lambda m: self.columns.get(m.group(0), m.group(0)), text)
+
+
+def evaluate_matrix(
+    code: str, data: pd.DataFrame, what: str, naming: Naming, full_rank: bool = True
+) -> tuple[np.ndarray, tuple[str, ...], ModelSpec]:
+    """Model matrix of a translated right-hand side, with R's column names.
+
+    Parameters
+    ----------
+    code
+        formulaic formula text from the translator (``"1 + _r_term(_hb0_)"``).
+    data
+        The safe frame (complete rows only).
+    what
+        Where the expression comes from, for error messages.
+    naming
+        R's names for the translated identifiers.
+    full_rank
+        False codes every factor by all its levels (lmerTest's over-parameterised design).
+    """
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            mm = model_matrix(code, data, context=CONTEXT, na_action="ignore", ensure_full_rank=full_rank)
+    except _EVAL_ERRORS as exc:
+        raise _as_data_error(exc, what, naming, None) from None
+    values = np.asarray(mm.to_numpy(dtype=float), dtype=float).reshape(len(data), -1)
+    return values, r_names(mm.model_spec, naming), mm.model_spec
+
+
+def replay_matrix(spec: ModelSpec, data: pd.DataFrame, what: str, naming: Naming) -> np.ndarray:
+    """Encode new data with a stored spec (same levels, same scaling), leaving the spec untouched."""
+    spec = spec.update(
+        encoder_state=copy.deepcopy(spec.encoder_state), transform_state=copy.deepcopy(spec.transform_state)
+    )
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            mm = spec.get_model_matrix(data, context=CONTEXT, na_action="ignore")
+    except _EVAL_ERRORS as exc:
+        raise _as_data_error(exc, what, naming, spec) from None
+    return np.asarray(mm.to_numpy(dtype=float), dtype=float).reshape(len(data), -1)
+
+
+def evaluate_values(code: str, data: pd.DataFrame, what: str, naming: Naming, state: dict | None = None) -> object:
+    """The value of a translated expression (a factor, a vector); ``state`` for its stateful transforms."""
+    env = dict(CONTEXT)
+    env.update({c: data[c] for c in data.columns})
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            return stateful_eval(code, env, {}, {} if state is None else state, None)
+    except HierbayesError as exc:
+        raise DataError(f"could not evaluate the {what}: {naming.humanize(str(exc))}") from None
+    except _EVAL_ERRORS as exc:
+        raise DataError(f"could not evaluate the {what} '{naming.humanize(code)}': {type(exc).__name__}: "
+                        f"{naming.humanize(str(exc))}") from None  # fmt: skip
+
+
+def evaluate_vector(code: str, data: pd.DataFrame, what: str, naming: Naming, state: dict | None = None) -> np.ndarray:
+    """One numeric column from a translated expression (a response, an offset, weights)."""
+    value = evaluate_values(code, data, what, naming, state)
+    shown = naming.humanize(code)
+    if isinstance(value, FactorValues):
+        if isinstance(value.__formulaic_metadata__.encoder, RFactorEncoder):
+            raise DataError(f"the {what} '{shown}' must be numeric; it is a factor")
+        value = value.__wrapped__
+    if isinstance(value, (pd.Series, pd.Categorical)) and not _numeric_dtype(value.dtype):
+        raise DataError(f"the {what} '{shown}' must be numeric; it has dtype {value.dtype}")
+    arr = np.asarray(value)
+    if arr.dtype == object or arr.dtype.kind in "USM":
+        raise DataError(f"the {what} '{shown}' must be numeric; it has dtype {arr.dtype}")
+    if arr.ndim == 0:
+        arr = np.full(len(data), float(arr))
+    if arr.ndim > 1 and arr.shape[1:] != (1,):
+        raise DataError(f"the {what} '{shown}' must give one numeric column, it gives {arr.shape[1]}")
+    arr = arr.astype(float).reshape(-1)
+    if len(arr) != len(data):
+        raise DataError(f"the {what} '{shown}' gives {len(arr)} values for {len(data)} rows")
+    return arr
+
+
+def _numeric_dtype(dtype) -> bool:
+    return pd.api.types.is_bool_dtype(dtype) or (
+        pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
+    )
+
+
+# --- names --------------------------------------------------------------------------------------------------------
+
+
+def r_names(spec: ModelSpec, naming: Naming) -> tuple[str, ...]:
+    """R's names of a spec's columns, in order (``(Intercept)``, ``x``, ``kb``, ``poly(x, 2)1:kb``)."""
+    out: list[str] = []
+    for st in spec.structure:
+        exprs = sorted({str(f.expr) for f in st.term.factors}, key=len, reverse=True)
+        out.extend(_r_name(col, exprs, naming) for col in st.columns)
+    return unique_names(out)
+
+
+def _r_name(col: str, exprs: list[str], naming: Naming) -> str:
+    if col == "Intercept":
+        return "(Intercept)"
+    parts, pos = [], 0
+    while pos < len(col):
+        expr = next((e for e in exprs if col.startswith(e, pos)), None)
+        if expr is None:
+            return naming.humanize(col)
+        pos += len(expr)
+        name = naming.display.get(expr) or naming.humanize(expr)
+        if col.startswith("\x1e", pos):
+            end = col.index("\x1f", pos)
+            name += col[pos + 1 : end]
+            pos = end + 1
+        elif col.startswith("[", pos):
+            end = _bracket_end(col, pos, exprs)
+            field = col[pos + 1 : end]
+            name += field[2:] if field.startswith("T.") else field
+            pos = end + 1
+        parts.append(name)
+        if pos < len(col):
+            if col[pos] != ":":
+                return naming.humanize(col)
+            pos += 1
+    return ":".join(parts)
+
+
+def _bracket_end(col: str, pos: int, exprs: list[str]) -> int:
+    """The ']' closing a formulaic field that starts at ``pos``: followed by the end or ':' and a variable."""
+    end = col.find("]", pos)
+    while end >= 0:
+        rest = col[end + 1 :]
+        if not rest or (rest.startswith(":") and any(rest.startswith(e, 1) for e in exprs)):
+            return end
+        end = col.find("]", end + 1)
+    return len(col) - 1
+
+
+# --- errors -------------------------------------------------------------------------------------------------------
+
+
+def _as_data_error(exc: Exception, what: str, naming: Naming, spec: ModelSpec | None) -> DataError:
+    """formulaic's or Python's complaint as a DataError in R's names; hierbayes errors pass through, renamed."""
+    on_new = " on new data" if spec is not None else ""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, NewLevelsError):
+            return _new_levels(cause, what, naming, spec)
+        if isinstance(cause, HierbayesError):
+            return DataError(f"could not evaluate the {what}{on_new}: {naming.humanize(str(cause))}")
+        cause = cause.__cause__ or cause.__context__
     text = _ANSI.sub("", str(exc)).split("\n\n")[0].strip()
     m = _FACTOR_FAILED.search(text)
     if m:
         expr, kind, why = m.groups()
         why = why.replace("is not present in the dataset or evaluation context", "is not a column or a known function")
-        return f"'{expr}' failed ({kind}: {why.strip()})"
-    return text
+        reason = f"'{naming.humanize(expr)}' failed ({kind}: {naming.humanize(why.strip())})"
+    else:
+        reason = naming.humanize(text)
+    return DataError(f"could not evaluate the {what}{on_new}: {reason}")
 
 
-def _check_levels(spec: ModelSpec, data: pd.DataFrame, what: str) -> None:
-    """Unseen categorical levels in new data are an error, not silent zeros."""
-    for var, (kind, state) in (spec.encoder_state or {}).items():
-        if getattr(kind, "value", kind) != "categorical" or var not in data.columns:
-            continue
-        seen = {str(c) for c in state.get("categories", [])}
-        new = sorted({str(v) for v in pd.unique(data[var].dropna())} - seen)
-        if new:
-            raise DataError(
-                f"column '{var}' in new data has level(s) {', '.join(new)} not seen when fitting ({what}); "
-                f"known levels: {', '.join(sorted(seen))}"
-            )
+def _new_levels(exc: NewLevelsError, what: str, naming: Naming, spec: ModelSpec | None) -> DataError:
+    """A level of a fixed-effects factor not seen when fitting: named, with the factor and the known levels."""
+    who = f"column '{exc.expr}'" if exc.expr in set(naming.columns.values()) else f"'{exc.expr}'"
+    return NewLevelsError(
+        exc.expr, exc.new, exc.known,
+        message=f"{who} in new data has level(s) {', '.join(exc.new)} not seen when fitting ({what}); "
+        f"known levels: {', '.join(exc.known)}. A new level of a factor in the fixed part cannot be predicted "
+        "(R: factor has new levels)",
+    )  # fmt: skip

@@ -7,20 +7,16 @@ the user's data frame is never modified.
 
 from __future__ import annotations
 
-import difflib
-import keyword
-import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from hierbayes._warnings import warn
-from hierbayes.errors import ColumnNotFoundError, DataError, DesignWarning, DroppedRowsWarning
-from hierbayes.formula import KNOWN_FUNCTIONS
-
-_TOKEN = re.compile(r"`([^`]+)`|([A-Za-z_.][\w.]*)")
+from hierbayes.design.columns import ColumnTable
+from hierbayes.design.translate import Translator
+from hierbayes.errors import DataError, DesignWarning, DroppedRowsWarning
 
 
 @dataclass(frozen=True)
@@ -65,15 +61,18 @@ def as_dataframe(data: object) -> pd.DataFrame:
     return data
 
 
-def expression_columns(expr: str, columns: Iterable[str], context: str, formula: str | None = None) -> list[str]:
+def expression_columns(expr: str, columns: Iterable[Hashable], context: str, formula: str | None = None) -> list:
     """Columns an expression refers to; unknown names raise with suggestions.
+
+    Names follow R's model frame: a name that is a column is the column, a call
+    is a function (:mod:`hierbayes.design.translate`).
 
     Parameters
     ----------
     expr
-        An expression from the formula (``"log(x) + scale(z)"``).
+        An R expression from the formula (``"log(x) + scale(z)"``).
     columns
-        The data's column names.
+        The data's column labels.
     context
         Where the expression sits, for the error message (``"fixed effects"``).
     formula
@@ -87,43 +86,10 @@ def expression_columns(expr: str, columns: Iterable[str], context: str, formula:
 
     Examples
     --------
-    >>> expression_columns("log(x) + scale(z):x", ["x", "y", "z"], "fixed effects")
+    >>> expression_columns("log(x) + scale(z) * x", ["x", "y", "z"], "fixed effects")
     ['x', 'z']
     """
-    cols = [str(c) for c in columns]
-    colset = set(cols)
-    found: list[str] = []
-    masked = _mask_strings(expr)
-    for m in _TOKEN.finditer(masked):
-        name = m.group(1) or m.group(2)
-        if m.group(2):
-            after = masked[m.end() :].lstrip()
-            if after.startswith("(") or (after.startswith("=") and not after.startswith("==")):
-                continue  # a function call or a keyword argument
-            if re.match(r"^\.?\d", name) or keyword.iskeyword(name) or name in ("True", "False", "None"):
-                continue
-            if name in KNOWN_FUNCTIONS or name.split(".")[0] in ("np", "numpy", "contr"):
-                continue
-        if name not in colset:
-            raise ColumnNotFoundError(_unknown_column_message(name, cols, context, expr, formula))
-        if name not in found:
-            found.append(name)
-    return found
-
-
-def _unknown_column_message(name: str, cols: list[str], context: str, expr: str, formula: str | None) -> str:
-    close = difflib.get_close_matches(name, cols, n=3, cutoff=0.5)
-    if not close:
-        close = [c for c in cols if c.lower() == name.lower()]
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    some = ", ".join(cols[:12]) + (", ..." if len(cols) > 12 else "")
-    where = re.search(rf"`{re.escape(name)}`|(?<![\w.`]){re.escape(name)}(?![\w.`])", formula or "")
-    if where is None:
-        shown = expr.replace("`", "")
-        context += f" ({shown})" if shown != name else ""
-        return f"unknown column '{name}' in the {context}{hint}\n  the data has: {some}"
-    caret = " " * where.start() + "^"
-    return f"unknown column '{name}' in the {context}{hint}\n  {formula}\n  {caret}\n  the data has: {some}"
+    return Translator(ColumnTable(columns), formula).columns_of(expr, context)
 
 
 def build_frame(
@@ -156,7 +122,7 @@ def build_frame(
     if na_action not in ("omit", "raise"):
         raise DataError(f"na_action must be 'omit' or 'raise', not {na_action!r}")
     sub = data.loc[:, list(columns)]
-    bad = pd.DataFrame({c: _unusable(sub[c]) for c in columns}, index=sub.index)
+    bad = pd.DataFrame({c: unusable(sub[c]) for c in columns}, index=sub.index)
     by_col = {c: int(bad[c].sum()) for c in columns if bad[c].any()}
     drop = bad.any(axis=1).to_numpy() if len(columns) else np.zeros(len(sub), bool)
     if len(sub) == 0:
@@ -193,7 +159,7 @@ def _warn_lost_levels(column: str, before: pd.Series, after: pd.Series) -> None:
         )
 
 
-def _unusable(col: pd.Series) -> np.ndarray:
+def unusable(col: pd.Series) -> np.ndarray:
     mask = col.isna().to_numpy().copy()
     if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
         with np.errstate(invalid="ignore"):
@@ -204,7 +170,3 @@ def _unusable(col: pd.Series) -> np.ndarray:
         blank = np.array([isinstance(v, str) and not v.strip() for v in uniques] + [False], dtype=bool)
         mask |= blank[codes]  # code -1 (missing) reads the final False
     return mask
-
-
-def _mask_strings(text: str) -> str:
-    return re.sub(r"'[^']*'|\"[^\"]*\"", lambda m: " " * len(m.group(0)), text)

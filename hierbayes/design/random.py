@@ -19,9 +19,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from formulaic import ModelSpec
+from formulaic.materializers.types import FactorValues
 
-from hierbayes.design.encode import evaluate_matrix, replay_matrix
-from hierbayes.design.names import level_strings
+from hierbayes.design.encode import Naming, evaluate_matrix, evaluate_values, replay_matrix
+from hierbayes.design.names import level_strings, r_labels
+from hierbayes.design.rfunctions import RFactorEncoder
 from hierbayes.errors import DataError, FormulaError
 from hierbayes.formula import ParsedFormula, RandomBar
 
@@ -33,9 +35,9 @@ class ReBlock:
     Attributes
     ----------
     group
-        Name as lme4 prints it (``"Subject"``, ``"cask:batch"``).
+        Name as lme4 prints it (``"Subject"``, ``"cask:batch"``, ``"factor(g)"``).
     group_vars
-        Data columns whose interaction is the factor.
+        The R expressions whose interaction is the factor (``("cask", "batch")``).
     levels
         Level names (strings), in R's ``factor()`` order.
     codes
@@ -51,6 +53,12 @@ class ReBlock:
         Each bar's left side in formulaic syntax.
     specs
         formulaic specs that encode new data for each bar.
+    group_code
+        Translated code of each of ``group_vars``.
+    columns
+        Labels of the data columns the block reads (grouping variables and slopes).
+    naming
+        R's names for the translated code, for messages.
     """
 
     group: str
@@ -62,6 +70,9 @@ class ReBlock:
     bars: tuple[tuple[int, ...], ...]
     bar_lhs: tuple[str, ...]
     specs: tuple[ModelSpec, ...] = field(repr=False, default=())
+    group_code: tuple[str, ...] = ()
+    columns: tuple = ()
+    naming: Naming = field(repr=False, default_factory=Naming)
 
     @property
     def nlevels(self) -> int:
@@ -136,22 +147,49 @@ class ReBlock:
         """Number of rows in each level."""
         return np.bincount(self.codes, minlength=self.nlevels)
 
-    def encode(self, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Level codes (-1 for a level not seen when fitting) and Z columns for new data."""
-        missing = [v for v in self.group_vars if v not in data.columns]
-        if missing:
-            raise DataError(f"new data has no column '{missing[0]}' (grouping factor {self.group})")
-        keys = group_keys(data, self.group_vars)
+    def encode(self, safe: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Level codes (-1 for a level not seen when fitting) and Z columns for new data (a safe frame)."""
+        keys = self.keys(safe)
         index = {lvl: i for i, lvl in enumerate(self.levels)}
         codes = np.array([index.get(k, -1) for k in keys], dtype=np.int64)
-        Z = np.hstack([replay_matrix(s, data, f"random-effects term for {self.group}") for s in self.specs])
+        Z = np.hstack(
+            [replay_matrix(s, safe, f"random-effects term for {self.group}", self.naming) for s in self.specs]
+        )
         return codes, Z
 
+    def keys(self, safe: pd.DataFrame) -> list[str]:
+        """The level name of every row of a safe frame (``"a:A"`` for an interaction)."""
+        parts = [
+            labels_of(evaluate_values(code, safe, f"grouping factor {self.group}", self.naming))
+            for code in self.group_code
+        ]
+        return [":".join(map(str, t)) for t in zip(*parts, strict=True)] if len(parts) > 1 else list(parts[0])
 
-def group_keys(data: pd.DataFrame, group_vars: tuple[str, ...]) -> list[str]:
-    """Level name of every row: values joined by ':' (``"a:A"``)."""
-    parts = [level_strings_of(data[v]) for v in group_vars]
-    return [":".join(t) for t in zip(*parts, strict=True)] if len(parts) > 1 else parts[0]
+
+def labels_of(value: object) -> list[str]:
+    """Level labels of an evaluated grouping variable (a factor, a column)."""
+    if isinstance(value, FactorValues) and isinstance(value.__formulaic_metadata__.encoder, RFactorEncoder):
+        return list(value.__formulaic_metadata__.encoder.factor.labels)
+    if isinstance(value, pd.Series) and isinstance(value.dtype, pd.CategoricalDtype):
+        return level_strings_of(value)
+    return r_labels(np.asarray(value, dtype=object))
+
+
+def factor_codes(value: object, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Codes and levels (R's order, unused levels dropped) of an evaluated grouping variable."""
+    if isinstance(value, FactorValues) and isinstance(value.__formulaic_metadata__.encoder, RFactorEncoder):
+        f = value.__formulaic_metadata__.encoder.factor
+        labels = np.asarray(f.labels, dtype=object)
+        used = set(labels[pd.notna(labels)])
+        levels = tuple(lvl for lvl in f.levels if lvl in used)
+        index = {lvl: i for i, lvl in enumerate(levels)}
+        return np.array([index.get(v, -1) for v in labels], dtype=np.int64), levels
+    series = (
+        value
+        if isinstance(value, pd.Series)
+        else pd.Series(np.asarray(value, dtype=object) if np.ndim(value) else [value])
+    )
+    return level_strings(series, name)
 
 
 def level_strings_of(col: pd.Series) -> list[str]:
@@ -159,15 +197,14 @@ def level_strings_of(col: pd.Series) -> list[str]:
     return [levels[c] for c in codes]
 
 
-def grouping_factor(data: pd.DataFrame, group_vars: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...]]:
+def grouping_factor(parts: list[tuple[np.ndarray, tuple[str, ...]]]) -> tuple[np.ndarray, tuple[str, ...]]:
     """Codes and levels of a (possibly interaction) grouping factor, R's level order.
 
     For ``b:a`` the levels are ordered with ``b`` varying slowest, as R's
     ``factor(b:a)`` does, and unused combinations are dropped.
     """
-    codes, levels = level_strings(data[group_vars[0]])
-    for var in group_vars[1:]:
-        c2, l2 = level_strings(data[var])
+    codes, levels = parts[0]
+    for c2, l2 in parts[1:]:
         combined = codes * len(l2) + c2
         uniq, codes = np.unique(combined, return_inverse=True)
         levels = tuple(f"{levels[u // len(l2)]}:{l2[u % len(l2)]}" for u in uniq)
@@ -175,21 +212,46 @@ def grouping_factor(data: pd.DataFrame, group_vars: tuple[str, ...]) -> tuple[np
     return codes.astype(np.int64), levels
 
 
-def build_blocks(parsed: ParsedFormula, data: pd.DataFrame) -> tuple[ReBlock, ...]:
-    """One block per grouping factor, sorted by decreasing number of levels (lme4's order)."""
+def build_blocks(
+    parsed: ParsedFormula,
+    safe: pd.DataFrame,
+    lhs_code: dict[str, str],
+    group_code: dict[tuple[str, ...], tuple[str, ...]],
+    columns: dict[str, tuple],
+    naming: Naming,
+) -> tuple[ReBlock, ...]:
+    """One block per grouping factor, sorted by decreasing number of levels (lme4's order).
+
+    ``lhs_code`` maps a bar's left side, ``group_code`` a grouping factor's
+    expressions, to their translated code; ``columns`` a factor's name to the
+    data columns its block reads.
+    """
     by_group: dict[str, list[RandomBar]] = {}
     for bar in parsed.bars:
         by_group.setdefault(bar.group_name, []).append(bar)
-    blocks = [_block(parsed, bars, data) for bars in by_group.values()]
+    blocks = [
+        _block(parsed, bars, safe, lhs_code, group_code[bars[0].group], columns[name], naming)
+        for name, bars in by_group.items()
+    ]
     return tuple(sorted(blocks, key=lambda b: -b.nlevels))
 
 
-def _block(parsed: ParsedFormula, bars: list[RandomBar], data: pd.DataFrame) -> ReBlock:
-    group_vars = bars[0].group
-    codes, levels = grouping_factor(data, group_vars)
+def _block(parsed, bars, safe, lhs_code, group_code, columns, naming) -> ReBlock:
+    group = bars[0].group_name
+    parts = [
+        factor_codes(evaluate_values(code, safe, f"grouping factor {group}", naming), expr)
+        for code, expr in zip(group_code, bars[0].group, strict=True)
+    ]
+    for (part_codes, _), expr in zip(parts, bars[0].group, strict=True):
+        if (part_codes < 0).any():
+            raise DataError(
+                f"the grouping factor {group} has {int((part_codes < 0).sum())} missing value(s) in {expr} after "
+                "evaluation (a value outside the levels given to factor()?)"
+            )
+    codes, levels = grouping_factor(parts)
     Zs, terms, bar_cols, specs = [], [], [], []
     for bar in bars:
-        Zb, names, spec = evaluate_matrix(bar.lhs, data, f"random-effects term {bar.to_string()}")
+        Zb, names, spec = evaluate_matrix(lhs_code[bar.lhs], safe, f"random-effects term {bar.to_string()}", naming)
         if Zb.shape[1] == 0:
             raise FormulaError("this random-effects term has no columns", parsed.text, bar.position)
         dup = [n for n in names if n in terms]
@@ -202,8 +264,8 @@ def _block(parsed: ParsedFormula, bars: list[RandomBar], data: pd.DataFrame) -> 
         Zs.append(Zb)
         specs.append(spec)
     return ReBlock(
-        group=bars[0].group_name,
-        group_vars=group_vars,
+        group=group,
+        group_vars=bars[0].group,
         levels=levels,
         codes=codes,
         Z=np.hstack(Zs),
@@ -211,4 +273,7 @@ def _block(parsed: ParsedFormula, bars: list[RandomBar], data: pd.DataFrame) -> 
         bars=tuple(bar_cols),
         bar_lhs=tuple(b.lhs for b in bars),
         specs=tuple(specs),
+        group_code=tuple(group_code),
+        columns=tuple(columns),
+        naming=naming,
     )

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from hierbayes.design import Design
-from hierbayes.design.newdata import encode_rows
+from hierbayes.design.newdata import encode_rows, new_levels_policy
 from hierbayes.errors import DataError
 
 if TYPE_CHECKING:
@@ -118,28 +118,39 @@ class MixedFit(ABC):
         return [re[b.group].loc[list(b.levels), list(b.terms)].to_numpy() for b in self.design.blocks]
 
     def predict(
-        self, newdata: pd.DataFrame | None = None, re_form: str | None = None, new_levels: str = "population"
+        self,
+        newdata: pd.DataFrame | None = None,
+        re_form: str | float | None = None,
+        new_levels: str | None = None,
+        *,
+        allow_new_levels: bool | None = None,
     ) -> np.ndarray:
         """Predictions from point estimates of the effects.
 
         Parameters
         ----------
         newdata
-            Data to predict for; the fitting data when None.
+            Data to predict for (a DataFrame or a dict of columns); the fitting
+            data when None. Columns are read as the types they had when fitting
+            (``"2"`` and ``2`` are one level); zero rows give an empty array.
         re_form
-            Random effects to condition on: None for all, ``"~0"`` (or ``"NA"``)
-            for none (population-level predictions), or a formula listing bars,
-            e.g. ``"~(1 | Subject)"``, to include only those grouping factors.
+            Random effects to condition on: None for all; ``"NA"``, ``np.nan`` or
+            ``"~0"`` for none (population-level predictions); or a formula of
+            random-effects terms, e.g. ``"~(1 | Subject)"``, to include only those
+            (lme4's ``re.form``).
         new_levels
-            For levels not seen when fitting: ``"population"`` (random effect
-            zero, lme4's ``allow.new.levels=TRUE``) or ``"error"``.
+            For levels of a grouping factor not seen when fitting: ``"error"``
+            (lme4's default), or ``"population"`` (random effect zero).
+        allow_new_levels
+            lme4's spelling: True is ``new_levels="population"``.
 
         Returns
         -------
         numpy.ndarray
             One prediction per row (NaN where a used value is missing).
         """
-        eta = linear_predictor(self.design, self.fixef.to_numpy(), self._ranef_arrays(), newdata, re_form, new_levels)
+        policy = new_levels_policy(allow_new_levels, new_levels)
+        eta = linear_predictor(self.design, self.fixef.to_numpy(), self._ranef_arrays(), newdata, re_form, policy)
         return self._inverse_link(eta)
 
     def _inverse_link(self, eta: np.ndarray) -> np.ndarray:
@@ -172,13 +183,13 @@ def linear_predictor(
     beta: np.ndarray,
     b: list[np.ndarray],
     newdata: pd.DataFrame | None = None,
-    re_form: str | None = None,
-    new_levels: str = "population",
+    re_form: str | float | None = None,
+    new_levels: str = "error",
 ) -> np.ndarray:
     """``X beta + offset + sum_g Z_g b_g`` for the fitting data or new data.
 
-    Levels not seen when fitting contribute zero (``"population"``) or raise
-    (``"error"``). Rows of ``newdata`` with a missing value in a used column give NaN.
+    Levels not seen when fitting raise (``"error"``) or contribute zero
+    (``"population"``). Rows of ``newdata`` with a missing value in a used column give NaN.
     """
     if new_levels == "sample":
         raise DataError("new_levels='sample' draws new random effects: it needs a posterior fit (method='bayes')")

@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from hierbayes._warnings import warn
+from hierbayes.design.newdata import new_levels_policy
 from hierbayes.errors import OverdispersionWarning, SingularFitWarning
 from hierbayes.fits.base import linear_predictor
 from hierbayes.fits.frequentist import FrequentistFit
@@ -127,22 +128,25 @@ class GlmerFit(FrequentistFit):
     def predict(
         self,
         newdata: pd.DataFrame | None = None,
-        re_form: str | None = None,
-        new_levels: str = "population",
+        re_form: str | float | None = None,
+        new_levels: str | None = None,
         type: str = "link",
+        *,
+        allow_new_levels: bool | None = None,
     ) -> np.ndarray:
         """Predictions on the link (default, as lme4) or response scale.
 
         Parameters
         ----------
-        newdata, re_form, new_levels
+        newdata, re_form, new_levels, allow_new_levels
             As :meth:`MixedFit.predict`.
         type
             ``"link"`` (eta) or ``"response"`` (the mean: a probability or a rate).
         """
         if type not in ("link", "response"):
             raise ValueError(f"type must be 'link' or 'response', not {type!r}")
-        eta = linear_predictor(self.design, self.estimates.beta, self.estimates.b, newdata, re_form, new_levels)
+        policy = new_levels_policy(allow_new_levels, new_levels)
+        eta = linear_predictor(self.design, self.estimates.beta, self.estimates.b, newdata, re_form, policy)
         return eta if type == "link" else self.response.linkinv(eta)
 
     @property

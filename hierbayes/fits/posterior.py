@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from hierbayes.design.newdata import new_levels_policy
 from hierbayes.fits.base import MixedFit
 
 if TYPE_CHECKING:
@@ -195,11 +196,13 @@ class PosteriorFit(MixedFit):
     def predict(
         self,
         newdata: pd.DataFrame | None = None,
-        re_form: str | None = None,
-        new_levels: str = "population",
+        re_form: str | float | None = None,
+        new_levels: str | None = None,
         kind: str = "mean",
         scale: str = "response",
         random_seed: int | None = None,
+        *,
+        allow_new_levels: bool | None = None,
     ) -> np.ndarray | xr.DataArray:
         """Predictions: posterior means, or draws of the mean or of new responses.
 
@@ -208,9 +211,11 @@ class PosteriorFit(MixedFit):
         newdata, re_form
             As for :meth:`MixedFit.predict`.
         new_levels
-            For levels not seen when fitting: ``"population"`` (effect zero),
-            ``"sample"`` (per draw, a new effect from the fitted distribution of
-            that factor's effects), or ``"error"``.
+            For levels not seen when fitting: ``"error"`` (lme4's default),
+            ``"population"`` (effect zero), or ``"sample"`` (per draw, a new effect
+            from the fitted distribution of that factor's effects).
+        allow_new_levels
+            lme4's spelling: True is ``new_levels="population"``.
         kind
             ``"mean"``: posterior mean of the expected response (an array);
             ``"draws"``: its draws; ``"predictive"``: posterior predictive draws
@@ -231,7 +236,7 @@ class PosteriorFit(MixedFit):
         default = newdata is None and re_form is None and kind == "mean" and scale == "response"
         if default and self._fitted is not None:
             return self._fitted.copy()
-        rows = encode_rows(self.design, newdata, re_form, new_levels)
+        rows = encode_rows(self.design, newdata, re_form, new_levels_policy(allow_new_levels, new_levels))
         draws = posterior_draws(self.model, self.posterior)
         rng = np.random.default_rng(random_seed)
         fam = self.model.family

@@ -1,4 +1,4 @@
-"""The lme4 formula grammar: parse ``y ~ x + (x | g)`` into response, fixed part and bars."""
+"""The lme4 formula grammar: parse ``y ~ x + (x | g)`` into response, fixed part and bars (no data, no formulaic)."""
 
 from hierbayes.errors import FormulaError
 from hierbayes.formula.parser import KNOWN_FUNCTIONS, parse_formula

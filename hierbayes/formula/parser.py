@@ -1,12 +1,16 @@
 """Parse lme4 formulas: ``y ~ x + (1 + x | g) + (1 | a/b)``.
 
-The bar grammar is ours; everything outside the bars is handed to formulaic
-as a right-hand side. Semantics follow lme4:
+The bar grammar is lme4's; every response, term, offset and grouping
+factor is an R expression (:mod:`hierbayes.formula.rexpr`), checked here and
+kept as R prints it, so that ``I(x^2)`` and `` `my var` `` mean what they mean
+in R. Which names are columns is decided later, with the data (the design
+layer). Semantics follow lme4:
 
 * ``(x | g)`` is ``(1 + x | g)``: correlated intercept and slope;
 * ``(0 + x | g)`` and ``(x - 1 | g)`` drop the intercept;
 * ``(x || g)`` is ``(1 | g) + (0 + x | g)``: independent terms;
 * ``(1 | a/b)`` is ``(1 | a) + (1 | b:a)``; ``(1 | a:b)`` is the interaction;
+* ``(1 | factor(g))`` and ``(1 | interaction(a, b))`` are grouping factors named as lme4 names them;
 * ``offset(z)`` is a known offset; ``cbind(s, f)`` a binomial response.
 """
 
@@ -16,23 +20,15 @@ import re
 from functools import lru_cache
 
 from hierbayes.errors import FormulaError
-from hierbayes.formula.scan import Span, calls_in, depth_map, is_wrapped, split_top
-from hierbayes.formula.syntax import check_expression, check_term
+from hierbayes.formula.rexpr import BinOp, Call, Name, Node, Paren, deparse
+from hierbayes.formula.scan import Span, depth_map, is_wrapped, split_top
+from hierbayes.formula.syntax import KNOWN_FUNCTIONS, check_expression, check_term
 from hierbayes.formula.terms import ParsedFormula, RandomBar
 
-#: Functions a formula may call (numpy's ``np.*`` are allowed too).
-KNOWN_FUNCTIONS = frozenset(
-    {
-        "log", "log2", "log10", "log1p", "exp", "expm1", "sqrt", "abs", "sin", "cos", "tan",
-        "scale", "center", "standardize", "I", "C", "poly", "bs", "cs", "cc", "cr", "Q",
-        "lag", "hashed", "contr", "factor", "as.factor", "exp2", "exp10",
-        "Treatment", "Sum", "Helmert", "Diff", "Poly",
-    }
-)  # fmt: skip
-#: Module-like prefixes whose functions may be called (``np.log``, ``contr.treatment``).
-_NAMESPACES = ("np", "numpy", "contr")
-_NAME = re.compile(r"^(?:[A-Za-z_.][\w.]*|`[^`]+`)$")
-_FACTOR_WRAP = re.compile(r"^(?:as\.)?factor\((.*)\)$", re.S)
+__all__ = ["KNOWN_FUNCTIONS", "parse_formula"]
+
+#: Calls that make a grouping factor from columns: ``(1 | factor(g))``, ``(1 | interaction(a, b))``.
+GROUPING_FUNCTIONS = frozenset({"factor", "as.factor", "as.character", "interaction", "droplevels", "ordered"})
 
 
 def parse_formula(formula: str) -> ParsedFormula:
@@ -46,7 +42,7 @@ def parse_formula(formula: str) -> ParsedFormula:
     Returns
     -------
     ParsedFormula
-        Response, fixed part (formulaic syntax) and expanded random bars.
+        Response, fixed part and expanded random bars, each as R prints it.
 
     Raises
     ------
@@ -95,13 +91,9 @@ def _parse_response(formula: str, lhs: Span, depths: list[int]) -> tuple[str | N
         args = [s.strip() for _, s in split_top(formula, inner, depths, (",",))]
         if len(args) != 2 or not all(a.text for a in args):
             raise FormulaError("cbind() takes two columns: cbind(successes, failures)", formula, lhs.start)
-        for a in args:
-            _check_calls(formula, a)
-            check_expression(formula, a)
-        return None, (_python_powers(args[0].text), _python_powers(args[1].text))
-    _check_calls(formula, lhs)
-    check_expression(formula, lhs)
-    return _python_powers(lhs.text), None
+        s, f = (deparse(check_expression(formula, a)) for a in args)
+        return None, (s, f)
+    return deparse(check_expression(formula, lhs)), None
 
 
 def _parse_rhs(formula: str, rhs: Span, depths: list[int]) -> tuple[str, list[RandomBar], list[str]]:
@@ -125,17 +117,15 @@ def _parse_rhs(formula: str, rhs: Span, depths: list[int]) -> tuple[str, list[Ra
                 continue
         _reject_bar(formula, piece, depths)
         m = re.fullmatch(r"offset\s*\((.*)\)", piece.text, re.S)
-        if m:
+        if m and is_wrapped(Span(piece.text[piece.text.index("(") :], piece.start + piece.text.index("(")), depths):
             if sign == "-":
                 raise FormulaError("an offset cannot be removed with '-'", formula, piece.start)
             expr = Span(m.group(1), piece.start + piece.text.index("(") + 1).strip()
-            _check_calls(formula, expr)
-            check_expression(formula, expr)
-            offsets.append(_python_powers(expr.text))
+            if not expr.text:
+                raise FormulaError("offset() needs an argument, e.g. offset(log(exposure))", formula, piece.start)
+            offsets.append(deparse(check_expression(formula, expr)))
             continue
-        _check_calls(formula, piece)
-        check_term(formula, piece)
-        fixed_parts.append((sign or "+", _python_powers(piece.text)))
+        fixed_parts.append((sign or "+", deparse(check_term(formula, piece))))
     return _join_terms(fixed_parts), bars, offsets
 
 
@@ -171,37 +161,28 @@ def _bar_terms(formula: str, lhs: Span, depths: list[int]) -> tuple[bool, list[s
                 continue
             raise FormulaError("empty term in a random-effects term", formula, span.start)
         _reject_bar(formula, piece, depths)
-        _check_calls(formula, piece)
-        check_term(formula, piece)
-        if piece.text in ("0", "-1"):
+        if re.fullmatch(r"offset\s*\(.*\)", piece.text, re.S):
+            raise FormulaError("offset() belongs in the fixed part, not inside a random-effects term",
+                               formula, piece.start)  # fmt: skip
+        text = deparse(check_term(formula, piece))
+        if text in ("0", "-1"):
             intercept = False
-        elif piece.text == "1":
+        elif text == "1":
             intercept = sign != "-"
         elif sign == "-":
             raise FormulaError("only the intercept can be removed inside a random-effects term", formula, piece.start)
         else:
-            terms.append(_python_powers(piece.text))
+            terms.append(text)
     return intercept, terms
 
 
 def _parse_group(formula: str, group: Span, depths: list[int]) -> list[tuple[str, ...]]:
-    """Grouping factors of a bar; ``a/b`` expands to ``b:a`` and ``a``."""
-    nests = []
+    """Grouping factors of a bar, each a tuple of R expressions; ``a/b`` expands to ``b:a`` and ``a``."""
     for _, part in split_top(formula, group, depths, ("/",)):
-        part = part.strip()
-        if not part.text:
-            raise FormulaError("empty grouping factor around '/'", formula, part.start)
-        names = []
-        for _, name in split_top(formula, part, depths, (":",)):
-            name = name.strip()
-            m = _FACTOR_WRAP.match(name.text)
-            text = m.group(1).strip() if m else name.text
-            if not _NAME.match(text):
-                raise FormulaError(
-                    "a grouping factor is a column name or an interaction a:b of column names", formula, name.start
-                )
-            names.append(text.strip("`"))
-        nests.append(tuple(names))
+        if not part.strip().text:
+            raise FormulaError("empty grouping factor around '/'", formula, part.strip().start)
+    node = check_expression(formula, group)
+    nests = [_interaction_parts(formula, part) for part in _nest_parts(node)]
     out = []
     for depth in range(len(nests), 0, -1):  # innermost first, as lme4's findbars
         combined: tuple[str, ...] = ()
@@ -209,6 +190,29 @@ def _parse_group(formula: str, group: Span, depths: list[int]) -> list[tuple[str
             combined += names
         out.append(combined)
     return out
+
+
+def _nest_parts(node: Node) -> list[Node]:
+    while isinstance(node, Paren):
+        node = node.inner
+    if isinstance(node, BinOp) and node.op == "/":
+        return _nest_parts(node.left) + _nest_parts(node.right)
+    return [node]
+
+
+def _interaction_parts(formula: str, node: Node) -> tuple[str, ...]:
+    while isinstance(node, Paren):
+        node = node.inner
+    if isinstance(node, BinOp) and node.op == ":":
+        return _interaction_parts(formula, node.left) + _interaction_parts(formula, node.right)
+    if isinstance(node, Name) or (isinstance(node, Call) and node.fn in GROUPING_FUNCTIONS and not node.namespace):
+        return (deparse(node),)
+    raise FormulaError(
+        "a grouping factor is a column name, an interaction a:b of column names, or factor(g) or "
+        "interaction(a, b) of columns",
+        formula,
+        node.pos,
+    )
 
 
 def _unwrap(span: Span, depths: list[int]) -> Span | None:
@@ -227,21 +231,6 @@ def _reject_bar(formula: str, span: Span, depths: list[int]) -> None:
                 formula,
                 span.start + i,
             )
-
-
-def _check_calls(formula: str, span: Span) -> None:
-    for name, pos, empty in calls_in(span):
-        if name in KNOWN_FUNCTIONS or name.split(".")[0] in _NAMESPACES:
-            if empty and name not in ("contr.treatment", "contr.sum", "contr.helmert", "contr.poly", "contr.diff"):
-                raise FormulaError(f"{name}() needs an argument, e.g. {name}(x)", formula, pos)
-            continue
-        known = ", ".join(sorted(KNOWN_FUNCTIONS - {"contr", "factor", "as.factor"}, key=str.lower))
-        raise FormulaError(f"unknown function '{name}' (known: {known}, np.*, contr.*)", formula, pos)
-
-
-def _python_powers(text: str) -> str:
-    """R's ``^`` inside ``I(...)`` is Python's ``**``."""
-    return text.replace("^", "**") if "I(" in text else text
 
 
 def _join_terms(parts: list[tuple[str, str]]) -> str:

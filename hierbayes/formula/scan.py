@@ -6,7 +6,6 @@ at a position in the formula as the user wrote it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from hierbayes.errors import FormulaError
@@ -78,8 +77,9 @@ def split_top(formula: str, span: Span, depths: list[int], seps: tuple[str, ...]
     Longer separators are tried first, so ``||`` is never read as two ``|``.
     """
     seps = tuple(sorted(seps, key=len, reverse=True))
-    base = depths[span.start] if span.text else 0
-    base = min((d for d in depths[span.start : span.end] if d >= 0), default=base)
+    base = min((d for d in depths[span.start : span.end] if d >= 0), default=None)
+    if base is None:  # all quoted (a `backticked name`): nothing to split
+        return [("", span)]
     pieces: list[tuple[str, Span]] = []
     current_sep, piece_start = "", span.start
     i = span.start
@@ -103,28 +103,3 @@ def is_wrapped(span: Span, depths: list[int]) -> bool:
         return False
     d0 = depths[s.start]
     return all(depths[j] > d0 or depths[j] < 0 for j in range(s.start + 1, s.end - 1))
-
-
-_CALL = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\s*\((\s*\))?")
-
-
-def calls_in(span: Span) -> list[tuple[str, int, bool]]:
-    """Function names called in a span, with their positions and whether the call has no arguments."""
-    masked = mask_quotes(span.text)
-    return [(m.group(1), span.start + m.start(1), m.group(2) is not None) for m in _CALL.finditer(masked)]
-
-
-def mask_quotes(text: str) -> str:
-    """Quoted text (quotes included) replaced by zeros, same length: an operand whose inside is not seen."""
-    out, quote = [], None
-    for ch in text:
-        if quote:
-            out.append("0")
-            if ch == quote:
-                quote = None
-        elif ch in _QUOTES:
-            quote = ch
-            out.append("0")
-        else:
-            out.append(ch)
-    return "".join(out)

@@ -8,10 +8,7 @@ bars already expanded the lme4 way (``||`` into independent bars, ``a/b`` into
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-
-_PLAIN_NAME = re.compile(r"^[A-Za-z_.][\w.]*$")
 
 
 @dataclass(frozen=True)
@@ -21,12 +18,12 @@ class RandomBar:
     Attributes
     ----------
     lhs
-        The left side as a formulaic right-hand side, e.g. ``"1 + Days"`` or
-        ``"0 + Days"``.
+        The left side as R prints it, e.g. ``"1 + Days"`` or ``"0 + Days"``.
     group
-        Variables whose interaction is the grouping factor, in lme4's naming
-        order: ``("cask", "batch")`` is the factor lme4 prints as
-        ``cask:batch``.
+        R expressions whose interaction is the grouping factor, in lme4's
+        naming order: ``("cask", "batch")`` is the factor lme4 prints as
+        ``cask:batch``; ``("factor(g)",)``, ``("interaction(a, b)",)`` and
+        ``("`my g`",)`` are single factors.
     correlated
         False when the bar came from a double bar ``||``.
     position
@@ -40,13 +37,21 @@ class RandomBar:
 
     @property
     def group_name(self) -> str:
-        """The grouping factor's name as lme4 prints it (``"cask:batch"``)."""
+        """The grouping factor's name as lme4 prints it (``"cask:batch"``, ``"my g"``, ``"factor(g)"``).
+
+        lme4 deparses the bar's right side: a lone column name without
+        backticks (R prints a symbol bare), anything else as R code.
+        """
+        if len(self.group) == 1:
+            g = self.group[0]
+            if len(g) > 2 and g[0] == g[-1] == "`":
+                return g[1:-1].replace("\\`", "`").replace("\\\\", "\\")
+            return g
         return ":".join(self.group)
 
     def to_string(self) -> str:
         """The bar as formula text, e.g. ``"(1 + Days | Subject)"``; ``||`` for an independent term."""
-        group = ":".join(g if _PLAIN_NAME.match(g) else f"`{g}`" for g in self.group)
-        return f"({self.lhs} {'|' if self.correlated else '||'} {group})"
+        return f"({self.lhs} {'|' if self.correlated else '||'} {':'.join(self.group)})"
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,7 @@ class ParsedFormula:
     response_cbind
         ``(successes, failures)`` expressions of an lme4 binomial response.
     fixed
-        Right-hand side of the fixed effects, in formulaic syntax.
+        Right-hand side of the fixed effects, as R prints it.
     bars
         Random-effects bars, expanded.
     offsets

@@ -18,16 +18,12 @@ dropped as aliased are left out.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from formulaic import model_matrix
 
 from hierbayes.design import Design
-from hierbayes.design.encode import CONTEXT, quote_columns
-from hierbayes.design.names import r_column_names
 
 
 @dataclass(frozen=True)
@@ -39,10 +35,6 @@ class ModelTerm:
     numeric: frozenset[str]
     columns: tuple[int, ...]
     expr: str
-
-
-def _r_label(term: str) -> str:
-    return term.replace(" ** ", "^").replace("**", "^")
 
 
 def model_terms(design: Design) -> tuple[bool, list[ModelTerm]]:
@@ -61,7 +53,7 @@ def model_terms(design: Design) -> tuple[bool, list[ModelTerm]]:
             continue
         variables = tuple(str(f.expr) for f in st.term.factors)
         numeric = frozenset(v for v in variables if kinds.get(v, "numerical") != "categorical")
-        terms.append(ModelTerm(_r_label(expr), variables, numeric, cols, expr))
+        terms.append(ModelTerm(design.term_label(st.term), variables, numeric, cols, expr))
     return intercept, terms
 
 
@@ -90,20 +82,14 @@ def _contains(inner: ModelTerm, outer: ModelTerm) -> bool:
 
 
 def _overparameterised(design: Design, intercept: bool, terms: list[ModelTerm]) -> tuple[np.ndarray, list[str]]:
-    data = design.frame.data
     blocks, names = [], []
     if intercept:
         blocks.append(np.ones((design.n, 1)))
         names.append("(Intercept)")
     for t in terms:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mm = model_matrix(
-                "0 + " + quote_columns(t.expr, data.columns), data, context=CONTEXT, ensure_full_rank=False,
-                na_action="ignore",
-            )  # fmt: skip
-        blocks.append(np.asarray(mm.to_numpy(dtype=float)).reshape(design.n, -1))
-        names.extend(r_column_names(list(mm.columns)))
+        values, term_names = design.term_matrix(t.expr)
+        blocks.append(values)
+        names.extend(term_names)
     return np.hstack(blocks), names
 
 

@@ -43,13 +43,13 @@ def _deparse(text: str) -> str:
 
 def _bar_text(formula_text: str, bar: RandomBar, expanded: bool) -> str:
     if expanded:
-        return f"{bar.lhs} | {bar.group_name}"
+        return f"{bar.lhs} | {':'.join(bar.group)}"
     start, depth = bar.position, 0
     for i in range(start, len(formula_text)):
         depth += {"(": 1, ")": -1}.get(formula_text[i], 0)
         if depth == 0:
             return _deparse(formula_text[start + 1 : i])
-    return f"{bar.lhs} | {bar.group_name}"
+    return f"{bar.lhs} | {':'.join(bar.group)}"
 
 
 def _lhs_terms(lhs: str) -> tuple[bool, list[tuple[str, frozenset[str]]]]:
@@ -79,16 +79,16 @@ def _reductions(fit: LmerFit) -> list[tuple[str, list[tuple[bool, list[str], str
     for b in parsed.bars:
         intercept, terms = _lhs_terms(b.lhs)
         bars.append((b, intercept, terms, _bar_text(parsed.text, b, positions[b.position] > 1)))
-    base = [(i, [lab for lab, _ in t], b.group_name) for b, i, t, _ in bars]
+    base = [(i, [lab for lab, _ in t], ":".join(b.group)) for b, i, t, _ in bars]
     out = []
-    for k, (b, _intercept, terms, text) in enumerate(bars):
+    for k, (_b, _intercept, terms, text) in enumerate(bars):
         scope = [lab for lab, v in terms if not any(v < w for _, w in terms)]
         if not terms or not scope:
             out.append((f"({text})", base[:k] + base[k + 1 :]))
             continue
         for scp in scope:
             rest = [lab for lab, _ in terms if lab != scp]
-            new = (True, [], b.group_name) if not rest else (base[k][0], rest, b.group_name)
+            new = (True, [], base[k][2]) if not rest else (base[k][0], rest, base[k][2])
             out.append((f"{scp} in ({text})", [*base[:k], new, *base[k + 1 :]]))
     return out
 

@@ -78,12 +78,14 @@ def test_draw_accessors_and_intervals(sleep_fit):
 
 def test_predict_new_levels(sleep_fit, sleep_data):
     new = pd.DataFrame({"Days": [0.0, 5.0, 5.0], "Subject": ["308", "999", "999"]})
-    pop = sleep_fit.predict(new)
+    with pytest.raises(hb.DataError, match="new levels detected in newdata"):
+        sleep_fit.predict(new)  # lme4's default: allow.new.levels = FALSE
+    pop = sleep_fit.predict(new, allow_new_levels=True)
     fe = sleep_fit.fixef
     assert pop[1] == pytest.approx(fe["(Intercept)"] + 5 * fe["Days"])
     assert pop[0] == pytest.approx(sleep_fit.predict(new.iloc[:1])[0])
     assert pop[0] != pytest.approx(pop[1], abs=1.0)  # a seen subject keeps its own effect
-    draws_pop = sleep_fit.predict(new, kind="draws")
+    draws_pop = sleep_fit.predict(new, kind="draws", allow_new_levels=True)
     draws_new = sleep_fit.predict(new, new_levels="sample", kind="draws", random_seed=1)
     assert draws_new.dims == ("chain", "draw", "obs")
     # a new subject's effect adds the between-subject spread to the uncertainty

@@ -10,6 +10,7 @@ import pytest
 
 import hierbayes as hb
 from hierbayes.design import build_design
+from hierbayes.design.newdata import encode_rows
 from hierbayes.errors import DataError, RankDeficiencyWarning
 from hierbayes.reml import LmmObjective
 
@@ -129,7 +130,7 @@ def test_grouping_variable_is_a_factor_whatever_its_dtype(df, convert, levels):
 
 def test_boolean_grouping_variable(df):
     d = quiet_design("y ~ x + (1 | flag)", df.assign(flag=df["x"] > 1.5))
-    assert d.block("flag").levels == ("False", "True")
+    assert d.block("flag").levels == ("FALSE", "TRUE")  # R's labels of a logical
     np.testing.assert_array_equal(d.block("flag").codes, (df["x"] > 1.5).to_numpy(int))
 
 
@@ -189,7 +190,8 @@ def test_new_data_reproduces_the_training_encoding(df):
     rows = [5, 17, 42]
     new = df.iloc[rows]
     np.testing.assert_allclose(d.fixed_matrix(new), d.X[rows])  # scale() uses the training mean and SD
-    codes, Z = d.block("g").encode(new)
+    enc = encode_rows(d, new)
+    codes, Z = enc.blocks[0]
     np.testing.assert_array_equal(codes, d.block("g").codes[rows])
     np.testing.assert_allclose(Z, d.block("g").Z[rows])
 
@@ -205,7 +207,7 @@ def test_new_data_with_one_row_and_one_level(df):
 def test_new_data_interaction_grouping_factor(df):
     d = quiet_design("y ~ x + (1 | a:b)", df)
     new = pd.DataFrame({"x": [1.0, 1.0, 1.0], "a": ["q", "p", "r"], "b": ["w", "u", "u"]})
-    codes, _ = d.block("a:b").encode(new)
+    codes, _ = encode_rows(d, new, new_levels="population").blocks[0]
     assert list(codes) == [5, 0, -1]  # q:w, p:u, unseen
 
 

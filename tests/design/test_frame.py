@@ -114,9 +114,15 @@ def test_level_absent_after_dropping_is_named(sleep):
         r=sleep["Reaction"].where(sleep["Days"] < 8),
     )
     with pytest.warns(DesignWarning, match=r"level\(s\) 'late' of 'k' have no rows left") as record:
-        d = build_design("r ~ k + (1 | Subject)", data)
+        # one level left: R's model.matrix refuses the factor, and so do we
+        with pytest.raises(DataError, match=r"'k' has only one level \(early\).*contrasts can be applied only"):
+            build_design("r ~ k + (1 | Subject)", data)
     assert all("never" not in str(w.message) for w in record)  # never present: dropped silently, like R
-    assert d.x_names == ("(Intercept)",)
+    data = data.assign(k=data["k"].cat.add_categories("mid"))
+    data.loc[data["Days"] == 0, "k"] = "mid"
+    with pytest.warns(DesignWarning, match=r"level\(s\) 'late' of 'k' have no rows left"):
+        d = build_design("r ~ k + (1 | Subject)", data)
+    assert d.x_names == ("(Intercept)", "kmid")
 
 
 @pytest.mark.filterwarnings("ignore::hierbayes.errors.DroppedRowsWarning")

@@ -73,18 +73,28 @@ def test_interactions_are_kept_for_formulaic():
 def test_transforms_and_r_power_inside_I():
     f = parse_formula("log(y) ~ log(x) + scale(z) + I(x^2) + I(w**2) + C(k) + (1 | g)")
     assert f.response == "log(y)"
-    assert f.fixed == "log(x) + scale(z) + I(x**2) + I(w**2) + C(k)"
+    assert f.fixed == "log(x) + scale(z) + I(x^2) + I(w^2) + C(k)"  # R reads ** as ^ and prints ^
 
 
-def test_factor_wrapped_grouping_variable_is_the_column():
-    assert bars("y ~ (1 | factor(g))") == [("1", ("g",), True)]
-    assert bars("y ~ (1 | as.factor(g))") == [("1", ("g",), True)]
+def test_terms_are_kept_as_r_prints_them():
+    f = parse_formula("log(y+1) ~ sin(2*pi*t) + poly(x,2,raw=TRUE) + I(N/I) + C(k,contr.sum) + x%in%k + (1|g)")
+    assert f.response == "log(y + 1)"
+    assert f.fixed == "sin(2 * pi * t) + poly(x, 2, raw = TRUE) + I(N/I) + C(k, contr.sum) + x %in% k"
+
+
+def test_factor_wrapped_grouping_variable_keeps_lme4s_name():
+    """lme4 names the factor by the expression: ranef(m)$`factor(g)`."""
+    assert bars("y ~ (1 | factor(g))") == [("1", ("factor(g)",), True)]
+    assert bars("y ~ (1 | as.factor(g))") == [("1", ("as.factor(g)",), True)]
+    assert bars("y ~ (1 | interaction(a,b))") == [("1", ("interaction(a, b)",), True)]
+    assert bars("y ~ (1 | factor(a)/b)") == [("1", ("b", "factor(a)"), True), ("1", ("factor(a)",), True)]
 
 
 def test_backticked_names():
     f = parse_formula("`my y` ~ `a b` + (1 | `my g`)")
     assert f.response == "`my y`"
-    assert f.bars[0].group == ("my g",)
+    assert f.bars[0].group == ("`my g`",) and f.bars[0].group_name == "my g"  # lme4 prints a symbol bare
+    assert parse_formula('y ~ Q("a b") + (1 | Q("my g"))').structure()[2:] == f.structure()[2:]
     assert parse_formula(f.to_string()).structure() == f.structure()
 
 
@@ -110,5 +120,5 @@ def test_fixed_only_drops_the_bars():
 
 
 def test_known_namespaces_are_allowed():
-    f = parse_formula("y ~ np.log(x) + C(k, contr.treatment('b')) + (1 | g)")
-    assert f.fixed == "np.log(x) + C(k, contr.treatment('b'))"
+    f = parse_formula("y ~ np.log(x) + C(k, contr.treatment('b')) + stats::poly(x, 2) + (1 | g)")
+    assert f.fixed == 'np.log(x) + C(k, contr.treatment("b")) + stats::poly(x, 2)'

@@ -66,10 +66,10 @@ def test_predict_new_levels_and_re_form() -> None:
     np.testing.assert_allclose(pop, X @ fit.fixef.to_numpy())
     data["herd"] = data["herd"].astype(str)
     data.loc[data.index[0], "herd"] = "NEW"
-    p = fit.predict(data, type="response")
+    p = fit.predict(data, type="response", allow_new_levels=True)
     assert p[0] == pytest.approx(1 / (1 + np.exp(-pop[0])))
     with pytest.raises(hb.DataError, match="not seen"):
-        fit.predict(data, new_levels="error")
+        fit.predict(data)  # lme4's default: allow.new.levels = FALSE
 
 
 def test_overdispersion_warning() -> None:

@@ -158,7 +158,7 @@ def test_na_action_raise(sleep):
 
 def test_categorical_level_absent_after_dropping(sleep):
     data = sleep.assign(
-        phase=pd.Categorical(np.where(sleep["Days"] < 2, "baseline", "deprived")),
+        phase=pd.Categorical(np.select([sleep["Days"] < 2, sleep["Days"] < 6], ["baseline", "deprived"], "late")),
         Reaction=sleep["Reaction"].where(sleep["Days"] >= 2),
     )
     with warnings.catch_warnings():
@@ -204,7 +204,9 @@ def test_newdata_with_an_unseen_level_under_new_levels_error(sleep_fit):
     new = pd.DataFrame({"Days": [1, 2], "Subject": ["308", "999"]})
     with pytest.raises(DataError, match=r"level\(s\) of 'Subject' not seen when fitting: 999"):
         sleep_fit.predict(new, new_levels="error")
-    assert np.isfinite(sleep_fit.predict(new)).all()  # "population" is the default
+    with pytest.raises(DataError, match=r"new levels detected in newdata.*'Subject'.*: 999.*allow_new_levels=True"):
+        sleep_fit.predict(new)  # lme4's default: allow.new.levels = FALSE
+    assert np.isfinite(sleep_fit.predict(new, allow_new_levels=True)).all()
 
 
 # --- priors (Bayesian engine) ---------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ def test_lmer_does_not_modify_the_data(reml):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = hb.lmer("Reaction ~ scale(Days) + shift + (Days | subj)", data, reml=reml)
-        fit.predict(data)
+        fit.predict(data, allow_new_levels=True)
         fit.predict(data, re_form="~0")
         fit.fitted, fit.residuals, fit.ranef, fit.coef
     pd.testing.assert_frame_equal(data, before, check_exact=True)
@@ -46,7 +46,7 @@ def test_predict_does_not_modify_newdata():
     fit = hb.lmer("Reaction ~ Days + (Days | Subject)", s)
     new = pd.DataFrame({"Days": [0.0, 5.0, np.nan], "Subject": pd.Categorical(["308", "999", "309"])}, index=[5, 1, 9])
     before = new.copy(deep=True)
-    fit.predict(new)
+    fit.predict(new, allow_new_levels=True)
     pd.testing.assert_frame_equal(new, before, check_exact=True)
 
 
