@@ -167,11 +167,19 @@ def build_design(
     columns = _used_columns(parsed, df)
     weight_array = None
     if isinstance(weights, str):
-        columns += [c for c in expression_columns(weights, df.columns, "weights") if c not in columns]
+        wcols = expression_columns(weights, df.columns, "weights")
+        for c in wcols:
+            if pd.api.types.is_numeric_dtype(df[c].dtype) and not pd.api.types.is_bool_dtype(df[c].dtype):
+                check_weights(df[c].to_numpy(dtype=float, na_value=np.nan), f"weights column '{c}'", df.index)
+        columns += [c for c in wcols if c not in columns]
     elif weights is not None:
-        weight_array = np.asarray(weights, dtype=float).reshape(-1)
+        try:
+            weight_array = np.asarray(weights, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            raise DataError(f"weights must be numbers (one per row) or a column name, not {weights!r}") from None
         if len(weight_array) != len(df):
             raise DataError(f"weights has {len(weight_array)} values for {len(df)} rows")
+        check_weights(weight_array, "weights", df.index)  # missing weights are an error, not a dropped row
         df = df.assign(**{"(weights)": weight_array})
         columns.append("(weights)")
     factors = {g for bar in parsed.bars for g in bar.group}
@@ -204,12 +212,24 @@ def build_design(
     w = None
     if weights is not None:
         w = evaluate_vector(weights if isinstance(weights, str) else "(weights)", data_, "weights")
-        if np.any(w < 0):
-            raise DataError(f"weights must be non-negative; {int(np.sum(w < 0))} are negative (e.g. {w[w < 0][0]:g})")
+        check_weights(w, "weights" if not isinstance(weights, str) else f"weights '{weights}'", rows)
     return Design(
         formula=parsed, y=y, X=X, x_names=x_names, blocks=blocks, frame=frame, offset=offset,
         trials=trials, weights=w, aliased=aliased, fixed_spec=spec, fixed_keep=tuple(keep),
     )  # fmt: skip
+
+
+def check_weights(w: np.ndarray, what: str, rows) -> None:
+    """Prior weights must be finite, non-negative and not all zero (a DataError naming the weights and rows)."""
+    w = np.asarray(w, dtype=float)
+    for bad, rule, problem in ((~np.isfinite(w), "finite numbers", "missing or infinite"),
+                               (w < 0, "non-negative", "negative")):  # fmt: skip
+        if bad.any():
+            idx = np.flatnonzero(bad)
+            shown = ", ".join(f"{w[i]:g} in row {rows[i]}" for i in idx[:3]) + (", ..." if len(idx) > 3 else "")
+            raise DataError(f"{what} must be {rule}; {len(idx)} are {problem} ({shown})")
+    if len(w) and not np.any(w > 0):
+        raise DataError(f"{what}: every weight is zero; at least one row needs a positive weight")
 
 
 def _used_columns(parsed: ParsedFormula, df: pd.DataFrame) -> list[str]:
