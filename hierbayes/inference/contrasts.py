@@ -13,7 +13,9 @@ X; its hypothesis is a matrix L with one row per degree of freedom:
   With at most one term the type I contrasts are returned, as lmerTest does.
 
 The term -> columns map comes from the design's formulaic spec; columns
-dropped as aliased are left out.
+dropped as aliased are left out. A boolean column is a factor with levels
+FALSE and TRUE, as R's logical vectors are in a formula (its X column is
+``bTRUE``), so type III tests treat it exactly as the strings "FALSE"/"TRUE".
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from formulaic import model_matrix
 from hierbayes.design import Design
 from hierbayes.design.encode import CONTEXT, quote_columns
 from hierbayes.design.names import r_column_names
+from hierbayes.errors import ModelError
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,16 @@ def _r_label(term: str) -> str:
     return term.replace(" ** ", "^").replace("**", "^")
 
 
+def _logical(design: Design) -> set[str]:
+    data = design.frame.data
+    return {str(c) for c in data.columns if pd.api.types.is_bool_dtype(data[c].dtype)}
+
+
 def model_terms(design: Design) -> tuple[bool, list[ModelTerm]]:
     """Whether X has an intercept, and its terms (R labels, in R's order) with their X columns."""
     spec = design.fixed_spec
     kinds = {k: getattr(v[0], "value", v[0]) for k, v in (spec.encoder_state or {}).items()}
+    kinds.update({name: "categorical" for name in _logical(design)})  # R: a logical is a factor
     keep = {full: j for j, full in enumerate(design.fixed_keep)}
     intercept, terms, start = False, [], 0
     for st in spec.structure:
@@ -77,6 +86,50 @@ def contrasts_type1(design: Design) -> dict[str, np.ndarray]:
     return {t.label: U[list(t.columns)] for t in terms}
 
 
+def contrasts_marginal(design: Design) -> dict[str, np.ndarray]:
+    """Marginal contrasts (lmerTest's ``get_contrasts_marginal``, nlme's ``type = "marginal"``).
+
+    Each term's own coefficients, given all the others: rows of the identity.
+    """
+    _, terms = model_terms(design)
+    if design.X.shape[1] <= 1 or len(terms) <= 1:
+        return contrasts_type1(design)
+    eye = np.eye(design.X.shape[1])
+    return {t.label: eye[list(t.columns)] for t in terms}
+
+
+def contrasts_type2(design: Design) -> dict[str, np.ndarray]:
+    """Type II contrasts (lmerTest's ``get_contrasts_type2_unfolded``).
+
+    A term contained in no other term gets its marginal contrast; any other
+    term its sequential (Doolittle) contrast with X's columns reordered so
+    that the columns of every term that neither is it nor contains it come
+    first, then its own and those of the terms containing it.
+    """
+    _, terms = model_terms(design)
+    X = design.X
+    p = X.shape[1]
+    if p <= 1 or len(terms) <= 1:
+        return contrasts_type1(design)
+    out = {}
+    for t in terms:
+        containing = [u for u in terms if _contains(t, u)]
+        if not containing:
+            out[t.label] = np.eye(p)[list(t.columns)]
+            continue
+        last = list(t.columns) + [c for u in containing for c in u.columns]
+        order = [c for c in range(p) if c not in last] + last
+        Xn = X[:, order]
+        R = np.linalg.cholesky(Xn.T @ Xn).T
+        U = R / np.diag(R)[:, None]
+        U[np.abs(U) < 1e-6] = 0.0
+        rows = [order.index(c) for c in t.columns]
+        L = np.zeros((len(rows), p))
+        L[:, order] = U[rows]
+        out[t.label] = L
+    return out
+
+
 def _zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
     mx = np.max(np.abs(x)) if x.size else 0.0
     if not mx > 0:
@@ -91,6 +144,9 @@ def _contains(inner: ModelTerm, outer: ModelTerm) -> bool:
 
 def _overparameterised(design: Design, intercept: bool, terms: list[ModelTerm]) -> tuple[np.ndarray, list[str]]:
     data = design.frame.data
+    logical = _logical(design)
+    if logical:  # booleans as the factor R makes of them: levels FALSE, TRUE
+        data = data.assign(**{c: data[c].map({False: "FALSE", True: "TRUE"}) for c in logical})
     blocks, names = [], []
     if intercept:
         blocks.append(np.ones((design.n, 1)))
@@ -126,7 +182,10 @@ def contrasts_type3(design: Design) -> dict[str, np.ndarray]:
     rows = pd.Index(rd_names).get_indexer(list(design.x_names))
     if (rows < 0).any():
         missing = [n for n, r in zip(design.x_names, rows, strict=True) if r < 0]
-        raise ValueError(f"type III contrasts: columns {missing} of X are not in the over-parameterised design")
+        raise ModelError(
+            f"type III contrasts are not available for this design: columns {missing} of X have no counterpart in "
+            "the over-parameterised design (use type=1)"
+        )
     L = L[rows]
     out = {}
     for t in terms:
