@@ -218,7 +218,7 @@ class Model:
 def lmer(
     formula: str,
     data: pd.DataFrame,
-    REML: bool = True,
+    REML: bool | None = None,
     *,
     reml: bool | None = None,
     control: Any = None,
@@ -240,7 +240,7 @@ def lmer(
     data
         A pandas DataFrame (never modified).
     REML
-        REML (True, lme4's default) or maximum likelihood (False); ``reml`` is the same.
+        REML (True; lme4's default, also when None) or maximum likelihood (False); ``reml`` is the same.
     control
         ``hb.lmerControl(...)`` or a dict of lme4's settings (:mod:`hierbayes.reml.control`).
     start
@@ -275,8 +275,10 @@ def lmer(
     """
     _check_unknown(unknown, "hb.lmer", _LMER_NAMES)
     model = Model(formula, data, na_action=na_action, weights=weights, subset=subset, control=control)
-    return model.fit(REML=REML if reml is None else None, reml=reml, start=start, optimizer=optimizer,
-                     control=control, verbose=verbose, devFunOnly=devFunOnly)  # fmt: skip
+    if REML is None and reml is None:
+        REML = True
+    return model.fit(REML=REML, reml=reml, start=start, optimizer=optimizer, control=control, verbose=verbose,
+                     devFunOnly=devFunOnly)  # fmt: skip
 
 
 def glmer(
@@ -396,7 +398,8 @@ def _check_unknown(unknown: dict, where: str, valid: list[str]) -> None:
             hints.append("hb.lmer fits gaussian models; for another family call hb.glmer(..., family=...)")
             continue
         r_name = {"na.action": "na_action", "allow.new.levels": "allow_new_levels", "re.form": "re_form"}.get(name)
-        close = [r_name] if r_name in valid else difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+        same_case = [v for v in valid if v.lower() == name.lower().replace(".", "_")]
+        close = [r_name] if r_name in valid else same_case or difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
         if close:
             hints.append(f"'{name}': did you mean '{close[0]}'?")
     raise ArgumentError(

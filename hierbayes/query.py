@@ -73,12 +73,13 @@ def select_rows(data: pd.DataFrame, subset: Any, what: str = "subset") -> np.nda
 
 def _as_mask(values: Any, n: int, what: str) -> np.ndarray:
     s = pd.Series(values) if not isinstance(values, pd.Series) else values
-    if len(s) != n:
+    boolean = pd.api.types.is_bool_dtype(s.dtype) or (
+        s.dtype == object and s.dropna().map(lambda v: isinstance(v, (bool, np.bool_))).all()
+    )  # booleans with missing values too (R's NA is not selected)
+    if boolean and len(s) != n:
         raise DataError(f"{what} has {len(s)} values for {n} rows")
-    if pd.api.types.is_bool_dtype(s.dtype):
+    if boolean:
         return s.fillna(False).to_numpy(dtype=bool)
-    if s.dtype == object and s.dropna().map(lambda v: isinstance(v, (bool, np.bool_))).all():
-        return s.fillna(False).to_numpy(dtype=bool)  # booleans with missing values (R's NA is not selected)
     raise DataError(
         f"{what} must give True/False for each row, not values of dtype {s.dtype} "
         '(integer positions are not accepted: R counts from 1, Python from 0; compare instead, e.g. "x > 0")'

@@ -145,8 +145,20 @@ class Pirls:
             estimate them with u (lme4's nAGQ = 0 stage).
         warm
             Start from the modes of the previous call (else from R's
-            starting means).
+            starting means). A warm start that fails (the previous modes
+            scaled by a very different theta can put the linear predictor
+            where the working weights span too many orders of magnitude) is
+            retried from R's starting means.
         """
+        warm = warm and (self._beta is not None or beta is not None)
+        try:
+            return self._run(theta, beta, warm)
+        except (FloatingPointError, ModelError):
+            if not warm:
+                raise
+            return self._run(theta, beta, False)
+
+    def _run(self, theta: np.ndarray, beta: np.ndarray | None, warm: bool) -> PirlsResult:
         d, r = self.design, self.response
         theta = np.asarray(theta, float)
         lams = self.layout.lambdas(theta)
@@ -154,7 +166,7 @@ class Pirls:
         joint = beta is None
         X = d.X if joint else self._empty_x
         base = r.offset if joint else r.offset + d.X @ beta
-        if warm and (self._beta is not None or not joint):
+        if warm:
             b_start = self._beta if joint else beta
             if b_start is None:
                 b_start = np.zeros(d.p)

@@ -296,7 +296,7 @@ def as_control(control: Any, kind: str) -> Control:
             return control
         # lme4 accepts an lmerControl in glmer (with a warning) and vice versa; keep the shared settings
         shared = {f.name: getattr(control, f.name) for f in dataclasses.fields(control)
-                  if f.name not in ("kind", *_GLMER_ONLY)}  # fmt: skip
+                  if f.name not in ("kind", "optimizer_given", "restart_edge", *_GLMER_ONLY)}  # fmt: skip
         if not control.optimizer_given:
             shared.pop("optimizer")
         return _build(kind, shared)
@@ -305,20 +305,20 @@ def as_control(control: Any, kind: str) -> Control:
             f"control must be hb.{kind}Control(...) or a dict of lme4's {kind}Control settings, "
             f"not {type(control).__name__}"
         )
-    settings = {}
+    settings, spelled = {}, {}
     for key, value in control.items():
         name = str(key).replace(".", "_")
         if name in settings:
             raise ArgumentError(f"control sets '{key}' twice")
-        settings[name] = value
-    return _build(kind, settings)
+        settings[name], spelled[name] = value, str(key)
+    return _build(kind, settings, spelled)
 
 
 def _glmer_defaults(kind: str) -> dict:
     return {"optimizer": GLMER_DEFAULT_OPTIMIZERS, "restart_edge": False} if kind == "glmer" else {}
 
 
-def _build(kind: str, settings: dict) -> Control:
+def _build(kind: str, settings: dict, spelled: dict | None = None) -> Control:
     fields = {f.name for f in dataclasses.fields(Control)} - {"kind", "optimizer_given"}
     if kind == "lmer":
         fields -= set(_GLMER_ONLY)
@@ -336,7 +336,7 @@ def _build(kind: str, settings: dict) -> Control:
             close = difflib.get_close_matches(name.replace("_", "."), _valid_names(kind), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise ArgumentError(
-                f"unknown {kind}Control setting '{name.replace('_', '.')}'{hint} "
+                f"unknown {kind}Control setting '{(spelled or {}).get(name, name)}'{hint} "
                 f"(valid: {', '.join(_valid_names(kind))})"
             )
         if value is None and name != "optimizer":
@@ -345,7 +345,8 @@ def _build(kind: str, settings: dict) -> Control:
     if "optimizer" in out and "optimizer" in settings:
         out["optimizer"] = _optimizer_names(out["optimizer"], kind)
         out["optimizer_given"] = not (kind == "glmer" and out["optimizer"] == GLMER_DEFAULT_OPTIMIZERS)
-    out["optCtrl"] = _optctrl(out.get("optCtrl"), out.get("optimizer", ("nloptwrap",)), kind)
+    # optCtrl is checked against the optimizer named here (else when the fit picks its optimizer)
+    out["optCtrl"] = _optctrl(out.get("optCtrl"), out["optimizer"] if "optimizer" in settings else (), kind)
     for name in ("restart_edge", "calc_derivs", "nAGQ0initStep"):
         if name in out and not isinstance(out[name], bool):
             raise ArgumentError(f"control setting '{name.replace('_', '.')}' must be True or False, not {out[name]!r}")

@@ -145,12 +145,18 @@ def factorize(cp: CrossProducts, layout: ThetaLayout, theta: np.ndarray) -> Fact
         Mrr[qr:, :qr] -= SWD.T
         _sandwich_rest(Mrr, lambdas[1:], layout.blocks[1:], qr)
         Mrr[np.arange(qr), np.arange(qr)] += 1.0
+    m = qr + cp.p
+    y_row = Mrr[m, :m].copy()
     # Mrr is symmetric, so its transpose is the same matrix in Fortran order: no copy for LAPACK
     Lrr, info = _potrf(Mrr.T, lower=True, clean=True, overwrite_a=True)
-    if info != 0:
+    if info == m + 1:
+        # only the response's pivot failed: [Z X] fit it exactly (r2 = 0, an infinite criterion); the factor
+        # of [Z X] is complete, its last row a forward substitution (PIRLS and the GLMM's vcov use it)
+        Lrr[m, :m] = sla.solve_triangular(Lrr[:m, :m], y_row, lower=True, check_finite=False)
+        Lrr[m, m] = 0.0
+    elif info != 0:
         return None
     diag = np.diagonal(Lrr)
-    m = qr + cp.p
     r2 = diag[-1] ** 2
     if not (diag[:m] > 0).all() or not np.isfinite(r2):
         return None
