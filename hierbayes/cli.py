@@ -85,10 +85,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from hierbayes.errors import HierbayesError
     from hierbayes.runner import run_spec
     from hierbayes.spec import load_spec
-
-    from hierbayes.errors import HierbayesError
 
     spec = load_spec(resolve_spec(args.spec))
     out = Path(args.out) / spec.name
