@@ -106,7 +106,7 @@ def r_to_pandas(condition: str) -> str:
 
 def _translate(code: str) -> str:
     code = code.replace("&&", "&").replace("||", "|")
-    code = re.sub(r"%in%", " in ", code)
+    code = re.sub(r"\s*%in%\s*", " in ", code)
     code = re.sub(r"!(?!=)", "~", code)
     code = re.sub(r"\bTRUE\b", "True", code)
     code = re.sub(r"\bFALSE\b", "False", code)

@@ -42,7 +42,8 @@ def separated_effects(X: np.ndarray, response: GlmResponse, names, tol: float = 
     >>> import hierbayes as hb
     >>> from hierbayes.glmm.glm_family import glm_response
     >>> import numpy as np, pandas as pd
-    >>> d = pd.DataFrame({"y": [0, 0, 1, 1, 0, 1], "x": [-2.0, -1, 1, 2, -0.5, 0.5], "g": list("aabbcc")})
+    >>> d = pd.DataFrame({"y": [0, 0, 1, 1, 0, 1, 0, 1], "x": [-2.0, -1, 1, 2, -0.5, 0.5, 0, 0],
+    ...                   "g": list("aabbccdd")})  # x = 0 has both outcomes: the intercept stays finite
     >>> m = hb.Model("y ~ x + (1 | g)", d, family="binomial")
     >>> separated_effects(m.design.X, glm_response(m.design, m.family), m.design.x_names)
     ['x']
