@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from hierbayes._warnings import warn
-from hierbayes.errors import EstimationError, SingularFitWarning
+from hierbayes.errors import ArgumentError, EstimationError, SingularFitWarning
 from hierbayes.fits.base import MixedFit
 from hierbayes.reml import ThetaLayout, sdcor_parameters, varcorr_frame
 from hierbayes.reml.fit import SINGULAR_TOL
@@ -122,3 +122,19 @@ def singular_warning(fit: FrequentistFit, detail: str = "") -> None:
     if action == "stop":
         raise EstimationError(text + " (check.conv.singular = 'stop')")
     warn(text, SingularFitWarning)
+
+
+def use_re_of(use_re: bool, re_form) -> bool:
+    """lme4's ``re.form`` for simulate: None (NULL) conditions on the random effects, NA or ~0 draws new ones."""
+    if re_form is ...:
+        return bool(use_re)  # not given: as use_re says
+    if re_form is None:
+        return True
+    if isinstance(re_form, float) and np.isnan(re_form):
+        return False
+    if isinstance(re_form, str) and re_form.replace(" ", "") in ("~0", "NA", "0", "~1"):
+        return False
+    raise ArgumentError(
+        f"simulate's re_form must be None (condition on the random effects) or 'NA' / '~0' (draw new ones), "
+        f"not {re_form!r}"
+    )

@@ -12,7 +12,7 @@ from scipy import stats
 from hierbayes._warnings import warn
 from hierbayes.errors import ArgumentError, OverdispersionWarning
 from hierbayes.fits.base import linear_predictor
-from hierbayes.fits.frequentist import FrequentistFit, singular_warning
+from hierbayes.fits.frequentist import FrequentistFit, singular_warning, use_re_of
 from hierbayes.glmm.fit import GlmmEstimates, make_devfun
 from hierbayes.reml import ThetaLayout
 
@@ -246,17 +246,20 @@ class GlmerFit(FrequentistFit):
 
         return boot_confint(self, level=level, **boot_options).loc[chosen]
 
-    def simulate(self, nsim: int = 1, seed: int | None = None, use_re: bool = False) -> np.ndarray:
+    def simulate(self, nsim: int = 1, seed: int | None = None, use_re: bool = False, re_form=...) -> np.ndarray:
         """New responses from the fitted model, shape (n, nsim) like lme4's ``simulate`` and ``LmerFit.simulate``.
 
         New random effects are drawn unless ``use_re`` (then the conditional
-        modes are used). Responses come back in the design's form: successes
-        for ``cbind(s, f)``, proportions for proportions with weights, 0/1 for
-        bernoulli data, counts for Poisson.
+        modes are used); ``re_form`` takes lme4's spelling (None: condition on
+        them, ``"NA"``/``"~0"``: new ones). Responses come back in the design's
+        form: successes for ``cbind(s, f)``, proportions for proportions with
+        weights, 0/1 for bernoulli data, counts for Poisson.
         """
         from hierbayes.glmm.bootstrap import simulate_response
+        from hierbayes.inference.simulate import check_nsim
 
-        return simulate_response(self, nsim, np.random.default_rng(seed), use_u=use_re).T
+        return simulate_response(self, check_nsim(nsim), np.random.default_rng(seed),
+                                 use_u=use_re_of(use_re, re_form)).T  # fmt: skip
 
     # --- warnings -------------------------------------------------------------------------
     def _warn(self) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from hierbayes.errors import ArgumentError
-from hierbayes.fits.frequentist import FrequentistFit, singular_warning
+from hierbayes.fits.frequentist import FrequentistFit, singular_warning, use_re_of
 from hierbayes.reml import LmmEstimates, LmmObjective, ThetaLayout
 from hierbayes.reml.fit import SINGULAR_TOL
 from hierbayes.reml.objective import prior_weights, profiled_criterion
@@ -198,7 +198,7 @@ class LmerFit(FrequentistFit):
         """
         from hierbayes.inference.simulate import simulate
 
-        return simulate(self, nsim=nsim, seed=seed, use_re=_use_re(use_re, re_form))
+        return simulate(self, nsim=nsim, seed=seed, use_re=use_re_of(use_re, re_form))
 
     def bootstrap(
         self,
@@ -406,19 +406,3 @@ def _singular_detail(fit: LmerFit) -> str:
     names = [n for n, lo, t in zip(fit.layout.names, fit.layout.lower, fit.estimates.theta, strict=True) if lo == 0]
     vals = [t for lo, t in zip(fit.layout.lower, fit.estimates.theta, strict=True) if lo == 0]
     return ", ".join(f"theta[{n}] = {v:.2g}" for n, v in zip(names, vals, strict=True) if v < SINGULAR_TOL)
-
-
-def _use_re(use_re: bool, re_form) -> bool:
-    """lme4's ``re.form`` for simulate: None (NULL) conditions on the random effects, NA or ~0 draws new ones."""
-    if re_form is ...:
-        return bool(use_re)  # not given: as use_re says
-    if re_form is None:
-        return True
-    if isinstance(re_form, float) and np.isnan(re_form):
-        return False
-    if isinstance(re_form, str) and re_form.replace(" ", "") in ("~0", "NA", "0", "~1"):
-        return False
-    raise ArgumentError(
-        f"simulate's re_form must be None (condition on the random effects) or 'NA' / '~0' (draw new ones), "
-        f"not {re_form!r}"
-    )

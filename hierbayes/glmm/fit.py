@@ -138,7 +138,7 @@ def check_nagq(nAGQ: Any) -> int:
 def check_response(design: Design, response: GlmResponse, action: str) -> None:
     """lme4's ``check.response.not.const``: a constant response is an error (or a warning, or nothing)."""
     y = response.y[response.wt > 0]
-    if action == "ignore" or len(np.unique(y)) > 1:
+    if action == "ignore" or (len(y) and y.min() < y.max()):
         return
     value = float(y[0]) if len(y) else float("nan")
     kind = "proportion" if response.binomial and design.trials is not None else "value"
@@ -285,11 +285,9 @@ def estimate_glmm(
             raise
         pirls, stage1, opt1, theta1, res1 = _stage1(design, response, layout, theta0, s1, control, SEPARATED_PDEV)
     if nAGQ == 0:
-        if not separated and saturated(res1.eta, response):
-            separated = separated_effects(design.X, response, design.x_names)
-        _warn_separation(separated)
-        return _estimates(design, response, layout, 0, theta1, res1.beta, stage1(theta1), opt1, None, None, None,
-                          control, pirls.pdev_tol)  # fmt: skip
+        est = _estimates(design, response, layout, 0, theta1, res1.beta, stage1(theta1), opt1, None, None, None,
+                         control, pirls.pdev_tol)  # fmt: skip
+        return _separation_checked(est, design, response, separated)
     devfun = make_devfun(design, response, nAGQ, pirls)
     beta0 = res1.beta if fixef_start is None else fixef_start
     se1 = np.sqrt(np.diag(_unscaled_vcov(res1)))
@@ -301,14 +299,13 @@ def estimate_glmm(
     if s2.name is not None and not opt.converged:
         warn(f"convergence code from {s2.name}: {opt.message}", ConvergenceWarning)
     pars = _boundary(devfun, opt.final, lower, opt.fmin, btol) if btol > 0 else opt.final
-    if not separated and saturated(devfun.modes(pars).eta, response):
-        separated = separated_effects(design.X, response, design.x_names)
-    _warn_separation(separated)
     free_theta = pars[: layout.size][layout.lower == 0]
     singular = bool(np.any(free_theta < control.check_conv_singular.tol))
     if not calc_derivs or s2.name is None:
-        return _estimates(design, response, layout, nAGQ, pars[: layout.size], pars[layout.size :], devfun(pars),
-                          opt1, opt, None, None, control, pirls.pdev_tol)  # fmt: skip
+        fmin = opt.fmin if pars is opt.final else devfun(pars)
+        est = _estimates(design, response, layout, nAGQ, pars[: layout.size], pars[layout.size :], fmin, opt1, opt,
+                         None, None, control, pirls.pdev_tol)  # fmt: skip
+        return _separation_checked(est, design, response, separated)
     g, H = derivatives(devfun, pars, np.full(len(pars), -np.inf), h=DERIV_STEP)  # lme4's deriv12
     report = None
     if not singular:  # lme4 skips the gradient checks on a boundary fit
@@ -316,8 +313,9 @@ def estimate_glmm(
             pars, g, H = _newton_polish(devfun, pars, lower, g, H)
         report = ConvergenceReport(g, H, np.arange(len(pars)), controlled_messages(g, H, pars, control))
     objective = devfun(pars)
-    return _estimates(design, response, layout, nAGQ, pars[: layout.size], pars[layout.size :], objective, opt1,
-                      opt, (g, H), report, control, pirls.pdev_tol)  # fmt: skip
+    est = _estimates(design, response, layout, nAGQ, pars[: layout.size], pars[layout.size :], objective, opt1,
+                     opt, (g, H), report, control, pirls.pdev_tol)  # fmt: skip
+    return _separation_checked(est, design, response, separated)
 
 
 #: PIRLS' tolerance on the relative change of the penalized deviance for separated data (see Pirls).
@@ -340,6 +338,14 @@ def _stage1(design, response, layout, theta0, settings, control, pdev_tol):
     theta1 = _boundary(stage1, opt1.final, layout.lower, opt1.fmin, control.boundary_tol)
     res1 = pirls.run(theta1, None)
     return pirls, stage1, opt1, theta1, res1
+
+
+def _separation_checked(est: GlmmEstimates, design: Design, response: GlmResponse, separated: list[str]):
+    """Warn when the data are separated: known from a PIRLS failure, or checked when the fitted eta saturates."""
+    if not separated and saturated(est.eta, response):
+        separated = separated_effects(design.X, response, design.x_names)
+    _warn_separation(separated)
+    return est
 
 
 def _warn_separation(effects: list[str]) -> None:

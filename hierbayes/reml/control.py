@@ -170,7 +170,9 @@ class Control:
         name = self.stage(i)
         if name is None:
             return base.updated(name=None)
-        return apply_optctrl(base.updated(name=name, algorithm=OPTIMIZERS[name]), name, self.optCtrl)
+        # not named by the user: the engine's default for this stage (optCtrl still read under lme4's names)
+        out = base.updated(name=name, algorithm=OPTIMIZERS[name]) if self.optimizer_given else base
+        return apply_optctrl(out, name, self.optCtrl)
 
 
 #: lme4 settings accepted with their default value only: name -> (lmer default, glmer default).

@@ -173,6 +173,40 @@ def free_parameters(theta: np.ndarray, lower: np.ndarray, tol: float = 1e-7) -> 
     return np.flatnonzero(~(np.isfinite(lower) & (theta - lower < tol)))
 
 
+def gradient(fun: Callable[[np.ndarray], float], x: np.ndarray, lower: np.ndarray, h: float = 1e-4) -> np.ndarray:
+    """The central-difference gradient of :func:`derivatives` alone (2 evaluations per parameter)."""
+    x = np.asarray(x, float)
+    g = np.empty(len(x))
+    f0 = None
+    for i in range(len(x)):
+        e = np.zeros(len(x))
+        e[i] = h
+        if x[i] - h < lower[i]:  # forward, as derivatives() does near a bound
+            f0 = fun(x) if f0 is None else f0
+            g[i] = (-3 * f0 + 4 * fun(x + e) - fun(x + 2 * e)) / (2 * h)
+        else:
+            g[i] = (fun(x + e) - fun(x - e)) / (2 * h)
+    return g
+
+
+def updated_gradient(
+    fun: Callable[[np.ndarray], float], x: np.ndarray, lower: np.ndarray, report: ConvergenceReport, control=None
+) -> ConvergenceReport:
+    """The report at a point near the one it was computed at: a new gradient, the same Hessian and free set."""
+    x = np.asarray(x, float)
+    free = report.free
+
+    def sub(z: np.ndarray) -> float:
+        full = x.copy()
+        full[free] = z
+        return fun(full)
+
+    g = gradient(sub, x[free], lower[free])
+    H = report.hessian
+    messages = convergence_messages(g, H) if control is None else controlled_messages(g, H, x[free], control)
+    return ConvergenceReport(gradient=g, hessian=H, free=free, messages=messages)
+
+
 def check_derivatives(
     fun: Callable[[np.ndarray], float], x: np.ndarray, lower: np.ndarray, control=None
 ) -> ConvergenceReport:

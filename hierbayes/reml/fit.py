@@ -18,7 +18,7 @@ from hierbayes._warnings import warn
 from hierbayes.design import Design
 from hierbayes.errors import ArgumentError, ConvergenceWarning, EstimationError
 from hierbayes.reml.control import Control, OptimizerSettings, as_control
-from hierbayes.reml.convergence import ConvergenceReport, check_derivatives
+from hierbayes.reml.convergence import ConvergenceReport, check_derivatives, free_parameters, updated_gradient
 from hierbayes.reml.crossprod import CrossProducts, crossproducts
 from hierbayes.reml.objective import (
     Factor,
@@ -213,6 +213,8 @@ LMER_OPTIMIZER = OptimizerSettings()
 POLISH_STEPS = 3
 #: A Newton step smaller than this (relative to theta) is not taken: the optimum is already that close.
 POLISH_TOL = 1e-7
+#: After a Newton step smaller than this (relative), only the gradient is recomputed (the Hessian is kept).
+SMALL_STEP = 1e-3
 #: lme4's ``restart_edge`` step and tolerance on the one-sided derivative at a bound.
 EDGE_STEP = 1e-5
 
@@ -420,7 +422,8 @@ def polish(objective, opt: OptSummary, lower: np.ndarray, report: ConvergenceRep
     the Newton step ``H^{-1} g`` in the free parameters; when it is larger
     than 1e-7 relative to theta, the step is tried and kept if the criterion
     decreases, and the derivatives are recomputed there (at most three
-    times). BOBYQA with lme4's tolerances stops when the criterion changes by
+    times; after a step below 1e-3 relative only the gradient, 2 evaluations
+    per parameter, with the Hessian kept). BOBYQA with lme4's tolerances stops when the criterion changes by
     less than 1e-8, which on a flat optimum leaves theta up to ~1e-2 from the
     minimiser; Newton steps then land on it at the cost of one derivative
     evaluation. Returns the (possibly updated) optimizer record and report.
@@ -442,8 +445,12 @@ def polish(objective, opt: OptSummary, lower: np.ndarray, report: ConvergenceRep
         f1 = objective(cand)
         if not f1 < f0:
             break
+        small = np.max(np.abs(step)) <= SMALL_STEP * max(1.0, float(np.max(np.abs(x[free]))))
         x, f0, steps = cand, f1, steps + 1
-        report = check_derivatives(objective, x, lower, control)
+        if small and np.array_equal(free_parameters(x, lower), free):
+            report = updated_gradient(objective, x, lower, report, control)  # the Hessian barely moves
+        else:
+            report = check_derivatives(objective, x, lower, control)
     if not steps:
         return opt, report
     return _merged(opt, x, f0, steps, f"; {steps} Newton step(s) on the derivatives"), report

@@ -393,3 +393,31 @@ def test_glmer_controls() -> None:
         hb.glmer(CBPP, cbpp, control={"tolPwrs": 1e-8})
     # an lmerControl in glmer keeps the shared settings (lme4 converts it too)
     assert hb.glmer(CBPP, cbpp, control=hb.lmerControl(calc_derivs=False)).convergence is None
+
+
+# --- lme4's re.form / use.u spellings where hierbayes' methods take them ----------------------------
+def test_simulate_and_bootstrap_take_lme4s_spellings(sleep) -> None:
+    fit = hb.lmer("Reaction ~ Days + (1 | Subject)", sleep)
+    np.testing.assert_array_equal(fit.simulate(2, seed=3, re_form=None), fit.simulate(2, seed=3, use_re=True))
+    np.testing.assert_array_equal(fit.simulate(2, seed=3, re_form="NA"), fit.simulate(2, seed=3, use_re=False))
+    np.testing.assert_array_equal(fit.simulate(2, seed=3, re_form="~0"), fit.simulate(2, seed=3))
+    with pytest.raises(ArgumentError, match="simulate's re_form must be None"):
+        fit.simulate(2, re_form="~(1 | Subject)")
+    with pytest.raises(ArgumentError, match="nsim must be a positive whole number"):
+        fit.simulate(0)
+    a = fit.bootstrap(nsim=5, seed=1, use_u=True, n_jobs=1, progress=False)
+    b = fit.bootstrap(nsim=5, seed=1, use_re=True, n_jobs=1, progress=False)
+    pd.testing.assert_frame_equal(a.t, b.t)
+    g = quiet(hb.glmer, CBPP, hb.datasets.load("cbpp"))
+    np.testing.assert_array_equal(g.simulate(2, seed=1, re_form=None), g.simulate(2, seed=1, use_re=True))
+
+
+def test_a_fit_with_a_control_saves_and_loads(sleep, tmp_path) -> None:
+    fit = hb.lmer(
+        SLEEP, sleep, control={"optimizer": "bobyqa", "check.conv.singular": "ignore"}, weights=np.full(180, 2.0)
+    )
+    path = tmp_path / "fit.nc"
+    fit.save(path)
+    back = hb.load(path)
+    assert back.reml_criterion == pytest.approx(fit.reml_criterion, rel=1e-12)
+    assert back.estimates.control == fit.estimates.control
