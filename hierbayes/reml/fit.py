@@ -215,6 +215,8 @@ POLISH_STEPS = 3
 POLISH_TOL = 1e-7
 #: After a Newton step smaller than this (relative), only the gradient is recomputed (the Hessian is kept).
 SMALL_STEP = 1e-3
+#: After a Newton step smaller than this from a point that passed lme4's checks, nothing is recomputed.
+TINY_STEP = 1e-5
 #: lme4's ``restart_edge`` step and tolerance on the one-sided derivative at a bound.
 EDGE_STEP = 1e-5
 
@@ -423,7 +425,9 @@ def polish(objective, opt: OptSummary, lower: np.ndarray, report: ConvergenceRep
     than 1e-7 relative to theta, the step is tried and kept if the criterion
     decreases, and the derivatives are recomputed there (at most three
     times; after a step below 1e-3 relative only the gradient, 2 evaluations
-    per parameter, with the Hessian kept). BOBYQA with lme4's tolerances stops when the criterion changes by
+    per parameter, with the Hessian kept; after a step below 1e-5 from a
+    point that passed lme4's checks, nothing: the report then describes the
+    optimizer's point, a step away, with the same verdict). BOBYQA with lme4's tolerances stops when the criterion changes by
     less than 1e-8, which on a flat optimum leaves theta up to ~1e-2 from the
     minimiser; Newton steps then land on it at the cost of one derivative
     evaluation. Returns the (possibly updated) optimizer record and report.
@@ -445,9 +449,11 @@ def polish(objective, opt: OptSummary, lower: np.ndarray, report: ConvergenceRep
         f1 = objective(cand)
         if not f1 < f0:
             break
-        small = np.max(np.abs(step)) <= SMALL_STEP * max(1.0, float(np.max(np.abs(x[free]))))
+        size = np.max(np.abs(step)) / max(1.0, float(np.max(np.abs(x[free]))))
         x, f0, steps = cand, f1, steps + 1
-        if small and np.array_equal(free_parameters(x, lower), free):
+        if size <= TINY_STEP and report.ok:
+            break  # a step this small cannot change lme4's verdict: the report stays that of the optimizer's point
+        if size <= SMALL_STEP and np.array_equal(free_parameters(x, lower), free):
             report = updated_gradient(objective, x, lower, report, control)  # the Hessian barely moves
         else:
             report = check_derivatives(objective, x, lower, control)
