@@ -427,10 +427,12 @@ def polish(objective, opt: OptSummary, lower: np.ndarray, report: ConvergenceRep
     times; after a step below 1e-3 relative only the gradient, 2 evaluations
     per parameter, with the Hessian kept; after a step below 1e-5 from a
     point that passed lme4's checks, nothing: the report then describes the
-    optimizer's point, a step away, with the same verdict). BOBYQA with lme4's tolerances stops when the criterion changes by
-    less than 1e-8, which on a flat optimum leaves theta up to ~1e-2 from the
-    minimiser; Newton steps then land on it at the cost of one derivative
-    evaluation. Returns the (possibly updated) optimizer record and report.
+    optimizer's point, a step away, with the same verdict).
+
+    BOBYQA with lme4's tolerances stops when the criterion changes by less
+    than 1e-8, which on a flat optimum leaves theta up to ~1e-3 from the
+    minimiser (nlme's Machines); Newton steps then land on it for a few
+    evaluations. Returns the (possibly updated) optimizer record and report.
     """
     x, f0, steps = np.array(opt.final, float), opt.fmin, 0
     for _ in range(POLISH_STEPS):
