@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from hierbayes import datasets
 from hierbayes.errors import (
+    ArgumentError,
     ColumnNotFoundError,
     ConvergenceWarning,
     DataError,
+    EstimationError,
     FormulaError,
     HierbayesError,
     HierbayesWarning,
     ModelError,
+    SeparationWarning,
     SingularFitWarning,
 )
 from hierbayes.formula import parse_formula
@@ -30,6 +33,8 @@ _LAZY = {
     "compare": ("hierbayes.tables", "compare"),
     "pooling": ("hierbayes.tables", "pooling"),
     "load": ("hierbayes.io", "load"),
+    "lmerControl": ("hierbayes.reml.control", "lmerControl"),
+    "glmerControl": ("hierbayes.reml.control", "glmerControl"),
     "plots": ("hierbayes.plots", None),
     "simulate": ("hierbayes.simulate", None),
     "fits": ("hierbayes.fits", None),
@@ -47,21 +52,26 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "ArgumentError",
     "ColumnNotFoundError",
     "ConvergenceWarning",
     "DataError",
+    "EstimationError",
     "FormulaError",
     "HierbayesError",
     "HierbayesWarning",
     "Model",
     "ModelError",
+    "SeparationWarning",
     "SingularFitWarning",
     "anova",
     "bayes",
     "compare",
     "datasets",
     "glmer",
+    "glmerControl",
     "lmer",
+    "lmerControl",
     "load",
     "parse_formula",
     "plots",

@@ -4,18 +4,52 @@
     hierbayes fit "Reaction ~ Days + (Days | Subject)" --data sleepstudy.csv [--engine reml|ml|bayes]
     hierbayes models
 
-Exit codes: 0 success; 2 bad input (spec, formula, data, options); 1 a fit
-or an output step failed unexpectedly.
+Exit codes: 0 success; 2 bad input (spec, formula, data, options), reported
+in one line ``error: ...`` without a traceback; 1 a fit or an output step
+failed unexpectedly (with the traceback, for a bug report). Output piped into
+a command that stops reading (``hierbayes models | head -1``) ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class BadInput(Exception):
+    """A command-line problem reported in one line with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors in one line (``error: ...``) and exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def one_line(message: str) -> str:
+    """A multi-line hierbayes message in one line: caret lines dropped, the others joined with " | "."""
+    lines = [ln.strip() for ln in str(message).splitlines()]
+    return " | ".join(ln for ln in lines if ln and set(ln) - {"^", " "})
+
+
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, not {value}")
+        return value
+
+    return parse
 
 
 def models_dir() -> Path | None:
@@ -42,8 +76,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
     folder = models_dir()
     if folder is None:
-        print("no models/ folder found (run from the repository root)", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise BadInput("no models/ folder found (run from the repository root)")
     for path in sorted(folder.glob("*.toml")):
         spec = load_spec(path)
         print(f"{path.stem:<26} {spec.formula}")
@@ -52,12 +85,24 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from hierbayes.errors import HierbayesError
     from hierbayes.runner import run_spec
     from hierbayes.spec import load_spec
 
     spec = load_spec(resolve_spec(args.spec))
     out = Path(args.out) / spec.name
-    result = run_spec(spec, out, fast=args.fast, progress=None if args.progress is None else args.progress)
+    for folder in (Path(args.out), out):
+        if folder.exists() and not folder.is_dir():
+            raise BadInput(f"--out {args.out}: {folder} is a file, not a folder; give a folder for the outputs")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"--out {args.out}: cannot create {out} ({exc.strerror or exc})") from None
+    try:
+        result = run_spec(spec, out, fast=args.fast, progress=None if args.progress is None else args.progress)
+    except HierbayesError as exc:
+        text = one_line(str(exc))
+        raise BadInput(text if text.startswith(str(spec.path)) else f"{spec.path}: {text}") from None
     print(f"\n{spec.title}: done. Outputs in {result.out}/")
     for label, path in result.files:
         print(f"  {label:<28} {path}")
@@ -75,9 +120,11 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
     data = Path(args.data)
     if not data.is_file():
-        print(f"error: no data file at {data}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    df = pd.read_csv(data)
+        raise BadInput(f"no data file at {data}")
+    try:
+        df = pd.read_csv(data)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:  # pandas' parser errors are ValueErrors
+        raise BadInput(f"--data {data} could not be read as CSV ({type(exc).__name__}: {one_line(str(exc))})") from None
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         model = Model(args.formula, df, family=args.family, link=args.link)
@@ -90,8 +137,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hierbayes", description="Multilevel regression: REML/ML and Bayes, side by side.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="hierbayes", description="Multilevel regression: REML/ML and Bayes, side by side.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run a model spec (TOML) and write tables, plots, posterior and a report")
     r.add_argument("spec", help="path to a spec, or the name of a bundled one (see `hierbayes models`)")
     r.add_argument("--out", default="results", help="outputs go to <out>/<spec name>/ (default: results)")
@@ -105,9 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--engine", choices=("reml", "ml", "bayes"), default="reml")
     f.add_argument("--family", default="gaussian")
     f.add_argument("--link", default=None)
-    f.add_argument("--draws", type=int, default=1000)
-    f.add_argument("--tune", type=int, default=1000)
-    f.add_argument("--chains", type=int, default=4)
+    f.add_argument("--draws", type=_count(1), default=1000)
+    f.add_argument("--tune", type=_count(0), default=1000)
+    f.add_argument("--chains", type=_count(1), default=4)
     f.add_argument("--seed", type=int, default=None)
     f.set_defaults(func=_cmd_fit)
     m = sub.add_parser("models", help="list the bundled model specs")
@@ -121,9 +168,17 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
-    except HierbayesError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        status = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:
+        # the reader stopped (`hierbayes models | head -1`): nothing more to say; keep Python's exit-time
+        # flush of stdout from raising again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except (HierbayesError, BadInput) as exc:
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

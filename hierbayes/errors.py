@@ -91,3 +91,22 @@ class SamplingWarning(HierbayesWarning):
 
 class OverdispersionWarning(HierbayesWarning):
     """A Poisson (or binomial) fit has more residual variation than the family allows."""
+
+
+class ArgumentError(ModelError, TypeError):
+    """An unknown keyword argument, or an option with a value it cannot take (names the valid ones)."""
+
+
+class EstimationError(ModelError):
+    """The model cannot be estimated from these data (n <= p, a constant response, a criterion that is not finite)."""
+
+
+class SeparationWarning(ConvergenceWarning):
+    """A binomial fit whose fixed-effect estimates diverge: the data are (quasi-)completely separated."""
+
+
+class UnknownParameterError(ArgumentError, KeyError):
+    """A parameter or term name (``parm``, ``which``) that the fit does not have; the message lists the valid ones."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])

@@ -1,4 +1,10 @@
-"""``Model``: one formula and data, fitted by any engine.
+"""``Model``: one formula and data, fitted by any engine; ``lmer``, ``glmer`` and ``bayes``.
+
+The entry points take lme4's arguments under lme4's names (``REML``,
+``control``, ``start``, ``verbose``, ``subset``, ``weights``, ``na_action``,
+``nAGQ``, ``devFunOnly``) and ``optimizer`` as a shortcut for
+``control``'s; an unknown keyword is an :class:`~hierbayes.errors.ArgumentError`
+that lists the valid ones.
 
 >>> import hierbayes as hb
 >>> m = hb.Model("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
@@ -8,17 +14,32 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from hierbayes._warnings import warn
 from hierbayes.design import Design, build_design, check_lmm_levels
-from hierbayes.errors import ModelError
+from hierbayes.design.frame import as_dataframe
+from hierbayes.errors import (
+    ArgumentError,
+    DesignWarning,
+    EstimationError,
+    ModelError,
+    RankDeficiencyWarning,
+    ScalingWarning,
+)
 from hierbayes.families import Family, get_family
 from hierbayes.formula import ParsedFormula
 
 METHODS = ("reml", "ml", "bayes")
+#: Keyword options of each engine (besides ``method`` and ``REML``/``reml``).
+LMM_OPTIONS = ("start", "optimizer", "control", "verbose", "devFunOnly")
+GLMM_OPTIONS = ("nAGQ", "start", "optimizer", "control", "verbose", "devFunOnly")
 
 
 class Model:
@@ -37,11 +58,26 @@ class Model:
     priors
         Prior overrides by parameter name, for ``fit("bayes")``.
     na_action
-        ``"omit"``: drop rows with missing, infinite or empty values in used
-        columns (with a warning; counted in ``fit.n_dropped``); ``"raise"``:
-        raise instead.
+        ``"omit"`` (R's ``"na.omit"``): drop rows with missing, infinite or
+        empty values in used columns (with a warning; counted in
+        ``fit.n_dropped``); ``"exclude"`` (``"na.exclude"``): the same, and the
+        fit's ``residuals`` and ``fitted`` have NaN at the dropped rows (R's
+        ``naresid``); ``"raise"`` (``"na.fail"``): raise instead.
     weights
-        Prior weights (column name or array), for binomial proportions.
+        Prior weights: a column name or one number per row. For a gaussian
+        model the residual variance of row i is ``sigma^2 / w_i`` (lme4's
+        ``weights=``); for binomial data the number of trials of a
+        proportion; for Poisson data a multiplier of each row's log-likelihood.
+        Missing, negative or all-zero weights are an error.
+    subset
+        Rows to use (lme4's ``subset=``): a boolean mask, the name of a
+        boolean column, or an R-like condition such as ``"Days > 2"``
+        (:mod:`hierbayes.query`). Rows left out are not counted as dropped.
+    control
+        lme4's ``lmerControl``/``glmerControl`` settings (a dict or
+        ``hb.lmerControl(...)``): the design-time checks (``check.rankX``,
+        ``check.scaleX``) apply when the model is built, the rest is the
+        default of :meth:`fit`.
 
     Examples
     --------
@@ -61,20 +97,30 @@ class Model:
         priors: dict[str, Any] | None = None,
         na_action: str = "omit",
         weights: str | np.ndarray | None = None,
+        subset: Any = None,
+        control: Any = None,
     ):
         self.family = get_family(family, link)
+        self.na_action = na_action  # checked by the model frame (lme4's and hierbayes' names, see NA_ACTIONS)
+        self.control = control
+        data, weights = _subset(data, subset, weights)
         self.data = data
+        self.subset = subset
         self.priors = dict(priors or {})
-        self.na_action = na_action
         self.weights = weights
-        self.design: Design = build_design(formula, data, na_action=na_action, weights=weights)
+        self.design: Design = _build(formula, data, na_action, weights, control, self.family)
         self.family.validate(self.design.y, self.design.trials, self.design.response_name)
 
     @property
     def formula(self) -> str:
         return self.design.formula.text
 
-    def fit(self, method: str = "reml", **kwargs: Any):
+    @property
+    def exclude(self) -> bool:
+        """Whether the fit pads residuals and fitted values at dropped rows (``na_action="exclude"``)."""
+        return self.na_action in ("exclude", "na.exclude")
+
+    def fit(self, method: str | None = None, *, REML: bool | None = None, reml: bool | None = None, **options: Any):
         """Fit the model.
 
         Parameters
@@ -82,34 +128,57 @@ class Model:
         method
             ``"reml"`` or ``"ml"`` (frequentist; gaussian models by REML/ML,
             other families by ML with the Laplace approximation), or
-            ``"bayes"`` (PyMC).
-        **kwargs
-            Engine options: ``start``, ``optimizer`` for REML/ML; ``nAGQ`` for
-            GLMMs; ``draws``, ``tune``, ``chains``, ``random_seed``,
-            ``sampler``, ... for the Bayesian engine.
+            ``"bayes"`` (PyMC). By default ``"reml"`` (``"ml"`` for a
+            non-gaussian family), or as ``REML`` says.
+        REML, reml
+            lme4's ``REML``: True for REML, False for maximum likelihood.
+        **options
+            REML/ML: ``start`` (theta, or lme4's ``{"theta": ...}``),
+            ``optimizer`` (lme4's names), ``control`` (``hb.lmerControl(...)``
+            or a dict of lme4's settings), ``verbose``, ``devFunOnly``.
+            GLMMs: the same and ``nAGQ``. Bayesian: ``draws``, ``tune``,
+            ``chains``, ``random_seed``, ``sampler``, ... (see
+            :func:`hierbayes.bayesian.fit_bayes`).
 
         Returns
         -------
         MixedFit
-            ``LmerFit``, ``GlmerFit`` or ``PosteriorFit``, with the same extractors.
+            ``LmerFit``, ``GlmerFit`` or ``PosteriorFit``, with the same extractors
+            (or the criterion as a function with ``devFunOnly=True``).
         """
-        method = str(method).lower()
-        if method not in METHODS:
-            raise ModelError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+        method = self._method(method, REML, reml)
         if method == "bayes":
             from hierbayes.bayesian import fit_bayes
 
-            return fit_bayes(self, **kwargs)
+            _check_bayes_options(options)
+            return fit_bayes(self, **options)
         if self.family.is_gaussian:
-            return self._fit_lmm(reml=method == "reml", **kwargs)
+            _check_options(options, LMM_OPTIONS, f"fit('{method}') of a linear mixed model")
+            return self._fit_lmm(reml=method == "reml", **options)
         if method == "reml":
             raise ModelError(
                 f"REML is defined for gaussian models only; fit the {self.family.name} model with "
                 "method='ml' (Laplace approximation, like lme4's glmer) or method='bayes'"
             )
-        from hierbayes.glmm import fit_glmm
+        _check_options(options, GLMM_OPTIONS, f"fit('ml') of a {self.family.name} model")
+        return self._fit_glmm(**options)
 
-        return fit_glmm(self, **kwargs)
+    def _method(self, method: str | None, REML: bool | None, reml: bool | None) -> str:
+        if REML is not None and reml is not None and bool(REML) != bool(reml):
+            raise ArgumentError(f"REML={REML!r} and reml={reml!r} disagree; give one of them")
+        flag = REML if REML is not None else reml
+        if flag is not None and not isinstance(flag, (bool, np.bool_)):
+            raise ArgumentError(f"REML must be True or False, not {flag!r}")
+        if method is None:
+            if flag is None:
+                return "reml" if self.family.is_gaussian else "ml"
+            return "reml" if flag else "ml"
+        if not isinstance(method, str) or method.lower() not in METHODS:
+            raise ModelError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+        method = method.lower()
+        if flag is not None and (method == "bayes" or (method == "reml") != bool(flag)):
+            raise ArgumentError(f"REML={flag!r} contradicts method={method!r}; give one of them")
+        return method
 
     def pymc_model(self, **kwargs: Any):
         """The PyMC model the Bayesian engine samples, for users who want to extend it."""
@@ -117,20 +186,51 @@ class Model:
 
         return build_pymc_model(self, **kwargs)
 
-    def _fit_lmm(self, reml: bool, start: np.ndarray | None = None, optimizer: str = "bobyqa"):
+    def _fit_lmm(self, reml: bool, start: Any = None, optimizer: Any = "default", control: Any = None,
+                 verbose: int = 0, devFunOnly: bool = False):  # fmt: skip
         from hierbayes.fits.lmer import LmerFit
-        from hierbayes.reml.fit import fit_lmm
+        from hierbayes.reml.control import as_control
+        from hierbayes.reml.fit import LmmObjective, fit_lmm
 
-        if self.design.weights is not None:
-            raise ModelError("prior weights are supported for binomial GLMMs only; drop weights= for an LMM")
+        control = as_control(control if control is not None else self.control, "lmer")
+        _check_rank(self.design, control)
         check_lmm_levels(self.design)
-        return LmerFit(self, fit_lmm(self.design, reml=reml, start=start, optimizer=optimizer))
+        if _flag(devFunOnly, "devFunOnly"):
+            return LmmObjective(self.design, reml)
+        est = fit_lmm(self.design, reml=reml, start=start, optimizer=optimizer, control=control,
+                      verbose=_verbosity(verbose))  # fmt: skip
+        return LmerFit(self, est)
+
+    def _fit_glmm(self, nAGQ: Any = 1, start: Any = None, optimizer: Any = "default", control: Any = None,
+                  verbose: int = 0, devFunOnly: bool = False):  # fmt: skip
+        from hierbayes.glmm import fit_glmm
+        from hierbayes.reml.control import as_control
+
+        control = as_control(control if control is not None else self.control, "glmer")
+        _check_rank(self.design, control)
+        return fit_glmm(self, nAGQ=nAGQ, start=start, optimizer=optimizer, control=control,
+                        verbose=_verbosity(verbose), devFunOnly=_flag(devFunOnly, "devFunOnly"))  # fmt: skip
 
     def __repr__(self) -> str:
         return f"Model({self.formula!r}, family={self.family.name}/{self.family.link.name}, n={self.design.n})"
 
 
-def lmer(formula: str, data: pd.DataFrame, reml: bool = True, **kwargs: Any):
+def lmer(
+    formula: str,
+    data: pd.DataFrame,
+    REML: bool | None = None,
+    *,
+    reml: bool | None = None,
+    control: Any = None,
+    start: Any = None,
+    verbose: int = 0,
+    subset: Any = None,
+    weights: str | np.ndarray | None = None,
+    na_action: str = "omit",
+    optimizer: Any = "default",
+    devFunOnly: bool = False,
+    **unknown: Any,
+):
     """Fit a linear mixed model by REML (default) or ML, like ``lme4::lmer``.
 
     Parameters
@@ -138,11 +238,27 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, **kwargs: Any):
     formula
         An lme4 formula.
     data
-        A pandas DataFrame.
-    reml
-        REML (True, lme4's default) or maximum likelihood (False).
-    **kwargs
-        ``na_action``, and fit options ``start`` and ``optimizer``.
+        A pandas DataFrame (never modified).
+    REML
+        REML (True; lme4's default, also when None) or maximum likelihood (False); ``reml`` is the same.
+    control
+        ``hb.lmerControl(...)`` or a dict of lme4's settings (:mod:`hierbayes.reml.control`).
+    start
+        Starting theta: a vector, or lme4's ``{"theta": [...]}``.
+    verbose
+        Print every evaluation of the criterion when > 0.
+    subset
+        Rows to use: a boolean mask, a boolean column's name or a condition such as ``"Days > 2"``.
+    weights
+        Prior weights (column name or array): the residual variance of row i is ``sigma^2 / w_i``.
+    na_action
+        ``"omit"``/``"na.omit"``, ``"exclude"``/``"na.exclude"`` or ``"raise"``/``"na.fail"``
+        (see :class:`Model`).
+    optimizer
+        lme4's optimizer name (``"nloptwrap"``, ``"bobyqa"``, ``"Nelder_Mead"``, ``"nlminbwrap"``);
+        a shortcut for ``control={"optimizer": ...}``.
+    devFunOnly
+        Return the criterion as a function of theta instead of fitting.
 
     Returns
     -------
@@ -154,9 +270,15 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, **kwargs: Any):
     >>> fit = hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
     >>> round(float(fit.reml_criterion), 1)
     1743.6
+    >>> hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"), REML=False).method
+    'ml'
     """
-    model_kw = {k: kwargs.pop(k) for k in ("na_action",) if k in kwargs}
-    return Model(formula, data, **model_kw).fit("reml" if reml else "ml", **kwargs)
+    _check_unknown(unknown, "hb.lmer", _LMER_NAMES)
+    model = Model(formula, data, na_action=na_action, weights=weights, subset=subset, control=control)
+    if REML is None and reml is None:
+        REML = True
+    return model.fit(REML=REML, reml=reml, start=start, optimizer=optimizer, control=control, verbose=verbose,
+                     devFunOnly=devFunOnly)  # fmt: skip
 
 
 def glmer(
@@ -166,7 +288,15 @@ def glmer(
     link: str | None = None,
     nAGQ: int = 1,
     weights: str | np.ndarray | None = None,
-    **kwargs: Any,
+    *,
+    control: Any = None,
+    start: Any = None,
+    verbose: int = 0,
+    subset: Any = None,
+    na_action: str = "omit",
+    optimizer: Any = "default",
+    devFunOnly: bool = False,
+    **unknown: Any,
 ):
     """Fit a generalized linear mixed model by maximum likelihood, like ``lme4::glmer``.
 
@@ -176,14 +306,24 @@ def glmer(
         An lme4 formula; binomial responses as ``cbind(successes, failures)``,
         0/1, or proportions with ``weights``.
     data
-        A pandas DataFrame.
+        A pandas DataFrame (never modified).
     family, link
-        ``"binomial"``, ``"bernoulli"`` or ``"poisson"``, and a link.
+        ``"binomial"``, ``"bernoulli"`` or ``"poisson"``, and a link. As in lme4,
+        ``family="gaussian"`` (identity link) fits the linear mixed model by
+        REML with a warning (call :func:`lmer` instead).
     nAGQ
         1 for the Laplace approximation; more for adaptive Gauss-Hermite
-        quadrature (a single scalar random effect only).
+        quadrature (a single scalar random effect only); 0 for lme4's fast
+        first stage only.
     weights
-        Prior weights (number of trials for proportions).
+        Prior weights (number of trials for proportions; multipliers of the
+        log-likelihood for Poisson counts).
+    control
+        ``hb.glmerControl(...)`` or a dict of lme4's settings.
+    start
+        lme4's ``{"theta": ..., "fixef": ...}`` (or a vector of theta).
+    verbose, subset, na_action, optimizer, devFunOnly
+        As in :func:`lmer`; ``optimizer`` may name one optimizer per stage.
 
     Returns
     -------
@@ -196,8 +336,21 @@ def glmer(
     >>> round(fit.deviance, 2)
     184.05
     """
-    model_kw = {k: kwargs.pop(k) for k in ("na_action",) if k in kwargs}
-    return Model(formula, data, family=family, link=link, weights=weights, **model_kw).fit("ml", nAGQ=nAGQ, **kwargs)
+    _check_unknown(unknown, "hb.glmer", _GLMER_NAMES)
+    fam = get_family(family, link)
+    if fam.is_gaussian:  # lme4's shortcut (its message), then lme4's lmer call: REML by default
+        warn(
+            "calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is deprecated; "
+            "please call lmer() directly",
+            DesignWarning,
+        )
+        if nAGQ != 1:
+            raise ArgumentError(f"nAGQ={nAGQ!r} applies to GLMMs; a gaussian model is fitted by lmer (REML)")
+        return lmer(formula, data, control=control, start=start, verbose=verbose, subset=subset, weights=weights,
+                    na_action=na_action, optimizer=optimizer, devFunOnly=devFunOnly)  # fmt: skip
+    model = Model(formula, data, family=fam, weights=weights, na_action=na_action, subset=subset, control=control)
+    return model.fit("ml", nAGQ=nAGQ, start=start, optimizer=optimizer, control=control, verbose=verbose,
+                     devFunOnly=devFunOnly)  # fmt: skip
 
 
 def bayes(
@@ -206,11 +359,17 @@ def bayes(
     family: str | Family = "gaussian",
     link: str | None = None,
     priors: dict[str, Any] | None = None,
-    **kwargs: Any,
+    *,
+    subset: Any = None,
+    weights: str | np.ndarray | None = None,
+    na_action: str = "omit",
+    **options: Any,
 ):
     """Fit a mixed model by Bayesian inference with PyMC (partial pooling).
 
-    Shortcut for ``Model(formula, data, family, link, priors).fit("bayes", **kwargs)``.
+    Shortcut for ``Model(formula, data, family, link, priors, ...).fit("bayes", **options)``;
+    ``options`` are :func:`hierbayes.bayesian.fit_bayes`'s (``draws``, ``tune``,
+    ``chains``, ``random_seed``, ...) and ``pymc.sample``'s.
 
     Examples
     --------
@@ -219,5 +378,118 @@ def bayes(
     ...                draws=200, tune=200, chains=2, random_seed=1)  # doctest: +SKIP
     >>> fit.fixef.round(0)  # doctest: +SKIP
     """
-    model_kw = {k: kwargs.pop(k) for k in ("na_action", "weights") if k in kwargs}
-    return Model(formula, data, family=family, link=link, priors=priors, **model_kw).fit("bayes", **kwargs)
+    _check_bayes_options(options)
+    model = Model(formula, data, family=family, link=link, priors=priors, na_action=na_action, weights=weights,
+                  subset=subset)  # fmt: skip
+    return model.fit("bayes", **options)
+
+
+_LMER_NAMES = [n for n in inspect.signature(lmer).parameters if n != "unknown"]
+_GLMER_NAMES = [n for n in inspect.signature(glmer).parameters if n != "unknown"]
+
+
+def _check_unknown(unknown: dict, where: str, valid: list[str]) -> None:
+    if not unknown:
+        return
+    names = list(unknown)
+    hints = []
+    for name in names:
+        if name in ("family", "link") and where == "hb.lmer":
+            hints.append("hb.lmer fits gaussian models; for another family call hb.glmer(..., family=...)")
+            continue
+        r_name = {"na.action": "na_action", "allow.new.levels": "allow_new_levels", "re.form": "re_form"}.get(name)
+        same_case = [v for v in valid if v.lower() == name.lower().replace(".", "_")]
+        close = [r_name] if r_name in valid else same_case or difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+        if close:
+            hints.append(f"'{name}': did you mean '{close[0]}'?")
+    raise ArgumentError(
+        f"{where}() got unknown keyword argument(s) {', '.join(map(repr, names))}"
+        + (f" ({'; '.join(hints)})" if hints else "")
+        + f"; valid: {', '.join(valid)}"
+    )
+
+
+def _check_options(options: dict, valid: tuple[str, ...], where: str) -> None:
+    unknown = [k for k in options if k not in valid]
+    if unknown:
+        _check_unknown({k: options[k] for k in unknown}, where.split("(")[0], [*valid, "REML"])
+
+
+def _check_bayes_options(options: dict) -> None:
+    """Unknown keywords for the Bayesian engine: neither fit_bayes' nor pymc.sample's (nor NUTS')."""
+    from hierbayes.bayesian import fit_bayes
+
+    own = [n for n, p in inspect.signature(fit_bayes).parameters.items()
+           if n != "model" and p.kind is not inspect.Parameter.VAR_KEYWORD]  # fmt: skip
+    unknown = [k for k in options if k not in own]
+    if not unknown:
+        return
+    import pymc as pm
+
+    passed = set(inspect.signature(pm.sample).parameters) | set(inspect.signature(pm.NUTS.__init__).parameters)
+    unknown = [k for k in unknown if k not in passed or k in ("self", "kwargs", "model")]
+    if unknown:
+        _check_unknown({k: options[k] for k in unknown}, "fit('bayes')", [*own, "(and pymc.sample's keywords)"])
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ArgumentError(f"{name} must be True or False, not {value!r}")
+    return bool(value)
+
+
+def _verbosity(value: Any) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if not isinstance(value, (int, np.integer)) or value < 0:
+        raise ArgumentError(f"verbose must be a whole number >= 0 (or True/False), not {value!r}")
+    return int(value)
+
+
+def _subset(data: Any, subset: Any, weights: Any) -> tuple[pd.DataFrame, Any]:
+    """The rows ``subset`` selects (a new frame; the user's is untouched), and the weights of those rows."""
+    if subset is None:
+        return data, weights
+    from hierbayes.errors import DataError
+    from hierbayes.query import select_rows
+
+    df = as_dataframe(data)
+    mask = select_rows(df, subset)
+    if not mask.any():
+        raise DataError(f"subset {subset!r} selects none of the {len(df)} rows" if isinstance(subset, str)
+                        else f"subset selects none of the {len(df)} rows")  # fmt: skip
+    if weights is not None and not isinstance(weights, str):
+        w = np.asarray(weights, dtype=object).reshape(-1)
+        if len(w) == len(df):  # R evaluates weights in the data frame, then subsets them with the rows
+            weights = np.asarray(weights)[mask] if np.ndim(weights) else weights
+    return df.loc[mask], weights
+
+
+def _build(formula, data, na_action: str, weights, control, family: Family) -> Design:
+    """The design, with lme4's design-time control checks (``check.rankX``, ``check.scaleX``) applied."""
+    if control is None:
+        return build_design(formula, data, na_action=na_action, weights=weights)
+    from hierbayes.reml.control import as_control
+
+    ctrl = as_control(control, "lmer" if family.is_gaussian else "glmer")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        design = build_design(formula, data, na_action=na_action, weights=weights)
+    for w in caught:
+        if issubclass(w.category, RankDeficiencyWarning) and ctrl.check_rankX == "silent.drop.cols":
+            continue
+        if issubclass(w.category, ScalingWarning):
+            if ctrl.check_scaleX == "ignore":
+                continue
+            if ctrl.check_scaleX == "stop":
+                raise EstimationError(f"{w.message} (check.scaleX = 'stop')")
+        warn(str(w.message), w.category)
+    return design
+
+
+def _check_rank(design: Design, control) -> None:
+    if design.aliased and control.check_rankX == "stop.deficient":
+        raise EstimationError(
+            f"the fixed-effect model matrix is rank deficient ({', '.join(design.aliased)} are linear "
+            "combinations of earlier columns) and check.rankX = 'stop.deficient'"
+        )

@@ -90,19 +90,34 @@ class Spec:
 
     def load_data(self) -> tuple[pd.DataFrame, simulate.Simulation | None]:
         """The data frame the spec names, and the simulation truth when simulated."""
+        from hierbayes.query import select_rows
+
         d = self.data
+        where = str(self.path)
         sim = None
         if "dataset" in d:
             df = datasets.load(d["dataset"])
         elif "path" in d:
-            df = pd.read_csv(self.path.parent / d["path"])
+            df = _read_csv(self.path.parent / d["path"], where)
         else:
-            sim = SIMULATIONS[d["simulate"]](**d.get("params", {}))
+            try:
+                sim = SIMULATIONS[d["simulate"]](**d.get("params", {}))
+            except TypeError as exc:  # a parameter the simulation does not take
+                raise SpecError(f"{where}: [data] params: {exc}") from None
             df = sim.data
         for col in d.get("factors", []):
+            if col not in df.columns:
+                raise SpecError(f"{where}: [data] factors names '{col}', which the data does not have "
+                                f"(columns: {', '.join(map(str, df.columns))})")  # fmt: skip
             df[col] = df[col].astype(str)
         if "query" in d:
-            df = df.query(d["query"]).reset_index(drop=True)
+            try:
+                keep = select_rows(df, d["query"], "query")
+            except HierbayesError as exc:
+                raise SpecError(f"{where}: [data] {str(exc).splitlines()[0]}") from None
+            if not keep.any():
+                raise SpecError(f"{where}: [data] query {d['query']!r} selects none of the {len(df)} rows")
+            df = df.loc[keep].reset_index(drop=True)
         return df, sim
 
     def sampler_settings(self, fast: bool = False) -> dict[str, Any]:
@@ -148,6 +163,7 @@ def load_spec(path: str | Path) -> Spec:
     except HierbayesError as exc:
         raise SpecError(f"{where}: [model] {exc}") from exc
     _check_data(raw["data"], path)
+    _check_bayes(raw.get("bayes", {}), where)
     fit = raw.get("fit", {})
     engines = tuple(fit.get("engines", ("reml", "bayes")))
     _check_choice(engines, ENGINES, "[fit] engines", where)
@@ -199,6 +215,34 @@ def _check_choice(values: tuple, allowed: tuple, label: str, where: str) -> None
             raise SpecError(f"{where}: {label} has '{v}'{hint} (choose from {', '.join(allowed)})")
 
 
+#: [bayes] settings: (type, smallest allowed, whether the smallest is excluded)
+_BAYES_NUMBERS = {"draws": (int, 1, False), "tune": (int, 0, False), "chains": (int, 1, False),
+                  "cores": (int, 1, False), "seed": (int, 0, False), "target_accept": (float, 0.0, True)}  # fmt: skip
+
+
+def _check_bayes(bayes: dict, where: str) -> None:
+    """Sampler settings are checked when the spec is read, before anything is fitted."""
+    for key, (kind, low, strict) in _BAYES_NUMBERS.items():
+        if key not in bayes:
+            continue
+        v = bayes[key]
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (kind is float or float(v).is_integer())
+        if ok and (v <= low if strict else v < low):
+            ok = False
+        if ok and key == "target_accept" and not v < 1:
+            ok = False
+        if not ok:
+            rule = "a number strictly between 0 and 1" if key == "target_accept" else f"a whole number >= {low}"
+            raise SpecError(f"{where}: [bayes] {key} must be {rule}, not {v!r}")
+
+
+def _read_csv(path: Path, where: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:  # pandas' parser errors are ValueErrors
+        raise SpecError(f"{where}: [data] path {path} could not be read as CSV ({type(exc).__name__}: {exc})") from None
+
+
 def _check_data(data: dict, path: Path) -> None:
     where = str(path)
     sources = [k for k in ("dataset", "path", "simulate") if k in data]
@@ -210,3 +254,9 @@ def _check_data(data: dict, path: Path) -> None:
         raise SpecError(f"{where}: data file {path.parent / data['path']} does not exist")
     if "simulate" in data and data["simulate"] not in SIMULATIONS:
         raise SpecError(f"{where}: unknown simulation '{data['simulate']}' (choose from {', '.join(SIMULATIONS)})")
+    if "query" in data and not isinstance(data["query"], str):
+        raise SpecError(f'{where}: [data] query must be a condition such as "Days >= 2", not {data["query"]!r}')
+    if "factors" in data and not (
+        isinstance(data["factors"], list) and all(isinstance(f, str) for f in data["factors"])
+    ):
+        raise SpecError(f"{where}: [data] factors must be a list of column names, not {data['factors']!r}")

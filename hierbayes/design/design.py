@@ -236,9 +236,16 @@ def build_design(
             raise DataError(f"weights must be a column, an expression of columns or one value per row, not {weights!r}")
         if len(weight_array) != len(df):
             raise DataError(f"weights has {len(weight_array)} values for {len(df)} rows")
+        check_weights(weight_array, "weights", df.index)  # missing weights are an error, not a dropped row
         df = df.assign(**{WEIGHTS_COLUMN: weight_array})
     table = ColumnTable(df.columns)
     code = _translate(parsed, table, weights if weight_array is None else WEIGHTS_COLUMN)
+    if weight_array is None and weights is not None:
+        label = table.find(weights) if isinstance(weights, str) else weights
+        if label is not None and label in df.columns:
+            col = df[label]
+            if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+                check_weights(col.to_numpy(dtype=float, na_value=np.nan), f"weights column '{label}'", df.index)
     tr = code["translator"]
     grouping_only = set(tr.used) - code["numeric_labels"]
     factors = [label for label in tr.used if label in code["group_labels"]]
@@ -278,8 +285,7 @@ def build_design(
     w = None
     if weights is not None:
         w = evaluate_vector(code["weights"], safe, "weights", naming)
-        if np.any(w < 0):
-            raise DataError(f"weights must be non-negative; {int(np.sum(w < 0))} are negative (e.g. {w[w < 0][0]:g})")
+        check_weights(w, "weights" if weight_array is not None else f"weights '{weights}'", rows)
     return Design(
         formula=parsed, y=y, X=X, x_names=x_names, blocks=blocks, frame=frame, offset=offset,
         trials=trials, weights=w, aliased=aliased, fixed_spec=spec, fixed_keep=tuple(keep),
@@ -292,6 +298,19 @@ def _is_array(obj: object) -> bool:
     return isinstance(obj, (np.ndarray, pd.Series, list, tuple)) or (
         hasattr(obj, "__array__") and not isinstance(obj, str)
     )
+
+
+def check_weights(w: np.ndarray, what: str, rows) -> None:
+    """Prior weights must be finite, non-negative and not all zero (a DataError naming the weights and rows)."""
+    w = np.asarray(w, dtype=float)
+    for bad, rule, problem in ((~np.isfinite(w), "finite numbers", "missing or infinite"),
+                               (w < 0, "non-negative", "negative")):  # fmt: skip
+        if bad.any():
+            idx = np.flatnonzero(bad)
+            shown = ", ".join(f"{w[i]:g} in row {rows[i]}" for i in idx[:3]) + (", ..." if len(idx) > 3 else "")
+            raise DataError(f"{what} must be {rule}; {len(idx)} are {problem} ({shown})")
+    if len(w) and not np.any(w > 0):
+        raise DataError(f"{what}: every weight is zero; at least one row needs a positive weight")
 
 
 def _is_column_ref(weights: object, df: pd.DataFrame) -> bool:

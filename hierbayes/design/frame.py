@@ -18,6 +18,11 @@ from hierbayes.design.columns import ColumnTable
 from hierbayes.design.translate import Translator
 from hierbayes.errors import DataError, DesignWarning, DroppedRowsWarning
 
+#: na_action names (lme4's and hierbayes') -> what the frame does: drop incomplete rows or raise.
+#: ("exclude" drops them too; the fit pads its residuals and fitted values with NaN there, R's naresid.)
+NA_ACTIONS = {"omit": "omit", "na.omit": "omit", "exclude": "omit", "na.exclude": "omit", "raise": "raise",
+              "fail": "raise", "na.fail": "raise"}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class ModelFrame:
@@ -39,6 +44,7 @@ class ModelFrame:
     row_index: pd.Index
     n_input: int
     dropped_by_column: dict[str, int] = field(default_factory=dict)
+    kept: np.ndarray | None = field(default=None, repr=False)  # boolean mask of the kept input rows
 
     @property
     def n_dropped(self) -> int:
@@ -104,7 +110,8 @@ def build_frame(
     columns
         Columns the model uses.
     na_action
-        ``"omit"`` drops incomplete rows with a warning; ``"raise"`` raises.
+        ``"omit"`` (or R's ``"na.omit"``, ``"na.exclude"``, ``"exclude"``) drops incomplete rows with a
+        warning; ``"raise"`` (R's ``"na.fail"``) raises.
     factors
         Columns used as grouping factors: like categorical columns, a level
         that loses all its rows to the dropping is reported.
@@ -119,8 +126,13 @@ def build_frame(
     >>> frame.n_dropped, frame.dropped_by_column
     (1, {'y': 1})
     """
-    if na_action not in ("omit", "raise"):
-        raise DataError(f"na_action must be 'omit' or 'raise', not {na_action!r}")
+    given = na_action
+    if not isinstance(na_action, str) or na_action not in NA_ACTIONS:
+        raise DataError(
+            f"na_action must be 'omit' or 'raise', not {na_action!r} (R's 'na.omit', 'na.exclude' and 'na.fail' "
+            "are accepted too)"
+        )
+    na_action = NA_ACTIONS[na_action]
     sub = data.loc[:, list(columns)]
     bad = pd.DataFrame({c: unusable(sub[c]) for c in columns}, index=sub.index)
     by_col = {c: int(bad[c].sum()) for c in columns if bad[c].any()}
@@ -136,7 +148,7 @@ def build_frame(
         detail = ", ".join(f"{c} ({n})" for c, n in by_col.items())
         msg = f"{int(drop.sum())} of {len(sub)} rows have missing, infinite or empty values in {detail}"
         if na_action == "raise":
-            raise DataError(msg + " (na_action='raise')")
+            raise DataError(msg + f" (na_action={given!r})")
         warn(msg + "; they were dropped (see fit.n_dropped).", DroppedRowsWarning)
     kept = sub.loc[~drop].copy()
     for c in columns:
@@ -144,7 +156,7 @@ def build_frame(
             kept[c] = kept[c].cat.remove_unused_categories()
         if drop.any() and (c in factors or not pd.api.types.is_numeric_dtype(sub[c].dtype)):
             _warn_lost_levels(c, sub[c][~bad[c].to_numpy()], kept[c])
-    return ModelFrame(data=kept, row_index=sub.index[~drop], n_input=len(sub), dropped_by_column=by_col)
+    return ModelFrame(data=kept, row_index=sub.index[~drop], n_input=len(sub), dropped_by_column=by_col, kept=~drop)
 
 
 def _warn_lost_levels(column: str, before: pd.Series, after: pd.Series) -> None:

@@ -7,6 +7,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from hierbayes._warnings import warn
+from hierbayes.errors import ArgumentError, EstimationError, SingularFitWarning
 from hierbayes.fits.base import MixedFit
 from hierbayes.reml import ThetaLayout, sdcor_parameters, varcorr_frame
 from hierbayes.reml.fit import SINGULAR_TOL
@@ -91,4 +93,48 @@ class FrequentistFit(MixedFit):
     @property
     def is_singular(self) -> bool:
         """Whether a variance is (near) zero or a correlation (near) +-1 (lme4's ``isSingular``)."""
-        return bool(np.any(self.estimates.theta[self.layout.lower == 0] < SINGULAR_TOL))
+        control = getattr(self.estimates, "control", None)
+        tol = SINGULAR_TOL if control is None else control.check_conv_singular.tol
+        return bool(np.any(self.estimates.theta[self.layout.lower == 0] < tol))
+
+    def _pad(self, values: np.ndarray) -> np.ndarray:
+        """Values of the used rows, padded with NaN at rows dropped for missing values when
+        ``na_action="exclude"`` (R's ``naresid``/``napredict``); unchanged otherwise."""
+        frame = self.design.frame
+        if not getattr(self.model, "exclude", False) or frame.kept is None or frame.kept.all():
+            return values
+        out = np.full(len(frame.kept), np.nan)
+        out[frame.kept] = values
+        return out
+
+
+def singular_warning(fit: FrequentistFit, detail: str = "") -> None:
+    """lme4's singular-fit message, under the control's ``check.conv.singular`` action."""
+    control = getattr(fit.estimates, "control", None)
+    action = "message" if control is None else control.check_conv_singular.action
+    if action == "ignore":
+        return
+    text = (
+        f"boundary (singular) fit: a variance component is at zero or a correlation at +-1{detail}. The data "
+        "cannot estimate this random-effects structure; simplify it, or fit it with method='bayes', where a "
+        "prior keeps the SDs off zero."
+    )
+    if action == "stop":
+        raise EstimationError(text + " (check.conv.singular = 'stop')")
+    warn(text, SingularFitWarning)
+
+
+def use_re_of(use_re: bool, re_form) -> bool:
+    """lme4's ``re.form`` for simulate: None (NULL) conditions on the random effects, NA or ~0 draws new ones."""
+    if re_form is ...:
+        return bool(use_re)  # not given: as use_re says
+    if re_form is None:
+        return True
+    if isinstance(re_form, float) and np.isnan(re_form):
+        return False
+    if isinstance(re_form, str) and re_form.replace(" ", "") in ("~0", "NA", "0", "~1"):
+        return False
+    raise ArgumentError(
+        f"simulate's re_form must be None (condition on the random effects) or 'NA' / '~0' (draw new ones), "
+        f"not {re_form!r}"
+    )

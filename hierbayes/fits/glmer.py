@@ -11,9 +11,9 @@ from scipy import stats
 
 from hierbayes._warnings import warn
 from hierbayes.design.newdata import new_levels_policy
-from hierbayes.errors import OverdispersionWarning, SingularFitWarning
+from hierbayes.errors import ArgumentError, OverdispersionWarning
 from hierbayes.fits.base import linear_predictor
-from hierbayes.fits.frequentist import FrequentistFit
+from hierbayes.fits.frequentist import FrequentistFit, singular_warning, use_re_of
 from hierbayes.glmm.fit import GlmmEstimates, make_devfun
 from hierbayes.reml import ThetaLayout
 
@@ -117,8 +117,16 @@ class GlmerFit(FrequentistFit):
     # --- predictions and residuals --------------------------------------------------------
     @property
     def fitted(self) -> np.ndarray:
-        """Fitted means conditional on the random effects (proportions for binomial data), lme4's ``fitted``."""
-        return self.estimates.mu.copy()
+        """Fitted means conditional on the random effects (proportions for binomial data), lme4's ``fitted``.
+
+        NaN at rows dropped for missing values with ``na_action="exclude"`` (R's naresid).
+        """
+        return self._pad(self.estimates.mu.copy())
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Prior weights as lme4 stores them (``weights(m)``): trials times the user's weights for binomial data."""
+        return self._pad(np.asarray(self.response.wt, float).copy())
 
     @property
     def linear_predictor(self) -> np.ndarray:
@@ -144,7 +152,7 @@ class GlmerFit(FrequentistFit):
             ``"link"`` (eta) or ``"response"`` (the mean: a probability or a rate).
         """
         if type not in ("link", "response"):
-            raise ValueError(f"type must be 'link' or 'response', not {type!r}")
+            raise ArgumentError(f"type must be 'link' or 'response', not {type!r}")
         policy = new_levels_policy(allow_new_levels, new_levels)
         eta = linear_predictor(self.design, self.estimates.beta, self.estimates.b, newdata, re_form, policy)
         return eta if type == "link" else self.response.linkinv(eta)
@@ -157,8 +165,8 @@ class GlmerFit(FrequentistFit):
     def resid(self, type: str = "deviance") -> np.ndarray:
         """Residuals of one type: ``"deviance"``, ``"pearson"``, ``"response"`` or ``"working"`` (lme4's)."""
         if type not in RESIDUAL_TYPES:
-            raise ValueError(f"type must be one of {', '.join(RESIDUAL_TYPES)}, not {type!r}")
-        return self.response.residuals(self.estimates.eta, type)
+            raise ArgumentError(f"type must be one of {', '.join(RESIDUAL_TYPES)}, not {type!r}")
+        return self._pad(self.response.residuals(self.estimates.eta, type))
 
     # --- tables ---------------------------------------------------------------------------
     def coef_table(self) -> pd.DataFrame:
@@ -193,14 +201,14 @@ class GlmerFit(FrequentistFit):
         >>> round(float(fit.overdispersion()["ratio"]), 3)
         1.741
         """
-        chi2 = float(np.sum(self.resid("pearson") ** 2))
+        chi2 = float(np.nansum(self.resid("pearson") ** 2))
         rdf = self.df_resid
         return pd.Series(
             {"pearson_chisq": chi2, "df_residual": rdf, "ratio": chi2 / rdf, "p_value": stats.chi2.sf(chi2, rdf)},
             name="overdispersion",
         )
 
-    def confint(self, method: str = "profile", level: float = 0.95, **kwargs) -> pd.DataFrame:
+    def confint(self, method: str = "profile", level: float = 0.95, parm=None, **boot_options) -> pd.DataFrame:
         """Confidence intervals, rows named as lme4's (``.sig01``, ..., then fixed effects).
 
         Parameters
@@ -208,45 +216,59 @@ class GlmerFit(FrequentistFit):
         method
             ``"profile"`` (lme4's default: likelihood-profile intervals),
             ``"wald"`` (fixed effects only; NaN for variance parameters), or
-            ``"boot"`` (parametric bootstrap percentile intervals; ``nsim``,
-            ``seed``, ``n_jobs`` and ``progress`` as keywords).
+            ``"boot"`` (parametric bootstrap percentile intervals).
         level
             Confidence level.
+        parm
+            Parameters (names like ``".sig01"``, ``"period2"``, 1-based positions,
+            ``"theta_"`` or ``"beta_"``); all by default.
+        **boot_options
+            For ``method="boot"``: ``nsim``, ``seed``, ``progress``.
         """
         from hierbayes.glmm import intervals
+        from hierbayes.inference.intervals import check_level, select
 
-        method = method.lower()
-        if method == "wald":
-            return intervals.wald_confint(self, level)
-        if method == "profile":
-            return intervals.profile_confint(self, level, **kwargs)
-        if method == "boot":
-            from hierbayes.glmm.bootstrap import boot_confint
+        methods = ("profile", "wald", "boot")
+        key = method.lower() if isinstance(method, str) else method
+        if key not in methods:
+            raise ArgumentError(f"confint method must be one of {', '.join(map(repr, methods))}, not {method!r}")
+        check_level(level)
+        names = [*self.sdcor.index, *self.fixef.index]
+        chosen = select(names, parm, len(self.sdcor))
+        allowed = ("nsim", "seed", "progress") if key == "boot" else ()
+        bad = [k for k in boot_options if k not in allowed]
+        if bad:
+            raise ArgumentError(
+                f"confint(method={method!r}) got unknown keyword(s) {', '.join(map(repr, bad))}"
+                + (f"; valid: {', '.join(allowed)}" if allowed else " (nsim, seed and progress apply to method='boot')")
+            )
+        if key == "wald":
+            return intervals.wald_confint(self, level).loc[chosen]
+        if key == "profile":
+            return intervals.profile_confint(self, level, parm=chosen).loc[chosen]
+        from hierbayes.glmm.bootstrap import boot_confint
 
-            return boot_confint(self, level=level, **kwargs)
-        raise ValueError(f"method must be 'profile', 'wald' or 'boot', not {method!r}")
+        return boot_confint(self, level=level, **boot_options).loc[chosen]
 
-    def simulate(self, nsim: int = 1, seed: int | None = None, use_re: bool = False) -> np.ndarray:
+    def simulate(self, nsim: int = 1, seed: int | None = None, use_re: bool = False, re_form=...) -> np.ndarray:
         """New responses from the fitted model, shape (n, nsim) like lme4's ``simulate`` and ``LmerFit.simulate``.
 
         New random effects are drawn unless ``use_re`` (then the conditional
-        modes are used). Responses come back in the design's form: successes
-        for ``cbind(s, f)``, proportions for proportions with weights, 0/1 for
-        bernoulli data, counts for Poisson.
+        modes are used); ``re_form`` takes lme4's spelling (None: condition on
+        them, ``"NA"``/``"~0"``: new ones). Responses come back in the design's
+        form: successes for ``cbind(s, f)``, proportions for proportions with
+        weights, 0/1 for bernoulli data, counts for Poisson.
         """
         from hierbayes.glmm.bootstrap import simulate_response
+        from hierbayes.inference.simulate import check_nsim
 
-        return simulate_response(self, nsim, np.random.default_rng(seed), use_u=use_re).T
+        return simulate_response(self, check_nsim(nsim), np.random.default_rng(seed),
+                                 use_u=use_re_of(use_re, re_form)).T  # fmt: skip
 
     # --- warnings -------------------------------------------------------------------------
     def _warn(self) -> None:
         if self.is_singular:
-            warn(
-                "boundary (singular) fit: a variance component is at zero or a correlation at +-1. "
-                "The data cannot estimate this random-effects structure; simplify it, or fit it with "
-                "method='bayes', where a prior keeps the SDs off zero.",
-                SingularFitWarning,
-            )
+            singular_warning(self)
         if self.convergence is not None:
             self.convergence.warn()
         if self.family.name == "poisson":

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from hierbayes._warnings import warn
-from hierbayes.errors import SingularFitWarning
-from hierbayes.fits.frequentist import FrequentistFit
+from hierbayes.errors import ArgumentError
+from hierbayes.fits.frequentist import FrequentistFit, singular_warning, use_re_of
 from hierbayes.reml import LmmEstimates, LmmObjective, ThetaLayout
 from hierbayes.reml.fit import SINGULAR_TOL
+from hierbayes.reml.objective import prior_weights, profiled_criterion
 
 if TYPE_CHECKING:
     from hierbayes.model import Model
@@ -64,17 +64,52 @@ class LmerFit(FrequentistFit):
         return self.design.p + self.layout.size + 1
 
     @property
+    def nobs(self) -> int:
+        """Observations used: rows kept after dropping incomplete ones, less rows of prior weight zero (as R's lm)."""
+        return prior_weights(self.design).n
+
+    @property
     def reml_criterion(self) -> float:
         """The REML criterion at the estimates (lme4's ``REMLcrit``)."""
-        e, d = self.estimates, self.design
-        nu = d.n - d.p
-        return float(e.logdet_L + e.logdet_RX + nu * (1 + np.log(2 * np.pi * e.pwrss / nu)))
+        e, w = self.estimates, prior_weights(self.design)
+        return profiled_criterion(e.logdet_L, e.logdet_RX, e.pwrss, w.n, self.design.p, True, w.ldw)
 
     @property
     def deviance(self) -> float:
         """-2 times the ML log-likelihood at the estimates (lme4's ``deviance(m, REML = FALSE)``)."""
-        e, n = self.estimates, self.design.n
-        return float(e.logdet_L + n * (1 + np.log(2 * np.pi * e.pwrss / n)))
+        e, w = self.estimates, prior_weights(self.design)
+        return profiled_criterion(e.logdet_L, e.logdet_RX, e.pwrss, w.n, self.design.p, False, w.ldw)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Prior weights, one per row (ones without ``weights=``; lme4's ``weights(m)``)."""
+        w = self.design.weights
+        return self._pad(np.ones(self.design.n) if w is None else np.asarray(w, float).copy())
+
+    @property
+    def fitted(self) -> np.ndarray:
+        """Fitted values conditional on the random effects (NaN at dropped rows with ``na_action="exclude"``)."""
+        return self._pad(self.predict())
+
+    @property
+    def residuals(self) -> np.ndarray:
+        """Response residuals ``y - fitted`` (NaN at dropped rows with ``na_action="exclude"``, R's naresid)."""
+        return self._pad(self.design.y - self.predict())
+
+    def resid(self, type: str = "response", scaled: bool = False) -> np.ndarray:
+        """Residuals of one type (lme4's ``residuals(m, type, scaled)``).
+
+        ``"response"``: ``y - fitted``; ``"pearson"``: times ``sqrt(w)`` (the
+        prior weights); ``"working"``: as response. ``scaled=True`` divides by sigma.
+        """
+        if type not in ("response", "pearson", "working", "deviance"):
+            raise ArgumentError(f"type must be one of response, pearson, working, deviance, not {type!r}")
+        r = self.design.y - self.predict()
+        if type in ("pearson", "deviance") and self.design.weights is not None:
+            r = r * np.sqrt(np.asarray(self.design.weights, float))
+        if scaled:
+            r = r / self.sigma
+        return self._pad(r)
 
     @property
     def objective(self) -> float:
@@ -126,10 +161,10 @@ class LmerFit(FrequentistFit):
 
         if ci is None:
             if boot_options:
-                raise TypeError(f"{', '.join(boot_options)} only apply with ci='boot'")
+                raise ArgumentError(f"{', '.join(boot_options)} only apply with ci='boot'")
             return icc_values(self.design, list(self.covariances.values()), self.sigma)
         if ci != "boot":
-            raise ValueError(f"ci must be None or 'boot', not {ci!r}")
+            raise ArgumentError(f"ci must be None or 'boot', not {ci!r}")
         return icc_interval(self, level=level, **boot_options)
 
     def r2(self) -> pd.Series:
@@ -146,11 +181,13 @@ class LmerFit(FrequentistFit):
 
         return r2_nakagawa(self)
 
-    def simulate(self, nsim: int = 1, seed: int | None = None, use_re: bool = False) -> np.ndarray:
+    def simulate(self, nsim: int = 1, seed: int | None = None, use_re: bool = False, re_form: Any = ...) -> np.ndarray:
         """New responses from the fitted model, an (n x nsim) array (lme4's ``simulate``).
 
         ``use_re=False`` draws new random effects (lme4's ``re.form = NA``);
         ``use_re=True`` keeps the fitted conditional modes (``re.form = NULL``).
+        ``re_form`` takes lme4's spelling: None (condition on the random
+        effects), ``"NA"`` or ``"~0"`` (new ones); it wins over ``use_re`` when given.
 
         Examples
         --------
@@ -161,7 +198,7 @@ class LmerFit(FrequentistFit):
         """
         from hierbayes.inference.simulate import simulate
 
-        return simulate(self, nsim=nsim, seed=seed, use_re=use_re)
+        return simulate(self, nsim=nsim, seed=seed, use_re=use_re_of(use_re, re_form))
 
     def bootstrap(
         self,
@@ -171,6 +208,7 @@ class LmerFit(FrequentistFit):
         use_re: bool = False,
         n_jobs: int | None = None,
         progress: bool | None = None,
+        use_u: bool | None = None,
     ):
         """Parametric bootstrap (lme4's ``bootMer``) or case bootstrap over groups (``resample=["Subject"]``).
 
@@ -188,6 +226,8 @@ class LmerFit(FrequentistFit):
         """
         from hierbayes.inference.bootstrap import bootstrap
 
+        if use_u is not None:  # lme4's bootMer spelling
+            use_re = bool(use_u)
         result = bootstrap(self, nsim=nsim, seed=seed, resample=resample, use_re=use_re, n_jobs=n_jobs,
                            progress=progress)  # fmt: skip
         self.__dict__["boot"] = result
@@ -237,7 +277,7 @@ class LmerFit(FrequentistFit):
         if "_ml_refit" not in self.__dict__:
             from hierbayes.reml.fit import fit_lmm
 
-            est = fit_lmm(self.design, reml=False, start=self.estimates.theta)
+            est = fit_lmm(self.design, reml=False, start=self.estimates.theta, control=self.estimates.control)
             self.__dict__["_ml_refit"] = LmerFit(self.model, est, warn=False)
         return self.__dict__["_ml_refit"]
 
@@ -357,12 +397,7 @@ class LmerFit(FrequentistFit):
     # --- warnings -------------------------------------------------------------------------
     def _warn(self) -> None:
         if self.is_singular:
-            warn(
-                "boundary (singular) fit: a variance component is at zero or a correlation at +-1 "
-                f"({_singular_detail(self)}). The data cannot estimate this random-effects structure; "
-                "simplify it, or fit it with method='bayes', where a prior keeps the SDs off zero.",
-                SingularFitWarning,
-            )
+            singular_warning(self, f" ({_singular_detail(self)})")
         if self.convergence is not None:
             self.convergence.warn()
 

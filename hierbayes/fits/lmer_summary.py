@@ -53,12 +53,12 @@ class LmerSummary:
             crit = aic_table(fit)
         if method:
             title += f". t-tests use {method}"
-        return cls.assemble(fit, title, crit, fit.residuals / fit.sigma, coefficients)
+        return cls.assemble(fit, title, crit, fit.resid("pearson", scaled=True), coefficients)
 
     @classmethod
     def assemble(cls, fit, title: str, criterion: str, scaled_residuals, coefficients, **extra) -> LmerSummary:
         """The parts every mixed-model summary shares, from a fit and its own header lines."""
-        q = np.quantile(scaled_residuals, [0, 0.25, 0.5, 0.75, 1])
+        q = np.nanquantile(scaled_residuals, [0, 0.25, 0.5, 0.75, 1])  # NaN: rows excluded (na.exclude)
         mx = np.abs(q).max()
         q = np.round(q, max(0, 5 - int(np.ceil(np.log10(mx)))) if mx > 0 else 5)  # lme4: zapsmall(q, digits + 1)
         groups = "; ".join(f"{g}, {n}" for g, n in fit.ngroups.items())

@@ -22,21 +22,25 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from hierbayes._threads import single_thread_blas
 from hierbayes._warnings import warn
 from hierbayes.design import Design
-from hierbayes.errors import ConvergenceWarning, ModelError
+from hierbayes.errors import ArgumentError, ConvergenceWarning, EstimationError, ModelError, SeparationWarning
 from hierbayes.families import Family
-from hierbayes.glmm.agq import AgqDeviance, check_agq
+from hierbayes.glmm.agq import MAX_NAGQ, AgqDeviance, check_agq
 from hierbayes.glmm.glm_family import GlmResponse, glm_response
 from hierbayes.glmm.laplace import LaplaceDeviance, ThetaDeviance
-from hierbayes.glmm.optimize import bobyqa
+from hierbayes.glmm.optimize import STAGE2, bobyqa
 from hierbayes.glmm.pirls import Pirls, PirlsResult
-from hierbayes.reml.convergence import ConvergenceReport, convergence_messages, derivatives
+from hierbayes.glmm.separation import saturated, separated_effects
+from hierbayes.reml.control import Control, OptimizerSettings, as_control
+from hierbayes.reml.convergence import ConvergenceReport, controlled_messages, derivatives
 from hierbayes.reml.crossprod import crossproducts
+from hierbayes.reml.fit import with_optimizer
 from hierbayes.reml.objective import conditional_covariances, factorize, fixef_precision_factor, lower_inverse
-from hierbayes.reml.optimize import OptSummary, minimize_theta
+from hierbayes.reml.optimize import OptSummary, run_optimizer
 from hierbayes.reml.params import ThetaLayout
 
 if TYPE_CHECKING:
@@ -76,6 +80,8 @@ class GlmmEstimates:
         Optimizer records of the two stages (``opt`` None for nAGQ = 0).
     convergence
         lme4's convergence checks (None when skipped: singular fits, nAGQ = 0).
+    control
+        The lme4 control the fit ran under (None: lme4's defaults).
     """
 
     nAGQ: int
@@ -95,6 +101,7 @@ class GlmmEstimates:
     hessian: np.ndarray | None
     gradient: np.ndarray | None
     convergence: ConvergenceReport | None
+    control: Control | None = None
 
     @property
     def pars(self) -> np.ndarray:
@@ -119,7 +126,41 @@ def make_devfun(design: Design, response: GlmResponse, nAGQ: int = 1, pirls: Pir
     return LaplaceDeviance(design, response, pirls)
 
 
-def fit_glmm(model: Model, nAGQ: int = 1, start: dict[str, Any] | None = None, warn: bool = True) -> GlmerFit:
+def check_nagq(nAGQ: Any) -> int:
+    """nAGQ as an int, or an ArgumentError naming what is allowed (lme4 also takes 0 to 25; here up to 100)."""
+    if isinstance(nAGQ, (bool, np.bool_)) or not isinstance(nAGQ, (int, np.integer, float, np.floating)):
+        raise ArgumentError(f"nAGQ must be a whole number from 0 to {MAX_NAGQ}, not {nAGQ!r}")
+    if not np.isfinite(nAGQ) or float(nAGQ) != int(nAGQ) or not 0 <= nAGQ <= MAX_NAGQ:
+        raise ArgumentError(f"nAGQ must be a whole number from 0 to {MAX_NAGQ}, not {nAGQ!r}")
+    return int(nAGQ)
+
+
+def check_response(design: Design, response: GlmResponse, action: str) -> None:
+    """lme4's ``check.response.not.const``: a constant response is an error (or a warning, or nothing)."""
+    y = response.y[response.wt > 0]
+    if action == "ignore" or (len(y) and y.min() < y.max()):
+        return
+    value = float(y[0]) if len(y) else float("nan")
+    kind = "proportion" if response.binomial and design.trials is not None else "value"
+    msg = (
+        f"Response is constant: every {kind} of '{design.response_name}' is {value:g}, so the fixed effects "
+        "would run off to infinity (lme4's check.response.not.const)"
+    )
+    if action == "stop":
+        raise EstimationError(msg)
+    warn(msg, SeparationWarning)
+
+
+def fit_glmm(
+    model: Model,
+    nAGQ: int = 1,
+    start: dict[str, Any] | None = None,
+    warn: bool = True,
+    optimizer: Any = "default",
+    control: Any = None,
+    verbose: int = 0,
+    devFunOnly: bool = False,
+) -> GlmerFit:
     """Fit a GLMM by maximum likelihood (lme4's ``glmer``); what ``Model.fit("ml")`` calls.
 
     Parameters
@@ -131,9 +172,15 @@ def fit_glmm(model: Model, nAGQ: int = 1, start: dict[str, Any] | None = None, w
         or the number of adaptive Gauss-Hermite nodes for a model with a
         single scalar random effect.
     start
-        ``{"theta": ..., "fixef": ...}`` starting values (lme4's ``start``).
+        ``{"theta": ..., "fixef": ...}`` starting values (lme4's ``start``), or a vector of theta.
     warn
         Issue singular-fit, convergence and overdispersion warnings.
+    optimizer, control
+        lme4's optimizer name(s) and ``glmerControl`` settings (:mod:`hierbayes.reml.control`).
+    verbose
+        Print every evaluation when > 0.
+    devFunOnly
+        Return the deviance function (of theta for nAGQ = 0, of c(theta, beta) otherwise) instead of fitting.
 
     Returns
     -------
@@ -149,57 +196,167 @@ def fit_glmm(model: Model, nAGQ: int = 1, start: dict[str, Any] | None = None, w
     """
     from hierbayes.fits.glmer import GlmerFit
 
+    nAGQ = check_nagq(nAGQ)
+    control = as_control(control, "glmer")
+    if optimizer != "default":
+        control = with_optimizer(control, optimizer)
+    if devFunOnly:
+        check_agq(model.design, nAGQ)
+        response = glm_response(model.design, model.family)
+        return ThetaDeviance(model.design, response) if nAGQ == 0 else make_devfun(model.design, response, nAGQ)
     with single_thread_blas():
-        estimates = estimate_glmm(model.design, model.family, nAGQ=nAGQ, start=start)
+        estimates = estimate_glmm(model.design, model.family, nAGQ=nAGQ, start=start, control=control,
+                                  verbose=verbose)  # fmt: skip
     return GlmerFit(model, estimates, warn=warn)
 
 
+#: Stage 1's default optimizer: lme4's nloptwrap settings (BOBYQA, ftol_abs = xtol_abs = 1e-8).
+STAGE1 = OptimizerSettings()
+
+
+def glmm_start(design: Design, start: Any, nAGQ: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """lme4's ``start`` for glmer: ``{"theta", "fixef"}`` or a vector of theta; checked against the model."""
+    from hierbayes.reml.fit import start_theta
+
+    if start is None:
+        return None, None
+    fixef = None
+    if isinstance(start, dict):
+        bad = set(start) - {"theta", "fixef"}
+        if bad:
+            raise ArgumentError(
+                f"bad name(s) for start ({', '.join(sorted(map(str, bad)))}); lme4's start takes 'theta' and 'fixef'"
+            )
+        fixef = start.get("fixef")
+        start = start.get("theta")
+    theta = None if start is None else start_theta(design, start)
+    if fixef is not None:
+        if nAGQ == 0:
+            raise ArgumentError("start['fixef'] cannot be used with nAGQ=0 (beta is estimated inside PIRLS there)")
+        if isinstance(fixef, pd.Series) and not isinstance(fixef.index, pd.RangeIndex):
+            missing = [n for n in design.x_names if n not in fixef.index]
+            if missing or len(fixef) != design.p:
+                raise ArgumentError(f"start['fixef'] names {', '.join(map(str, fixef.index))}; the model's fixed "
+                                    f"effects are {', '.join(design.x_names)}")  # fmt: skip
+            fixef = fixef[list(design.x_names)]
+        fixef = _vector(fixef, design.p, "start['fixef']", design.x_names)
+    return theta, fixef
+
+
 def estimate_glmm(
-    design: Design, family: Family, nAGQ: int = 1, start: dict[str, Any] | None = None, calc_derivs: bool = True
+    design: Design,
+    family: Family,
+    nAGQ: int = 1,
+    start: Any = None,
+    calc_derivs: bool = True,
+    control: Control | None = None,
+    verbose: int = 0,
 ) -> GlmmEstimates:
     """The two-stage maximum-likelihood fit; returns the estimates (see :func:`fit_glmm`).
 
-    With ``calc_derivs=False`` (bootstrap refits) the Hessian, the Newton
-    polish and the convergence checks are skipped and vcov comes from R_X.
+    With ``calc_derivs=False`` (bootstrap refits, or lme4's ``calc.derivs =
+    FALSE``) the Hessian, the Newton polish and the convergence checks are
+    skipped and vcov comes from R_X.
+
+    Separated data (:mod:`hierbayes.glmm.separation`) give a fit with a
+    SeparationWarning naming the diverging fixed effects, as lme4 returns
+    one, instead of a PIRLS failure.
     """
-    nAGQ = int(nAGQ)
+    nAGQ = check_nagq(nAGQ)
     check_agq(design, nAGQ)
-    start = dict(start or {})
-    unknown = set(start) - {"theta", "fixef"}
-    if unknown:
-        raise ModelError(f"start takes 'theta' and 'fixef', not {', '.join(sorted(unknown))}")
+    control = as_control(control, "glmer")
+    if control.restart_edge:
+        raise ArgumentError("restart_edge is not available for glmer (lme4: not implemented for optimizeGlmer)")
+    calc_derivs = calc_derivs and control.calc_derivs
     response = glm_response(design, family)
+    check_response(design, response, control.check_response_not_const)
     layout = ThetaLayout(design.blocks)
-    pirls = Pirls(design, response)
-    theta0 = layout.start if start.get("theta") is None else _vector(start["theta"], layout.size, "start['theta']")
-    stage1 = ThetaDeviance(design, response, pirls)
-    if start.get("fixef") is not None and nAGQ == 0:
-        raise ModelError("start['fixef'] cannot be used with nAGQ=0 (beta is estimated inside PIRLS there)")
-    opt1 = minimize_theta(stage1, theta0, layout.lower)
-    theta1 = _boundary(stage1, opt1.final, layout.lower, opt1.fmin)
-    res1 = pirls.run(theta1, None)
+    theta_start, fixef_start = glmm_start(design, start, nAGQ)
+    theta0 = layout.start if theta_start is None else theta_start
+    s1 = control.settings(0, STAGE1).updated(verbose=verbose) if verbose else control.settings(0, STAGE1)
+    s2 = control.settings(1, STAGE2).updated(verbose=verbose) if verbose else control.settings(1, STAGE2)
+    btol = control.boundary_tol
+    separated: list[str] = []
+    try:
+        pirls, stage1, opt1, theta1, res1 = _stage1(design, response, layout, theta0, s1, control, None)
+    except (ModelError, FloatingPointError):
+        separated = separated_effects(design.X, response, design.x_names)
+        if not separated:
+            raise
+        pirls, stage1, opt1, theta1, res1 = _stage1(design, response, layout, theta0, s1, control, SEPARATED_PDEV)
     if nAGQ == 0:
-        return _estimates(design, response, layout, 0, theta1, res1.beta, stage1(theta1), opt1, None, None, None)
+        est = _estimates(design, response, layout, 0, theta1, res1.beta, stage1(theta1), opt1, None, None, None,
+                         control, pirls.pdev_tol)  # fmt: skip
+        return _separation_checked(est, design, response, separated)
     devfun = make_devfun(design, response, nAGQ, pirls)
-    beta0 = res1.beta if start.get("fixef") is None else _vector(start["fixef"], design.p, "start['fixef']")
+    beta0 = res1.beta if fixef_start is None else fixef_start
     se1 = np.sqrt(np.diag(_unscaled_vcov(res1)))
     steps = 0.2 * np.concatenate([np.full(layout.size, 0.1), np.minimum(se1, 10.0)])
     lower = np.concatenate([layout.lower, np.full(design.p, -np.inf)])
-    opt = bobyqa(devfun, np.concatenate([theta1, beta0]), lower, np.maximum(steps, 1e-4))
-    pars = _boundary(devfun, opt.final, lower, opt.fmin)
+    opt = bobyqa(devfun, np.concatenate([theta1, beta0]), lower, np.maximum(steps, 1e-4), settings=s2)
+    if not np.isfinite(opt.fmin):
+        raise EstimationError("the deviance is not finite at any (theta, beta) the optimizer tried")
+    if s2.name is not None and not opt.converged:
+        warn(f"convergence code from {s2.name}: {opt.message}", ConvergenceWarning)
+    pars = _boundary(devfun, opt.final, lower, opt.fmin, btol) if btol > 0 else opt.final
     free_theta = pars[: layout.size][layout.lower == 0]
-    singular = bool(np.any(free_theta < SINGULAR_TOL))
-    if not calc_derivs:
-        return _estimates(design, response, layout, nAGQ, pars[: layout.size], pars[layout.size :], opt.fmin, opt1,
-                          opt, None, None)  # fmt: skip
+    singular = bool(np.any(free_theta < control.check_conv_singular.tol))
+    if not calc_derivs or s2.name is None:
+        fmin = opt.fmin if pars is opt.final else devfun(pars)
+        est = _estimates(design, response, layout, nAGQ, pars[: layout.size], pars[layout.size :], fmin, opt1, opt,
+                         None, None, control, pirls.pdev_tol)  # fmt: skip
+        return _separation_checked(est, design, response, separated)
     g, H = derivatives(devfun, pars, np.full(len(pars), -np.inf), h=DERIV_STEP)  # lme4's deriv12
     report = None
     if not singular:  # lme4 skips the gradient checks on a boundary fit
-        pars, g, H = _newton_polish(devfun, pars, lower, g, H)
-        report = ConvergenceReport(g, H, np.arange(len(pars)), convergence_messages(g, H))
+        if not separated:
+            pars, g, H = _newton_polish(devfun, pars, lower, g, H)
+        report = ConvergenceReport(g, H, np.arange(len(pars)), controlled_messages(g, H, pars, control))
     objective = devfun(pars)
-    return _estimates(design, response, layout, nAGQ, pars[: layout.size], pars[layout.size :], objective, opt1,
-                      opt, (g, H), report)  # fmt: skip
+    est = _estimates(design, response, layout, nAGQ, pars[: layout.size], pars[layout.size :], objective, opt1,
+                     opt, (g, H), report, control, pirls.pdev_tol)  # fmt: skip
+    return _separation_checked(est, design, response, separated)
+
+
+#: PIRLS' tolerance on the relative change of the penalized deviance for separated data (see Pirls).
+SEPARATED_PDEV = 1e-12
+
+
+def _stage1(design, response, layout, theta0, settings, control, pdev_tol):
+    """lme4's nAGQ = 0 stage (or, with ``nAGQ0initStep = False``, its start alone)."""
+    pirls = Pirls(design, response, pdev_tol=pdev_tol)
+    stage1 = ThetaDeviance(design, response, pirls)
+    if not control.nAGQ0initStep:
+        res1 = pirls.run(theta0, None)
+        opt1 = OptSummary(method="none", initial=theta0.copy(), final=theta0.copy(), lower=layout.lower.copy(),
+                          fmin=stage1(theta0), feval=1, converged=True, message="nAGQ0initStep = False: no first stage",
+                          seconds=0.0)  # fmt: skip
+        return pirls, stage1, opt1, theta0, res1
+    opt1 = run_optimizer(stage1, theta0, layout.lower, settings)
+    if not np.isfinite(opt1.fmin):
+        raise FloatingPointError("the nAGQ = 0 deviance is not finite at any theta tried")
+    theta1 = _boundary(stage1, opt1.final, layout.lower, opt1.fmin, control.boundary_tol)
+    res1 = pirls.run(theta1, None)
+    return pirls, stage1, opt1, theta1, res1
+
+
+def _separation_checked(est: GlmmEstimates, design: Design, response: GlmResponse, separated: list[str]):
+    """Warn when the data are separated: known from a PIRLS failure, or checked when the fitted eta saturates."""
+    if not separated and saturated(est.eta, response):
+        separated = separated_effects(design.X, response, design.x_names)
+    _warn_separation(separated)
+    return est
+
+
+def _warn_separation(effects: list[str]) -> None:
+    if effects:
+        warn(
+            f"complete or quasi-complete separation: the estimate(s) of {', '.join(repr(e) for e in effects)} "
+            "diverge (the likelihood keeps increasing as they grow); their estimates and standard errors are "
+            "where the optimizer stopped and are not meaningful. Drop or merge the level(s) that separate the "
+            "outcome, or fit with method='bayes', where a prior keeps them finite.",
+            SeparationWarning,
+        )
 
 
 def _newton_polish(devfun, x: np.ndarray, lower: np.ndarray, g: np.ndarray, H: np.ndarray, max_steps: int = 2):
@@ -229,10 +386,10 @@ def _newton_polish(devfun, x: np.ndarray, lower: np.ndarray, g: np.ndarray, H: n
     return x, g, H
 
 
-def _boundary(fun, x: np.ndarray, lower: np.ndarray, fmin: float) -> np.ndarray:
-    """lme4's ``check.boundary``: a theta within 1e-5 of its bound is moved there if that is no worse."""
+def _boundary(fun, x: np.ndarray, lower: np.ndarray, fmin: float, tol: float = BOUNDARY_TOL) -> np.ndarray:
+    """lme4's ``check.boundary``: a theta within ``tol`` (1e-5) of its bound is moved there if that is no worse."""
     x = np.array(x, float)
-    for i in np.flatnonzero(np.isfinite(lower) & (x - lower > 0) & (x - lower < BOUNDARY_TOL)):
+    for i in np.flatnonzero(np.isfinite(lower) & (x - lower > 0) & (x - lower < tol)):
         trial = x.copy()
         trial[i] = lower[i]
         if fun(trial) < fmin:
@@ -249,8 +406,9 @@ def _unscaled_vcov(res: PirlsResult) -> np.ndarray:
 def _estimates(
     design: Design, response: GlmResponse, layout: ThetaLayout, nAGQ: int, theta: np.ndarray, beta: np.ndarray,
     objective: float, opt1: OptSummary, opt: OptSummary | None, derivs, report: ConvergenceReport | None,
+    control: Control | None = None, pdev_tol: float | None = None,
 ) -> GlmmEstimates:  # fmt: skip
-    pirls = Pirls(design, response)
+    pirls = Pirls(design, response, pdev_tol=pdev_tol)
     res = pirls.run(theta, beta)
     # factor of the joint system at the final working weights: condVar and (R_X'R_X)^-1
     sqrtw, wres = response.working(res.eta, res.mu)
@@ -278,7 +436,7 @@ def _estimates(
     return GlmmEstimates(
         nAGQ=nAGQ, theta=np.asarray(theta, float), beta=np.asarray(beta, float), u=res.u, b=b, condvar=condvar,
         vcov=vcov, vcov_source=source, objective=float(objective), eta=res.eta, mu=res.mu, response=response,
-        opt_stage1=opt1, opt=opt, hessian=H, gradient=g, convergence=report,
+        opt_stage1=opt1, opt=opt, hessian=H, gradient=g, convergence=report, control=control,
     )  # fmt: skip
 
 
@@ -297,8 +455,12 @@ def _hessian_vcov(H: np.ndarray, n_theta: int) -> np.ndarray | None:
     return V
 
 
-def _vector(value, size: int, what: str) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(value, float))
-    if arr.shape != (size,):
-        raise ModelError(f"{what} needs {size} value(s), got {arr.size}")
+def _vector(value, size: int, what: str, names=()) -> np.ndarray:
+    try:
+        arr = np.atleast_1d(np.asarray(value, float))
+    except (TypeError, ValueError):
+        raise ArgumentError(f"{what} must be numbers, got {value!r}") from None
+    if arr.shape != (size,) or not np.all(np.isfinite(arr)):
+        detail = f": {', '.join(names)}" if names else ""
+        raise ArgumentError(f"{what} needs {size} finite value(s){detail}; got {arr.size}: {arr.tolist()}")
     return arr

@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from hierbayes._threads import single_thread_blas
+from hierbayes.errors import UnknownParameterError
 from hierbayes.glmm.optimize import bobyqa
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ def _profile_confint(fit: GlmerFit, level: float, parm: list[str] | None) -> pd.
     names = pr.names if parm is None else list(parm)
     unknown = [n for n in names if n not in pr.names]
     if unknown:
-        raise KeyError(f"unknown parameter(s) {', '.join(unknown)}; the fit has {', '.join(pr.names)}")
+        raise UnknownParameterError(f"unknown parameter(s) {', '.join(unknown)}; the fit has {', '.join(pr.names)}")
     target = stats.norm.ppf(0.5 + level / 2)
     se = _rough_se(fit, pr)
     rows = {}

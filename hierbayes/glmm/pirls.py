@@ -88,14 +88,23 @@ class Pirls:
         Stop when the largest change of the linear predictor is below this.
     maxit
         Maximum number of iterations.
+    pdev_tol
+        Also stop when the penalized deviance changes by less than this
+        (relative; lme4's ``tolPwrss`` criterion). For separated data, whose
+        modes (with beta) run off to infinity while the deviance levels off;
+        None otherwise. In this mode a system that becomes singular (working
+        weights underflowing) ends the iteration at the last good step.
     """
 
-    def __init__(self, design: Design, response: GlmResponse, tol: float = 1e-12, maxit: int = 100):
+    def __init__(
+        self, design: Design, response: GlmResponse, tol: float = 1e-12, maxit: int = 100, pdev_tol: float | None = None
+    ):
         self.design = design
         self.response = response
         self.layout = ThetaLayout(design.blocks)
         self.tol = tol
         self.maxit = maxit
+        self.pdev_tol = pdev_tol
         self._empty_x = np.empty((design.n, 0))
         self._u: list[np.ndarray] = [np.zeros((b.nlevels, b.k)) for b in design.blocks]
         self._beta: np.ndarray | None = None
@@ -136,8 +145,20 @@ class Pirls:
             estimate them with u (lme4's nAGQ = 0 stage).
         warm
             Start from the modes of the previous call (else from R's
-            starting means).
+            starting means). A warm start that fails (the previous modes
+            scaled by a very different theta can put the linear predictor
+            where the working weights span too many orders of magnitude) is
+            retried from R's starting means.
         """
+        warm = warm and (self._beta is not None or beta is not None)
+        try:
+            return self._run(theta, beta, warm)
+        except (FloatingPointError, ModelError):
+            if not warm:
+                raise
+            return self._run(theta, beta, False)
+
+    def _run(self, theta: np.ndarray, beta: np.ndarray | None, warm: bool) -> PirlsResult:
         d, r = self.design, self.response
         theta = np.asarray(theta, float)
         lams = self.layout.lambdas(theta)
@@ -145,7 +166,7 @@ class Pirls:
         joint = beta is None
         X = d.X if joint else self._empty_x
         base = r.offset if joint else r.offset + d.X @ beta
-        if warm and (self._beta is not None or not joint):
+        if warm:
             b_start = self._beta if joint else beta
             if b_start is None:
                 b_start = np.zeros(d.p)
@@ -158,12 +179,16 @@ class Pirls:
         old_step = np.inf
         coef = np.zeros(0)
         iterations = 0
+        last = None
         for _ in range(self.maxit):
             iterations += 1
             sqrtw, wres = r.working(eta, mu)
             z = eta - base + wres
             f = self._factor(theta, lams, X, z, sqrtw, joint)
             if f is None:
+                if self.pdev_tol is not None and last is not None:
+                    f, coef, eta, mu, sqrtw = last
+                    break
                 raise FloatingPointError(f"PIRLS: the penalized weighted system is singular at theta={theta}")
             u1, ur, bnew = f.u1, f.ur, f.beta
             coef = np.concatenate([u1.ravel(), ur, bnew])
@@ -190,6 +215,9 @@ class Pirls:
             # a step that stops shrinking far below 1e-6 is rounding noise
             if step < self.tol or (step < 1e-7 and step >= old_step):
                 break
+            if self.pdev_tol is not None and abs(old_pdev - pdev) <= self.pdev_tol * (abs(pdev) + 0.1):
+                break
+            last = (f, coef, eta, mu, sqrtw)
             old_pdev, old_coef, old_step = pdev, coef, step
         else:
             raise ModelError(f"PIRLS did not converge in {self.maxit} iterations at theta={theta}")

@@ -150,11 +150,17 @@ class WeightedSystem:
         else:
             L21 = Ld
         M -= L21 @ L21.T
+        mm = qr + p
+        z_row = M[mm, :mm].copy()
         Lrr, info = dpotrf(M, lower=True, clean=True, overwrite_a=True)
-        if info != 0:
+        if info == mm + 1:
+            # only the working response's pivot failed: [Z X] fit it exactly (e.g. all-zero counts, where it is
+            # constant); the leading factor is complete, the last row is a forward substitution
+            Lrr[mm, :mm], _ = dtrtrs(Lrr[:mm, :mm], z_row, lower=1)
+            Lrr[mm, mm] = 0.0
+        elif info != 0:
             return None
         diag = np.diagonal(Lrr)
-        mm = qr + p
         if not (diag[:mm] > 0).all():
             return None
         x, _ = dtrtrs(Lrr[:mm, :mm], Lrr[mm, :mm], lower=1, trans=1)

@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hierbayes.errors import ArgumentError
 from hierbayes.inference import kenward_roger as kr
 from hierbayes.inference import satterthwaite as satt
 from hierbayes.inference.coef_table import ddf_method, derivatives, kr_adjustment
-from hierbayes.inference.contrasts import contrasts_type1, contrasts_type3
+from hierbayes.inference.contrasts import contrasts_marginal, contrasts_type1, contrasts_type2, contrasts_type3
 
 if TYPE_CHECKING:
     from hierbayes.fits.lmer import LmerFit
@@ -26,14 +27,35 @@ if TYPE_CHECKING:
 COLUMNS = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
 
 
+#: anova types under lmerTest's (and nlme's) spellings -> the contrasts they test.
+TYPES = {"1": "1", "I": "1", "SEQUENTIAL": "1", "2": "2", "II": "2", "3": "3", "III": "3", "MARGINAL": "marginal"}
+_CONTRASTS = {"1": contrasts_type1, "2": contrasts_type2, "3": contrasts_type3, "marginal": contrasts_marginal}
+
+
+def anova_type(type: int | str) -> str:
+    """lmerTest's name of an anova type ("1", "2", "3" or "marginal"), from any of its spellings.
+
+    Accepts 1, 2, 3 (numbers or strings), "I", "II", "III" (lmerTest), "sequential" and
+    "marginal" (nlme; lmerTest's marginal contrasts). Anything else is an ArgumentError.
+
+    Examples
+    --------
+    >>> anova_type("III"), anova_type(2), anova_type("sequential")
+    ('3', '2', '1')
+    """
+    key = str(int(type)) if isinstance(type, (int, np.integer)) and not isinstance(type, bool) else None
+    if key is None and isinstance(type, str):
+        key = type.strip().upper()
+    if key not in TYPES:
+        raise ArgumentError(
+            f"anova type must be one of 1, 2, 3 (or 'I', 'II', 'III'), 'sequential' or 'marginal', not {type!r}"
+        )
+    return TYPES[key]
+
+
 def term_contrasts(fit: LmerFit, type: int | str = 3) -> dict[str, np.ndarray]:
-    """Contrast matrix of every fixed-effects term for a type I or III test."""
-    t = str(type).upper()
-    if t in ("1", "I"):
-        return contrasts_type1(fit.design)
-    if t in ("3", "III"):
-        return contrasts_type3(fit.design)
-    raise ValueError(f"type must be 1 or 3 (I or III), not {type!r}")
+    """Contrast matrix of every fixed-effects term for a type I, II, III or marginal test."""
+    return _CONTRASTS[anova_type(type)](fit.design)
 
 
 def anova_table(fit: LmerFit, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
@@ -44,7 +66,8 @@ def anova_table(fit: LmerFit, type: int | str = 3, ddf: str = "satterthwaite") -
     fit
         A REML or ML fit.
     type
-        1 (sequential) or 3 (marginal, lmerTest's default).
+        3 (lmerTest's default), 2 or 1 (sequential), also spelled "III", "II", "I";
+        "marginal" for lmerTest's (and nlme's) marginal tests.
     ddf
         ``"satterthwaite"`` or ``"kenward-roger"`` (REML fits).
 
@@ -62,7 +85,7 @@ def anova_table(fit: LmerFit, type: int | str = 3, ddf: str = "satterthwaite") -
     """
     method = ddf_method(ddf)
     if method not in ("satterthwaite", "kenward-roger"):
-        raise ValueError("anova tables use ddf='satterthwaite' or 'kenward-roger'")
+        raise ArgumentError(f"anova tables use ddf='satterthwaite' or 'kenward-roger', not {ddf!r}")
     contrasts = term_contrasts(fit, type)
     beta, V, s2 = fit.fixef.to_numpy(), fit.vcov.to_numpy(), fit.sigma**2
     rows = {}

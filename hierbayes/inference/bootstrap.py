@@ -31,9 +31,9 @@ from scipy import stats
 
 from hierbayes._warnings import warn
 from hierbayes.design import Design
-from hierbayes.errors import HierbayesWarning
+from hierbayes.errors import ArgumentError, HierbayesWarning
 from hierbayes.inference.resample import CasePlan, resample_design
-from hierbayes.inference.simulate import simulate_response
+from hierbayes.inference.simulate import check_nsim, simulate_response
 from hierbayes.reml.params import ThetaLayout, sdcor_parameters
 from hierbayes.reml.refit import refit, with_response
 
@@ -53,6 +53,7 @@ class _Task:
     use_re: bool
     b: list[np.ndarray] | None
     plan: CasePlan | None
+    control: Any = None
 
 
 def _init(task: _Task) -> None:
@@ -71,7 +72,7 @@ def _replicate(i: int, seed: np.random.SeedSequence) -> tuple[int, np.ndarray, f
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            est = refit(design, task.reml, start=task.theta)
+            est = refit(design, task.reml, start=task.theta, control=task.control)
         return i, est.theta, est.sigma, est.beta
     except (FloatingPointError, np.linalg.LinAlgError, ValueError):
         nan = np.full(len(task.beta), np.nan)
@@ -120,7 +121,7 @@ class BootResult:
 
     @property
     def idata(self):
-        """The replicates as ArviZ InferenceData: group ``posterior`` (chain 1, draw nsim), plus attrs.
+        """The replicates as ArviZ data (InferenceData, ArviZ 1: DataTree): group ``posterior`` (chain 1, draw nsim).
 
         ``az.summary(result.idata)`` and ``az.plot_posterior(result.idata)`` work on it
         as on a posterior; ``attrs["inference"]`` says it is a bootstrap.
@@ -134,7 +135,9 @@ class BootResult:
             inference=f"{self.kind} bootstrap", nsim=self.nsim, seed=-1 if self.seed is None else self.seed,
             resample=",".join(self.resample), n_failed=self.n_failed,
         )  # fmt: skip
-        return az.InferenceData(posterior=post)
+        if int(az.__version__.split(".")[0]) < 1:
+            return az.InferenceData(posterior=post)
+        return xr.DataTree.from_dict({"posterior": post})  # ArviZ >= 1: a DataTree with the same groups
 
 
 def norm_inter(t: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -178,7 +181,7 @@ def boot_intervals(t: pd.DataFrame, t0: pd.Series, level: float = 0.95, type: st
             half = stats.norm.ppf(1 - a) * x.std(ddof=1)
             rows[name] = np.array([t0[name] - bias - half, t0[name] - bias + half])
         else:
-            raise ValueError(f"type must be 'perc', 'basic' or 'norm', not {type!r}")
+            raise ArgumentError(f"type must be 'perc', 'basic' or 'norm', not {type!r}")
     return pd.DataFrame.from_dict(rows, orient="index", columns=cols)
 
 
@@ -240,15 +243,13 @@ def bootstrap(
     >>> res.t.shape
     (20, 4)
     """
-    nsim = int(nsim)
-    if nsim < 1:
-        raise ValueError(f"nsim must be a positive integer, not {nsim}")
+    nsim = check_nsim(nsim)
     if isinstance(resample, str):
         resample = [resample]
     plan = CasePlan.build(fit.design, list(resample)) if resample else None
     task = _Task(
         design=fit.design, reml=fit.reml, theta=fit.estimates.theta, beta=fit.fixef.to_numpy(), sigma=fit.sigma,
-        use_re=use_re, b=fit._ranef_arrays() if use_re else None, plan=plan,
+        use_re=use_re, b=fit._ranef_arrays() if use_re else None, plan=plan, control=_refit_control(fit),
     )  # fmt: skip
     seeds = np.random.SeedSequence(seed).spawn(nsim)
     items = list(enumerate(seeds))
@@ -268,6 +269,25 @@ def bootstrap(
         t=t, t0=t0, theta=theta, sigma=sigma, beta=beta, kind="case" if plan else "parametric", nsim=nsim,
         seed=seed, resample=tuple(resample or ()), n_failed=n_failed, info={"use_re": use_re, "n_jobs": n_jobs},
     )  # fmt: skip
+
+
+def check_boot_options(options: dict, where: str) -> None:
+    """Raise an ArgumentError for a keyword :func:`bootstrap` does not take, listing those it does."""
+    import inspect
+
+    allowed = [n for n in inspect.signature(bootstrap).parameters if n != "fit"]
+    bad = [k for k in options if k not in allowed]
+    if bad:
+        raise ArgumentError(f"{where} got unknown keyword(s) {', '.join(map(repr, bad))}; valid: {', '.join(allowed)}")
+
+
+def _refit_control(fit: LmerFit):
+    """The fit's control for the replicates, without the derivatives (no convergence report is kept for them)."""
+    import dataclasses
+
+    from hierbayes.reml.control import as_control
+
+    return dataclasses.replace(as_control(fit.estimates.control, "lmer"), calc_derivs=False)
 
 
 def _run(task: _Task, items: list, n_jobs: int, show: bool) -> list:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hierbayes.errors import ArgumentError
 from hierbayes.inference import kenward_roger as kr
 from hierbayes.inference import satterthwaite as satt
 
@@ -34,7 +35,7 @@ def ddf_method(ddf: str) -> str:
     """Normalise a ``ddf`` name (case-insensitive; ``"KR"``, ``"Kenward-Roger"``, ...)."""
     key = str(ddf).strip().lower()
     if key not in _DDF:
-        raise ValueError(f"ddf must be 'satterthwaite', 'kenward-roger', 'residual' or 'wald', not {ddf!r}")
+        raise ArgumentError(f"ddf must be 'satterthwaite', 'kenward-roger', 'residual' or 'wald', not {ddf!r}")
     return _DDF[key]
 
 

@@ -13,7 +13,9 @@ X; its hypothesis is a matrix L with one row per degree of freedom:
   With at most one term the type I contrasts are returned, as lmerTest does.
 
 The term -> columns map comes from the design's formulaic spec; columns
-dropped as aliased are left out.
+dropped as aliased are left out. A boolean column is a factor with levels
+FALSE and TRUE, as R's logical vectors are in a formula (its X column is
+``bTRUE``), so type III tests treat it exactly as the strings "FALSE"/"TRUE".
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from hierbayes.design import Design
+from hierbayes.errors import ModelError
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,50 @@ def contrasts_type1(design: Design) -> dict[str, np.ndarray]:
     return {t.label: U[list(t.columns)] for t in terms}
 
 
+def contrasts_marginal(design: Design) -> dict[str, np.ndarray]:
+    """Marginal contrasts (lmerTest's ``get_contrasts_marginal``, nlme's ``type = "marginal"``).
+
+    Each term's own coefficients, given all the others: rows of the identity.
+    """
+    _, terms = model_terms(design)
+    if design.X.shape[1] <= 1 or len(terms) <= 1:
+        return contrasts_type1(design)
+    eye = np.eye(design.X.shape[1])
+    return {t.label: eye[list(t.columns)] for t in terms}
+
+
+def contrasts_type2(design: Design) -> dict[str, np.ndarray]:
+    """Type II contrasts (lmerTest's ``get_contrasts_type2_unfolded``).
+
+    A term contained in no other term gets its marginal contrast; any other
+    term its sequential (Doolittle) contrast with X's columns reordered so
+    that the columns of every term that neither is it nor contains it come
+    first, then its own and those of the terms containing it.
+    """
+    _, terms = model_terms(design)
+    X = design.X
+    p = X.shape[1]
+    if p <= 1 or len(terms) <= 1:
+        return contrasts_type1(design)
+    out = {}
+    for t in terms:
+        containing = [u for u in terms if _contains(t, u)]
+        if not containing:
+            out[t.label] = np.eye(p)[list(t.columns)]
+            continue
+        last = list(t.columns) + [c for u in containing for c in u.columns]
+        order = [c for c in range(p) if c not in last] + last
+        Xn = X[:, order]
+        R = np.linalg.cholesky(Xn.T @ Xn).T
+        U = R / np.diag(R)[:, None]
+        U[np.abs(U) < 1e-6] = 0.0
+        rows = [order.index(c) for c in t.columns]
+        L = np.zeros((len(rows), p))
+        L[:, order] = U[rows]
+        out[t.label] = L
+    return out
+
+
 def _zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
     mx = np.max(np.abs(x)) if x.size else 0.0
     if not mx > 0:
@@ -112,7 +159,10 @@ def contrasts_type3(design: Design) -> dict[str, np.ndarray]:
     rows = pd.Index(rd_names).get_indexer(list(design.x_names))
     if (rows < 0).any():
         missing = [n for n, r in zip(design.x_names, rows, strict=True) if r < 0]
-        raise ValueError(f"type III contrasts: columns {missing} of X are not in the over-parameterised design")
+        raise ModelError(
+            f"type III contrasts are not available for this design: columns {missing} of X have no counterpart in "
+            "the over-parameterised design (use type=1)"
+        )
     L = L[rows]
     out = {}
     for t in terms:

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hierbayes.errors import ArgumentError, UnknownParameterError
+
 if TYPE_CHECKING:
     from hierbayes.fits.lmer import LmerFit
 
@@ -36,12 +38,16 @@ def select(names: list[str], parm: Any, nvp: int) -> list[str]:
     """lme4's ``parm``: names, 1-based positions, ``"theta_"`` or ``"beta_"``; None for all."""
     if parm is None:
         return list(names)
+    if isinstance(parm, bool) or not isinstance(parm, (str, int, np.integer, list, tuple, np.ndarray, pd.Index)):
+        raise ArgumentError(f"parm must be a name, a 1-based position or a list of them, not {parm!r}")
     items = [parm] if isinstance(parm, str | int | np.integer) else list(parm)
     out: list[str] = []
     for p in items:
-        if isinstance(p, int | np.integer):
+        if isinstance(p, int | np.integer) and not isinstance(p, bool):
             if not 1 <= p <= len(names):
-                raise IndexError(f"parm {p} is out of range: there are {len(names)} parameters")
+                raise UnknownParameterError(
+                    f"parm {p} is out of range: there are {len(names)} parameters ({', '.join(names)})"
+                )
             chosen = [names[p - 1]]
         elif p == "theta_":
             chosen = names[:nvp]
@@ -50,9 +56,18 @@ def select(names: list[str], parm: Any, nvp: int) -> list[str]:
         elif p in names:
             chosen = [p]
         else:
-            raise KeyError(f"no parameter '{p}'; the model has {', '.join(names)}")
+            raise UnknownParameterError(
+                f"no parameter {p!r}; the model has {', '.join(names)} (or 'theta_', 'beta_', 1-based positions)"
+            )
         out += [c for c in chosen if c not in out]
     return [n for n in names if n in out]
+
+
+def check_level(level: Any) -> float:
+    """A confidence level strictly between 0 and 1 (an ArgumentError otherwise)."""
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.integer, np.floating)) or not 0 < level < 1:
+        raise ArgumentError(f"level must be a number between 0 and 1, not {level!r}")
+    return float(level)
 
 
 def _columns(level: float) -> list[str]:
@@ -78,13 +93,12 @@ def confint(
     """Confidence intervals of all parameters, in lme4's layout (see the module docstring)."""
     method = str(method).lower()
     if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, not {level}")
+        raise ArgumentError(f"confint method must be one of {', '.join(map(repr, METHODS))}, not {method!r}")
+    check_level(level)
     names = parameter_names(fit)
     chosen = select(names, parm, len(fit.sdcor))
     if boot_options and method != "boot":
-        raise TypeError(f"{', '.join(boot_options)} only apply to method='boot'")
+        raise ArgumentError(f"{', '.join(boot_options)} only apply to method='boot'")
     if method == "wald":
         return wald(fit, level).loc[chosen]
     if method == "profile":
@@ -93,8 +107,9 @@ def confint(
         ci = profile(fit, which=chosen).confint(level)
         ci.columns = _columns(level)
         return ci.loc[chosen]
-    from hierbayes.inference.bootstrap import bootstrap
+    from hierbayes.inference.bootstrap import bootstrap, check_boot_options
 
+    check_boot_options(boot_options, "confint(method='boot')")
     boot_options.setdefault("nsim", BOOT_NSIM)
     result = bootstrap(fit, **boot_options)
     fit.__dict__["boot"] = result

@@ -109,6 +109,11 @@ def vcov_adjusted(fit: LmerFit) -> KRAdjustment:
     """
     if not fit.reml:
         raise ModelError("Kenward-Roger's method needs a REML fit; refit with reml=True (or use ddf='satterthwaite')")
+    if fit.design.weights is not None:
+        raise ModelError(
+            "Kenward-Roger's method is not available for a fit with prior weights (pbkrtest's formulas assume "
+            "a residual covariance sigma^2 I); use ddf='satterthwaite'"
+        )
     M, N, X3, trS2, q = _woodbury_products(fit)
     xs = slice(q, M.shape[0])
     Phi = fit.estimates.vcov

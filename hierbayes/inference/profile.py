@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import stats
 
 from hierbayes._warnings import warn
-from hierbayes.errors import ConvergenceWarning
+from hierbayes.errors import ConvergenceWarning, UnknownParameterError
 from hierbayes.inference.spline import PolySpline, back_spline, interp_spline
 from hierbayes.reml.fit import LmmObjective
 from hierbayes.reml.optimize import minimize_theta
@@ -139,7 +139,8 @@ class _Profiler:
     def __init__(self, fit: LmerFit, alphamax: float = 0.01):
         self.fit = ml = fit.refit_ml()
         self.objective = ml.devfun
-        self.n = ml.design.n
+        self.n = ml.devfun.n  # rows with a positive prior weight
+        self.ldw = ml.devfun.weights.ldw
         self.base = ml.deviance
         sd = ml.sdcor
         self.names = [*sd.index, *ml.fixef.index]
@@ -165,7 +166,7 @@ class _Profiler:
         if f is None:
             return np.inf
         s2 = sigma**2
-        return f.logdet_L + f.r2 / s2 + self.n * (_LOG2PI + np.log(s2))
+        return f.logdet_L - self.ldw + f.r2 / s2 + self.n * (_LOG2PI + np.log(s2))
 
     def _row_for_varpar(self, vp: np.ndarray, dev: float) -> np.ndarray:
         w = self._current
@@ -343,5 +344,5 @@ def _which(which: list[str] | str | None, names: list[str], nvp: int) -> list[in
         elif w in names:
             idx.add(names.index(w))
         else:
-            raise KeyError(f"no parameter '{w}' to profile; the model has {', '.join(names)}")
+            raise UnknownParameterError(f"no parameter {w!r} to profile; the model has {', '.join(names)}")
     return sorted(idx)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import stats
 
+from hierbayes.errors import UnknownParameterError
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -66,7 +68,7 @@ def plot_profile(
     names = list(which) if which is not None else list(profile.backward)
     missing = [n for n in names if n not in profile.backward]
     if missing:
-        raise KeyError(f"{', '.join(missing)} not profiled; profiled: {', '.join(profile.backward)}")
+        raise UnknownParameterError(f"{', '.join(missing)} not profiled; profiled: {', '.join(profile.backward)}")
     ncols = ncols or min(3, len(names))
     nrows = int(np.ceil(len(names) / ncols))
     fig = Figure(figsize=figsize or (3.3 * ncols, 2.9 * nrows), layout="constrained")

@@ -65,8 +65,11 @@ def icc_interval(fit: LmerFit, level: float = 0.95, **boot_options) -> pd.DataFr
     covariates (for random intercepts, the only case where rows do not matter, this is exact
     also for a case bootstrap).
     """
-    from hierbayes.inference.bootstrap import bootstrap, norm_inter
+    from hierbayes.inference.bootstrap import bootstrap, check_boot_options, norm_inter
+    from hierbayes.inference.intervals import check_level
 
+    check_boot_options(boot_options, "icc(ci='boot')")
+    check_level(level)
     result = bootstrap(fit, **boot_options)
     fit.__dict__["boot"] = result
     layout, d = fit.layout, fit.design

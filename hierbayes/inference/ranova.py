@@ -28,6 +28,7 @@ from scipy import stats
 
 from hierbayes.errors import DataError, HierbayesWarning
 from hierbayes.formula import RandomBar
+from hierbayes.reml.objective import prior_weights
 
 if TYPE_CHECKING:
     from hierbayes.fits.lmer import LmerFit
@@ -111,11 +112,14 @@ def _lm_loglik(fit: LmerFit, reml: bool) -> tuple[int, float]:
     """Number of parameters and log-likelihood of the linear model with the same fixed effects (R's ``logLik.lm``)."""
     d = fit.design
     X, y = d.X, d.y if d.offset is None else d.y - d.offset
-    n, p = X.shape
+    w = prior_weights(d)
+    if w.sqrtw is not None:  # weighted least squares (R's lm with weights): rows scaled by sqrt(w)
+        X, y = X * w.sqrtw[:, None], y * w.sqrtw
+    n, p = w.n, X.shape[1]
     Q, R = np.linalg.qr(X)
     rss = float(np.sum((y - Q @ (Q.T @ y)) ** 2))
     m = n - p if reml else n
-    ll = -0.5 * m * (np.log(2 * np.pi * rss / m) + 1)
+    ll = -0.5 * m * (np.log(2 * np.pi * rss / m) + 1) + 0.5 * w.ldw
     if reml:
         ll -= float(np.sum(np.log(np.abs(np.diag(R)))))
     return p + 1, ll
@@ -145,8 +149,8 @@ def ranova(fit: LmerFit) -> pd.DataFrame:
         formulas[name] = formula
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", HierbayesWarning)
-            model = hb.Model(formula, fit.model.data, na_action=fit.model.na_action)
-            reduced = model.fit(fit.method)
+            model = hb.Model(formula, fit.model.data, na_action=fit.model.na_action, weights=fit.model.weights)
+            reduced = model.fit(fit.method, control=fit.estimates.control)
         if reduced.nobs != fit.nobs:
             raise DataError(
                 f"the reduced model for '{name}' uses {reduced.nobs} rows, the full model {fit.nobs}: "

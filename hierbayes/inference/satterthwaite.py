@@ -88,7 +88,8 @@ def _pieces_cache(fit: LmerFit):
 
 def varpar_deviance(fit: LmerFit, pieces=None):
     """lmerTest's ``devfun_vp``: the deviance (REML or ML) as a function of ``(theta, sigma)``."""
-    n, p, reml = fit.design.n, fit.design.p, fit.reml
+    n, p, reml = fit.nobs, fit.design.p, fit.reml  # nobs: rows with a positive prior weight
+    ldw = fit.devfun.weights.ldw
     pieces = pieces or _pieces_cache(fit)
 
     def deviance(vp: np.ndarray) -> float:
@@ -96,7 +97,7 @@ def varpar_deviance(fit: LmerFit, pieces=None):
         if pc is None:
             return np.inf
         s2 = vp[-1] ** 2
-        dev = pc.logdet_L + pc.pwrss / s2 + n * (_LOG2PI + np.log(s2))
+        dev = pc.logdet_L - ldw + pc.pwrss / s2 + n * (_LOG2PI + np.log(s2))
         if reml:
             dev += pc.logdet_RX - p * (_LOG2PI + np.log(s2))
         return dev

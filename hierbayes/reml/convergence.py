@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hierbayes._warnings import warn
-from hierbayes.errors import ConvergenceWarning
+from hierbayes.errors import ConvergenceWarning, EstimationError
 
 GRAD_TOL = 2e-3
 HESS_TOL = 1e-6
@@ -89,13 +89,26 @@ def derivatives(
     return g, H
 
 
-def convergence_messages(g: np.ndarray, H: np.ndarray) -> list[str]:
+def convergence_messages(
+    g: np.ndarray, H: np.ndarray, grad_tol: float = GRAD_TOL, hess_tol: float = HESS_TOL
+) -> list[str]:
     """lme4's checks on a gradient and Hessian (free parameters only)."""
-    messages = []
     if len(g) == 0:
-        return messages
+        return []
     if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
         return ["Problem with Hessian check (infinite or missing values?)"]
+    return gradient_messages(g, H, grad_tol) + hessian_messages(H, hess_tol)
+
+
+def gradient_messages(
+    g: np.ndarray, H: np.ndarray, tol: float = GRAD_TOL, rel_tol: float | None = None, coefs: np.ndarray | None = None
+) -> list[str]:
+    """lme4's ``check.conv.grad``: the scaled gradient (and, with ``rel_tol``, the relative one)."""
+    if len(g) == 0:
+        return []
+    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+        return ["Problem with Hessian check (infinite or missing values?)"]
+    messages = []
     try:
         R = np.linalg.cholesky(H).T  # H = R'R as R's chol()
         scgrad = np.linalg.solve(R, g)
@@ -104,20 +117,55 @@ def convergence_messages(g: np.ndarray, H: np.ndarray) -> list[str]:
         messages.append("unable to evaluate scaled gradient")
     if scgrad is not None:
         mingrad = np.minimum(np.abs(scgrad), np.abs(g))
-        if mingrad.max() > GRAD_TOL:
+        if mingrad.max() > tol:
             w = int(np.argmax(mingrad)) + 1
             messages.append(
-                f"Model failed to converge with max|grad| = {mingrad.max():.6g} (tol = {GRAD_TOL:g}, component {w})"
+                f"Model failed to converge with max|grad| = {mingrad.max():.6g} (tol = {tol:g}, component {w})"
             )
-    ev = np.linalg.eigvalsh((H + H.T) / 2)
-    negative = int(np.sum(ev < -HESS_TOL))
-    if negative:
-        messages.append(f"Model failed to converge: degenerate Hessian with {negative} negative eigenvalues")
-    elif ev.min() > HESS_TOL and ev.max() / ev.min() > 1 / HESS_TOL:
-        messages.append(
-            f"Model is nearly unidentifiable: large eigenvalue ratio ({ev.max() / ev.min():.3g}) - Rescale variables?"
-        )
+    if rel_tol is not None and coefs is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.max(np.abs(g / np.asarray(coefs, float)))
+        if rel > rel_tol:
+            messages.append(f"Model failed to converge with max|relative grad| = {rel:.6g} (tol = {rel_tol:g})")
     return messages
+
+
+def hessian_messages(H: np.ndarray, tol: float = HESS_TOL) -> list[str]:
+    """lme4's ``check.conv.hess``: negative eigenvalues, or a large eigenvalue ratio."""
+    if H.size == 0:
+        return []
+    if not np.all(np.isfinite(H)):
+        return ["Problem with Hessian check (infinite or missing values?)"]
+    ev = np.linalg.eigvalsh((H + H.T) / 2)
+    negative = int(np.sum(ev < -tol))
+    if negative:
+        return [f"Model failed to converge: degenerate Hessian with {negative} negative eigenvalues"]
+    if ev.min() > tol and ev.max() / ev.min() > 1 / tol:
+        return [
+            f"Model is nearly unidentifiable: large eigenvalue ratio ({ev.max() / ev.min():.3g}) - Rescale variables?"
+        ]
+    return []
+
+
+def controlled_messages(g: np.ndarray, H: np.ndarray, coefs: np.ndarray, control) -> list[str]:
+    """The convergence messages lme4's ``checkConv`` gives under a control's actions and tolerances.
+
+    Checks whose action is ``"ignore"`` give no message; one whose action is
+    ``"stop"`` raises an EstimationError with its messages.
+    """
+    out = []
+    grad, hess = control.check_conv_grad, control.check_conv_hess
+    for check, compute in (
+        (grad, lambda: gradient_messages(g, H, grad.tol, grad.relTol, coefs)),
+        (hess, lambda: hessian_messages(H, hess.tol)),
+    ):
+        if check.action == "ignore" or len(g) == 0:
+            continue
+        msgs = compute()
+        if msgs and check.action == "stop":
+            raise EstimationError("; ".join(msgs) + " (the control's convergence check action is 'stop')")
+        out += [m for m in msgs if m not in out]
+    return out
 
 
 def free_parameters(theta: np.ndarray, lower: np.ndarray, tol: float = 1e-7) -> np.ndarray:
@@ -125,8 +173,48 @@ def free_parameters(theta: np.ndarray, lower: np.ndarray, tol: float = 1e-7) -> 
     return np.flatnonzero(~(np.isfinite(lower) & (theta - lower < tol)))
 
 
-def check_derivatives(fun: Callable[[np.ndarray], float], x: np.ndarray, lower: np.ndarray) -> ConvergenceReport:
-    """lme4's convergence check at an optimum: derivatives in the free parameters and their verdict."""
+def gradient(fun: Callable[[np.ndarray], float], x: np.ndarray, lower: np.ndarray, h: float = 1e-4) -> np.ndarray:
+    """The central-difference gradient of :func:`derivatives` alone (2 evaluations per parameter)."""
+    x = np.asarray(x, float)
+    g = np.empty(len(x))
+    f0 = None
+    for i in range(len(x)):
+        e = np.zeros(len(x))
+        e[i] = h
+        if x[i] - h < lower[i]:  # forward, as derivatives() does near a bound
+            f0 = fun(x) if f0 is None else f0
+            g[i] = (-3 * f0 + 4 * fun(x + e) - fun(x + 2 * e)) / (2 * h)
+        else:
+            g[i] = (fun(x + e) - fun(x - e)) / (2 * h)
+    return g
+
+
+def updated_gradient(
+    fun: Callable[[np.ndarray], float], x: np.ndarray, lower: np.ndarray, report: ConvergenceReport, control=None
+) -> ConvergenceReport:
+    """The report at a point near the one it was computed at: a new gradient, the same Hessian and free set."""
+    x = np.asarray(x, float)
+    free = report.free
+
+    def sub(z: np.ndarray) -> float:
+        full = x.copy()
+        full[free] = z
+        return fun(full)
+
+    g = gradient(sub, x[free], lower[free])
+    H = report.hessian
+    messages = convergence_messages(g, H) if control is None else controlled_messages(g, H, x[free], control)
+    return ConvergenceReport(gradient=g, hessian=H, free=free, messages=messages)
+
+
+def check_derivatives(
+    fun: Callable[[np.ndarray], float], x: np.ndarray, lower: np.ndarray, control=None
+) -> ConvergenceReport:
+    """lme4's convergence check at an optimum: derivatives in the free parameters and their verdict.
+
+    ``control`` (a :class:`hierbayes.reml.control.Control`) sets the checks' actions and tolerances
+    (lme4's defaults when None).
+    """
     x = np.asarray(x, float)
     free = free_parameters(x, lower)
 
@@ -136,4 +224,5 @@ def check_derivatives(fun: Callable[[np.ndarray], float], x: np.ndarray, lower: 
         return fun(full)
 
     g, H = derivatives(sub, x[free], lower[free]) if len(free) else (np.zeros(0), np.zeros((0, 0)))
-    return ConvergenceReport(gradient=g, hessian=H, free=free, messages=convergence_messages(g, H))
+    messages = convergence_messages(g, H) if control is None else controlled_messages(g, H, x[free], control)
+    return ConvergenceReport(gradient=g, hessian=H, free=free, messages=messages)

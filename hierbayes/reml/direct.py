@@ -1,7 +1,8 @@
 """A dense, direct computation of the profiled criteria, for checking the fast path.
 
-O(n^3): it forms the marginal covariance ``V0 = Z Lambda Lambda' Z' + I``
-explicitly and uses generalized least squares. It shares no linear algebra
+O(n^3): it forms the marginal covariance ``V0 = Z Lambda Lambda' Z' + W^-1``
+explicitly (W the prior weights, identity without them; rows of weight zero
+left out) and uses generalized least squares. It shares no linear algebra
 with :mod:`hierbayes.reml.objective` beyond the design, so agreement between
 the two is a real check. Only for small designs.
 """
@@ -30,14 +31,16 @@ def direct_criterion(design: Design, theta: np.ndarray, reml: bool = True) -> fl
     """
     layout = ThetaLayout(design.blocks)
     lams = layout.lambdas(np.asarray(theta, float))
-    Z = design.z_sparse().toarray()
+    w = np.ones(design.n) if design.weights is None else np.asarray(design.weights, float)
+    rows = w > 0
+    Z = design.z_sparse().toarray()[rows]
     Lam = sp.block_diag([block_lambda(lam, b.nlevels) for lam, b in zip(lams, design.blocks, strict=True)]).toarray()
     ZL = Z @ Lam
-    n, p = design.n, design.p
-    V0 = ZL @ ZL.T + np.eye(n)
+    n, p = int(rows.sum()), design.p
+    V0 = ZL @ ZL.T + np.diag(1.0 / w[rows])
     C = sla.cho_factor(V0, lower=True)
-    y = design.y if design.offset is None else design.y - design.offset
-    X = design.X
+    y = (design.y if design.offset is None else design.y - design.offset)[rows]
+    X = design.X[rows]
     ViX = sla.cho_solve(C, X)
     Viy = sla.cho_solve(C, y)
     XtViX = X.T @ ViX

@@ -11,10 +11,14 @@ import contextlib
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from hierbayes._threads import single_thread_blas
+from hierbayes._warnings import warn
 from hierbayes.design import Design
-from hierbayes.reml.convergence import ConvergenceReport, check_derivatives
+from hierbayes.errors import ArgumentError, ConvergenceWarning, EstimationError
+from hierbayes.reml.control import Control, OptimizerSettings, as_control
+from hierbayes.reml.convergence import ConvergenceReport, check_derivatives, free_parameters, updated_gradient
 from hierbayes.reml.crossprod import CrossProducts, crossproducts
 from hierbayes.reml.objective import (
     Factor,
@@ -23,9 +27,10 @@ from hierbayes.reml.objective import (
     factorize,
     fixef_precision_factor,
     lower_inverse,
+    prior_weights,
     solve,
 )
-from hierbayes.reml.optimize import OptSummary, minimize_theta
+from hierbayes.reml.optimize import OptSummary, run_optimizer
 from hierbayes.reml.params import ThetaLayout
 
 #: Rest (dense) dimension from which the optimisation runs with single-threaded BLAS (see hierbayes._threads).
@@ -59,16 +64,28 @@ class LmmObjective:
         self.design = design
         self.reml = reml
         self.layout = ThetaLayout(design.blocks)
+        self.weights = prior_weights(design)
         y = design.y if design.offset is None else design.y - design.offset
+        sw = self.weights.sqrtw
         # The criterion is invariant to shifting y by any X @ b0 (beta absorbs it). Working with the OLS
         # residual keeps y'y in the stored cross-products on the scale of the residuals, so the penalized
         # RSS taken from the factor does not lose digits when y sits far from zero (e.g. mean 1e4 x sigma).
-        self.beta0 = np.linalg.lstsq(design.X, y, rcond=None)[0] if design.p else np.zeros(0)
-        self.cp: CrossProducts = crossproducts(design.blocks, design.X, y - design.X @ self.beta0)
+        if design.p:
+            Xw, yw = (design.X, y) if sw is None else (design.X * sw[:, None], y * sw)
+            self.beta0 = np.linalg.lstsq(Xw, yw, rcond=None)[0]
+        else:
+            self.beta0 = np.zeros(0)
+        self.cp: CrossProducts = crossproducts(design.blocks, design.X, y - design.X @ self.beta0, sw)
+
+    @property
+    def n(self) -> int:
+        """Observations the criterion counts (rows with a positive prior weight)."""
+        return self.weights.n
 
     def __call__(self, theta) -> float:
         theta = np.asarray(theta, dtype=float)
-        return criterion(factorize(self.cp, self.layout, theta), self.design.n, self.design.p, self.reml)
+        f = factorize(self.cp, self.layout, theta)
+        return criterion(f, self.weights.n, self.design.p, self.reml, self.weights.ldw)
 
     def factor(self, theta) -> Factor | None:
         """The blocked Cholesky factor at theta."""
@@ -102,6 +119,8 @@ class LmmEstimates:
     convergence
         Derivatives at the optimum and lme4's convergence messages (None for
         a singular fit or when not computed).
+    control
+        The lme4 control the fit ran under (None: lme4's defaults).
     """
 
     reml: bool
@@ -117,19 +136,28 @@ class LmmEstimates:
     logdet_RX: float
     opt: OptSummary
     convergence: ConvergenceReport | None = None
+    control: Control | None = None
 
 
 def estimates_at(
-    objective: LmmObjective, theta: np.ndarray, opt: OptSummary, convergence: ConvergenceReport | None = None
+    objective: LmmObjective,
+    theta: np.ndarray,
+    opt: OptSummary,
+    convergence: ConvergenceReport | None = None,
+    control: Control | None = None,
 ) -> LmmEstimates:
     """Estimates at a given theta (the optimum, or any theta for profiling)."""
     f = objective.factor(theta)
     if f is None:
-        raise FloatingPointError(f"the penalized least-squares system is singular at theta={theta}")
+        raise EstimationError(
+            f"the penalized least-squares system is not positive definite at theta = {np.asarray(theta)}; "
+            "the criterion is not finite there"
+        )
     cp, d = objective.cp, objective.design
     u1, ur, beta = solve(f, cp)
     beta = beta + objective.beta0
-    dof = d.n - d.p if objective.reml else d.n
+    n = objective.n
+    dof = n - d.p if objective.reml else n
     sigma = float(np.sqrt(f.r2 / dof))
     us = [u1, *_split(ur, d.blocks[1:])]
     b = [np.einsum("ij,lj->li", lam, u) for lam, u in zip(f.lambdas, us, strict=True)]
@@ -138,8 +166,8 @@ def estimates_at(
     condvar = conditional_covariances(f, cp, objective.layout, sigma)
     return LmmEstimates(
         reml=objective.reml, theta=f.theta, beta=beta, sigma=sigma, b=b, condvar=condvar, vcov=vcov,
-        objective=criterion(f, d.n, d.p, objective.reml), pwrss=f.r2, logdet_L=f.logdet_L,
-        logdet_RX=f.logdet_RX, opt=opt, convergence=convergence,
+        objective=criterion(f, n, d.p, objective.reml, objective.weights.ldw), pwrss=f.r2, logdet_L=f.logdet_L,
+        logdet_RX=f.logdet_RX, opt=opt, convergence=convergence, control=control,
     )  # fmt: skip
 
 
@@ -179,8 +207,98 @@ def lme4_start(design: Design) -> np.ndarray:
     return np.sqrt(np.asarray(v) / v_e)
 
 
+#: The optimizer lmer runs by default: lme4's nloptwrap (BOBYQA, ftol_abs = xtol_abs = 1e-8).
+LMER_OPTIMIZER = OptimizerSettings()
+#: Newton steps on the finite-difference derivatives after the optimizer, at most (see :func:`polish`).
+POLISH_STEPS = 3
+#: A Newton step smaller than this (relative to theta) is not taken: the optimum is already that close.
+POLISH_TOL = 1e-7
+#: After a Newton step smaller than this (relative), only the gradient is recomputed (the Hessian is kept).
+SMALL_STEP = 1e-3
+#: After a Newton step smaller than this from a point that passed lme4's checks, nothing is recomputed.
+TINY_STEP = 1e-5
+#: lme4's ``restart_edge`` step and tolerance on the one-sided derivative at a bound.
+EDGE_STEP = 1e-5
+
+
+def start_theta(design: Design, start) -> np.ndarray:
+    """The starting theta: lme4's default (:func:`lme4_start`) or ``start`` checked against the model.
+
+    ``start`` may be a vector of theta (lme4's ``start = c(...)``), a dict
+    ``{"theta": ...}`` (lme4's ``start = list(theta = ...)``; a ``"fixef"``
+    entry is accepted and unused, beta being profiled out), or a pandas
+    Series named like ``fit.theta``.
+
+    Raises
+    ------
+    ArgumentError
+        Wrong length, names or type, naming the expected theta.
+    """
+    layout = ThetaLayout(design.blocks)
+    if start is None:
+        return lme4_start(design)
+    names = layout.names
+    expect = f"{layout.size} value(s): {', '.join(names)}"
+    if isinstance(start, dict):
+        bad = set(start) - {"theta", "fixef"}
+        if bad:
+            raise ArgumentError(
+                f"start has {', '.join(sorted(map(str, bad)))}; lme4's start list takes 'theta' (and 'fixef') only"
+            )
+        if start.get("theta") is None:
+            return lme4_start(design)
+        start = start["theta"]
+    if isinstance(start, pd.Series) and not isinstance(start.index, pd.RangeIndex):
+        unknown = [str(k) for k in start.index if k not in names]
+        if unknown or len(start) != layout.size:
+            raise ArgumentError(f"start names {', '.join(map(str, start.index))}; the model's theta has {expect}")
+        start = start[names]
+    if isinstance(start, (str, bytes)) or not np.ndim(start) <= 1:
+        raise ArgumentError(f"start must be a vector of theta ({expect}), not {type(start).__name__}")
+    try:
+        theta = np.atleast_1d(np.asarray(start, dtype=float))
+    except (TypeError, ValueError):
+        raise ArgumentError(f"start must be numbers (theta: {expect}), got {start!r}") from None
+    if theta.shape != (layout.size,):
+        raise ArgumentError(f"start has {theta.size} value(s); the model's theta has {expect}")
+    if not np.all(np.isfinite(theta)):
+        raise ArgumentError(f"start must be finite numbers, got {theta.tolist()}")
+    return theta
+
+
+def check_estimable(objective: LmmObjective) -> None:
+    """Raise an EstimationError when no theta gives a finite criterion: n <= p, or X fits y exactly."""
+    d, n = objective.design, objective.n
+    if n <= d.p:
+        what = "observations with a positive weight" if d.weights is not None else "observations"
+        raise EstimationError(
+            f"{n} {what} for {d.p} fixed-effect coefficients ({', '.join(d.x_names)}): n <= p leaves nothing to "
+            "estimate the residual variance; fit fewer fixed effects or use more data"
+        )
+    y = d.y if d.offset is None else d.y - d.offset
+    sw = objective.weights.sqrtw
+    yw = y if sw is None else y * sw
+    rw = (y - d.X @ objective.beta0) if sw is None else (y - d.X @ objective.beta0) * sw
+    if float(rw @ rw) <= 1e-20 * max(float(yw @ yw), np.finfo(float).tiny):
+        values = np.unique(y[sw > 0] if sw is not None else y)
+        if len(values) == 1:
+            raise EstimationError(
+                f"the response '{d.response_name}' is constant (every value is {values[0]:g}): there is no "
+                "variation to estimate variances from"
+            )
+        raise EstimationError(
+            f"the fixed effects ({', '.join(d.x_names)}) fit the response '{d.response_name}' exactly "
+            "(residual sum of squares 0): there is no variation left to estimate variances from"
+        )
+
+
 def fit_lmm(
-    design: Design, reml: bool = True, start: np.ndarray | None = None, optimizer: str = "bobyqa"
+    design: Design,
+    reml: bool = True,
+    start=None,
+    optimizer: str | None = "default",
+    control: Control | dict | None = None,
+    verbose: int = 0,
 ) -> LmmEstimates:
     """Fit by REML (default) or ML.
 
@@ -191,22 +309,166 @@ def fit_lmm(
     reml
         REML (True) or maximum likelihood (False).
     start
-        Starting theta; lme4's default (:func:`lme4_start`) when None.
+        Starting theta (see :func:`start_theta`); lme4's default (:func:`lme4_start`) when None.
     optimizer
-        ``"bobyqa"`` (default) or ``"lbfgsb"``.
+        An optimizer lme4 names (``"nloptwrap"``, ``"bobyqa"``, ``"Nelder_Mead"``,
+        ``"nlminbwrap"``) or hierbayes' ``"lbfgsb"``; ``"default"`` keeps the
+        control's (lme4's nloptwrap).
+    control
+        lme4's ``lmerControl`` settings (:mod:`hierbayes.reml.control`).
+    verbose
+        Print every evaluation when > 0.
+
+    After the optimizer, as lme4 does: a restart when a parameter stopped on
+    its bound while the criterion falls into the interior (``restart_edge``),
+    and a move onto the bound of a parameter within ``boundary.tol`` of it.
+    Then, when the derivatives are computed for the convergence checks
+    (``calc.derivs``, fewer than 10,000 observations, not a singular fit),
+    up to three Newton steps on them (:func:`polish`): where lme4's BOBYQA
+    stops early on a flat criterion (e.g. nlme's Machines with
+    ``(0 + Machine | Worker)``: ~5e-3 in theta), the estimates reach the
+    optimum that lme4 reaches only with tightened tolerances.
     """
+    control = as_control(control, "lmer")
+    if optimizer != "default":
+        control = with_optimizer(control, optimizer)
     objective = LmmObjective(design, reml)
+    check_estimable(objective)
     layout = objective.layout
-    x0 = lme4_start(design) if start is None else np.asarray(start, float)
+    x0 = start_theta(design, start)
+    settings = control.settings(0, LMER_OPTIMIZER)
+    if verbose:
+        settings = settings.updated(verbose=verbose)
     # a large dense part (crossed designs) is factored at every evaluation: keep BLAS on one thread
     threads = single_thread_blas() if objective.cp.qr >= DENSE_SINGLE_THREAD else contextlib.nullcontext()
     with threads:
-        opt = minimize_theta(objective, x0, layout.lower, method=optimizer)
-    theta, report = opt.final, None
-    singular = np.any(theta[layout.lower == 0] < SINGULAR_TOL)
-    if design.n < CHECK_MAX_NOBS and not singular:  # lme4 does not check derivatives at a boundary fit
-        report = check_derivatives(objective, theta, layout.lower)
-    return estimates_at(objective, theta, opt, report)
+        opt = run_optimizer(objective, x0, layout.lower, settings)
+        if not np.isfinite(opt.fmin):
+            raise EstimationError(
+                f"the {'REML criterion' if reml else 'deviance'} is not finite at any theta the optimizer tried "
+                f"(from {np.asarray(x0)}): the model cannot be fitted to these data"
+            )
+        if settings.name is not None:
+            if not opt.converged:
+                warn(f"convergence code from {settings.name}: {opt.message}", ConvergenceWarning)
+            if control.restart_edge:
+                opt = restart_edge(objective, opt, layout.lower, settings)
+            if control.boundary_tol > 0:
+                opt = check_boundary(objective, opt, layout.lower, control.boundary_tol)
+        theta, report = opt.final, None
+        singular = np.any(theta[layout.lower == 0] < control.check_conv_singular.tol)
+        # lme4 does not check derivatives at a boundary fit
+        if control.calc_derivs and design.n < CHECK_MAX_NOBS and not singular and settings.name is not None:
+            report = check_derivatives(objective, theta, layout.lower, control)
+            opt, report = polish(objective, opt, layout.lower, report, control)
+    return estimates_at(objective, opt.final, opt, report, control)
+
+
+def with_optimizer(control: Control, optimizer) -> Control:
+    """The control with lme4's ``optimizer`` (one name; None for no optimisation) set."""
+    import dataclasses
+
+    from hierbayes.reml.control import apply_optctrl, check_optimizer_name
+
+    if isinstance(optimizer, (tuple, list)) and control.kind == "glmer" and 1 <= len(optimizer) <= 2:
+        for o in optimizer:
+            check_optimizer_name(o)
+        names = tuple(optimizer)
+    else:
+        check_optimizer_name(optimizer)
+        names = (optimizer,)
+    for n in names:
+        if n is not None:
+            apply_optctrl(OptimizerSettings(), n, control.optCtrl)  # optCtrl must suit the new optimizer
+    return dataclasses.replace(control, optimizer=names, optimizer_given=True)
+
+
+def restart_edge(objective, opt: OptSummary, lower: np.ndarray, settings: OptimizerSettings) -> OptSummary:
+    """lme4's ``restart_edge``: restart when a parameter on its bound has a negative one-sided derivative."""
+    theta = opt.final
+    on_bound = np.flatnonzero(np.isfinite(lower) & (theta == lower))
+    if not len(on_bound):
+        return opt
+    d0 = objective(theta)
+    for i in on_bound:
+        trial = theta.copy()
+        trial[i] = lower[i] + EDGE_STEP
+        if (objective(trial) - d0) / EDGE_STEP < 0:
+            again = run_optimizer(objective, theta, lower, settings)
+            if again.fmin <= opt.fmin:
+                return _merged(opt, again.final, again.fmin, again.feval, "; restarted from the boundary")
+            return opt
+    return opt
+
+
+def check_boundary(objective, opt: OptSummary, lower: np.ndarray, tol: float) -> OptSummary:
+    """lme4's ``check.boundary``: a parameter within ``tol`` of its bound goes there when that is no worse."""
+    x = np.array(opt.final, float)
+    near = np.flatnonzero(np.isfinite(lower) & (x - lower > 0) & (x - lower < tol))
+    if not len(near):
+        return opt
+    for i in near:
+        trial = x.copy()
+        trial[i] = lower[i]
+        if objective(trial) < opt.fmin:
+            x = trial
+    if np.array_equal(x, opt.final):
+        return opt
+    return _merged(opt, x, objective(x), 0, "; moved onto the boundary (boundary.tol)")
+
+
+def polish(objective, opt: OptSummary, lower: np.ndarray, report: ConvergenceReport, control: Control | None = None):
+    """Newton steps on the finite-difference derivatives of the convergence check, kept while they lower the criterion.
+
+    The derivatives (lme4's ``deriv12``, computed anyway for the checks) give
+    the Newton step ``H^{-1} g`` in the free parameters; when it is larger
+    than 1e-7 relative to theta, the step is tried and kept if the criterion
+    decreases, and the derivatives are recomputed there (at most three
+    times; after a step below 1e-3 relative only the gradient, 2 evaluations
+    per parameter, with the Hessian kept; after a step below 1e-5 from a
+    point that passed lme4's checks, nothing: the report then describes the
+    optimizer's point, a step away, with the same verdict).
+
+    BOBYQA with lme4's tolerances stops when the criterion changes by less
+    than 1e-8, which on a flat optimum leaves theta up to ~1e-3 from the
+    minimiser (nlme's Machines); Newton steps then land on it for a few
+    evaluations. Returns the (possibly updated) optimizer record and report.
+    """
+    x, f0, steps = np.array(opt.final, float), opt.fmin, 0
+    for _ in range(POLISH_STEPS):
+        g, H, free = report.gradient, report.hessian, report.free
+        if not len(free) or not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+            break
+        try:
+            np.linalg.cholesky(H)
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        if np.max(np.abs(step)) <= POLISH_TOL * max(1.0, float(np.max(np.abs(x[free])))):
+            break
+        cand = x.copy()
+        cand[free] = np.maximum(cand[free] - step, lower[free])
+        f1 = objective(cand)
+        if not f1 < f0:
+            break
+        size = np.max(np.abs(step)) / max(1.0, float(np.max(np.abs(x[free]))))
+        x, f0, steps = cand, f1, steps + 1
+        if size <= TINY_STEP and report.ok:
+            break  # a step this small cannot change lme4's verdict: the report stays that of the optimizer's point
+        if size <= SMALL_STEP and np.array_equal(free_parameters(x, lower), free):
+            report = updated_gradient(objective, x, lower, report, control)  # the Hessian barely moves
+        else:
+            report = check_derivatives(objective, x, lower, control)
+    if not steps:
+        return opt, report
+    return _merged(opt, x, f0, steps, f"; {steps} Newton step(s) on the derivatives"), report
+
+
+def _merged(opt: OptSummary, x: np.ndarray, fmin: float, extra: int, note: str) -> OptSummary:
+    import dataclasses
+
+    return dataclasses.replace(opt, final=np.asarray(x, float), fmin=float(fmin), feval=opt.feval + int(extra),
+                               message=opt.message + note)  # fmt: skip
 
 
 def _split(u: np.ndarray, blocks) -> list[np.ndarray]:

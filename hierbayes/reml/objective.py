@@ -20,6 +20,14 @@ and the profiled criteria are
 
     ML:   log|L_Z|^2 + n (1 + log(2 pi r^2 / n))
     REML: log|L_Z|^2 + log|R_X|^2 + (n - p) (1 + log(2 pi r^2 / (n - p))).
+
+With prior weights w (lme4's ``weights=``: the residual variance of row i is
+``sigma^2 / w_i``) the rows of Z, X and y are multiplied by ``sqrt(w)``, n
+counts the rows with a positive weight, and ``sum(log w)`` over those rows is
+subtracted from both criteria (lme4's ``ldW``), so that scaling every weight
+by a constant changes only sigma. A row of weight zero contributes nothing:
+the fit is that of the data without it (lme4 1.1-31 returns an infinite
+criterion instead).
 """
 
 from __future__ import annotations
@@ -137,12 +145,18 @@ def factorize(cp: CrossProducts, layout: ThetaLayout, theta: np.ndarray) -> Fact
         Mrr[qr:, :qr] -= SWD.T
         _sandwich_rest(Mrr, lambdas[1:], layout.blocks[1:], qr)
         Mrr[np.arange(qr), np.arange(qr)] += 1.0
+    m = qr + cp.p
+    y_row = Mrr[m, :m].copy()
     # Mrr is symmetric, so its transpose is the same matrix in Fortran order: no copy for LAPACK
     Lrr, info = _potrf(Mrr.T, lower=True, clean=True, overwrite_a=True)
-    if info != 0:
+    if info == m + 1:
+        # only the response's pivot failed: [Z X] fit it exactly (r2 = 0, an infinite criterion); the factor
+        # of [Z X] is complete, its last row a forward substitution (PIRLS and the GLMM's vcov use it)
+        Lrr[m, :m] = sla.solve_triangular(Lrr[:m, :m], y_row, lower=True, check_finite=False)
+        Lrr[m, m] = 0.0
+    elif info != 0:
         return None
     diag = np.diagonal(Lrr)
-    m = qr + cp.p
     r2 = diag[-1] ** 2
     if not (diag[:m] > 0).all() or not np.isfinite(r2):
         return None
@@ -215,14 +229,62 @@ def block_lambda_per_level(T: np.ndarray) -> sp.spmatrix:
     return sp.bsr_matrix((T, np.arange(nl), np.arange(nl + 1)), shape=(nl * k, nl * k))
 
 
-def criterion(f: Factor | None, n: int, p: int, reml: bool) -> float:
-    """-2 log-likelihood (ML) or the REML criterion, profiled over beta and sigma."""
-    if f is None or f.r2 <= 0:
+@dataclass(frozen=True)
+class PriorWeights:
+    """Prior weights as the criteria use them.
+
+    Attributes
+    ----------
+    sqrtw
+        Square roots of the weights, one per row (None without weights).
+    n
+        Rows with a positive weight (all rows without weights).
+    ldw
+        ``sum(log w)`` over those rows (lme4's ``ldW``; 0 without weights).
+    """
+
+    sqrtw: np.ndarray | None
+    n: int
+    ldw: float
+
+
+def prior_weights(design) -> PriorWeights:
+    """The prior weights of a design (lme4's ``weights=``), as the REML/ML criteria use them.
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> from hierbayes.design import build_design
+    >>> d = build_design("Yield ~ 1 + (1 | Batch)", hb.datasets.load("dyestuff"), weights=[2.0] * 29 + [0.0])
+    >>> w = prior_weights(d)
+    >>> w.n, round(w.ldw, 4)
+    (29, 20.1013)
+    """
+    w = getattr(design, "weights", None)
+    if w is None:
+        return PriorWeights(None, len(design.y), 0.0)
+    w = np.asarray(w, dtype=float)
+    pos = w > 0
+    return PriorWeights(np.sqrt(w), int(pos.sum()), float(np.log(w[pos]).sum()))
+
+
+def profiled_criterion(
+    logdet_L: float, logdet_RX: float, r2: float, n: int, p: int, reml: bool, ldw: float = 0.0
+) -> float:
+    """The REML criterion or ML deviance from its pieces (n: rows with positive weight)."""
+    if not r2 > 0 or not np.isfinite(r2):
         return np.inf
     if reml:
         nu = n - p
-        return float(f.logdet_L + f.logdet_RX + nu * (1.0 + _LOG2PI + np.log(f.r2 / nu)))
-    return float(f.logdet_L + n * (1.0 + _LOG2PI + np.log(f.r2 / n)))
+        return float(logdet_L + logdet_RX - ldw + nu * (1.0 + _LOG2PI + np.log(r2 / nu)))
+    return float(logdet_L - ldw + n * (1.0 + _LOG2PI + np.log(r2 / n)))
+
+
+def criterion(f: Factor | None, n: int, p: int, reml: bool, ldw: float = 0.0) -> float:
+    """-2 log-likelihood (ML) or the REML criterion, profiled over beta and sigma."""
+    if f is None:
+        return np.inf
+    return profiled_criterion(f.logdet_L, f.logdet_RX, f.r2, n, p, reml, ldw)
 
 
 def solve(f: Factor, cp: CrossProducts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

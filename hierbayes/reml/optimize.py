@@ -10,6 +10,9 @@ evaluations, as lme4 does; on InstEval 81 (lme4 74).
 ``method="lbfgsb"`` (SciPy's L-BFGS-B with central-difference
 gradients) is available as a cross-check; it needs two to three times as
 many evaluations.
+
+:func:`run_optimizer` runs any optimizer lme4 names (``optimizer=``,
+``control=``): see :mod:`hierbayes.reml.control` for the mapping.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
+
+from hierbayes.errors import ArgumentError
+from hierbayes.reml.control import OptimizerSettings
 
 try:  # NLopt's BOBYQA; L-BFGS-B is used when nlopt is not installed
     import nlopt
@@ -61,19 +67,22 @@ class OptSummary:
 
 
 class _Counted:
-    """Counts evaluations and remembers the best point seen."""
+    """Counts evaluations, remembers the best point seen, prints each evaluation when verbose."""
 
-    def __init__(self, fun: Callable[[np.ndarray], float]):
+    def __init__(self, fun: Callable[[np.ndarray], float], verbose: int = 0):
         self.fun = fun
         self.count = 0
         self.best_x: np.ndarray | None = None
         self.best_f = np.inf
+        self.verbose = verbose
 
     def __call__(self, x: np.ndarray) -> float:
         self.count += 1
         value = float(self.fun(x))
         if value < self.best_f:
             self.best_f, self.best_x = value, np.array(x, dtype=float)
+        if self.verbose:
+            print(f"iteration: {self.count}  f(x) = {value:.10g}  x = {np.array2string(np.asarray(x), precision=7)}")
         return value
 
 
@@ -84,6 +93,7 @@ def minimize_theta(
     *,
     method: str = "bobyqa",
     maxeval: int = 100_000,
+    settings: OptimizerSettings | None = None,
 ) -> OptSummary:
     """Minimise ``fun`` over theta subject to ``theta >= lower``.
 
@@ -96,25 +106,59 @@ def minimize_theta(
     lower
         Lower bounds (0 for diagonal elements, -inf otherwise).
     method
-        ``"bobyqa"`` (default) or ``"lbfgsb"``.
+        ``"bobyqa"`` (default: lme4's nloptwrap settings) or ``"lbfgsb"``;
+        ignored when ``settings`` is given.
     maxeval
-        Maximum number of evaluations.
+        Maximum number of evaluations (when ``settings`` is None).
+    settings
+        Optimizer and tolerances (:class:`hierbayes.reml.control.OptimizerSettings`,
+        from lme4's ``optimizer``/``optCtrl``).
     """
-    if method not in ("bobyqa", "lbfgsb"):
-        raise ValueError(f"optimizer must be 'bobyqa' or 'lbfgsb', not {method!r}")
+    if settings is None:
+        if method not in ("bobyqa", "lbfgsb"):
+            raise ArgumentError(f"optimizer must be 'bobyqa' or 'lbfgsb', not {method!r}")
+        settings = OptimizerSettings(
+            name="nloptwrap" if method == "bobyqa" else "lbfgsb",
+            algorithm="LN_BOBYQA" if method == "bobyqa" else "lbfgsb",
+            maxeval=maxeval,
+        )
+    return run_optimizer(fun, start, lower, settings)
+
+
+def run_optimizer(
+    fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndarray, settings: OptimizerSettings
+) -> OptSummary:
+    """Minimise ``fun`` subject to ``x >= lower`` with the optimizer and tolerances of ``settings``.
+
+    NLopt's derivative-free algorithms (BOBYQA, Nelder-Mead, ...) or SciPy's
+    L-BFGS-B with central-difference gradients. ``settings.name`` None
+    evaluates ``fun`` at ``start`` only (lme4's ``optimizer = NULL``).
+
+    Examples
+    --------
+    >>> from hierbayes.reml.control import OptimizerSettings
+    >>> s = OptimizerSettings(name="Nelder_Mead", algorithm="LN_NELDERMEAD", ftol_abs=1e-14, xtol_abs=1e-10)
+    >>> opt = run_optimizer(lambda x: (x[0] - 1) ** 2 + (x[1] + 2) ** 2, np.zeros(2), np.array([0.0, -np.inf]), s)
+    >>> np.round(opt.final, 5).tolist(), opt.method
+    ([1.0, -2.0], 'Nelder-Mead (NLopt)')
+    """
     t0 = time.perf_counter()
-    f = _Counted(fun)
+    f = _Counted(fun, settings.verbose)
+    lower = np.asarray(lower, float)
     x0 = np.maximum(np.asarray(start, float), lower)
-    if method == "bobyqa" and nlopt is not None and len(x0) > 0:
-        name, converged, message = _bobyqa(f, x0, lower, maxeval)
+    if settings.name is None:
+        f(x0)
+        name, converged, message = "none", False, "no optimization (optimizer = None)"
+    elif settings.algorithm == "lbfgsb" or nlopt is None or len(x0) == 0:
+        name, converged, message = _lbfgsb(f, x0, lower, settings)
     else:
-        name, converged, message = _lbfgsb(f, x0, lower, maxeval)
+        name, converged, message = _nlopt(f, x0, lower, settings)
     x = f.best_x if f.best_x is not None else x0
     return OptSummary(
         method=name,
         initial=np.asarray(start, float).copy(),
         final=x,
-        lower=np.asarray(lower, float).copy(),
+        lower=lower.copy(),
         fmin=f.best_f,
         feval=f.count,
         converged=converged and np.isfinite(f.best_f),
@@ -123,27 +167,48 @@ def minimize_theta(
     )
 
 
-def _bobyqa(f: _Counted, x0: np.ndarray, lower: np.ndarray, maxeval: int) -> tuple[str, bool, str]:
+_NLOPT_NAMES = {"LN_BOBYQA": "BOBYQA", "LN_NELDERMEAD": "Nelder-Mead", "LN_SBPLX": "Subplex", "LN_COBYLA": "COBYLA",
+                "LN_NEWUOA_BOUND": "NEWUOA", "LN_PRAXIS": "PRAXIS"}  # fmt: skip
+_CODES = {1: "success", 2: "stopval reached", 3: "ftol reached", 4: "xtol reached", 5: "maxeval reached",
+          6: "maxtime reached"}  # fmt: skip
+
+
+def _nlopt(f: _Counted, x0: np.ndarray, lower: np.ndarray, s: OptimizerSettings) -> tuple[str, bool, str]:
+    # The default settings are exactly lme4's nloptwrap (BOBYQA, ftol_abs = xtol_abs = 1e-8, NLopt's default
+    # initial step): with the same algorithm, start and criterion, the optimizer retraces lme4's path and
+    # stops where lme4 stops, so estimates agree with lme4's printed numbers (to ~1e-7 in theta in most cases).
     n = len(x0)
-    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
-    opt.set_min_objective(lambda x, grad: f(x))
+    opt = nlopt.opt(getattr(nlopt, s.algorithm), n)
+    opt.set_min_objective(lambda x, grad: _finite(f(x)))
     opt.set_lower_bounds(np.where(np.isfinite(lower), lower, -np.inf))
-    # Exactly lme4's nloptwrap settings (ftol_abs = xtol_abs = 1e-8, NLopt's default initial step):
-    # with the same algorithm, start and criterion, the optimizer retraces lme4's path and stops where
-    # lme4 stops, so estimates agree with lme4's printed numbers (to ~1e-7 in theta in most cases).
-    opt.set_ftol_abs(1e-8)
-    opt.set_xtol_abs(1e-8)
-    opt.set_maxeval(maxeval)
-    codes = {1: "success", 2: "stopval reached", 3: "ftol reached", 4: "xtol reached", 5: "maxeval reached"}
+    if s.ftol_abs is not None:
+        opt.set_ftol_abs(s.ftol_abs)
+    if s.ftol_rel is not None:
+        opt.set_ftol_rel(s.ftol_rel)
+    if s.xtol_abs is not None:
+        opt.set_xtol_abs(s.xtol_abs)
+    if s.xtol_rel is not None:
+        opt.set_xtol_rel(s.xtol_rel)
+    if s.initial_step is not None:
+        opt.set_initial_step(np.broadcast_to(np.asarray(s.initial_step, float), (n,)).copy())
+    if s.maxtime is not None:
+        opt.set_maxtime(s.maxtime)
+    opt.set_maxeval(int(s.maxeval))
+    name = f"{_NLOPT_NAMES.get(s.algorithm, s.algorithm)} (NLopt)"
     try:
         opt.optimize(x0)
         code = opt.last_optimize_result()
-        return "BOBYQA (NLopt)", code in (1, 2, 3, 4), f"NLOPT {codes.get(code, code)}"
+        return name, code in (1, 2, 3, 4), f"NLOPT {_CODES.get(code, code)}"
     except nlopt.RoundoffLimited:
-        return "BOBYQA (NLopt)", True, "NLOPT roundoff-limited (best point kept)"
+        return name, True, "NLOPT roundoff-limited (best point kept)"
 
 
-def _lbfgsb(f: _Counted, x0: np.ndarray, lower: np.ndarray, maxeval: int) -> tuple[str, bool, str]:
+def _finite(value: float) -> float:
+    """NLopt's algorithms need finite values: an undefined criterion is a very large one."""
+    return value if np.isfinite(value) else 1e300
+
+
+def _lbfgsb(f: _Counted, x0: np.ndarray, lower: np.ndarray, s: OptimizerSettings) -> tuple[str, bool, str]:
     lo = np.where(np.isfinite(lower), lower, -np.inf)
     bounds = [(v if np.isfinite(v) else None, None) for v in lower]
 
@@ -162,8 +227,10 @@ def _lbfgsb(f: _Counted, x0: np.ndarray, lower: np.ndarray, maxeval: int) -> tup
                 g[i] = (f(xp) - f(xm)) / (2 * h)
         return g
 
-    res = minimize(
-        f, x0, jac=grad, method="L-BFGS-B", bounds=bounds,
-        options={"ftol": 1e-13, "gtol": 1e-9, "maxiter": maxeval, "maxcor": 20},
-    )  # fmt: skip
+    if len(x0) == 0:
+        f(x0)
+        return "none (no parameters)", True, "nothing to optimise"
+    options = {"ftol": 1e-13 if s.ftol_rel is None else s.ftol_rel, "gtol": 1e-9, "maxcor": 20,
+               "maxiter": s.maxiter or s.maxeval, "maxfun": s.maxeval}  # fmt: skip
+    res = minimize(f, x0, jac=grad, method="L-BFGS-B", bounds=bounds, options=options)
     return "L-BFGS-B (central differences)", bool(res.success), str(res.message)

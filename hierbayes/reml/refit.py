@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hierbayes.design import Design
+from hierbayes.errors import DataError
 from hierbayes.reml.fit import LmmEstimates, LmmObjective, fit_lmm
 from hierbayes.reml.objective import fixef_precision_factor, lower_inverse, solve
 
@@ -85,6 +86,8 @@ def criterion_pieces(objective: LmmObjective, theta: np.ndarray) -> CriterionPie
     resid = y - design.X @ beta
     for block, lam, u in zip(design.blocks, f.lambdas, us, strict=True):
         resid -= np.einsum("ij,ij->i", block.Z, (u @ lam.T)[block.codes])
+    if objective.weights.sqrtw is not None:
+        resid = resid * objective.weights.sqrtw
     pwrss = float(resid @ resid + sum(float(np.sum(u * u)) for u in us))
     return CriterionPieces(logdet_L=f.logdet_L, logdet_RX=f.logdet_RX, pwrss=pwrss, RXinv=RXinv, beta=beta)
 
@@ -101,7 +104,7 @@ def with_response(design: Design, y: np.ndarray) -> Design:
     """
     y = np.asarray(y, dtype=float).reshape(-1)
     if y.shape[0] != design.n:
-        raise ValueError(f"the new response has {y.shape[0]} values; the design has {design.n} rows")
+        raise DataError(f"the new response has {y.shape[0]} values; the design has {design.n} rows")
     return dataclasses.replace(design, y=y)
 
 
@@ -119,9 +122,9 @@ def with_fixed_offset(design: Design, column: int, value: float) -> Design:
     return dataclasses.replace(design, X=X[:, keep], x_names=names, offset=offset)
 
 
-def refit(design: Design, reml: bool, start: np.ndarray | None = None) -> LmmEstimates:
+def refit(design: Design, reml: bool, start: np.ndarray | None = None, control=None) -> LmmEstimates:
     """Fit a design by REML or ML (the engine's ``fit_lmm``), optionally from a start."""
-    return fit_lmm(design, reml=reml, start=start)
+    return fit_lmm(design, reml=reml, start=start, control=control)
 
 
 def with_rows(design: Design, rows: np.ndarray, codes: list[np.ndarray], nlevels: list[int]) -> Design:
@@ -139,4 +142,5 @@ def with_rows(design: Design, rows: np.ndarray, codes: list[np.ndarray], nlevels
         for b, c, m in zip(design.blocks, codes, nlevels, strict=True)
     )
     offset = None if design.offset is None else design.offset[rows]
-    return dc.replace(design, y=design.y[rows], X=design.X[rows], offset=offset, blocks=blocks)
+    weights = None if design.weights is None else np.asarray(design.weights)[rows]
+    return dc.replace(design, y=design.y[rows], X=design.X[rows], offset=offset, blocks=blocks, weights=weights)

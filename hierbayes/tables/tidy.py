@@ -132,6 +132,9 @@ def augment(fit: MixedFit, data: pd.DataFrame | None = None, prob: float = 0.95)
     design = fit.design
     index = pd.Index(design.frame.row_index)
     cols = {".fitted": np.asarray(fit.fitted, dtype=float), ".resid": np.asarray(fit.residuals, dtype=float)}
+    kept = design.frame.kept
+    if kept is not None and len(cols[".fitted"]) == len(kept) != design.n:  # na_action="exclude" pads with NaN
+        cols = {k: v[kept] for k, v in cols.items()}
     if is_bayes(fit):
         cols[".fixed"] = np.asarray(fit.predict(re_form="~0", scale="link"), dtype=float)
         cols[".lower"], cols[".upper"] = _predictive_interval(fit, prob)

@@ -96,7 +96,7 @@ def test_bad_requests() -> None:
         hb.glmer(CBPP, d, nAGQ=-1)
     with pytest.raises(ModelError, match="start takes"):
         hb.glmer(CBPP, d, start={"beta": [0]})
-    with pytest.raises(ModelError, match="needs 1 value"):
+    with pytest.raises(ModelError, match=r"start has 2 value\(s\); the model's theta has 1 value\(s\): herd"):
         hb.glmer(CBPP, d, start={"theta": [1.0, 2.0]})
     with pytest.raises(ModelError, match="method='bayes'"):
         hb.Model("incidence ~ period + (1 | herd)", d, family="negative_binomial").fit("ml")

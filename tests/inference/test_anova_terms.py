@@ -106,5 +106,6 @@ def test_intercept_only_model_has_no_terms() -> None:
 
 
 def test_bad_type() -> None:
-    with pytest.raises(ValueError, match="type must be"):
-        fitted("sleep_int_reml").anova(type=2)
+    for bad in (4, "IV", "3b", None, 2.5, True):
+        with pytest.raises(hb.errors.ArgumentError, match="anova type must be one of"):
+            fitted("sleep_int_reml").anova(type=bad)

@@ -44,10 +44,12 @@ def test_no_pooling_is_a_line_per_subject(sleep2_table) -> None:
 
 def test_partial_pooling_is_fixef_plus_ranef(sleep2_table) -> None:
     fit = fits.reml(fits.SLEEP2, "sleep2")
+    # SEED_RANEF are lme4's printed modes at its default stop, ~4e-4 short of the optimum on sleep2 (lme4 with
+    # tightened tolerances and hierbayes agree to 1e-7 there): compared at 1e-3
     for subject, (u0, u1) in SEED_RANEF.items():
         row = sleep2_table.loc[subject, "partial pooling (REML)"]
-        assert row["(Intercept)"] == pytest.approx(fit.fixef["(Intercept)"] + u0, abs=1e-4)
-        assert row["days_deprived"] == pytest.approx(fit.fixef["days_deprived"] + u1, abs=1e-4)
+        assert row["(Intercept)"] == pytest.approx(fit.fixef["(Intercept)"] + u0, abs=1e-3)
+        assert row["days_deprived"] == pytest.approx(fit.fixef["days_deprived"] + u1, abs=1e-3)
     assert (sleep2_table["n"] == 8).all()
     # shrinkage: partial pooling lies between no pooling and the population line for the intercepts' spread
     spread = sleep2_table.xs("(Intercept)", axis=1, level="term").std()
