@@ -37,25 +37,11 @@ ROOT_CAUSES: dict[str, str] = {
         "formula/parser.py _reject_bar: 'Yield ~ 1|Batch' is rejected; R's '|' binds loosest, "
         "so lme4 reads it as Yield ~ (1|Batch)"
     ),
-    "lmer-weights": (
-        "model.py lmer/Model._fit_lmm: no prior weights for lmer; weights= reaches _fit_lmm as a raw "
-        "TypeError (lme4: residual variance sigma^2/w_i)"
-    ),
-    "subset-arg": "model.py lmer: subset= is not an argument (raw TypeError from Model._fit_lmm)",
     "offset-arg": "model.py glmer: offset= is not an argument (raw TypeError from glmm.fit_glmm)",
     "factor-response": (
         "design/design.py _response -> design/encode.py evaluate_vector: a factor (Categorical) response "
         "is rejected; lme4's binomial takes it as 'not the first level' = success"
     ),
-    "column-shadows-name": (
-        "design/encode.py quote_columns backticks only non-identifiers: a column named like a formulaic "
-        "transform (center) or a Python keyword (yield) is evaluated as the function/keyword"
-    ),
-    "r-factor-calls": (
-        "factor(x) passes formula/parser.py but design/encode.py CONTEXT has no 'factor' (NameError); "
-        "ordered(x) is an unknown function in formula/parser.py _check_calls"
-    ),
-    "r-constant-pi": "design/frame.py expression_columns: R's constant pi is looked up as a data column",
     "ordered-contrasts": (
         "design/encode.py evaluate_matrix: ordered factors get treatment contrasts; R uses contr.poly "
         "(.L .Q .C ^4): other names, another REML criterion (it depends on X's parametrization), "
@@ -93,11 +79,6 @@ ROOT_CAUSES: dict[str, str] = {
 XFAIL: dict[str, tuple[str, ...]] = {
     "lme4_dyestuff": ("bare-bar",),
     "lme4_dyestuff2": ("bare-bar",),
-    "lme4_weights_REML1": ("lmer-weights",),
-    "lme4_weights_ML2": ("lmer-weights",),
-    "lme4_weights_REML3": ("lmer-weights",),
-    "lme4_weights_sleep": ("lmer-weights",),
-    "lme4_sleep_subset": ("subset-arg", "reml-stops-short"),
     "mlmRev_mmmec": ("offset-arg",),
     "lme4_verbagg_2way": ("factor-response",),
     "lme4_bacteria_wk2": ("factor-response",),
@@ -108,32 +89,11 @@ XFAIL: dict[str, tuple[str, ...]] = {
     "mmjl_contra2": ("factor-response",),
     "mmjl_verbagg": ("factor-response",),
     "mass_bacteria": ("factor-response", "logical-expression-names"),
-    "lme4_respiratory": ("column-shadows-name",),
-    "lme4_respiratory_agq5": ("column-shadows-name",),
-    "nlme_oats2": ("column-shadows-name", "reml-stops-short"),
-    "lme4_gopher": ("r-factor-calls",),
-    "nlme_oats1": ("r-factor-calls", "ordered-contrasts"),
-    "nlme_ovary": ("r-constant-pi",),
-    "lme4_cake_fm1": ("ordered-contrasts",),
-    "lme4_cake_fm2": ("ordered-contrasts",),
-    "lmerTest_cake_rankdef": ("ordered-contrasts",),
-    "lme4_sleep_fm1_ML": ("reml-stops-short",),
-    "lme4_sleep_log": ("reml-stops-short",),
-    "lme4_penicillin": ("reml-stops-short",),
     "lme4_orthodont_nsex": ("reml-stops-short",),
-    "lme4_boundary_dat": ("reml-stops-short",),
-    "nlme_machines3": ("reml-stops-short",),
-    "issue15_machines_zcp": ("reml-stops-short",),
-    "nlme_machines_unbal": ("reml-stops-short",),
-    "nlme_orthofem2": ("reml-stops-short",),
-    "nlme_pixel1": ("reml-stops-short",),
-    "nlme_assay": ("reml-stops-short",),
-    "nlme_oxide": ("reml-stops-short",),
     "mmjl_oxide2": ("reml-stops-short",),
     "nlme_wafer": ("doublebar-term-order", "reml-stops-short"),
     "lme4_grouse_full": ("glmm-stops-short",),
     "lme4_offset_glmer": ("pirls-warm-start", "glmm-stops-short"),
-    "lme4_arabidopsis": ("pirls-warm-start",),
     "lme4_mastitis": ("pirls-divergent-fixef", "ordered-contrasts"),
 }
 
