@@ -231,9 +231,14 @@ def build_design(
         )
     weight_array = None
     if weights is not None and not _is_column_ref(weights, df):
-        weight_array = np.asarray(weights, dtype=float).reshape(-1) if _is_array(weights) else None
+        try:
+            weight_array = np.asarray(weights, dtype=float).reshape(-1) if _is_array(weights) else None
+        except (TypeError, ValueError):
+            weight_array = None
         if weight_array is None:
-            raise DataError(f"weights must be a column, an expression of columns or one value per row, not {weights!r}")
+            raise DataError(
+                f"weights must be numbers (one per row), a column or an expression of columns, not {weights!r}"
+            )
         if len(weight_array) != len(df):
             raise DataError(f"weights has {len(weight_array)} values for {len(df)} rows")
         check_weights(weight_array, "weights", df.index)  # missing weights are an error, not a dropped row
