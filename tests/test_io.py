@@ -76,7 +76,8 @@ def test_posterior_round_trip_keeps_draws_and_predicts(tmp_path: Path) -> None:
     fit.save(tmp_path / "b.nc")
     back = hb.load(tmp_path / "b.nc")
     _same_extractors(fit, back)
-    for group in fit.idata.groups():
+    assert set(back.idata.children) == set(fit.idata.children)
+    for group in fit.idata.children:
         xr_a, xr_b = fit.idata[group], back.idata[group]
         for var in xr_a.data_vars:
             np.testing.assert_array_equal(xr_a[var].values, xr_b[var].values)

@@ -28,12 +28,22 @@ def test_ppc_reml_uses_simulate_and_bayes_its_posterior_predictive() -> None:
     assert "30 simulated data sets (fitted random effects)" in title
     idata, title = replicates(post, 30, 5, True, "Bayes")
     pp = post.idata.posterior_predictive["y"].values.reshape(-1, post.nobs)
-    assert np.allclose(idata.posterior_predictive["y"].values[0], pp)
+    chosen = idata.posterior_predictive["y"].values[0]
+    assert chosen.shape == (30, post.nobs) and f"(30 of {len(pp)} draws)" in title
+    rows = {tuple(r) for r in pp}
+    assert all(tuple(r) in rows for r in chosen) and len({tuple(r) for r in chosen}) == 30  # 30 distinct draws
+    again, _ = replicates(post, 30, 5, True, "Bayes")
+    np.testing.assert_array_equal(again.posterior_predictive["y"].values, idata.posterior_predictive["y"].values)
     fig = hb.plots.ppc(reml, post, nsim=25, seed=1)
     a_reml, a_bayes = fig.axes
     assert _n_lines_of(a_reml, ENGINE_COLORS["reml"]) == 25
     assert _n_lines_of(a_bayes, ENGINE_COLORS["bayes"]) == 25
     assert a_reml.get_title().startswith("REML") and a_bayes.get_title().startswith("Bayes")
+    assert [t.get_text() for t in a_bayes.get_legend().get_texts()] == ["posterior predictive", "data"]
+    fig = hb.plots.ppc(reml, nsim=10, seed=1, kind="cumulative")  # ArviZ 0.x's name of the ECDF
+    assert _n_lines_of(fig.axes[0], ENGINE_COLORS["reml"]) == 10
+    with pytest.raises(ValueError, match="kind must be one of kde, ecdf, hist, dot"):
+        hb.plots.ppc(reml, kind="scatter")
 
 
 def test_ppc_glmm_simulates_proportions() -> None:
