@@ -64,7 +64,9 @@ class Model:
     ):
         self.family = get_family(family, link)
         self.data = data
-        self.priors = dict(priors or {})
+        from hierbayes.bayesian.priors import check_priors_argument
+
+        self.priors = check_priors_argument(priors)
         self.na_action = na_action
         self.weights = weights
         self.design: Design = build_design(formula, data, na_action=na_action, weights=weights)
