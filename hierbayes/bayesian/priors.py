@@ -348,7 +348,7 @@ def _coerce(value: Any, name: str, key: str) -> Prior:
         if isinstance(value, Mapping):
             value = dict(value)
             if "dist" not in value:
-                raise ModelError(f"a dict needs a 'dist' entry, e.g. {{'dist': 'Normal', 'sigma': 1}}")
+                raise ModelError("a dict needs a 'dist' entry, e.g. {'dist': 'Normal', 'sigma': 1}")
             value = Prior(value.pop("dist"), **{str(k): v for k, v in value.items()})
         elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], Mapping):
             value = Prior(value[0], **value[1])

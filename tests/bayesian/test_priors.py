@@ -107,7 +107,7 @@ def test_prior_parameters_are_checked_when_made(make, message):
 
 def test_bad_priors_argument_and_dict_priors_name_the_parameter(sleep):
     formula = "Reaction ~ Days + (Days | Subject)"
-    with pytest.raises(hb.ModelError, match="priors must be a dict of parameter name -> prior.*not a list"):
+    with pytest.raises(hb.ModelError, match=r"priors must be a dict of parameter name -> prior.*not a list"):
         hb.Model(formula, sleep, priors=[Prior("Normal", sigma=1)])
     with pytest.raises(hb.ModelError, match="the keys are parameter names"):
         hb.Model(formula, sleep, priors={1: Prior("Normal", sigma=1)})
