@@ -106,12 +106,13 @@ def load(path: Path) -> tuple[dict, dict]:
         return meta, {case: f[case] for case in meta["cases"]}
 
 
-def compare(old_path: Path, new_path: Path, json_out: Path | None) -> int:
+def compare(old_path: Path, new_path: Path, json_out: Path | None, note: str = "") -> int:
     old_meta, old = load(old_path)
     new_meta, new = load(new_path)
     print(f"old: {old_meta['versions']}\nnew: {new_meta['versions']}")
     reference = {"meta": {"made_by": "benchmarks/stack_agreement.py", "versions": old_meta["versions"],
-                          "settings": old_meta["settings"], "probs": list(PROBS)}, "cases": {}}  # fmt: skip
+                          "settings": old_meta["settings"], "probs": list(PROBS), "note": note,
+                          "mcse": "arviz-stats mcse(method='quantile') of the old draws"}, "cases": {}}  # fmt: skip
     worst_all = 0.0
     for case in old_meta["cases"]:
         names = old_meta["cases"][case]["names"]
@@ -151,11 +152,12 @@ def main() -> None:
     c.add_argument("old", type=Path)
     c.add_argument("new", type=Path)
     c.add_argument("--json", type=Path, default=None)
+    c.add_argument("--note", default="", help="stored in the reference's meta (e.g. which checkout made the old dump)")
     args = parser.parse_args()
     if args.cmd == "dump":
         dump(args.out)
     else:
-        raise SystemExit(compare(args.old, args.new, args.json))
+        raise SystemExit(compare(args.old, args.new, args.json, args.note))
 
 
 if __name__ == "__main__":
