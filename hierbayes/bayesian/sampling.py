@@ -295,7 +295,7 @@ def _check_settings(draws, tune, chains, random_seed, sampler, target_accept, co
                         ("posterior_predictive", posterior_predictive)):  # fmt: skip
         if value is not None and not isinstance(value, bool | np.bool_):
             raise ModelError(f"{name} must be True, False or None, not {value!r}")
-    unknown = sorted(set(kwargs) - _passthrough_keywords())
+    unknown = sorted(set(kwargs) - _passthrough_keywords()) if kwargs else []
     if unknown:
         raise ModelError(
             f"unknown sampler keyword(s) {', '.join(map(repr, unknown))}; hb.bayes takes draws, tune, chains, "
@@ -516,8 +516,8 @@ def sample_prior_predictive(model: Model, draws: int = 500, random_seed: int | N
 
     Returns
     -------
-    arviz.InferenceData
-        Groups ``prior`` (the variables of :mod:`hierbayes.bayesian.names`),
+    xarray.DataTree
+        ArviZ 1.x groups ``prior`` (the variables of :mod:`hierbayes.bayesian.names`),
         ``prior_predictive`` (``y``) and ``observed_data``.
 
     Examples
@@ -528,6 +528,7 @@ def sample_prior_predictive(model: Model, draws: int = 500, random_seed: int | N
     >>> idata.prior_predictive["y"].shape
     (1, 50, 180)
     """
+    _check_settings(draws, 0, 1, random_seed, "pymc", None, None, None, None, None, {})
     import pymc as pm
 
     built = build(model, marginalize=False)
