@@ -100,7 +100,7 @@ def save(fit: Any, path: str | Path) -> Path:
         if path.exists():
             path.unlink()
         if isinstance(fit, PosteriorFit):
-            _netcdf_safe(fit.idata).to_netcdf(path)
+            fit.idata.to_netcdf(path)
             ds.to_netcdf(path, mode="a", group=GROUP)
         else:
             ds.to_netcdf(path, group=GROUP)
@@ -125,16 +125,6 @@ def _writable(path: str | Path) -> Path:
     if not parent.is_dir():
         raise FileError(f"cannot write {path}: the directory {parent} does not exist (create it first)")
     return path
-
-
-def _netcdf_safe(tree):
-    """The DataTree without variables netCDF cannot store (a sampler's object-dtype messages, e.g. nutpie's)."""
-    out = tree.copy()
-    for node in out.subtree:
-        bad = [v for v, da in node.dataset.data_vars.items() if da.dtype == object]
-        if bad:
-            node.dataset = node.to_dataset().drop_vars(bad)
-    return out
 
 
 def load(path: str | Path):
