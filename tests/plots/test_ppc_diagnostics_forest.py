@@ -135,3 +135,25 @@ def test_glmm_and_posterior_binomial_residuals_are_both_pearson() -> None:
     assert np.allclose(r2, g.resid("pearson"))
     fig = hb.plots.diagnostics(g)
     assert fig.axes[0].get_ylabel() == "Pearson residual"
+
+
+def test_arviz_plots_take_the_posterior_datatree(tmp_path) -> None:
+    """arviz-plots' forest, ppc, trace and rank plots draw fit.idata as it is (figures saved, then closed)."""
+    import arviz as az
+    import matplotlib.pyplot as plt
+
+    post = fits.bayes()
+    plots = {
+        "forest": az.plot_forest(post.idata, var_names=["beta", "sd__Subject", "sigma"]),
+        "ppc_dist": az.plot_ppc_dist(post.idata, num_samples=20),
+        "trace": az.plot_trace(post.idata, var_names=["beta", "sigma"]),
+        "rank": az.plot_rank(post.idata, var_names=["beta", "sigma"]),
+    }
+    try:
+        for name, pc in plots.items():
+            fig = pc.viz["figure"].item()
+            assert any(ax.has_data() for ax in fig.axes), name
+            fig.savefig(tmp_path / f"{name}.png")
+            assert (tmp_path / f"{name}.png").stat().st_size > 5000
+    finally:
+        plt.close("all")
