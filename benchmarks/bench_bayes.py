@@ -7,14 +7,19 @@ Run from the repository root::
     python benchmarks/bench_bayes.py all
 
 For each model both libraries fit the same data with the same draws, tuning
-and chains (4 x 1000 after 1000 tuning, 2 cores). Each fit runs once cold
-(first compile of this model in this process) and then ``--reps`` times warm;
-the warm runs are reported. "ESS/s" is the minimum bulk ESS over the fixed
-effects, random-effect SDs, residual SD and the random effects, divided by the
+and chains (4 x 1000 after 1000 tuning, 2 cores), on the same PyMC: hierbayes
+with its default sampler (PyMC's NUTS, started from the posterior mode for
+marginalized models) and with ``sampler="nutpie"``; bambi (0.21 on PyMC 6)
+with its default (``inference_method="pymc"``, PyMC's NUTS) and with
+``inference_method="nutpie"``. Each fit runs once cold (first compile of this
+model in this process) and then ``--reps`` times warm; the warm runs are
+reported. "ESS/s" is the minimum bulk ESS over the fixed effects,
+random-effect SDs, residual SD and the random effects, divided by the
 wall-clock time of the whole fit call (model building, compilation, sampling
 and post-processing). bambi cannot express correlated random effects (its
-issue #702), so it fits the closest model, with uncorrelated terms. Peak RSS
-is the largest resident set of this process and of the sampler workers.
+issue #702; still so in 0.21), so it fits the closest model, with uncorrelated
+terms. Peak RSS is the largest resident set of this process and of the
+sampler workers.
 
 ``insteval`` (issue 8) fits ``y ~ 1 + service + (1|s) + (1|d) + (1|dept)``
 on all 73,421 rows with the default (automatic) exact path, which for this
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import resource
 import sys
 import time
@@ -69,9 +75,10 @@ def max_rhat(posterior, names: list[str]) -> float:
     return float(max(np.nanmax(r[v].values) for v in names))
 
 
-def run_ours(formula: str, data: pd.DataFrame, seed: int, **kw) -> dict:
+def run_ours(formula: str, data: pd.DataFrame, seed: int, sampler: str = "pymc", **kw) -> dict:
     t = time.perf_counter()
-    fit = hb.Model(formula, data).fit("bayes", random_seed=seed, progressbar=False, warn=False, **SETTINGS, **kw)
+    fit = hb.Model(formula, data).fit("bayes", random_seed=seed, progressbar=False, warn=False, sampler=sampler,
+                                      **SETTINGS, **kw)  # fmt: skip
     wall = time.perf_counter() - t
     post = fit.posterior
     names = ["beta", "sigma"] + [v for v in post.data_vars if v.startswith(("sd__", "r__"))]
@@ -79,27 +86,36 @@ def run_ours(formula: str, data: pd.DataFrame, seed: int, **kw) -> dict:
             "rhat": max_rhat(post, names), "div": fit.n_divergences}  # fmt: skip
 
 
-def run_bambi(formula: str, data: pd.DataFrame, seed: int) -> dict:
+def run_bambi(formula: str, data: pd.DataFrame, seed: int, method: str = "pymc") -> dict:
     import bambi as bmb
 
     t = time.perf_counter()
     model = bmb.Model(formula, data)
-    idata = model.fit(random_seed=seed, progressbar=False, **SETTINGS)
+    idata = model.fit(random_seed=seed, progressbar=False, inference_method=method, **SETTINGS)
     wall = time.perf_counter() - t
-    post = idata.posterior
+    post = idata["posterior"].to_dataset()
     names = [v for v in post.data_vars if not v.endswith("_offset") and v != "mu"]
-    return {"wall": wall, "sampling": np.nan, "ess": min_ess(post, names), "rhat": max_rhat(post, names),
-            "div": int(idata.sample_stats["diverging"].sum())}  # fmt: skip
+    return {"wall": wall, "sampling": float(post.attrs.get("sampling_time", np.nan)), "ess": min_ess(post, names),
+            "rhat": max_rhat(post, names), "div": int(idata.sample_stats["diverging"].sum())}  # fmt: skip
+
+
+#: what each row runs: hierbayes' default (PyMC's NUTS) and nutpie, bambi's default (PyMC's NUTS) and nutpie
+RUNNERS = {
+    "hierbayes": lambda f, d, s: run_ours(f, d, s),
+    "hierbayes nutpie": lambda f, d, s: run_ours(f, d, s, sampler="nutpie"),
+    "bambi": lambda f, d, s: run_bambi(f, d, s),
+    "bambi nutpie": lambda f, d, s: run_bambi(f, d, s, method="nutpie"),
+}
 
 
 def compare(label: str, ours_formula: str, bambi_formula: str, data: pd.DataFrame, reps: int) -> None:
     print(f"\n== {label}: n = {len(data)}; hierbayes {ours_formula!r} vs bambi {bambi_formula!r}")
-    cold_ours = run_ours(ours_formula, data, seed=0)
-    cold_bambi = run_bambi(bambi_formula, data, seed=0)
-    warm_ours = [run_ours(ours_formula, data, seed=1 + r) for r in range(reps)]
-    warm_bambi = [run_bambi(bambi_formula, data, seed=1 + r) for r in range(reps)]
+    runs = {}
+    for name, run in RUNNERS.items():
+        formula = bambi_formula if name.startswith("bambi") else ours_formula
+        runs[name] = (run(formula, data, 0), [run(formula, data, 1 + r) for r in range(reps)])
     rows = []
-    for name, cold, warm in (("hierbayes", cold_ours, warm_ours), ("bambi", cold_bambi, warm_bambi)):
+    for name, (cold, warm) in runs.items():
         wall = float(np.median([w["wall"] for w in warm]))
         ess = float(np.median([w["ess"] for w in warm]))
         rows.append({
@@ -110,8 +126,12 @@ def compare(label: str, ours_formula: str, bambi_formula: str, data: pd.DataFram
         })  # fmt: skip
     table = pd.DataFrame(rows).set_index("fit")
     print(table.round(3).to_string())
-    ratio = table.loc["hierbayes", "ESS/s"] / table.loc["bambi", "ESS/s"]
-    print(f"ESS/s ratio hierbayes / bambi: {ratio:.1f}x (target >= 10x); peak RSS so far {peak_rss_mib():.0f} MiB")
+    ess = table["ESS/s"]
+    print(
+        f"ESS/s ratio hierbayes / bambi: {ess['hierbayes'] / ess['bambi']:.1f}x, / bambi nutpie: "
+        f"{ess['hierbayes'] / ess['bambi nutpie']:.1f}x (target >= 10x); hierbayes nutpie / bambi nutpie: "
+        f"{ess['hierbayes nutpie'] / ess['bambi nutpie']:.1f}x; peak RSS so far {peak_rss_mib():.0f} MiB"
+    )
 
 
 INSTEVAL_FORMULA = "y ~ 1 + service + (1 | s) + (1 | d) + (1 | dept)"
@@ -159,7 +179,6 @@ def insteval() -> pd.DataFrame:
 
 def bench_insteval(reps: int, students: int) -> None:
     """InstEval, 4 chains x 1000 draws: cold (empty PyTensor cache) and warm, each in a fresh process."""
-    import os
     import tempfile
 
     from _common import run_python
@@ -206,10 +225,16 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=2, help="warm repetitions per fit")
     parser.add_argument("--students", type=int, default=300, help="students in the InstEval subsample vs bambi")
     args = parser.parse_args()
+    import bambi
+    import nutpie
     import pymc
     import pytensor
 
-    print(f"hierbayes {hb.__version__}, pymc {pymc.__version__}, pytensor {pytensor.__version__}")
+    print(
+        f"hierbayes {hb.__version__}, pymc {pymc.__version__}, pytensor {pytensor.__version__}, arviz "
+        f"{az.__version__}, bambi {bambi.__version__}, nutpie {nutpie.__version__}; load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     if args.what in ("compare", "all"):
         sleep = hb.datasets.load("sleepstudy")
         compare("sleepstudy", "Reaction ~ Days + (Days | Subject)", "Reaction ~ Days + (Days | Subject)", sleep,

@@ -57,6 +57,10 @@ class ModelError(HierbayesError, ValueError):
     """A model cannot be built or fitted as asked (bad family, bad prior, ...)."""
 
 
+class FileError(HierbayesError, OSError):
+    """A fit cannot be saved to or loaded from a file (the message names the file and what is wrong)."""
+
+
 class HierbayesWarning(UserWarning):
     """Base class of every warning issued by hierbayes."""
 

@@ -8,10 +8,17 @@ A file holds everything needed to use the fit again without refitting:
   as netCDF variables (exact), text and categorical columns as JSON with
   their level order;
 * the estimates: arrays as float64 variables, scalars and structure as JSON
-  (no pickle), or for a posterior fit the ArviZ InferenceData groups.
+  (no pickle), or for a posterior fit the groups of its ArviZ DataTree
+  (``posterior``, ``sample_stats``, ...), each a netCDF group.
 
 Loading rebuilds the design from the stored data (the same encoding, so
 ``predict(newdata)`` works) and the fit from the stored estimates.
+
+File format 2 (this version) stores the posterior as ``xarray.DataTree.to_netcdf``
+writes it (ArviZ 1.x). Format 1, written by hierbayes on ArviZ 0.x
+(``InferenceData.to_netcdf``), has the same layout: one netCDF group per
+ArviZ group at the root, next to the ``hierbayes`` group; it loads unchanged
+(PyMC 5's sample statistics keep their names, e.g. ``reached_max_treedepth``).
 
 >>> import hierbayes as hb
 >>> fit = hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
@@ -34,10 +41,12 @@ import xarray as xr
 from hierbayes import __version__
 from hierbayes._serialize import decode, dumps, encode, loads
 from hierbayes.design.design import WEIGHTS_COLUMN
-from hierbayes.errors import HierbayesError
+from hierbayes.errors import FileError, HierbayesError
 
 GROUP = "hierbayes"
-FORMAT = 1
+FORMAT = 2
+#: formats this version reads: 1 (ArviZ 0.x InferenceData groups), 2 (ArviZ 1.x DataTree groups)
+READS = (1, 2)
 
 
 def save(fit: Any, path: str | Path) -> Path:
@@ -48,13 +57,19 @@ def save(fit: Any, path: str | Path) -> Path:
     fit
         ``LmerFit``, ``GlmerFit`` or ``PosteriorFit``.
     path
-        Target file (overwritten).
+        Target file (overwritten). Its directory must exist.
+
+    Raises
+    ------
+    FileError
+        The directory does not exist, a part of the path is a file, the
+        path is a directory, or the file cannot be written.
     """
     from hierbayes.fits.glmer import GlmerFit
     from hierbayes.fits.lmer import LmerFit
     from hierbayes.fits.posterior import PosteriorFit
 
-    path = Path(path)
+    path = _writable(path)
     model = fit.model
     variables: dict[str, xr.Variable] = {}
     if isinstance(fit, (LmerFit, GlmerFit)):
@@ -81,13 +96,34 @@ def save(fit: Any, path: str | Path) -> Path:
     if model.weights is not None and not _weights_column(model):
         variables["weights_array"] = xr.Variable("weights_row", np.asarray(model.weights, dtype=float))
     ds = xr.Dataset({**variables, **data_vars}, attrs=attrs)
-    if path.exists():
-        path.unlink()
-    if isinstance(fit, PosteriorFit):
-        fit.idata.to_netcdf(str(path))
-        ds.to_netcdf(path, mode="a", group=GROUP)
-    else:
-        ds.to_netcdf(path, group=GROUP)
+    try:
+        if path.exists():
+            path.unlink()
+        if isinstance(fit, PosteriorFit):
+            fit.idata.to_netcdf(path)
+            ds.to_netcdf(path, mode="a", group=GROUP)
+        else:
+            ds.to_netcdf(path, group=GROUP)
+    except OSError as exc:
+        raise FileError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return path
+
+
+def _writable(path: str | Path) -> Path:
+    """``path`` as a Path whose directory exists, or a FileError that says what is in the way."""
+    if not isinstance(path, str | Path):
+        raise FileError(f"a file path (str or pathlib.Path) is needed, not {type(path).__name__}")
+    path = Path(path)
+    if path.is_dir():
+        raise FileError(f"cannot write {path}: it is a directory; give a file name such as {path / 'fit.nc'}")
+    parent = path.parent
+    for p in (parent, *parent.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise FileError(f"cannot write {path}: {p} is a file, not a directory")
+            break
+    if not parent.is_dir():
+        raise FileError(f"cannot write {path}: the directory {parent} does not exist (create it first)")
     return path
 
 
@@ -109,11 +145,13 @@ def load(path: str | Path):
 
     path = Path(path)
     if not path.is_file():
-        raise HierbayesError(f"no file at {path}")
-    with xr.open_dataset(path, group=GROUP) as handle:
-        ds = handle.load()
-    if int(ds.attrs.get("format", -1)) != FORMAT:
-        raise HierbayesError(f"{path} was not written by hierbayes.save (format {FORMAT})")
+        raise FileError(f"no file at {path}" + (" (it is a directory)" if path.is_dir() else ""))
+    ds = _hierbayes_group(path)
+    fmt = int(ds.attrs.get("format", -1))
+    if fmt not in READS:
+        if fmt > FORMAT:
+            raise FileError(f"{path} was written by a newer hierbayes (file format {fmt}); upgrade hierbayes")
+        raise FileError(f"{path} was not written by hierbayes.save (no hierbayes file format in it)")
     data = _decode_data(ds)
     weights = ds.attrs["weights"] or (ds["weights_array"].values if "weights_array" in ds else None)
     with warnings.catch_warnings():
@@ -132,14 +170,32 @@ def load(path: str | Path):
         from hierbayes.fits.glmer import GlmerFit
 
         return GlmerFit(model, content, warn=False)
-    import arviz as az
-
     from hierbayes.bayesian.priors import resolve_priors
+    from hierbayes.bayesian.sampling import datatree
     from hierbayes.fits.posterior import PosteriorFit
 
-    idata = az.from_netcdf(str(path))
-    idata = az.InferenceData(**{g: idata[g] for g in idata.groups() if g != GROUP})
-    return PosteriorFit(model, idata, content, resolve_priors(model), warn=False)
+    with xr.open_datatree(path) as handle:
+        groups = {name: node.to_dataset().load() for name, node in handle.children.items() if name != GROUP}
+    if "posterior" not in groups:
+        raise FileError(f"{path} has a PosteriorFit's hierbayes group but no posterior group: the file is incomplete")
+    return PosteriorFit(model, datatree(groups, stamp=False), content, resolve_priors(model), warn=False)
+
+
+def _hierbayes_group(path: Path) -> xr.Dataset:
+    """The ``hierbayes`` group of a file, or a FileError saying why it cannot be read."""
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    if not (magic.startswith(b"\x89HDF") or magic[:3] == b"CDF"):
+        raise FileError(f"{path} is not a netCDF file (hierbayes.save writes netCDF-4)")
+    try:
+        with xr.open_dataset(path, group=GROUP) as handle:
+            return handle.load()
+    except OSError as exc:
+        if "group not found" in str(exc).lower() or isinstance(exc, FileNotFoundError):
+            raise FileError(f"{path} is a netCDF file not written by hierbayes.save (no '{GROUP}' group)") from None
+        raise FileError(f"cannot read {path}: the netCDF file is damaged or truncated ({exc})") from None
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise FileError(f"cannot read {path}: the netCDF file is damaged or truncated ({exc})") from None
 
 
 def _used_data(model) -> pd.DataFrame:

@@ -106,7 +106,9 @@ class Model:
         data, weights = _subset(data, subset, weights)
         self.data = data
         self.subset = subset
-        self.priors = dict(priors or {})
+        from hierbayes.bayesian.priors import check_priors_argument
+
+        self.priors = check_priors_argument(priors)
         self.weights = weights
         self.design: Design = _build(formula, data, na_action, weights, control, self.family)
         self.family.validate(self.design.y, self.design.trials, self.design.response_name)

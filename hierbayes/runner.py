@@ -182,11 +182,8 @@ def _table(name: str, result: RunResult, section: Section) -> None:
             _save_table(result, "pooling", df)
             section.table(df.head(40), "Complete, no and partial pooling per group")
         elif name == "loo":
-            import arviz as az
-
             if "bayes" in fits:
-                loo = az.loo(fits["bayes"].idata)
-                section.pre(str(loo))
+                section.pre(str(fits["bayes"].loo()))
         else:
             for engine, fit in freq.items():
                 df = _freq_table(name, fit, result.intervals)

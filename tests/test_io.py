@@ -76,7 +76,8 @@ def test_posterior_round_trip_keeps_draws_and_predicts(tmp_path: Path) -> None:
     fit.save(tmp_path / "b.nc")
     back = hb.load(tmp_path / "b.nc")
     _same_extractors(fit, back)
-    for group in fit.idata.groups():
+    assert set(back.idata.children) == set(fit.idata.children)
+    for group in fit.idata.children:
         xr_a, xr_b = fit.idata[group], back.idata[group]
         for var in xr_a.data_vars:
             np.testing.assert_array_equal(xr_a[var].values, xr_b[var].values)
@@ -93,3 +94,105 @@ def test_load_rejects_other_files(tmp_path: Path) -> None:
     xr.Dataset({"x": ("i", [1.0])}).to_netcdf(tmp_path / "other.nc", group="hierbayes")
     with pytest.raises(hb.HierbayesError, match="not written by hierbayes"):
         hb.load(tmp_path / "other.nc")
+
+
+def test_save_to_a_missing_directory_or_under_a_file_names_the_path(tmp_path: Path) -> None:
+    fit = _quiet(hb.lmer, "Reaction ~ Days + (1 | Subject)", hb.datasets.load("sleepstudy"))
+    with pytest.raises(hb.errors.FileError, match=r"the directory .*nowhere does not exist") as exc:
+        fit.save(tmp_path / "nowhere" / "fit.nc")
+    assert isinstance(exc.value, OSError)
+    (tmp_path / "plain.txt").write_text("x")
+    with pytest.raises(hb.errors.FileError, match=r"plain.txt is a file, not a directory"):
+        fit.save(tmp_path / "plain.txt" / "fit.nc")
+    with pytest.raises(hb.errors.FileError, match="it is a directory"):
+        fit.save(tmp_path)
+    with pytest.raises(hb.errors.FileError, match="a file path"):
+        fit.save(42)
+
+
+def test_load_of_truncated_foreign_or_non_netcdf_files_names_the_file(tmp_path: Path) -> None:
+    import xarray as xr
+
+    fit = _quiet(hb.lmer, "Reaction ~ Days + (1 | Subject)", hb.datasets.load("sleepstudy"))
+    fit.save(tmp_path / "fit.nc")
+    data = (tmp_path / "fit.nc").read_bytes()
+    (tmp_path / "cut.nc").write_bytes(data[: len(data) // 2])
+    with pytest.raises(hb.errors.FileError, match=r"cut.nc: the netCDF file is damaged or truncated"):
+        hb.load(tmp_path / "cut.nc")
+    (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(hb.errors.FileError, match=r"notes.csv is not a netCDF file"):
+        hb.load(tmp_path / "notes.csv")
+    xr.Dataset({"x": ("i", [1.0])}).to_netcdf(tmp_path / "foreign.nc")
+    with pytest.raises(hb.errors.FileError, match=r"foreign.nc is a netCDF file not written by hierbayes.save"):
+        hb.load(tmp_path / "foreign.nc")
+    with pytest.raises(hb.errors.FileError, match="no file at"):
+        hb.load(tmp_path / "absent.nc")
+
+
+def _as_format_1(fit, path: Path) -> None:
+    """Write ``fit`` as hierbayes did on ArviZ 0.x (file format 1).
+
+    The layout is that of a file written by hierbayes 0.1.0 with arviz 0.23 / PyMC 5
+    (``InferenceData.to_netcdf``, then the hierbayes group appended): at the root,
+    one netCDF group per ArviZ group (posterior, posterior_predictive, log_likelihood,
+    sample_stats, observed_data; no constant_data), each written by
+    ``xarray.Dataset.to_netcdf(mode="a", group=...)``; PyMC 5's NUTS statistics
+    (``reached_max_treedepth``, ``tree_depth``, ``lp``, ...); the posterior's attrs
+    carry ``arviz_version``; the hierbayes group has ``format = 1`` and a
+    ``SamplingInfo`` without ``sampler_version``.
+    """
+    import json
+
+    import xarray as xr
+
+    from hierbayes.io import GROUP
+
+    fit.save(path.with_suffix(".new.nc"))
+    with xr.open_dataset(path.with_suffix(".new.nc"), group=GROUP) as h:
+        meta = h.load()
+    meta.attrs["format"] = 1
+    content = json.loads(str(meta["content_json"].values))
+    content["fields"].pop("sampler_version")
+    meta["content_json"] = xr.Variable((), json.dumps(content))
+    stats = fit.idata["sample_stats"].to_dataset()
+    stats = stats[[v for v in ("diverging", "reached_max_treedepth", "step_size", "tree_depth", "lp") if v in stats]]
+    mode = "w"
+    for group in ("posterior", "posterior_predictive", "log_likelihood", "sample_stats", "observed_data"):
+        ds = stats if group == "sample_stats" else fit.idata[group].to_dataset()
+        if group in ("posterior", "sample_stats"):
+            ds = ds.assign_attrs(arviz_version="0.23.4", inference_library="pymc", inference_library_version="5.28.5")
+        else:
+            ds = ds.drop_attrs()
+        ds.to_netcdf(path, mode=mode, group=group)
+        mode = "a"
+    meta.to_netcdf(path, mode="a", group=GROUP)
+
+
+def test_a_file_written_before_arviz_1_still_loads(tmp_path: Path) -> None:
+    import netCDF4
+
+    sleep = hb.datasets.load("sleepstudy")
+    fit = _quiet(hb.bayes, "Reaction ~ Days + (Days | Subject)", sleep, draws=60, tune=60, chains=2,
+                 random_seed=3, progressbar=False, warn=False)  # fmt: skip
+    _as_format_1(fit, tmp_path / "old.nc")
+    with netCDF4.Dataset(tmp_path / "old.nc") as nc:  # the layout described above
+        assert list(nc.groups) == ["posterior", "posterior_predictive", "log_likelihood", "sample_stats",
+                                   "observed_data", "hierbayes"]  # fmt: skip
+        assert nc["hierbayes"].getncattr("format") == 1
+    back = hb.load(tmp_path / "old.nc")
+    _same_extractors(fit, back)
+    assert back.info.sampler == "pymc" and back.info.sampler_version == ""
+    np.testing.assert_array_equal(back.posterior["r__Subject"].values, fit.posterior["r__Subject"].values)
+    assert back.idata.posterior.attrs["arviz_version"] == "0.23.4"
+    assert back.diagnostics == fit.diagnostics
+    import arviz as az
+
+    assert np.isfinite(az.loo(back.idata).elpd)
+
+
+def test_a_file_from_a_newer_hierbayes_says_to_upgrade(tmp_path: Path) -> None:
+    import xarray as xr
+
+    xr.Dataset(attrs={"format": 99}).to_netcdf(tmp_path / "future.nc", group="hierbayes")
+    with pytest.raises(hb.errors.FileError, match="newer hierbayes \\(file format 99\\); upgrade hierbayes"):
+        hb.load(tmp_path / "future.nc")

@@ -2,7 +2,8 @@
 
 Thresholds follow Vehtari et al. (2021, Bayesian Analysis 16(2)): R-hat at
 most 1.01 and bulk and tail ESS of at least 100 per chain; any divergent
-transition after tuning is reported.
+transition after tuning is reported. R-hat and ESS are arviz-stats'
+(rank-normalized split R-hat, bulk and tail ESS).
 """
 
 from __future__ import annotations
@@ -95,31 +96,29 @@ class Diagnostics:
         )
 
 
+#: names of the "hit the maximum tree depth" sample statistic: PyMC's NUTS, nutpie
+TREEDEPTH_STATS = ("reached_max_treedepth", "maxdepth_reached")
+
+
 def diagnose(idata, var_names: list[str], labels) -> Diagnostics:
-    """Count divergences and compute R-hat / ESS over ``var_names`` of ``idata.posterior``.
+    """Count divergences and compute R-hat / ESS over ``var_names`` of the posterior of ``idata`` (a DataTree).
 
     ``labels(var, index)`` names one element for the messages.
     """
-    import arviz as az
+    from arviz_stats import ess, rhat
 
-    post = idata.posterior[var_names]
+    post = idata["posterior"].to_dataset()[var_names]
     chains, draws = post.sizes["chain"], post.sizes["draw"]
-    stats = idata.sample_stats
+    stats = idata["sample_stats"]
     div = int(stats["diverging"].sum()) if "diverging" in stats else 0
-    depth = int(stats["reached_max_treedepth"].sum()) if "reached_max_treedepth" in stats else 0
-    if chains > 1:
-        with np.errstate(invalid="ignore", divide="ignore"):  # constant draws (a correlation's diagonal): NaN
-            rhat = az.rhat(post)
-            ess_b = az.ess(post, method="bulk")
-            ess_t = az.ess(post, method="tail")
-        max_rhat, worst_rhat = _extreme(rhat, np.nanargmax, labels)
-        min_bulk, worst_ess = _extreme(ess_b, np.nanargmin, labels)
-        min_tail, _ = _extreme(ess_t, np.nanargmin, labels)
-    else:
-        ess_b = az.ess(post, method="bulk")
-        min_bulk, worst_ess = _extreme(ess_b, np.nanargmin, labels)
-        min_tail, _ = _extreme(az.ess(post, method="tail"), np.nanargmin, labels)
-        max_rhat, worst_rhat = np.nan, ""
+    depth = next((int(stats[n].sum()) for n in TREEDEPTH_STATS if n in stats), 0)
+    with np.errstate(invalid="ignore", divide="ignore"):  # constant draws (a correlation's diagonal): NaN
+        min_bulk, worst_ess = _extreme(ess(post, method="bulk"), np.nanargmin, labels)
+        min_tail, _ = _extreme(ess(post, method="tail"), np.nanargmin, labels)
+        if chains > 1:
+            max_rhat, worst_rhat = _extreme(rhat(post), np.nanargmax, labels)
+        else:
+            max_rhat, worst_rhat = np.nan, ""
     return Diagnostics(div, max_rhat, min_bulk, min_tail, depth, worst_rhat, worst_ess, chains, draws)
 
 

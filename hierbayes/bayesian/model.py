@@ -56,13 +56,16 @@ class BuiltModel:
     """A PyMC model and what the sampler needs to know about it.
 
     ``marginalization`` is ``"full"`` (every factor integrated out),
-    ``"first"`` (only the first factor) or ``"none"``.
+    ``"first"`` (only the first factor) or ``"none"``; ``numpy_op`` says whether
+    the likelihood is a NumPy Op (crossed, nested or wide factors) rather than
+    a plain PyTensor graph, which JAX-based samplers cannot compile.
     """
 
     pymc_model: pm.Model
     marginalization: str
     priors: PriorSet
     var_names: tuple[str, ...]
+    numpy_op: bool = False
 
     @property
     def marginalized(self) -> bool:
@@ -165,6 +168,7 @@ def build(model: Model, marginalize: bool | str | None = None, centered: bool | 
     coords = names.coords(d)
     coords[names.OBS_DIM] = list(d.frame.row_index)
     keep = [names.BETA]
+    numpy_op = False
     with pm.Model(coords=coords) as pm_model:
         beta = vector_rv(names.BETA, [pset[names.fixef_label(x)] for x in d.x_names], names.FIXEF_DIM)
         Ls = []
@@ -179,12 +183,13 @@ def build(model: Model, marginalize: bool | str | None = None, centered: bool | 
             keep.append(par)
         if mode == "full":
             from hierbayes.bayesian.crossprod import gaussian_crossproducts
-            from hierbayes.bayesian.marginal import marginal_loglik
+            from hierbayes.bayesian.marginal import marginal_loglik, uses_op
 
             cp = gaussian_crossproducts(d)
+            numpy_op = uses_op(cp, len(Ls))
             pm.Potential("marginal_loglik", marginal_loglik(cp, beta, params["sigma"], Ls))
         elif mode == "first":
-            from hierbayes.bayesian.partial import partial_loglik, partial_split
+            from hierbayes.bayesian.partial import partial_loglik, partial_split, uses_op
 
             split = partial_split(d)
             rest = []
@@ -192,6 +197,7 @@ def build(model: Model, marginalize: bool | str | None = None, centered: bool | 
                 rest.append(_ranef(d.blocks[i], Ls[i], _center(d.blocks[i], centered)).ravel())
                 keep.append(names.ranef_var(d.blocks[i].group))
             b_s = pt.concatenate(rest) if len(rest) > 1 else rest[0]
+            numpy_op = uses_op(split)
             ll = partial_loglik(split, beta, params["sigma"], [Ls[i] for i in split.marginal], b_s)
             pm.Potential("marginal_loglik", ll)
         else:
@@ -204,7 +210,7 @@ def build(model: Model, marginalize: bool | str | None = None, centered: bool | 
                 eta = eta + pt.sum(pt.as_tensor_variable(b.Z) * r[b.codes], axis=1)
             y, trials = binomial_counts(d, fam)
             pymc_likelihood(fam, eta, y, trials, params, names.OBS_DIM)
-    return BuiltModel(pm_model, mode, pset, tuple(keep))
+    return BuiltModel(pm_model, mode, pset, tuple(keep), numpy_op)
 
 
 def make_rv(name: str, prior: Prior, dims=None, shape=None):

@@ -149,11 +149,16 @@ def partial_loglik(split: PartialSplit, beta, sigma, Ls: list, b_s):
     order of ``split.marginal``; ``b_s``: the sampled factors' effects,
     factor by factor, level-major and term-minor.
     """
-    from hierbayes.bayesian.marginal import MAX_GRAPH_K
-
-    if len(split.marginal) == 1 and split.cp.k1 <= MAX_GRAPH_K:
+    if not uses_op(split):
         return _first_only_graph(split, beta, sigma, Ls[0], b_s)
     return PartialLoglikOp(split)(beta, sigma, b_s, *Ls)[0]
+
+
+def uses_op(split: PartialSplit) -> bool:
+    """Whether :func:`partial_loglik` needs the NumPy Op (more than the first factor integrated out, or a wide one)."""
+    from hierbayes.bayesian.marginal import MAX_GRAPH_K
+
+    return len(split.marginal) > 1 or split.cp.k1 > MAX_GRAPH_K
 
 
 def _first_only_graph(split: PartialSplit, beta, sigma, L1, b_s):
@@ -197,9 +202,19 @@ class PartialLoglikOp(Op):
         for out, value in zip(outputs, (ll, dbeta, dsigma, db, *dLs), strict=True):
             out[0] = np.asarray(value, dtype="float64")
 
-    def grad(self, inputs, output_grads):
-        outs = self(*inputs)
-        return [output_grads[0] * o for o in outs[1:]]
+    def pullback(self, inputs, outputs, cotangents):
+        from hierbayes.bayesian.marginal import value_gradient_pullback
+
+        return value_gradient_pullback(self, inputs, outputs, cotangents)
+
+
+def _register() -> None:
+    from hierbayes.bayesian.marginal import _register_numba
+
+    _register_numba(PartialLoglikOp)
+
+
+_register()
 
 
 def draw_marginalized(

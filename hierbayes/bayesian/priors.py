@@ -41,6 +41,8 @@ Normal(mu=0, sigma=20)
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +62,39 @@ POSITIVE = ("HalfNormal", "HalfStudentT", "HalfCauchy", "Exponential", "Gamma", 
 UNIT = ("Beta", "Uniform", "Kumaraswamy")
 _ALL = {d.lower(): d for d in (*REAL, *POSITIVE, *UNIT, "LKJ")}
 LKJ_ETA = 2.0
+
+#: each distribution's parameters (PyMC's names), the sets of which one must be given in full (none: every
+#: parameter has a default), and the parameters that must be positive
+PARAMS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...], tuple[str, ...]]] = {
+    "Normal": (("mu", "sigma", "tau"), (), ("sigma", "tau")),
+    "StudentT": (("nu", "mu", "sigma", "lam"), (("nu",),), ("nu", "sigma", "lam")),
+    "Cauchy": (("alpha", "beta"), (("alpha", "beta"),), ("beta",)),
+    "Laplace": (("mu", "b"), (("mu", "b"),), ("b",)),
+    "Logistic": (("mu", "s"), (), ("s",)),
+    "Flat": ((), (), ()),
+    "Uniform": (("lower", "upper"), (), ()),
+    "SkewNormal": (("mu", "sigma", "tau", "alpha"), (), ("sigma", "tau")),
+    "HalfNormal": (("sigma", "tau"), (), ("sigma", "tau")),
+    "HalfStudentT": (("nu", "sigma", "lam"), (("nu",),), ("nu", "sigma", "lam")),
+    "HalfCauchy": (("beta",), (("beta",),), ("beta",)),
+    "Exponential": (("lam", "scale"), (("lam",), ("scale",)), ("lam", "scale")),
+    "Gamma": (("alpha", "beta", "mu", "sigma"), (("alpha", "beta"), ("mu", "sigma")), ("alpha", "beta", "mu", "sigma")),
+    "InverseGamma": (("alpha", "beta", "mu", "sigma"), (("alpha", "beta"), ("mu", "sigma")),
+                     ("alpha", "beta", "mu", "sigma")),
+    "LogNormal": (("mu", "sigma", "tau"), (), ("sigma", "tau")),
+    "Weibull": (("alpha", "beta"), (("alpha", "beta"),), ("alpha", "beta")),
+    "HalfFlat": ((), (), ()),
+    "TruncatedNormal": (("mu", "sigma", "tau", "lower", "upper"), (), ("sigma", "tau")),
+    "Beta": (("alpha", "beta", "mu", "sigma", "nu"), (("alpha", "beta"), ("mu", "sigma"), ("mu", "nu")),
+             ("alpha", "beta", "sigma", "nu")),
+    "Kumaraswamy": (("a", "b"), (("a", "b"),), ("a", "b")),
+    "LKJ": (("eta",), (("eta",),), ("eta",)),
+}  # fmt: skip
+#: parameters that are alternatives to each other (give one)
+EXCLUSIVE = (("sigma", "tau"), ("sigma", "lam"), ("lam", "scale"))
+#: common misspellings -> PyMC's name
+SPELLINGS = {"sd": "sigma", "scale": "sigma", "loc": "mu", "mean": "mu", "df": "nu", "rate": "lam", "shape": "alpha",
+             "precision": "tau", "lo": "lower", "hi": "upper", "low": "lower", "high": "upper"}  # fmt: skip
 
 
 @dataclass(frozen=True, init=False)
@@ -87,7 +122,9 @@ class Prior:
         key = str(dist).lower()
         if key not in _ALL:
             raise ModelError(f"unknown prior distribution '{dist}'; use one of {', '.join(sorted(set(_ALL.values())))}")
-        object.__setattr__(self, "dist", _ALL[key])
+        dist = _ALL[key]
+        _check_params(dist, params)
+        object.__setattr__(self, "dist", dist)
         object.__setattr__(self, "params", tuple(params.items()))
 
     @property
@@ -99,6 +136,32 @@ class Prior:
 
     def __repr__(self) -> str:
         return f"Prior({self.dist!r}, {', '.join(f'{k}={_fmt(v)}' for k, v in self.params)})"
+
+
+def _check_params(dist: str, params: dict[str, Any]) -> None:
+    """Names, required sets, types and signs of a prior's parameters; a ModelError names the culprit."""
+    allowed, required, positive = PARAMS[dist]
+    where = f"{dist}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
+    for name, value in params.items():
+        if name not in allowed:
+            hint = SPELLINGS.get(name)
+            hint = f" (did you mean {hint}=?)" if hint in allowed else ""
+            takes = f"takes {', '.join(allowed)}" if allowed else "takes no parameters"
+            raise ModelError(f"prior {where}: {dist} has no parameter '{name}'{hint}; it {takes}")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ModelError(f"prior {where}: {name} must be a number, not {value!r}")
+        if not np.isfinite(float(value)):
+            raise ModelError(f"prior {where}: {name} must be finite, not {value!r}")
+        if name in positive and not float(value) > 0:
+            raise ModelError(f"prior {where}: {name} must be positive, not {value!r}")
+    for a, b in EXCLUSIVE:
+        if a in params and b in params:
+            raise ModelError(f"prior {where}: give {a} or {b}, not both")
+    if required and not any(set(r) <= set(params) for r in required):
+        need = " or ".join("+".join(r) for r in required)
+        raise ModelError(f"prior {where}: {dist} needs {need}")
+    if "lower" in params and "upper" in params and not float(params["lower"]) < float(params["upper"]):
+        raise ModelError(f"prior {where}: lower must be below upper")
 
 
 def _fmt(v: Any) -> str:
@@ -148,7 +211,7 @@ def resolve_priors(model: Model) -> PriorSet:
     priors = default_priors(model)
     source = dict.fromkeys(priors, "default")
     targets = _targets(model, priors)
-    user = dict(model.priors or {})
+    user = check_priors_argument(model.priors)
     # shortcuts first, so that a specific name given too wins
     for key in sorted(user, key=lambda k: _generality(k, targets)):
         if key not in targets:
@@ -160,6 +223,24 @@ def resolve_priors(model: Model) -> PriorSet:
             priors[name] = _coerce(user[key], name, key)
             source[name] = "user"
     return PriorSet(priors, source)
+
+
+def check_priors_argument(priors: Any) -> dict[str, Any]:
+    """The ``priors=`` argument as a dict, or a ModelError that says what it should be.
+
+    Values are checked when resolved against a model (:func:`resolve_priors`).
+    """
+    if priors is None:
+        return {}
+    if not isinstance(priors, Mapping):
+        raise ModelError(
+            f"priors must be a dict of parameter name -> prior, e.g. {{'Days': Prior('Normal', mu=0, sigma=10)}}, "
+            f"not a {type(priors).__name__}"
+        )
+    bad = [k for k in priors if not isinstance(k, str)]
+    if bad:
+        raise ModelError(f"priors: the keys are parameter names (strings such as 'b[Days]'), not {bad[0]!r}")
+    return dict(priors)
 
 
 def default_priors(model: Model) -> dict[str, Prior]:
@@ -263,13 +344,16 @@ def _generality(key: str, targets: dict[str, list[str]]) -> int:
 
 
 def _coerce(value: Any, name: str, key: str) -> Prior:
-    if isinstance(value, dict):
-        value = dict(value)
-        if "dist" not in value:
-            raise ModelError(f"prior for '{key}': a dict needs a 'dist' entry, e.g. {{'dist': 'Normal', 'sigma': 1}}")
-        value = Prior(value.pop("dist"), **value)
-    elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], dict):
-        value = Prior(value[0], **value[1])
+    try:
+        if isinstance(value, Mapping):
+            value = dict(value)
+            if "dist" not in value:
+                raise ModelError("a dict needs a 'dist' entry, e.g. {'dist': 'Normal', 'sigma': 1}")
+            value = Prior(value.pop("dist"), **{str(k): v for k, v in value.items()})
+        elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], Mapping):
+            value = Prior(value[0], **value[1])
+    except ModelError as exc:
+        raise ModelError(f"prior for '{key}': {exc}") from None
     if name.startswith("eta["):
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = Prior("LKJ", eta=float(value))

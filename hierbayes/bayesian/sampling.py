@@ -1,11 +1,14 @@
-"""``fit_bayes``: build the PyMC model, sample it, and assemble the InferenceData of a ``PosteriorFit``."""
+"""``fit_bayes``: build the PyMC model, sample it, and assemble the DataTree (ArviZ 1.x) of a ``PosteriorFit``."""
 
 from __future__ import annotations
 
 import importlib.util
+import inspect
+import numbers
 import os
 import sys
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,13 +27,20 @@ if TYPE_CHECKING:
     from hierbayes.model import Model
 
 SAMPLERS = ("pymc", "nutpie", "numpyro", "blackjax")
+#: the packages each sampler needs, and the hierbayes extra that installs them
+SAMPLER_PACKAGES = {"nutpie": ("nutpie",), "numpyro": ("numpyro", "jax"), "blackjax": ("blackjax", "jax")}
 #: store log_likelihood / posterior_predictive automatically up to this many values (draws x rows) each
 AUTO_STORE_MAX = 50_000_000
 
 
 @dataclass(frozen=True)
 class SamplingInfo:
-    """How a posterior was obtained."""
+    """How a posterior was obtained.
+
+    ``sampler`` is the NUTS implementation that actually ran (``"pymc"``,
+    ``"nutpie"``, ``"numpyro"`` or ``"blackjax"``, as PyMC records it in the
+    posterior's ``inference_library`` attribute), ``sampler_version`` its version.
+    """
 
     sampler: str
     marginalized: bool
@@ -44,6 +54,7 @@ class SamplingInfo:
     seconds_total: float = 0.0
     stored: tuple[str, ...] = field(default=())
     marginalization: str = "full"
+    sampler_version: str = ""
 
 
 def fit_bayes(
@@ -75,8 +86,12 @@ def fit_bayes(
     random_seed
         Seed; the same seed gives the same draws.
     sampler
-        ``"pymc"`` (PyMC's NUTS, default), ``"nutpie"``, ``"numpyro"`` or
-        ``"blackjax"`` (the last two only if installed).
+        The NUTS implementation: ``"pymc"`` (PyMC's own, default; with a
+        start and mass matrix from the posterior mode for marginalized
+        models), ``"nutpie"`` (``pip install 'hierbayes[nutpie]'``),
+        ``"numpyro"`` or ``"blackjax"`` (``pip install 'hierbayes[numpyro]'``
+        / ``'hierbayes[blackjax]'``; not with the NumPy Op of crossed or wide
+        marginalized models). The one that ran is ``fit.info.sampler``.
     marginalize
         Integrate random effects out of the likelihood analytically and draw
         them afterwards from their exact conditional (gaussian/identity
@@ -103,7 +118,9 @@ def fit_bayes(
     target_accept
         NUTS target acceptance; default 0.8 when marginalized, 0.9 otherwise.
     progressbar
-        Default: on in interactive sessions, off in scripts and tests.
+        Default (None): on in Jupyter (with ipywidgets, the ``notebook``
+        extra) and in interactive Python/IPython sessions, off in scripts and
+        tests, which then print nothing. False: off, True: on.
     cores
         Chains run in parallel (PyMC's default when None).
     centered
@@ -132,6 +149,8 @@ def fit_bayes(
     >>> fit.diagnostics.n_divergences  # doctest: +SKIP
     0
     """
+    _check_settings(draws, tune, chains, random_seed, sampler, target_accept, cores, progressbar, log_likelihood,
+                    posterior_predictive, kwargs)  # fmt: skip
     import pymc  # noqa: F401  (loads NumPy's and SciPy's BLAS before the thread limit below)
     from threadpoolctl import threadpool_limits
 
@@ -150,17 +169,20 @@ def _fit(model, draws, tune, chains, random_seed, sampler, marginalize, target_a
 
     t0 = time.perf_counter()
     sampler = str(sampler).lower()
-    if sampler not in SAMPLERS:
-        raise ModelError(f"sampler must be one of {', '.join(SAMPLERS)}, not {sampler!r}")
     _check_sampler(sampler)
     built = build(model, marginalize, centered)
+    if sampler in ("numpyro", "blackjax") and built.numpy_op:
+        raise ModelError(
+            f"sampler='{sampler}' compiles the model to JAX, which cannot run the NumPy Op of this marginalized "
+            "model (crossed or nested factors, or more than 4 terms); use sampler='pymc' or 'nutpie', or "
+            "marginalize=False"
+        )
     if target_accept is None:
         target_accept = 0.8 if built.marginalized else 0.9
     seq = np.random.SeedSequence(random_seed)
     s_sample, s_ranef, s_ppc = seq.spawn(3)
     sample_seed = int(s_sample.generate_state(1)[0] % (2**31))
-    if progressbar is None:
-        progressbar = _interactive()
+    progressbar = _progressbar(progressbar)
     var_names = list(built.var_names)
     pm_kwargs = dict(kwargs)
     if sampler == "pymc":
@@ -179,54 +201,175 @@ def _fit(model, draws, tune, chains, random_seed, sampler, marginalize, target_a
     if cores is None:  # PyMC's own default can see one CPU where the OS gives more
         cores = max(1, min(chains, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
     t1 = time.perf_counter()
-    idata = pm.sample(
-        draws=draws, tune=tune, chains=chains, cores=cores, random_seed=sample_seed, progressbar=progressbar,
-        nuts_sampler=sampler, model=built.pymc_model,
-        compute_convergence_checks=False, **pm_kwargs,
-    )  # fmt: skip
+    with warnings.catch_warnings():
+        _quiet_third_party_warnings()
+        idata = pm.sample(
+            draws=draws, tune=tune, chains=chains, cores=cores, random_seed=sample_seed, progressbar=progressbar,
+            quiet=not progressbar, nuts_sampler=sampler, model=built.pymc_model, compute_convergence_checks=False,
+            **pm_kwargs,
+        )  # fmt: skip
     seconds_sampling = time.perf_counter() - t1
-    post = idata.posterior[[v for v in var_names if v in idata.posterior]]
+    posterior = idata["posterior"]
+    used = str(posterior.attrs.get("inference_library", sampler))
+    post = posterior.to_dataset()[[v for v in var_names if v in posterior]]
     design = model.design
     if built.marginalization == "full":
         post = post.assign(_conditional_ranef(model, post, np.random.default_rng(s_ranef)))
     elif built.marginalization == "first":
         post = post.assign(_conditional_first(model, post, np.random.default_rng(s_ranef)))
+    post.attrs = {**posterior.attrs, "hierbayes_version": _version()}
     draws_ = posterior_draws(model, post)
     groups, stored = _observation_groups(model, post, draws_, log_likelihood, posterior_predictive, s_ppc)
-    import arviz as az
-
-    y, _ = binomial_counts(design, model.family)
+    y, trials = binomial_counts(design, model.family)
     obs = {names.OBS_DIM: list(design.frame.row_index)}
-    result = az.InferenceData(
-        posterior=post,
-        sample_stats=idata.sample_stats,
-        observed_data=_dataset({names.Y: ((names.OBS_DIM,), y)}, obs),
+    tree = {
+        "posterior": post,
+        "sample_stats": idata["sample_stats"].to_dataset(),
+        "observed_data": _dataset({names.Y: ((names.OBS_DIM,), y)}, obs),
         **groups,
-    )
+    }
+    if trials is not None:  # a binomial response is successes out of these: what y and its replicates count
+        tree["constant_data"] = _dataset({"trials": ((names.OBS_DIM,), np.asarray(trials, dtype=float))}, obs)
+    result = datatree(tree)
     info = SamplingInfo(
-        sampler=sampler, marginalized=built.marginalized, centered=centered, draws=draws, tune=tune,
+        sampler=used, marginalized=built.marginalized, centered=centered, draws=draws, tune=tune,
         chains=chains, target_accept=float(target_accept), random_seed=random_seed,
         seconds_sampling=seconds_sampling, seconds_total=time.perf_counter() - t0, stored=stored,
         marginalization=built.marginalization,
+        sampler_version=str(posterior.attrs.get("inference_library_version", "")),
     )  # fmt: skip
     return PosteriorFit(model, result, info, built.priors, warn=warn)
 
 
-def _check_sampler(sampler: str) -> None:
-    needs = {"nutpie": ("nutpie",), "numpyro": ("numpyro", "jax"), "blackjax": ("blackjax", "jax")}
-    missing = [m for m in needs.get(sampler, ()) if importlib.util.find_spec(m) is None]
-    if missing:
+def datatree(groups: dict, stamp: bool = True):
+    """An ArviZ 1.x DataTree from group name -> Dataset, groups in ArviZ's order.
+
+    ``stamp``: give groups without attributes ArviZ's standard ones (creation time and library).
+    """
+    from arviz_base import make_attrs
+    from xarray import DataTree
+
+    order = ("posterior", "posterior_predictive", "log_likelihood", "sample_stats", "observed_data", "constant_data")
+    names_ = [g for g in order if g in groups] + [g for g in groups if g not in order]
+    out = {}
+    for g in names_:
+        ds = groups[g]
+        if stamp and not ds.attrs:
+            ds = ds.assign_attrs(make_attrs({"inference_library": "hierbayes",
+                                             "inference_library_version": _version()}))  # fmt: skip
+        out[g] = ds
+    return DataTree.from_dict(out)
+
+
+def _version() -> str:
+    from hierbayes import __version__
+
+    return __version__
+
+
+def _check_settings(draws, tune, chains, random_seed, sampler, target_accept, cores, progressbar, log_likelihood,
+                    posterior_predictive, kwargs) -> None:  # fmt: skip
+    """Every sampler setting checked before anything is built or compiled; a ModelError names the argument."""
+
+    def integer(name, value, low):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ModelError(f"{name} must be an integer, not {value!r}")
+        if value < low:
+            raise ModelError(f"{name} must be at least {low}, not {value}")
+
+    integer("draws", draws, 1)
+    integer("tune", tune, 0)
+    integer("chains", chains, 1)
+    if cores is not None:
+        integer("cores", cores, 1)
+    if random_seed is not None:
+        integer("random_seed", random_seed, 0)
+    if not isinstance(sampler, str) or sampler.lower() not in SAMPLERS:
+        raise ModelError(f"sampler must be one of {', '.join(repr(s) for s in SAMPLERS)}, not {sampler!r}")
+    if target_accept is not None:
+        ok = isinstance(target_accept, numbers.Real) and not isinstance(target_accept, bool)
+        if not ok or not 0 < float(target_accept) < 1:
+            raise ModelError(f"target_accept must be a number strictly between 0 and 1, not {target_accept!r}")
+    for name, value in (("progressbar", progressbar), ("log_likelihood", log_likelihood),
+                        ("posterior_predictive", posterior_predictive)):  # fmt: skip
+        if value is not None and not isinstance(value, bool | np.bool_):
+            raise ModelError(f"{name} must be True, False or None, not {value!r}")
+    unknown = sorted(set(kwargs) - _passthrough_keywords()) if kwargs else []
+    if unknown:
         raise ModelError(
-            f"sampler='{sampler}' needs the package(s) {', '.join(missing)}, which are not installed "
-            f"(pip install {' '.join(missing)}); sampler='pymc' always works"
-            + (" and 'nutpie' is installed" if importlib.util.find_spec("nutpie") else "")
+            f"unknown sampler keyword(s) {', '.join(map(repr, unknown))}; hb.bayes takes draws, tune, chains, "
+            "random_seed, sampler, marginalize, target_accept, progressbar, cores, centered, log_likelihood, "
+            "posterior_predictive, warn, and these of pymc.sample and its NUTS: "
+            + ", ".join(sorted(_passthrough_keywords()))
         )
 
 
-def _interactive() -> bool:
-    if "PYTEST_CURRENT_TEST" in os.environ:
+#: pymc.sample arguments that hb.bayes sets itself (or that would break the fit's results)
+_OWN = {"draws", "tune", "chains", "cores", "random_seed", "progressbar", "quiet", "nuts_sampler", "model",
+        "compute_convergence_checks", "return_inferencedata", "var_names", "trace", "discard_tuned_samples",
+        "target_accept", "progressbar_theme", "kwargs"}  # fmt: skip
+
+
+def _passthrough_keywords() -> set[str]:
+    """Keywords of ``pymc.sample`` and of its NUTS step that ``fit_bayes`` passes on."""
+    import pymc as pm
+
+    sample = set(inspect.signature(pm.sample).parameters)
+    nuts = {p for c in pm.NUTS.__mro__ if "__init__" in vars(c) for p in inspect.signature(c.__init__).parameters}
+    return (sample | (nuts - {"self", "vars", "model", "kwargs", "args"})) - _OWN
+
+
+def _quiet_third_party_warnings() -> None:
+    """Silence warnings about PyMC's internals that a user cannot act on (call inside ``catch_warnings``).
+
+    PyMC starts the chains' processes with ``fork`` (its default on Linux), and Python >= 3.12 warns
+    (DeprecationWarning) whenever a process with more than one thread forks; NumPy's and SciPy's
+    OpenBLAS start idle worker threads when imported, so every multi-chain fit would warn. The
+    alternative start methods cost far more: with ``mp_ctx="forkserver"`` each chain process
+    recompiles the model, and sleepstudy's 4 x 2000 iterations took 35-38 s of sampling instead of 6-10 s
+    (measured on 2 cores).
+    """
+    warnings.filterwarnings(
+        "ignore", message=r"This process \(pid=\d+\) is multi-threaded, use of fork\(\)", category=DeprecationWarning
+    )
+
+
+def _check_sampler(sampler: str) -> None:
+    missing = [m for m in SAMPLER_PACKAGES.get(sampler, ()) if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ModelError(
+            f"sampler='{sampler}' needs the package(s) {', '.join(missing)}, which are not installed: "
+            f"pip install 'hierbayes[{sampler}]'. sampler='pymc' always works"
+            + (" and sampler='nutpie' is installed" if importlib.util.find_spec("nutpie") else "")
+        )
+
+
+def _progressbar(progressbar: bool | None) -> bool:
+    """The progress bar setting: None is on in Jupyter (given ipywidgets) and interactive sessions only."""
+    jupyter = _in_jupyter()
+    widgets = importlib.util.find_spec("ipywidgets") is not None
+    if progressbar is None:
+        return widgets if jupyter else hasattr(sys, "ps1") or _in_ipython()
+    if progressbar and jupyter and not widgets:
+        from hierbayes._warnings import warn
+        from hierbayes.errors import HierbayesWarning
+
+        warn("a progress bar in Jupyter needs ipywidgets: pip install 'hierbayes[notebook]' (sampling without "
+             "one now)", HierbayesWarning)  # fmt: skip
         return False
-    return hasattr(sys, "ps1") or "ipykernel" in sys.modules or sys.stderr.isatty()
+    return bool(progressbar)
+
+
+def _in_ipython() -> bool:
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and ipython.get_ipython() is not None
+
+
+def _in_jupyter() -> bool:
+    """Inside a Jupyter kernel (notebook, lab, VS Code), where PyMC's progress bar is an ipywidget."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def _flat(da) -> np.ndarray:
@@ -372,8 +515,8 @@ def sample_prior_predictive(model: Model, draws: int = 500, random_seed: int | N
 
     Returns
     -------
-    arviz.InferenceData
-        Groups ``prior`` (the variables of :mod:`hierbayes.bayesian.names`),
+    xarray.DataTree
+        ArviZ 1.x groups ``prior`` (the variables of :mod:`hierbayes.bayesian.names`),
         ``prior_predictive`` (``y``) and ``observed_data``.
 
     Examples
@@ -384,6 +527,7 @@ def sample_prior_predictive(model: Model, draws: int = 500, random_seed: int | N
     >>> idata.prior_predictive["y"].shape
     (1, 50, 180)
     """
+    _check_settings(draws, 0, 1, random_seed, "pymc", None, None, None, None, None, {})
     import pymc as pm
 
     built = build(model, marginalize=False)

@@ -214,8 +214,8 @@ class LmerFit(FrequentistFit):
 
         Replicates run on all cores with per-replicate seeds (results do not
         depend on ``n_jobs``). The result is kept as ``fit.boot``; its
-        ``.confint()`` gives percentile intervals and ``.idata`` an ArviZ
-        InferenceData of the replicates.
+        ``.confint()`` gives percentile intervals and ``.idata`` an ArviZ 1.x
+        DataTree of the replicates.
 
         Examples
         --------

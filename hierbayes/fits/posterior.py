@@ -2,8 +2,13 @@
 
 Point values are posterior means; interval columns are equal-tailed
 credible intervals (``prob=0.95`` unless told). The draws themselves are in
-``fit.idata`` (ArviZ InferenceData; variable names and dims are listed in
-:mod:`hierbayes.bayesian.names`) and behind the ``*_draws`` accessors.
+``fit.idata``, an ``xarray.DataTree`` with ArviZ 1.x's groups (variable names
+and dims are listed in :mod:`hierbayes.bayesian.names`), and behind the
+``*_draws`` accessors. ``fit.idata`` is what PyMC 6's ``pm.sample`` and bambi
+return under that name, and what every ArviZ 1.x function takes
+(``az.summary``, ``az.loo``, ``az.compare``, ``az.plot_forest``,
+``az.plot_ppc_dist``, ``az.plot_trace``, ``az.plot_rank``, ...);
+``fit.datatree`` is the same object under the name of its type.
 """
 
 from __future__ import annotations
@@ -32,11 +37,14 @@ class PosteriorFit(MixedFit):
     Attributes
     ----------
     idata
-        ArviZ InferenceData: ``posterior``, ``sample_stats``, ``observed_data``
-        and (unless switched off for size) ``log_likelihood`` and
-        ``posterior_predictive``.
+        An ``xarray.DataTree`` as ArviZ 1.x expects it (what ``pymc.sample``
+        returns): groups ``posterior``, ``sample_stats``, ``observed_data``,
+        ``constant_data`` (binomial trials) and, unless switched off for size,
+        ``log_likelihood`` and ``posterior_predictive`` (variable ``y``).
+        Also available as ``fit.datatree``.
     info
-        Sampler, settings and timings (:class:`hierbayes.bayesian.sampling.SamplingInfo`).
+        Sampler (the NUTS implementation that ran), settings and timings
+        (:class:`hierbayes.bayesian.sampling.SamplingInfo`).
     priors
         The priors used (:class:`hierbayes.bayesian.priors.PriorSet`).
     diagnostics
@@ -49,26 +57,39 @@ class PosteriorFit(MixedFit):
     ...                draws=300, tune=300, chains=2, random_seed=1)  # doctest: +SKIP
     >>> fit.varcorr.columns.tolist()  # doctest: +SKIP
     ['grp', 'var1', 'var2', 'vcov', 'sdcor', 'sdcor_lower', 'sdcor_upper']
+    >>> import arviz as az
+    >>> az.loo(fit.idata).elpd  # doctest: +SKIP
+    -885.1...
     """
 
     method = "bayes"
 
-    def __init__(self, model: Model, idata, info: SamplingInfo, priors: PriorSet, warn: bool = True):
+    def __init__(self, model: Model, idata: xr.DataTree, info: SamplingInfo, priors: PriorSet, warn: bool = True):
         super().__init__(model)
         self.idata = idata
         self.info = info
         self.priors = priors
         self._fitted: np.ndarray | None = None
+        self._posterior: tuple[Any, xr.Dataset] | None = None
         from hierbayes.bayesian.diagnostics import diagnose
 
         self.diagnostics = diagnose(idata, self._checked_vars(), self._label)
         if warn:
             self.diagnostics.warn()
 
+    @property
+    def datatree(self) -> xr.DataTree:
+        """The posterior as an ``xarray.DataTree`` (ArviZ 1.x); the same object as ``fit.idata``."""
+        return self.idata
+
     # --- draws ----------------------------------------------------------------------------
     @property
     def posterior(self) -> xr.Dataset:
-        return self.idata.posterior
+        """The ``posterior`` group of ``fit.idata`` as an ``xarray.Dataset``."""
+        node = self.idata["posterior"]
+        if self._posterior is None or self._posterior[0] is not node:
+            self._posterior = (node, node.to_dataset())
+        return self._posterior[1]
 
     def fixef_draws(self) -> xr.DataArray:
         """Draws of the fixed effects, dims (chain, draw, fixef)."""
@@ -331,33 +352,44 @@ class PosteriorFit(MixedFit):
         return xr.Dataset(out)
 
     def summary(self, prob: float = 0.95, ranef: bool = False, **kwargs: Any) -> pd.DataFrame:
-        """ArviZ summary (mean, sd, equal-tailed interval, MCSE, ESS, R-hat) with readable names.
+        """ArviZ summary (mean, sd, equal-tailed interval, ESS, R-hat, MCSE) with readable names.
 
         Rows are ``b[...]``, ``sd[group:term]``, ``corr[group:term1,term2]``,
         ``sigma`` and other family parameters, and with ``ranef=True`` the
-        random effects ``r[group:level,term]``.
+        random effects ``r[group:level,term]``. Columns are those of
+        ``arviz_stats.summary`` (unrounded), with the interval named by its
+        quantiles (``eti_2.5%``, ``eti_97.5%`` for ``prob=0.95``).
+        ``kwargs`` go to ``arviz_stats.summary`` (e.g. ``kind="stats"``,
+        ``ci_kind="hdi"``).
         """
-        import arviz as az
+        from arviz_stats import summary
 
+        if not 0 < prob < 1:
+            raise ValueError(f"prob must be in (0, 1), not {prob}")
         ds = self.parameters(ranef=ranef)
-        kwargs.setdefault("hdi_prob", prob)
-        kwargs.setdefault("stat_focus", "mean")
+        kwargs.setdefault("ci_prob", prob)
+        kwargs.setdefault("ci_kind", "eti")
+        kwargs.setdefault("round_to", "none")
         with np.errstate(invalid="ignore", divide="ignore"):  # constant draws give NaN R-hat, not a warning
-            table = az.summary(ds, **kwargs)
-        lo, hi = self.interval(ds.to_array("parameter"), prob)
-        lo_name, hi_name = f"eti_{100 * (1 - prob) / 2:g}%", f"eti_{100 * (1 + prob) / 2:g}%"
-        table = table.drop(columns=[c for c in table.columns if c.startswith("hdi_")])
-        table.insert(2, lo_name, lo.values)
-        table.insert(3, hi_name, hi.values)
-        return table
+            table = pd.DataFrame(summary(ds, **kwargs))
+        p = kwargs["ci_prob"]
+        kind = kwargs["ci_kind"]
+        return table.rename(
+            columns={c: f"{kind}_{100 * (1 - p) / 2:g}%" if c.endswith("_lb") else f"{kind}_{100 * (1 + p) / 2:g}%"
+                     for c in table.columns if c.startswith(kind) and c.endswith(("_lb", "_ub"))}
+        )  # fmt: skip
 
     def loo(self, **kwargs: Any):
-        """PSIS-LOO cross-validation (``arviz.loo``) from the stored pointwise log-likelihood."""
-        import arviz as az
+        """PSIS-LOO cross-validation (``arviz_stats.loo``) from the stored pointwise log-likelihood.
 
-        if "log_likelihood" not in self.idata.groups():
+        Returns arviz-stats' ``ELPDData``: ``elpd``, ``se``, ``p`` and, with
+        ``pointwise=True``, ``elpd_i`` and ``pareto_k``.
+        """
+        from arviz_stats import loo
+
+        if "log_likelihood" not in self.idata.children:
             raise ValueError("this fit has no log_likelihood group; refit with log_likelihood=True")
-        return az.loo(self.idata, **kwargs)
+        return loo(self.idata, **kwargs)
 
     # --- helpers -----------------------------------------------------------------------------------
     def _group(self, group: str):
@@ -383,9 +415,10 @@ class PosteriorFit(MixedFit):
 
     def __repr__(self) -> str:
         i = self.info
+        sampler = f"{i.sampler} {i.sampler_version}".strip()
         return (
-            f"<PosteriorFit bayes: {self.formula}, n={self.nobs}, {i.chains} chains x {i.draws} draws"
-            f"{', marginalized' if i.marginalized else ''}; {self.diagnostics}>"
+            f"<PosteriorFit bayes: {self.formula}, n={self.nobs}, {i.chains} chains x {i.draws} draws, "
+            f"NUTS: {sampler}{', marginalized' if i.marginalized else ''}; {self.diagnostics}>"
         )
 
 

@@ -121,12 +121,11 @@ class BootResult:
 
     @property
     def idata(self):
-        """The replicates as ArviZ data (InferenceData, ArviZ 1: DataTree): group ``posterior`` (chain 1, draw nsim).
+        """The replicates as an ArviZ 1.x ``xarray.DataTree``: group ``posterior`` (chain 1, draw nsim), plus attrs.
 
-        ``az.summary(result.idata)`` and ``az.plot_posterior(result.idata)`` work on it
+        ``az.summary(result.idata)`` and ``az.plot_dist(result.idata)`` work on it
         as on a posterior; ``attrs["inference"]`` says it is a bootstrap.
         """
-        import arviz as az
         import xarray as xr
 
         data = {c: xr.DataArray(self.t[c].to_numpy()[None, :], dims=("chain", "draw")) for c in self.t.columns}
@@ -135,9 +134,7 @@ class BootResult:
             inference=f"{self.kind} bootstrap", nsim=self.nsim, seed=-1 if self.seed is None else self.seed,
             resample=",".join(self.resample), n_failed=self.n_failed,
         )  # fmt: skip
-        if int(az.__version__.split(".")[0]) < 1:
-            return az.InferenceData(posterior=post)
-        return xr.DataTree.from_dict({"posterior": post})  # ArviZ >= 1: a DataTree with the same groups
+        return xr.DataTree.from_dict({"posterior": post})
 
 
 def norm_inter(t: np.ndarray, alpha: np.ndarray) -> np.ndarray:

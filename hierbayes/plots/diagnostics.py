@@ -34,8 +34,11 @@ def diagnostics(
     standardized by sigma (REML/ML, or its posterior mean); binomial and
     Poisson models, by either engine, show Pearson residuals (see :func:`residuals_of`).
 
-    ``kind="trace"`` / ``"rank"`` (a posterior fit only): ArviZ's trace and
-    rank plots of the fixed effects, SDs, correlations and family parameters.
+    ``kind="trace"`` / ``"rank"`` (a posterior fit only): arviz-plots' trace
+    plot (``plot_trace_dist``: each chain's density and trace, divergences
+    marked) and rank plot (``plot_rank``: the fractional rank ECDF of each
+    chain against its simultaneous band) of the fixed effects, SDs,
+    correlations and family parameters.
 
     Parameters
     ----------
@@ -149,17 +152,23 @@ def _qq(a: Axes, values: np.ndarray, color: str) -> None:
 
 
 def _mcmc(fits: list[MixedFit], kind: str) -> Figure:
-    import arviz as az
+    import xarray as xr
+    from arviz_plots import plot_rank, plot_trace_dist
+
+    from hierbayes.plots._arviz import plot_collection
 
     if len(fits) != 1 or not is_bayes(fits[0]):
         raise ModelError(f"{kind} plots need one posterior fit (hb.bayes); got {len(fits)} fit(s)")
     fit = fits[0]
     ds = fit.parameters()
     names = list(ds.data_vars)
+    tree = xr.DataTree.from_dict({"posterior": ds, "sample_stats": fit.idata["sample_stats"].to_dataset()})
+    by_chain = {"color": ["chain"], "overlay": ["chain"]}
     if kind == "trace":
         fig = new_figure(10.0, 1.7 * len(names) + 0.6)
         axes = fig.subplots(len(names), 2, squeeze=False)
-        az.plot_trace(ds, axes=axes, compact=False, kind="trace", chain_prop={"linestyle": ["-"] * 8})
+        pc = plot_collection(fig, dict(zip(names, axes, strict=True)), ds, aes=by_chain, column=["dist", "trace"])
+        plot_trace_dist(tree, compact=False, plot_collection=pc)
         for a in axes.ravel():
             a.title.set_fontsize(9)
             a.tick_params(labelsize=SMALL)
@@ -170,7 +179,8 @@ def _mcmc(fits: list[MixedFit], kind: str) -> Figure:
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
         for extra in axes[len(names) :]:
             extra.set_visible(False)
-        az.plot_rank(ds, ax=axes[: len(names)], kind="bars")
+        pc = plot_collection(fig, dict(zip(names, axes, strict=False)), ds, aes=by_chain)
+        plot_rank(tree, plot_collection=pc)
         for a in axes[: len(names)]:
             a.title.set_fontsize(9)
             a.xaxis.label.set_fontsize(SMALL + 1)

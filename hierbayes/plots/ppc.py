@@ -1,4 +1,4 @@
-"""Predictive checks: ArviZ's posterior predictive check, and the same check from ``simulate`` for REML/ML fits."""
+"""Predictive checks: arviz-plots' ``plot_ppc_dist`` of posterior predictive draws, or of ``simulate`` for REML/ML."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit
 from hierbayes.plots.style import SMALL, fit_styles, target_axes
 from hierbayes.tables.fitinfo import check_fits, is_bayes
 
-KINDS = ("kde", "cumulative", "scatter")
+#: arviz-plots' kinds of ``plot_ppc_dist``; "cumulative" (ArviZ 0.x's name) is "ecdf"
+KINDS = ("kde", "ecdf", "hist", "dot")
+ALIASES = {"cumulative": "ecdf"}
 
 
 def ppc(
@@ -28,12 +31,12 @@ def ppc(
     """Distribution of replicated data against the observed response, one panel per fit.
 
     A posterior fit uses its posterior predictive draws (``idata.posterior_predictive``,
-    made if missing), ``nsim`` of them. A REML/ML or GLMM fit uses ``nsim``
+    made if missing), ``nsim`` of them chosen at random (``seed``). A REML/ML or GLMM fit uses ``nsim``
     data sets from ``fit.simulate``: by default conditional on the fitted
     random effects (``conditional=True``), the closest frequentist analogue
     of a posterior predictive check, which conditions on the groups in the
     data; ``conditional=False`` draws new random effects too. Both are drawn by
-    :func:`arviz.plot_ppc`, the replicates in the engine's colour.
+    arviz-plots' :func:`arviz_plots.plot_ppc_dist`, the replicates in the engine's colour, the data in black.
 
     Parameters
     ----------
@@ -42,11 +45,12 @@ def ppc(
     nsim
         Replicated data sets drawn per panel.
     seed
-        Seed of the simulations and of ArviZ's choice of draws.
+        Seed of the simulations and of the choice of posterior predictive draws.
     conditional
         REML/ML fits: keep the fitted random effects (True) or draw new ones.
     kind
-        ``"kde"``, ``"cumulative"`` or ``"scatter"`` (ArviZ's).
+        How each data set's distribution is drawn, as in ``plot_ppc_dist``:
+        ``"kde"``, ``"ecdf"`` (also ``"cumulative"``), ``"hist"`` or ``"dot"``.
     labels
         Fit names.
     ax
@@ -64,60 +68,66 @@ def ppc(
     >>> fig.axes[0].get_title()
     'REML: 20 simulated data sets (fitted random effects) vs data'
     """
-    import arviz as az
+    from arviz_plots import plot_ppc_dist
 
+    from hierbayes.plots._arviz import plot_collection
+
+    kind = ALIASES.get(kind, kind)
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        raise ValueError(f"kind must be one of {', '.join(KINDS)} (or 'cumulative'), not {kind!r}")
     fits = check_fits(fits, "ppc")
     styles = fit_styles(fits, labels)
     fig, axes = target_axes(ax, len(fits), 5.0, 3.8)
     for fit, st, a in zip(fits, styles, axes, strict=True):
-        idata, title = replicates(fit, nsim, seed, conditional, st.label)
-        npp = min(nsim, idata.posterior_predictive.sizes["chain"] * idata.posterior_predictive.sizes["draw"])
-        az.plot_ppc(idata, ax=a, kind=kind, num_pp_samples=npp, random_seed=seed, colors=[st.color, "k", "0.25"],
-                    legend=True, observed_rug=False)  # fmt: skip
+        dt, title = replicates(fit, nsim, seed, conditional, st.label)
+        pp = dt["posterior_predictive"].to_dataset()
+        pc = plot_collection(a.figure, {"y": a}, pp.stack(sample=("chain", "draw")), aes={"overlay_ppc": ["sample"]})
+        plot_ppc_dist(dt, kind=kind, num_samples=pp.sizes["draw"], plot_collection=pc,
+                      visuals={"predictive_dist": {"color": st.color, "alpha": 0.35}, "observed_dist": {"color": "k"},
+                               "remove_axis": False})  # fmt: skip
         a.set_title(title, fontsize=10)
         prop = " (proportion of trials)" if fit.design.trials is not None else ""
         a.set_xlabel(fit.design.response_name + prop, fontsize=10)
         a.tick_params(labelsize=SMALL + 1)
-        names = {"Posterior predictive": "simulated", "Posterior predictive mean": "mean of simulated"}
-        leg = a.get_legend()
-        if leg is not None:
-            for text in leg.get_texts():
-                text.set_fontsize(SMALL)
-                if not is_bayes(fit):
-                    text.set_text(names.get(text.get_text(), text.get_text()))
+        what = "posterior predictive" if is_bayes(fit) else "simulated"
+        handles = [Line2D([], [], color=st.color, alpha=0.6, label=what), Line2D([], [], color="k", label="data")]
+        a.legend(handles=handles, fontsize=SMALL, frameon=False)
     return fig
 
 
 def replicates(fit: MixedFit, nsim: int, seed: int | None, conditional: bool, label: str):
-    """InferenceData with ``posterior_predictive`` and ``observed_data`` variable ``y``, and a panel title."""
-    import arviz as az
+    """A DataTree with groups ``posterior_predictive`` (one chain of ``nsim`` replicates) and ``observed_data``
+    (variable ``y`` in both), and a panel title.
+
+    A posterior contributes ``nsim`` of its posterior predictive draws, chosen at random with ``seed``
+    (all of them when it has fewer).
+    """
+    from arviz_base import from_dict
 
     if nsim < 1:
         raise ValueError(f"nsim must be at least 1, not {nsim}")
     observed = _observed(fit)
     if is_bayes(fit):
         idata = fit.idata
-        if "posterior_predictive" not in idata.groups() or "y" not in idata.posterior_predictive:
-            draws = fit.predict(kind="predictive", random_seed=seed)
-            idata = az.InferenceData(posterior_predictive=draws.to_dataset(name="y"))
-        pp = idata.posterior_predictive["y"]
+        if "posterior_predictive" in idata.children and "y" in idata.posterior_predictive:
+            pp = idata.posterior_predictive["y"]
+        else:
+            pp = fit.predict(kind="predictive", random_seed=seed)
         values = np.asarray(pp.values, dtype=float).reshape(-1, fit.nobs)
         if fit.design.trials is not None:
             values = values / fit.design.trials
         ndraw = values.shape[0]
-        title = f"{label}: posterior predictive ({min(nsim, ndraw)} of {ndraw} draws) vs data"
+        keep = np.sort(np.random.default_rng(seed).choice(ndraw, size=min(nsim, ndraw), replace=False))
+        values = values[keep]
+        title = f"{label}: posterior predictive ({len(keep)} of {ndraw} draws) vs data"
     else:
         if not hasattr(fit, "simulate"):
             raise ModelError(f"{type(fit).__name__} has no simulate(); cannot make replicated data")
         values = _simulate(fit, nsim, seed, conditional)
         which = "fitted random effects" if conditional else "new random effects"
         title = f"{label}: {nsim} simulated data sets ({which}) vs data"
-    return (
-        az.from_dict(posterior_predictive={"y": values[None]}, observed_data={"y": observed}),
-        title,
-    )
+    dt = from_dict({"posterior_predictive": {"y": values[None]}, "observed_data": {"y": observed}}, dims={"y": ["obs"]})
+    return dt, title
 
 
 def _simulate(fit: MixedFit, nsim: int, seed: int | None, conditional: bool) -> np.ndarray:

@@ -155,7 +155,7 @@ def augment(fit: MixedFit, data: pd.DataFrame | None = None, prob: float = 0.95)
 def _predictive_interval(fit, prob: float) -> tuple[np.ndarray, np.ndarray]:
     if not 0 < prob < 1:
         raise ValueError(f"prob must be in (0, 1), not {prob}")
-    if "posterior_predictive" in fit.idata.groups() and "y" in fit.idata.posterior_predictive:
+    if "posterior_predictive" in fit.idata.children and "y" in fit.idata.posterior_predictive:
         draws = fit.idata.posterior_predictive["y"]
     else:
         draws = fit.predict(kind="predictive", random_seed=0)

@@ -19,7 +19,7 @@ Z_MAX = 4.5  # a few dozen comparisons; a real discrepancy is many MCSEs away
 
 def _mean_mcse(da) -> tuple[np.ndarray, np.ndarray]:
     mean = da.mean(("chain", "draw")).values
-    mcse = az.mcse(da.to_dataset(name="v"), method="mean")["v"].values
+    mcse = az.mcse(da, method="mean").values
     return mean, mcse
 
 
@@ -64,16 +64,24 @@ def test_high_school_and_beyond_agrees_with_reml():
     assert abs(float(sd_school.mean()) - reml.varcorr["sdcor"][0]) / float(sd_school.std()) < 0.3
 
 
-def test_same_posterior_as_bambi_with_the_same_priors(sleep_data):
-    bmb = pytest.importorskip("bambi")
-    formula = "Reaction ~ Days + (Days || Subject)"
-    ours = quiet_fit(
-        hb.Model(formula, sleep_data, priors={
+@pytest.fixture(scope="module")
+def ours_uncorrelated(sleep_data):
+    return quiet_fit(
+        hb.Model("Reaction ~ Days + (Days || Subject)", sleep_data, priors={
             "(Intercept)": Prior("Normal", mu=250, sigma=50), "Days": Prior("Normal", mu=0, sigma=20),
             "sd[Subject:(Intercept)]": Prior("HalfNormal", sigma=40), "sd[Subject:Days]": Prior("HalfNormal", sigma=10),
             "sigma": Prior("HalfNormal", sigma=40)}),
         draws=800, tune=400, chains=2, random_seed=8,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("inference_method", ["pymc", "nutpie"])
+def test_same_posterior_as_bambi_with_the_same_priors(sleep_data, ours_uncorrelated, inference_method):
+    """bambi 0.21 on PyMC 6 in this environment: its default NUTS (PyMC's) and nutpie, asked for explicitly."""
+    bmb = pytest.importorskip("bambi")
+    if inference_method == "nutpie":
+        pytest.importorskip("nutpie")
+    ours = ours_uncorrelated
     theirs_model = bmb.Model(
         "Reaction ~ Days + (Days | Subject)",  # bambi's group terms are always uncorrelated
         sleep_data,
@@ -87,7 +95,8 @@ def test_same_posterior_as_bambi_with_the_same_priors(sleep_data):
         },
     )
     theirs = theirs_model.fit(draws=1000, tune=700, chains=2, random_seed=9, progressbar=False,
-                              target_accept=0.9, cores=1)  # fmt: skip
+                              target_accept=0.9, cores=1, inference_method=inference_method)  # fmt: skip
+    assert theirs.posterior.attrs["inference_library"] == inference_method
     tp = theirs.posterior
     pairs = [
         (ours.fixef_draws().sel(fixef="(Intercept)"), tp["Intercept"]),
@@ -99,3 +108,13 @@ def test_same_posterior_as_bambi_with_the_same_priors(sleep_data):
     ]
     for a, b in pairs:
         assert float(_zscores(a, b)) < Z_MAX
+
+
+def test_nutpie_and_pymc_nuts_give_the_same_posterior(sleep_data, sleep_fit):
+    """hierbayes' own model sampled by nutpie (numba-compiled, PyMC 6's default NUTS when installed) and by PyMC."""
+    pytest.importorskip("nutpie")
+    nut = quiet_fit(hb.Model(SLEEP, sleep_data), draws=400, tune=400, chains=2, random_seed=12, sampler="nutpie")
+    assert nut.info.sampler == "nutpie" and sleep_fit.info.sampler == "pymc"
+    for get in (lambda f: f.fixef_draws(), lambda f: f.sd_draws("Subject"), lambda f: f.sigma_draws(),
+                lambda f: f.ranef_draws("Subject")):  # fmt: skip
+        assert np.nanmax(_zscores(get(nut), get(sleep_fit))) < Z_MAX

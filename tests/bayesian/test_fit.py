@@ -1,4 +1,4 @@
-"""PosteriorFit: the extractors of LmerFit with the same names and shapes, the InferenceData, predictions."""
+"""PosteriorFit: the extractors of LmerFit with the same names and shapes, the DataTree, predictions."""
 
 from __future__ import annotations
 
@@ -46,18 +46,39 @@ def test_summary_uses_readable_names(sleep_fit):
     assert "r[Subject:308,Days]" in with_re.index and "eti_5%" in with_re.columns
 
 
-def test_inference_data_groups_and_loo(sleep_fit):
+def test_datatree_groups_and_arviz_functions(sleep_fit):
+    import xarray as xr
+
     idata = sleep_fit.idata
-    assert {"posterior", "sample_stats", "observed_data", "log_likelihood", "posterior_predictive"} <= set(
-        idata.groups()
-    )
+    assert isinstance(idata, xr.DataTree) and sleep_fit.datatree is idata
+    assert set(idata.children) == {"posterior", "sample_stats", "observed_data", "log_likelihood",
+                                   "posterior_predictive"}  # fmt: skip
     post = idata.posterior
     assert post["r__Subject"].dims == ("chain", "draw", "Subject__level", "Subject__term")
     assert post["beta"].dims == ("chain", "draw", "fixef")
     assert idata.log_likelihood["y"].shape == (2, 400, 180)
-    loo = az.loo(idata)
-    assert np.isfinite(loo.elpd_loo)
-    assert sleep_fit.loo().elpd_loo == loo.elpd_loo
+    assert idata.posterior.attrs["inference_library"] == sleep_fit.info.sampler == "pymc"
+    assert f"NUTS: pymc {sleep_fit.info.sampler_version}" in repr(sleep_fit)
+    loo = az.loo(idata, pointwise=True)
+    assert np.isfinite(loo.elpd) and loo.pareto_k.shape == (180,)
+    assert sleep_fit.loo().elpd == loo.elpd
+    cmp = az.compare({"slopes": idata, "again": idata})
+    assert list(cmp.index) == ["slopes", "again"] and np.allclose(cmp["elpd"], loo.elpd, atol=1)
+    # ArviZ's summary of the raw variables: one row per element, ArviZ 1.x columns
+    s = az.summary(idata, var_names=["beta", "sigma"], round_to="none")
+    assert list(s.index) == ["beta[(Intercept)]", "beta[Days]", "sigma"]
+    np.testing.assert_allclose(s["mean"], [*sleep_fit.fixef, sleep_fit.sigma])
+    assert {"ess_bulk", "r_hat", "mcse_mean"} <= set(s.columns)
+
+
+def test_binomial_trials_are_constant_data():
+    cbpp = hb.datasets.load("cbpp")
+    m = hb.Model("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
+    fit = quiet_fit(m, draws=50, tune=50, chains=1, random_seed=2, warn=False, log_likelihood=False,
+                    posterior_predictive=False)  # fmt: skip
+    np.testing.assert_array_equal(fit.idata.constant_data["trials"].values, cbpp["size"])
+    np.testing.assert_array_equal(fit.idata.observed_data["y"].values, cbpp["incidence"])
+    assert set(fit.idata.children) == {"posterior", "sample_stats", "observed_data", "constant_data"}
 
 
 def test_draw_accessors_and_intervals(sleep_fit):
@@ -130,7 +151,7 @@ def test_store_switches_and_no_residual_row_without_sigma():
     cbpp = hb.datasets.load("cbpp")
     m = hb.Model("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
     fit = quiet_fit(m, draws=150, tune=300, chains=2, random_seed=3, posterior_predictive=False)
-    assert "posterior_predictive" not in fit.idata.groups() and "log_likelihood" in fit.idata.groups()
+    assert "posterior_predictive" not in fit.idata.children and "log_likelihood" in fit.idata.children
     assert fit.sigma is None and "Residual" not in set(fit.varcorr["grp"])
     p = fit.fitted
     assert ((p > 0) & (p < 1)).all()

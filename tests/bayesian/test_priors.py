@@ -82,3 +82,41 @@ def test_unknown_distribution_and_wrong_support_are_errors(sleep):
 def test_independent_bars_have_no_lkj(sleep):
     m = hb.Model("Reaction ~ Days + (Days || Subject)", sleep)
     assert not any(n.startswith("eta") for n in describe_priors(m).index)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: Prior("Normal", mu=0, sd=10), r"Normal has no parameter 'sd' \(did you mean sigma=\?\); it takes mu"),
+        (lambda: Prior("HalfCauchy"), r"HalfCauchy needs beta"),
+        (lambda: Prior("StudentT", mu=0, sigma=1), r"StudentT needs nu"),
+        (lambda: Prior("Gamma", alpha=2), r"Gamma needs alpha\+beta or mu\+sigma"),
+        (lambda: Prior("HalfNormal", sigma="big"), r"sigma must be a number, not 'big'"),
+        (lambda: Prior("HalfNormal", sigma=-1), r"sigma must be positive, not -1"),
+        (lambda: Prior("Normal", mu=0, sigma=0), r"sigma must be positive, not 0"),
+        (lambda: Prior("Normal", mu=float("nan"), sigma=1), r"mu must be finite"),
+        (lambda: Prior("Normal", sigma=1, tau=1), r"give sigma or tau, not both"),
+        (lambda: Prior("Uniform", lower=2, upper=1), r"lower must be below upper"),
+        (lambda: Prior("Exponential", lam=True), r"lam must be a number, not True"),
+    ],
+)
+def test_prior_parameters_are_checked_when_made(make, message):
+    with pytest.raises(hb.ModelError, match=message):
+        make()
+
+
+def test_bad_priors_argument_and_dict_priors_name_the_parameter(sleep):
+    formula = "Reaction ~ Days + (Days | Subject)"
+    with pytest.raises(hb.ModelError, match=r"priors must be a dict of parameter name -> prior.*not a list"):
+        hb.Model(formula, sleep, priors=[Prior("Normal", sigma=1)])
+    with pytest.raises(hb.ModelError, match="the keys are parameter names"):
+        hb.Model(formula, sleep, priors={1: Prior("Normal", sigma=1)})
+    m = hb.Model(formula, sleep, priors={"Days": {"dist": "Normal", "sd": 5}})
+    with pytest.raises(hb.ModelError, match=r"prior for 'Days': prior Normal\(sd=5\): Normal has no parameter 'sd'"):
+        resolve_priors(m)
+    m = hb.Model(formula, sleep, priors={"sigma": {"dist": "HalfNormal", "sigma": -2}})
+    with pytest.raises(hb.ModelError, match=r"prior for 'sigma'.*sigma must be positive"):
+        resolve_priors(m)
+    # through hb.bayes: the error comes before anything is built or compiled
+    with pytest.raises(hb.ModelError, match="no parameter named 'Dayz'"):
+        hb.bayes(formula, sleep, priors={"Dayz": Prior("Normal", sigma=1)}, draws=10, tune=10)

@@ -28,12 +28,22 @@ def test_ppc_reml_uses_simulate_and_bayes_its_posterior_predictive() -> None:
     assert "30 simulated data sets (fitted random effects)" in title
     idata, title = replicates(post, 30, 5, True, "Bayes")
     pp = post.idata.posterior_predictive["y"].values.reshape(-1, post.nobs)
-    assert np.allclose(idata.posterior_predictive["y"].values[0], pp)
+    chosen = idata.posterior_predictive["y"].values[0]
+    assert chosen.shape == (30, post.nobs) and f"(30 of {len(pp)} draws)" in title
+    rows = {tuple(r) for r in pp}
+    assert all(tuple(r) in rows for r in chosen) and len({tuple(r) for r in chosen}) == 30  # 30 distinct draws
+    again, _ = replicates(post, 30, 5, True, "Bayes")
+    np.testing.assert_array_equal(again.posterior_predictive["y"].values, idata.posterior_predictive["y"].values)
     fig = hb.plots.ppc(reml, post, nsim=25, seed=1)
     a_reml, a_bayes = fig.axes
     assert _n_lines_of(a_reml, ENGINE_COLORS["reml"]) == 25
     assert _n_lines_of(a_bayes, ENGINE_COLORS["bayes"]) == 25
     assert a_reml.get_title().startswith("REML") and a_bayes.get_title().startswith("Bayes")
+    assert [t.get_text() for t in a_bayes.get_legend().get_texts()] == ["posterior predictive", "data"]
+    fig = hb.plots.ppc(reml, nsim=10, seed=1, kind="cumulative")  # ArviZ 0.x's name of the ECDF
+    assert _n_lines_of(fig.axes[0], ENGINE_COLORS["reml"]) == 10
+    with pytest.raises(ValueError, match="kind must be one of kde, ecdf, hist, dot"):
+        hb.plots.ppc(reml, kind="scatter")
 
 
 def test_ppc_glmm_simulates_proportions() -> None:
@@ -125,3 +135,25 @@ def test_glmm_and_posterior_binomial_residuals_are_both_pearson() -> None:
     assert np.allclose(r2, g.resid("pearson"))
     fig = hb.plots.diagnostics(g)
     assert fig.axes[0].get_ylabel() == "Pearson residual"
+
+
+def test_arviz_plots_take_the_posterior_datatree(tmp_path) -> None:
+    """arviz-plots' forest, ppc, trace and rank plots draw fit.idata as it is (figures saved, then closed)."""
+    import arviz as az
+    import matplotlib.pyplot as plt
+
+    post = fits.bayes()
+    plots = {
+        "forest": az.plot_forest(post.idata, var_names=["beta", "sd__Subject", "sigma"]),
+        "ppc_dist": az.plot_ppc_dist(post.idata, num_samples=20),
+        "trace": az.plot_trace(post.idata, var_names=["beta", "sigma"]),
+        "rank": az.plot_rank(post.idata, var_names=["beta", "sigma"]),
+    }
+    try:
+        for name, pc in plots.items():
+            fig = pc.viz["figure"].item()
+            assert any(ax.has_data() for ax in fig.axes), name
+            fig.savefig(tmp_path / f"{name}.png")
+            assert (tmp_path / f"{name}.png").stat().st_size > 5000
+    finally:
+        plt.close("all")
