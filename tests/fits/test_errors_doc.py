@@ -2,8 +2,8 @@
 
 The table "Every error and warning class, and what raises it" must list every error and warning class
 of hierbayes (those in ``hierbayes.errors``, plus ``SpecError`` and ``RefitWarning``), with their real
-base classes; every example in it is executed here and must raise (or warn) the class of its row. Rows
-marked *pending* are allowed only for the checks being written in the Bayesian engine and in io.
+base classes; every example in it is executed here and must raise (or warn) the class of its row. No row
+may be *pending*.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from tests.refdata import ROOT
 
 DOC = ROOT / "docs" / "errors.md"
 SECTION = "## Every error and warning class, and what raises it"
-#: classes whose only documented raises may still be pending (they belong to the Bayesian engine / io)
-PENDING_ONLY = {"SamplingWarning"}
-PENDING_ALLOWED = {"SamplingWarning", "ModelError", "HierbayesError"}
+#: classes whose only documented raises may still be pending (none today)
+PENDING_ONLY: set[str] = set()
+PENDING_ALLOWED: set[str] = set()
 
 
 def _cells(line: str) -> list[str]:
