@@ -152,7 +152,7 @@ class Model:
         if method == "bayes":
             from hierbayes.bayesian import fit_bayes
 
-            _check_bayes_options(options)
+            _check_bayes_options(options, "Model.fit")
             return fit_bayes(self, **options)
         if self.family.is_gaussian:
             _check_options(options, LMM_OPTIONS, f"fit('{method}') of a linear mixed model")
@@ -417,7 +417,7 @@ def _check_options(options: dict, valid: tuple[str, ...], where: str) -> None:
         _check_unknown({k: options[k] for k in unknown}, where.split("(")[0], [*valid, "REML"])
 
 
-def _check_bayes_options(options: dict) -> None:
+def _check_bayes_options(options: dict, where: str = "hb.bayes") -> None:
     """Unknown keywords for the Bayesian engine: neither fit_bayes' nor pymc.sample's (nor NUTS')."""
     from hierbayes.bayesian import fit_bayes
 
@@ -431,7 +431,7 @@ def _check_bayes_options(options: dict) -> None:
     passed = set(inspect.signature(pm.sample).parameters) | set(inspect.signature(pm.NUTS.__init__).parameters)
     unknown = [k for k in unknown if k not in passed or k in ("self", "kwargs", "model")]
     if unknown:
-        _check_unknown({k: options[k] for k in unknown}, "fit('bayes')", [*own, "(and pymc.sample's keywords)"])
+        _check_unknown({k: options[k] for k in unknown}, where, [*own, "(and pymc.sample's keywords)"])
 
 
 def _flag(value: Any, name: str) -> bool:

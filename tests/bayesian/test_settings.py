@@ -35,7 +35,7 @@ def sleep():
         ({"sampler": "stan"}, "sampler must be one of 'pymc', 'nutpie', 'numpyro', 'blackjax', not 'stan'"),
         ({"progressbar": "yes"}, "progressbar must be True, False or None"),
         ({"marginalize": "some"}, "marginalize must be True, False, None or one of"),
-        ({"draw": 100}, "unknown sampler keyword\\(s\\) 'draw'; hb.bayes takes draws"),
+        ({"draw": 100}, r"hb.bayes\(\) got unknown keyword argument\(s\) 'draw' \('draw': did you mean 'draws'\?\)"),
     ],
 )
 def test_bad_settings_are_model_errors_before_compiling(sleep, kwargs, message):

@@ -97,7 +97,7 @@ def _load(name: str, raw: bool) -> pd.DataFrame:
     for col in sch["columns"]:
         if col["class"] in ("factor", "ordered", "character"):
             dtype[col["name"]] = str
-    df = pd.read_csv(path, dtype=dtype, float_precision="round_trip", na_values=["NA"], keep_default_na=False)
+    df = pd.read_csv(path, dtype=dtype, na_values=["NA"], keep_default_na=False)
     for col in sch["columns"]:
         name_, cls = col["name"], col["class"]
         x = df[name_]

@@ -80,7 +80,7 @@ def test_unknown_keywords_are_one_error_listing_the_valid_names(sleep) -> None:
 
 
 def test_unknown_keyword_for_bayes_is_checked_before_sampling(sleep) -> None:
-    with pytest.raises(ArgumentError, match=r"fit\('bayes'\)\(\) got unknown keyword argument\(s\) 'drawz'"):
+    with pytest.raises(ArgumentError, match=r"hb.bayes\(\) got unknown keyword argument\(s\) 'drawz'"):
         hb.bayes(SLEEP, sleep, drawz=10)
     with pytest.raises(ArgumentError, match="'nAGQ'"):
         hb.Model(SLEEP, sleep).fit("bayes", nAGQ=1)
