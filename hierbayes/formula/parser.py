@@ -97,6 +97,12 @@ def _parse_response(formula: str, lhs: Span, depths: list[int]) -> tuple[str | N
 
 
 def _parse_rhs(formula: str, rhs: Span, depths: list[int]) -> tuple[str, list[RandomBar], list[str]]:
+    bare = split_top(formula, rhs, depths, ("||", "|"))
+    if len(bare) > 1:
+        # R's '|' binds more loosely than '+' (and '~' more loosely still): `y ~ x + 1 | g` is
+        # `y ~ (x + 1 | g)`, one random-effects term and an intercept-only fixed part (lme4's
+        # findbars/nobars); lme4's own examples write `Yield ~ 1|Batch`
+        return "1", _parse_bar(formula, rhs, bare, depths), []
     pieces = split_top(formula, rhs, depths, ("+", "-"))
     fixed_parts: list[tuple[str, str]] = []
     bars: list[RandomBar] = []
@@ -160,7 +166,7 @@ def _bar_terms(formula: str, lhs: Span, depths: list[int]) -> tuple[bool, list[s
             if idx == 0:
                 continue
             raise FormulaError("empty term in a random-effects term", formula, span.start)
-        _reject_bar(formula, piece, depths)
+        _reject_bar(formula, piece, depths, inside=lhs)
         if re.fullmatch(r"offset\s*\(.*\)", piece.text, re.S):
             raise FormulaError("offset() belongs in the fixed part, not inside a random-effects term",
                                formula, piece.start)  # fmt: skip
@@ -223,14 +229,19 @@ def _unwrap(span: Span, depths: list[int]) -> Span | None:
     return inner
 
 
-def _reject_bar(formula: str, span: Span, depths: list[int]) -> None:
+def _reject_bar(formula: str, span: Span, depths: list[int], inside: Span | None = None) -> None:
+    """A '|' where no random-effects term can be: in the response, in a fixed term, in a bar's left side."""
     for i, ch in enumerate(span.text):
         if ch == "|" and depths[span.start + i] >= 0:
-            raise FormulaError(
-                "'|' outside a random-effects term: write random effects in parentheses, (1 + x | g)",
-                formula,
-                span.start + i,
-            )
+            if inside is not None:
+                msg = (
+                    f"a random-effects term inside the left side of another ('{inside.text}'): R reads "
+                    "'y ~ x + 1 | g' as 'y ~ (x + 1 | g)'; put each random-effects term in its own "
+                    "parentheses, y ~ x + (1 | h) + (1 | g)"
+                )
+            else:
+                msg = "'|' outside a random-effects term: write random effects in parentheses, (1 + x | g)"
+            raise FormulaError(msg, formula, span.start + i)
 
 
 def _join_terms(parts: list[tuple[str, str]]) -> str:

@@ -33,10 +33,6 @@ PYTHON_ARGS = {
 }
 
 ROOT_CAUSES: dict[str, str] = {
-    "bare-bar": (
-        "formula/parser.py _reject_bar: 'Yield ~ 1|Batch' is rejected; R's '|' binds loosest, "
-        "so lme4 reads it as Yield ~ (1|Batch)"
-    ),
     "offset-arg": "model.py glmer: offset= is not an argument (raw TypeError from glmm.fit_glmm)",
     "factor-response": (
         "design/design.py _response -> design/encode.py evaluate_vector: a factor (Categorical) response "
@@ -77,8 +73,6 @@ ROOT_CAUSES: dict[str, str] = {
 }
 
 XFAIL: dict[str, tuple[str, ...]] = {
-    "lme4_dyestuff": ("bare-bar",),
-    "lme4_dyestuff2": ("bare-bar",),
     "mlmRev_mmmec": ("offset-arg",),
     "lme4_verbagg_2way": ("factor-response",),
     "lme4_bacteria_wk2": ("factor-response",),
