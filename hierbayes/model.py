@@ -467,14 +467,15 @@ def _subset(data: Any, subset: Any, weights: Any) -> tuple[pd.DataFrame, Any]:
 
 def _build(formula, data, na_action: str, weights, control, family: Family) -> Design:
     """The design, with lme4's design-time control checks (``check.rankX``, ``check.scaleX``) applied."""
+    binary = family.name in ("binomial", "bernoulli")  # a factor response: R's binomial()$initialize
     if control is None:
-        return build_design(formula, data, na_action=na_action, weights=weights)
+        return build_design(formula, data, na_action=na_action, weights=weights, binary_response=binary)
     from hierbayes.reml.control import as_control
 
     ctrl = as_control(control, "lmer" if family.is_gaussian else "glmer")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        design = build_design(formula, data, na_action=na_action, weights=weights)
+        design = build_design(formula, data, na_action=na_action, weights=weights, binary_response=binary)
     for w in caught:
         if issubclass(w.category, RankDeficiencyWarning) and ctrl.check_rankX == "silent.drop.cols":
             continue

@@ -21,7 +21,7 @@ from formulaic import ModelSpec
 from hierbayes._warnings import warn
 from hierbayes.design.checks import check_finite, check_scaling, check_slopes_vary, drop_aliased
 from hierbayes.design.columns import Column, ColumnTable, safe_frame
-from hierbayes.design.encode import Naming, evaluate_matrix, evaluate_vector, replay_matrix
+from hierbayes.design.encode import Naming, evaluate_binary, evaluate_matrix, evaluate_vector, replay_matrix
 from hierbayes.design.frame import ModelFrame, as_dataframe, build_frame
 from hierbayes.design.random import ReBlock, build_blocks
 from hierbayes.design.translate import Translator
@@ -73,6 +73,10 @@ class Design:
         Each offset's translated code and the state of its stateful transforms.
     fixed_labels
         Labels of the columns the fixed part and the offsets read.
+    response_levels
+        For a factor (or text) response of a binomial model, its levels:
+        the first is failure (0), every other success (1), as in R's
+        ``binomial()``; empty for a numeric response.
     """
 
     formula: ParsedFormula
@@ -92,6 +96,7 @@ class Design:
     fixed_code: str = field(default="1", repr=False)
     offset_code: tuple[tuple[str, dict], ...] = field(default=(), repr=False)
     fixed_labels: tuple[Hashable, ...] = field(default=(), repr=False)
+    response_levels: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:
@@ -194,6 +199,7 @@ def build_design(
     na_action: str = "omit",
     weights: Hashable | np.ndarray | None = None,
     require_random: bool = True,
+    binary_response: bool = False,
 ) -> Design:
     """Build the design of a mixed model from a formula and a data frame.
 
@@ -210,6 +216,10 @@ def build_design(
         of columns (``"1 / v"``), or an array with one value per row.
     require_random
         Raise when the formula has no random-effects term.
+    binary_response
+        True for the binomial and bernoulli families: a factor, categorical or
+        text response is then 0 for its first level (of those present) and 1
+        for every other, as R's ``binomial()`` reads a factor.
 
     Examples
     --------
@@ -262,7 +272,7 @@ def build_design(
     naming = Naming(dict(tr.display), {c.safe: r_name(c.name) for c in columns})
     safe = safe_frame(frame.data, columns)
     rows = frame.row_index
-    y, trials = _response(parsed, code, safe, naming)
+    y, trials, response_levels = _response(parsed, code, safe, naming, binary_response)
     check_finite(y, [parsed.response_text], "response", rows)
     X_full, names_full, spec = evaluate_matrix(code["fixed"], safe, "fixed effects", naming)
     check_finite(X_full, names_full, "fixed-effects", rows)
@@ -295,7 +305,7 @@ def build_design(
         formula=parsed, y=y, X=X, x_names=x_names, blocks=blocks, frame=frame, offset=offset,
         trials=trials, weights=w, aliased=aliased, fixed_spec=spec, fixed_keep=tuple(keep),
         columns=columns, naming=naming, fixed_code=code["fixed"], offset_code=offset_code,
-        fixed_labels=tuple(code["fixed_labels"]),
+        fixed_labels=tuple(code["fixed_labels"]), response_levels=response_levels,
     )  # fmt: skip
 
 
@@ -367,12 +377,15 @@ def _translate(parsed: ParsedFormula, table: ColumnTable, weights: Hashable | No
 
 
 def _response(
-    parsed: ParsedFormula, code: dict, safe: pd.DataFrame, naming: Naming
-) -> tuple[np.ndarray, np.ndarray | None]:
+    parsed: ParsedFormula, code: dict, safe: pd.DataFrame, naming: Naming, binary: bool
+) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
     if parsed.response_cbind is not None:
         s = evaluate_vector(code["response"][0], safe, "response (successes)", naming)
         f = evaluate_vector(code["response"][1], safe, "response (failures)", naming)
         if np.any(s < 0) or np.any(f < 0):
             raise DataError(f"cbind({', '.join(parsed.response_cbind)}): successes and failures must be >= 0")
-        return s, s + f
-    return evaluate_vector(code["response"][0], safe, "response", naming), None
+        return s, s + f, ()
+    if binary:
+        y, levels = evaluate_binary(code["response"][0], safe, "response", naming)
+        return y, None, levels
+    return evaluate_vector(code["response"][0], safe, "response", naming), None, ()

@@ -34,10 +34,6 @@ PYTHON_ARGS = {
 
 ROOT_CAUSES: dict[str, str] = {
     "offset-arg": "model.py glmer: offset= is not an argument (raw TypeError from glmm.fit_glmm)",
-    "factor-response": (
-        "design/design.py _response -> design/encode.py evaluate_vector: a factor (Categorical) response "
-        "is rejected; lme4's binomial takes it as 'not the first level' = success"
-    ),
     "ordered-contrasts": (
         "design/encode.py evaluate_matrix: ordered factors get treatment contrasts; R uses contr.poly "
         "(.L .Q .C ^4): other names, another REML criterion (it depends on X's parametrization), "
@@ -61,10 +57,6 @@ ROOT_CAUSES: dict[str, str] = {
         "large, at the next theta exp(eta) overflows, the first iteration's system is NaN and "
         "FloatingPointError is raised (no step-halving on iteration 1)"
     ),
-    "logical-expression-names": (
-        "design/names.py r_column_names appends R's 'TRUE' only to logical data columns: the column of "
-        "I(week > 2) is 'I(week > 2)', lme4's is 'I(week > 2)TRUE'"
-    ),
     "pirls-divergent-fixef": (
         "glmm/pirls.py Pirls.run: with a fixed effect diverging (quasi-separation: a level with all-zero "
         "counts) the max|d eta| stopping rule never passes: 'PIRLS did not converge'; lme4 stops on the "
@@ -74,15 +66,6 @@ ROOT_CAUSES: dict[str, str] = {
 
 XFAIL: dict[str, tuple[str, ...]] = {
     "mlmRev_mmmec": ("offset-arg",),
-    "lme4_verbagg_2way": ("factor-response",),
-    "lme4_bacteria_wk2": ("factor-response",),
-    "lme4_trees513": ("factor-response",),
-    "mlmRev_contra_fm1": ("factor-response",),
-    "mlmRev_contra_fm2": ("factor-response",),
-    "mmjl_contra1": ("factor-response",),
-    "mmjl_contra2": ("factor-response",),
-    "mmjl_verbagg": ("factor-response",),
-    "mass_bacteria": ("factor-response", "logical-expression-names"),
     "lme4_orthodont_nsex": ("reml-stops-short",),
     "mmjl_oxide2": ("reml-stops-short",),
     "nlme_wafer": ("doublebar-term-order", "reml-stops-short"),
