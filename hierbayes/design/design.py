@@ -30,6 +30,8 @@ from hierbayes.formula import ParsedFormula, parse_formula
 from hierbayes.formula.rexpr import r_name
 
 WEIGHTS_COLUMN = "(weights)"
+#: Where an offset given as numbers (lme4's ``offset=`` argument) lives in the model frame, as in R's.
+OFFSET_COLUMN = "(offset)"
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ class Design:
         cols = tuple(c for c in self.columns if wanted is None or c.label in wanted)
         missing = [c.label for c in cols if c.label not in data.columns]
         if missing:
-            raise DataError(f"new data lacks column(s) {', '.join(map(str, missing))} needed for the {what}")
+            raise missing_columns_error(missing, what)
         return safe_frame(data, cols, new=True)
 
     def fixed_matrix(self, data: pd.DataFrame) -> np.ndarray:
@@ -198,6 +200,7 @@ def build_design(
     *,
     na_action: str = "omit",
     weights: Hashable | np.ndarray | None = None,
+    offset: Hashable | np.ndarray | None = None,
     require_random: bool = True,
     binary_response: bool = False,
 ) -> Design:
@@ -214,6 +217,11 @@ def build_design(
     weights
         Prior weights: a column (by label, whatever its name), an expression
         of columns (``"1 / v"``), or an array with one value per row.
+    offset
+        lme4's ``offset=`` argument, added to any ``offset()`` terms of the
+        formula: a column (by label), an expression of columns
+        (``"log(expected)"``), or an array with one value per row (rows
+        where it is missing are dropped, as R's model frame drops them).
     require_random
         Raise when the formula has no random-effects term.
     binary_response
@@ -253,8 +261,13 @@ def build_design(
             raise DataError(f"weights has {len(weight_array)} values for {len(df)} rows")
         check_weights(weight_array, "weights", df.index)  # missing weights are an error, not a dropped row
         df = df.assign(**{WEIGHTS_COLUMN: weight_array})
+    offset_ref = offset
+    if offset is not None and not _is_column_ref(offset, df):
+        offset_array = _offset_array(offset, len(df))
+        df = df.assign(**{OFFSET_COLUMN: offset_array})
+        offset_ref = OFFSET_COLUMN
     table = ColumnTable(df.columns)
-    code = _translate(parsed, table, weights if weight_array is None else WEIGHTS_COLUMN)
+    code = _translate(parsed, table, weights if weight_array is None else WEIGHTS_COLUMN, offset_ref)
     if weight_array is None and weights is not None:
         label = table.find(weights) if isinstance(weights, str) else weights
         if label is not None and label in df.columns:
@@ -293,20 +306,31 @@ def build_design(
     check_scaling(X, x_names)
     check_slopes_vary(blocks)
     offset_code = tuple((c, {}) for c in code["offsets"])
-    offset = None
+    offset_values = None
     if offset_code:
-        offset = sum(evaluate_vector(c, safe, "offset", naming, state) for c, state in offset_code)
-        check_finite(offset, [" + ".join(parsed.offsets)], "offset", rows)
+        offset_values = sum(evaluate_vector(c, safe, "offset", naming, state) for c, state in offset_code)
+        shown = [*parsed.offsets] + ([] if offset_ref is None else [f"offset={offset_ref}"])
+        check_finite(offset_values, [" + ".join(shown)], "offset", rows)
     w = None
     if weights is not None:
         w = evaluate_vector(code["weights"], safe, "weights", naming)
         check_weights(w, "weights" if weight_array is not None else f"weights '{weights}'", rows)
     return Design(
-        formula=parsed, y=y, X=X, x_names=x_names, blocks=blocks, frame=frame, offset=offset,
+        formula=parsed, y=y, X=X, x_names=x_names, blocks=blocks, frame=frame, offset=offset_values,
         trials=trials, weights=w, aliased=aliased, fixed_spec=spec, fixed_keep=tuple(keep),
         columns=columns, naming=naming, fixed_code=code["fixed"], offset_code=offset_code,
         fixed_labels=tuple(code["fixed_labels"]), response_levels=response_levels,
     )  # fmt: skip
+
+
+def missing_columns_error(missing: list[Hashable], what: str) -> DataError:
+    """New data lacks columns the model reads; an offset given as numbers when fitting is named as such."""
+    if OFFSET_COLUMN in missing:
+        return DataError(
+            "the offset was given as numbers (offset=array) when fitting, so new data cannot supply it: fit with "
+            "offset= naming a column or an expression of columns (offset='log(expected)'), or use newdata=None"
+        )
+    return DataError(f"new data lacks column(s) {', '.join(map(str, missing))} needed for the {what}")
 
 
 def _is_array(obj: object) -> bool:
@@ -328,6 +352,22 @@ def check_weights(w: np.ndarray, what: str, rows) -> None:
         raise DataError(f"{what}: every weight is zero; at least one row needs a positive weight")
 
 
+def _offset_array(offset: object, n: int) -> np.ndarray:
+    """lme4's ``offset=`` given as numbers, one per row (R's model frame refuses other lengths)."""
+    try:
+        arr = np.asarray(offset, dtype=float).reshape(-1) if _is_array(offset) else None
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None:
+        raise DataError(f"offset must be numbers (one per row), a column or an expression of columns, not {offset!r}")
+    if len(arr) != n:
+        raise DataError(f"offset has {len(arr)} values for {n} rows")
+    if np.isinf(arr).any():
+        i = int(np.flatnonzero(np.isinf(arr))[0])
+        raise DataError(f"offset must be finite; row {i} is {arr[i]:g}")
+    return arr
+
+
 def _is_column_ref(weights: object, df: pd.DataFrame) -> bool:
     """A column label (any hashable that is a column) or a string (a column's text or an expression)."""
     if isinstance(weights, str):
@@ -338,7 +378,7 @@ def _is_column_ref(weights: object, df: pd.DataFrame) -> bool:
         return False
 
 
-def _translate(parsed: ParsedFormula, table: ColumnTable, weights: Hashable | None) -> dict:
+def _translate(parsed: ParsedFormula, table: ColumnTable, weights: Hashable | None, offset: Hashable | None) -> dict:
     """Translate every piece of the formula, checking its names against the data's columns.
 
     Also sorts the columns by use: those the fixed part and offsets read
@@ -355,6 +395,10 @@ def _translate(parsed: ParsedFormula, table: ColumnTable, weights: Hashable | No
     offsets = []
     for o in parsed.offsets:
         offsets.append(tr.value(o, "offset"))
+        fixed_labels += [c for c in tr.reads if c not in fixed_labels]
+    if offset is not None:  # lme4's offset= argument: added to the formula's offsets
+        label = offset if not isinstance(offset, str) else table.find(offset)
+        offsets.append(tr.safe(label) if label is not None else tr.value(offset, "offset"))
         fixed_labels += [c for c in tr.reads if c not in fixed_labels]
     out["offsets"], out["fixed_labels"] = tuple(offsets), fixed_labels
     numeric.update(fixed_labels)

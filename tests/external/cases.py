@@ -33,7 +33,6 @@ PYTHON_ARGS = {
 }
 
 ROOT_CAUSES: dict[str, str] = {
-    "offset-arg": "model.py glmer: offset= is not an argument (raw TypeError from glmm.fit_glmm)",
     "ordered-contrasts": (
         "design/encode.py evaluate_matrix: ordered factors get treatment contrasts; R uses contr.poly "
         "(.L .Q .C ^4): other names, another REML criterion (it depends on X's parametrization), "
@@ -65,7 +64,6 @@ ROOT_CAUSES: dict[str, str] = {
 }
 
 XFAIL: dict[str, tuple[str, ...]] = {
-    "mlmRev_mmmec": ("offset-arg",),
     "lme4_orthodont_nsex": ("reml-stops-short",),
     "mmjl_oxide2": ("reml-stops-short",),
     "nlme_wafer": ("doublebar-term-order", "reml-stops-short"),
