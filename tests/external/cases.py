@@ -42,11 +42,6 @@ ROOT_CAUSES: dict[str, str] = {
         "reml/optimize.py _bobyqa stops at ftol_abs = xtol_abs = 1e-8 (lme4's default): 1e-9..4e-7 above "
         "the optimum, theta off by 1e-5..1e-3 on flat surfaces; optimizer='lbfgsb' matches lme4's tight fit"
     ),
-    "doublebar-term-order": (
-        "design/random.py sorts blocks stably by decreasing levels; lme4 1.1-31's mkReTrms uses "
-        "rev(order(nl)), which reverses terms with tied level counts whenever it reorders; lme4 names the "
-        "`||` groups of Wafer:Site 'Wafer.Site', 'Wafer.Site.1' in VarCorr"
-    ),
     "glmm-stops-short": (
         "glmm/fit.py: the second stage stops short of lme4's polished optimum: on a badly scaled GLMM "
         "(cond(H) ~ 4e7) 1.1e-6 above it, fixef off by 7e-4 SE; elsewhere fixef off by ~1.5e-6 SE"
@@ -66,7 +61,7 @@ ROOT_CAUSES: dict[str, str] = {
 XFAIL: dict[str, tuple[str, ...]] = {
     "lme4_orthodont_nsex": ("reml-stops-short",),
     "mmjl_oxide2": ("reml-stops-short",),
-    "nlme_wafer": ("doublebar-term-order", "reml-stops-short"),
+    "nlme_wafer": ("reml-stops-short",),
     "lme4_grouse_full": ("glmm-stops-short",),
     "lme4_offset_glmer": ("pirls-warm-start", "glmm-stops-short"),
     "lme4_mastitis": ("pirls-divergent-fixef", "ordered-contrasts"),

@@ -22,6 +22,8 @@ CASES = [
     ("y ~ x | g | h", 10, "one '|'"),
     ("y ~ 1 | g + x", 8, "a grouping factor is a column name"),
     ("y ~ offset(z) + 1 | g", 4, "offset() belongs in the fixed part"),
+    ("y ~ x - ((1 | a) + (1 | b))", 8, "cannot be removed"),
+    ("y ~ (x + I(a | b))", 13, "'|' outside a random-effects term"),
     ("y ~ x + (1 | g | h)", 15, "one '|'"),
     ("y ~ foo(x) + (1 | g)", 4, "unknown function 'foo'"),
     ("y ~ x + (bar(x) | g)", 9, "unknown function 'bar'"),
