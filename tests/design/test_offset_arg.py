@@ -113,3 +113,40 @@ def test_bad_offsets_are_named(counts, offset, error, words):
 def test_offset_is_an_lme4_argument_of_every_entry_point(counts):
     with pytest.raises(ArgumentError, match="did you mean 'offset'"):
         hb.glmer("y ~ x + (1 | g)", counts, family="poisson", offest="log(expo)")
+
+
+# --- against R (tests/reference/make_issue15_extra.R) ---------------------------------------------------------
+
+
+def _ref(case: str) -> dict:
+    import json
+
+    from tests.refdata import REFERENCE
+
+    with open(REFERENCE / "issue15_extra_reference.json") as fh:
+        return json.load(fh)["offset"][case]
+
+
+def _compare(fit, ref: dict, crit: float) -> None:
+    assert crit == pytest.approx(ref["criterion"], rel=1e-8)
+    np.testing.assert_allclose(fit.fixef[list(ref["fixef"])].to_numpy(), list(ref["fixef"].values()), rtol=2e-6)
+    np.testing.assert_allclose(fit.theta.to_numpy(), list(ref["theta"].values()), rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(fit.fitted)[:6], ref["fitted_head"], rtol=1e-6)
+
+
+def test_lmer_offset_argument_matches_lme4():
+    sleep = hb.datasets.load("sleepstudy")
+    numbers = hb.lmer("Reaction ~ Days + (Days | Subject)", sleep, offset=10 * sleep["Days"].to_numpy())
+    _compare(numbers, _ref("lmer_numbers"), numbers.reml_criterion)
+    both = hb.lmer("Reaction ~ Days + (Days | Subject) + offset(5 * Days)", sleep, offset="Days^2")
+    _compare(both, _ref("lmer_both"), both.reml_criterion)
+
+
+def test_glmer_offset_argument_matches_lme4():
+    from tests.refdata import ROOT
+
+    d = pd.read_csv(ROOT / "tests/reference/data/issue15extra_counts.csv")
+    expr = hb.glmer("y ~ x + (1 | g)", d, family="poisson", offset="log(expo)")
+    _compare(expr, _ref("glmer_expression"), -2 * expr.loglik)
+    both = hb.glmer("y ~ x + (1 | g) + offset(0.5 * log(expo))", d, family="poisson", offset=0.5 * np.log(d["expo"]))
+    _compare(both, _ref("glmer_both"), -2 * both.loglik)

@@ -106,3 +106,17 @@ def test_blocks_keep_each_factor_once():
     assert [b.group for b in d.blocks] == ["a", "b"]
     assert d.blocks[0].bar_names == ("a", "a.1")
     assert d.blocks[1].bar_names == ("b",)
+
+
+@pytest.mark.parametrize(
+    ("case", "formula"), [("slope", "Reaction ~ Days + 1|Subject"), ("doublebar", "Reaction ~ Days||Subject")]
+)
+def test_unparenthesised_bar_fits_as_lme4(case, formula):
+    """R reads `Reaction ~ Days + 1|Subject` as `Reaction ~ (Days + 1 | Subject)`: an intercept-only fixed part."""
+    ref = reference()["bare_bar"][case]
+    fit = hb.lmer(formula, hb.datasets.load("sleepstudy"))
+    assert fit.reml_criterion == pytest.approx(ref["criterion"], rel=1e-8)
+    assert list(fit.fixef.index) == list(ref["fixef"]) == ["(Intercept)"]
+    np.testing.assert_allclose(fit.fixef.to_numpy(), list(ref["fixef"].values()), rtol=1e-6)
+    assert list(fit.theta.index) == list(ref["theta"])
+    np.testing.assert_allclose(fit.theta.to_numpy(), list(ref["theta"].values()), rtol=2e-5)
