@@ -38,10 +38,6 @@ ROOT_CAUSES: dict[str, str] = {
         "(.L .Q .C ^4): other names, another REML criterion (it depends on X's parametrization), "
         "another dropped column"
     ),
-    "reml-stops-short": (
-        "reml/optimize.py _bobyqa stops at ftol_abs = xtol_abs = 1e-8 (lme4's default): 1e-9..4e-7 above "
-        "the optimum, theta off by 1e-5..1e-3 on flat surfaces; optimizer='lbfgsb' matches lme4's tight fit"
-    ),
     "glmm-stops-short": (
         "glmm/fit.py: the second stage stops short of lme4's polished optimum: on a badly scaled GLMM "
         "(cond(H) ~ 4e7) 1.1e-6 above it, fixef off by 7e-4 SE; elsewhere fixef off by ~1.5e-6 SE"
@@ -59,9 +55,6 @@ ROOT_CAUSES: dict[str, str] = {
 }
 
 XFAIL: dict[str, tuple[str, ...]] = {
-    "lme4_orthodont_nsex": ("reml-stops-short",),
-    "mmjl_oxide2": ("reml-stops-short",),
-    "nlme_wafer": ("reml-stops-short",),
     "lme4_grouse_full": ("glmm-stops-short",),
     "lme4_offset_glmer": ("pirls-warm-start", "glmm-stops-short"),
     "lme4_mastitis": ("pirls-divergent-fixef", "ordered-contrasts"),
