@@ -106,7 +106,7 @@ class Pirls:
         self.maxit = maxit
         self.pdev_tol = pdev_tol
         self._empty_x = np.empty((design.n, 0))
-        self._u: list[np.ndarray] = [np.zeros((b.nlevels, b.k)) for b in design.blocks]
+        self._b: list[np.ndarray] = [np.zeros((b.nlevels, b.k)) for b in design.blocks]
         self._beta: np.ndarray | None = None
         dense = WeightedSystem.fits(design)
         self._systems = {j: WeightedSystem(design, with_x=j) for j in (True, False)} if dense else None
@@ -144,11 +144,13 @@ class Pirls:
             Fixed effects held fixed (lme4's nAGQ >= 1 stage), or None to
             estimate them with u (lme4's nAGQ = 0 stage).
         warm
-            Start from the modes of the previous call (else from R's
-            starting means). A warm start that fails (the previous modes
-            scaled by a very different theta can put the linear predictor
-            where the working weights span too many orders of magnitude) is
-            retried from R's starting means.
+            Start from the random effects ``b = Lambda u`` of the previous
+            call (else from R's starting means). Starting from ``b`` rather
+            than from the spherical ``u`` keeps the linear predictor where the
+            last modes put it: ``u`` carried to a theta five times larger
+            (stage 1's small theta, then stage 2's) would multiply the
+            effects by five and overflow ``exp(eta)``. A warm start that fails
+            is retried from R's starting means.
         """
         warm = warm and (self._beta is not None or beta is not None)
         try:
@@ -170,7 +172,9 @@ class Pirls:
             b_start = self._beta if joint else beta
             if b_start is None:
                 b_start = np.zeros(d.p)
-            eta = r.offset + d.X @ b_start + self.zb(lams, self._u)
+            eta = r.offset + d.X @ b_start + self.zb([np.eye(lam.shape[0]) for lam in lams], self._b)
+            if not np.all(np.isfinite(r.linkinv(eta))):
+                eta = self.start_eta()
         else:
             eta = self.start_eta()
         mu = r.linkinv(eta)
@@ -223,7 +227,7 @@ class Pirls:
             raise ModelError(f"PIRLS did not converge in {self.maxit} iterations at theta={theta}")
         us = self._split(coef)
         beta_out = coef[q:] if joint else np.asarray(beta, float)
-        self._u = us
+        self._b = [uu @ lam.T for uu, lam in zip(us, lams, strict=True)]
         if joint:
             self._beta = beta_out
         return PirlsResult(

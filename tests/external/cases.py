@@ -38,15 +38,6 @@ ROOT_CAUSES: dict[str, str] = {
         "(.L .Q .C ^4): other names, another REML criterion (it depends on X's parametrization), "
         "another dropped column"
     ),
-    "glmm-stops-short": (
-        "glmm/fit.py: the second stage stops short of lme4's polished optimum: on a badly scaled GLMM "
-        "(cond(H) ~ 4e7) 1.1e-6 above it, fixef off by 7e-4 SE; elsewhere fixef off by ~1.5e-6 SE"
-    ),
-    "pirls-warm-start": (
-        "glmm/pirls.py Pirls.run: warm start from the last spherical modes u; after a small theta u is "
-        "large, at the next theta exp(eta) overflows, the first iteration's system is NaN and "
-        "FloatingPointError is raised (no step-halving on iteration 1)"
-    ),
     "pirls-divergent-fixef": (
         "glmm/pirls.py Pirls.run: with a fixed effect diverging (quasi-separation: a level with all-zero "
         "counts) the max|d eta| stopping rule never passes: 'PIRLS did not converge'; lme4 stops on the "
@@ -55,8 +46,6 @@ ROOT_CAUSES: dict[str, str] = {
 }
 
 XFAIL: dict[str, tuple[str, ...]] = {
-    "lme4_grouse_full": ("glmm-stops-short",),
-    "lme4_offset_glmer": ("pirls-warm-start", "glmm-stops-short"),
     "lme4_mastitis": ("pirls-divergent-fixef", "ordered-contrasts"),
 }
 
