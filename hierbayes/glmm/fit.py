@@ -311,12 +311,12 @@ def estimate_glmm(
     report = None
     if not singular:  # lme4 skips the gradient checks on a boundary fit
         report = ConvergenceReport(g, H, np.arange(len(pars)), controlled_messages(g, H, pars, control))
-    if not separated:  # the derivatives describe the optimizer's point, a fraction of an SE from the polished one
-        polished, evals = _polish(devfun, pars, lower, g, H, opt.fmin if pars is opt.final else None)
-        if evals and not np.array_equal(polished, pars):
-            pars = polished
-            opt = dataclasses.replace(opt, final=pars.copy(), feval=opt.feval + evals,
-                                      message=opt.message + "; polished by Newton steps")  # fmt: skip
+    # the derivatives describe the optimizer's point, a fraction of an SE from the polished one
+    polished, evals = _polish(devfun, pars, lower, g, H, opt.fmin if pars is opt.final else None)
+    if evals and not np.array_equal(polished, pars):
+        pars = polished
+        opt = dataclasses.replace(opt, final=pars.copy(), feval=opt.feval + evals,
+                                  message=opt.message + "; polished by Newton steps")  # fmt: skip
     objective = devfun(pars)
     est = _estimates(design, response, layout, nAGQ, pars[: layout.size], pars[layout.size :], objective, opt1,
                      opt, (g, H), report, control, pirls.pdev_tol)  # fmt: skip
@@ -395,10 +395,13 @@ def _polish(
     curvature (``1e-4 sqrt(H_ii)`` above 0.1: the uncentred covariate), that
     gradient is biased and its Newton step lands beside the minimiser. The
     gradient is then taken again along the directions that standardize H
-    (``D' H D = I``, D from H's Cholesky factor; steps of 1e-3 there) and
+    (``D' H D = I``, D from H's eigenvectors; steps of 1e-3 there) and
     ``x - D D' g`` taken, repeated while that gradient is above its rounding
     noise: a Newton iteration with H fixed, which converges to where the
-    gradient vanishes. Parameters on a bound stay there. A step too small
+    gradient vanishes. Parameters on a bound stay there, and so do directions
+    whose curvature is below the derivatives' rounding noise (the diverging
+    fixed effects of separated data: their likelihood levels off, the
+    others' is still defined). A step too small
     for the deviance to resolve (at most 1e-3 standard units) is kept when
     the deviance rises by no more than its rounding noise. Returns the point
     and the number of evaluations spent.
@@ -407,19 +410,22 @@ def _polish(
     if not len(free) or not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
         return x, 0
     Hf, gf = H[np.ix_(free, free)], g[free]
-    try:
-        L = np.linalg.cholesky((Hf + Hf.T) / 2)
-    except np.linalg.LinAlgError:
-        return x, 0
-    D = np.linalg.inv(L).T  # D' Hf D = I
-    se = np.sqrt(np.sum(D * D, axis=1))  # sqrt(diag(Hf^-1))
-    step = np.linalg.solve(Hf, gf)
-    if np.max(np.abs(step) / se) < POLISH_STEP_TOL:
-        return x, 0
     evals = 0
     if f0 is None:
         f0, evals = devfun(x), 1
     noise = 64 * np.finfo(float).eps * max(1.0, abs(f0))
+    ev, V = np.linalg.eigh((Hf + Hf.T) / 2)
+    # directions of clear curvature: above the finite differences' rounding noise. Flat ones (the diverging
+    # fixed effects of separated data, whose likelihood levels off) are left where the optimizer put them.
+    keep = ev > max(1e-12 * ev.max(initial=0.0), noise / DERIV_STEP**2)
+    if not keep.any():
+        return x, evals
+    D = V[:, keep] / np.sqrt(ev[keep])  # D' Hf D = I on those directions
+    se = np.sqrt(np.sum(D * D, axis=1))  # sqrt(diag(Hf^+))
+    dz = D.T @ gf  # lme4's Newton step, in standardized units
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if np.nanmax(np.abs(D @ dz) / np.where(se > 0, se, np.inf)) < POLISH_STEP_TOL:
+            return x, evals
 
     def tried(dz: np.ndarray) -> bool:
         nonlocal x, f0, evals
@@ -435,16 +441,16 @@ def _polish(
         return True
 
     if DERIV_STEP * np.sqrt(np.max(np.diag(Hf))) <= DERIV_TRUST:
-        tried(L.T @ step)  # lme4's gradient is accurate here: its Newton step, in standardized units
+        tried(dz)  # lme4's gradient is accurate here
         return x, evals
     gz_tol = max(1e-7, noise / POLISH_H)
     for _ in range(POLISH_ITERATIONS):
-        gz = np.empty(len(free))
-        for i in range(len(free)):
+        gz = np.empty(D.shape[1])
+        for i in range(D.shape[1]):
             e = np.zeros(len(x))
             e[free] = POLISH_H * D[:, i]
             gz[i] = (devfun(x + e) - devfun(x - e)) / (2 * POLISH_H)
-        evals += 2 * len(free)
+        evals += 2 * D.shape[1]
         if not np.all(np.isfinite(gz)) or np.max(np.abs(gz)) < gz_tol or not tried(gz):
             break
     return x, evals

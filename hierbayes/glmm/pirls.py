@@ -91,9 +91,12 @@ class Pirls:
     pdev_tol
         Also stop when the penalized deviance changes by less than this
         (relative; lme4's ``tolPwrss`` criterion). For separated data, whose
-        modes (with beta) run off to infinity while the deviance levels off;
-        None otherwise. In this mode a system that becomes singular (working
-        weights underflowing) ends the iteration at the last good step.
+        modes with beta (stage 1: beta estimated inside PIRLS) run off to
+        infinity while the deviance levels off; None otherwise. In this mode a
+        system that becomes singular (working weights underflowing) ends the
+        iteration at the last good step. With beta fixed (stage 2) the modes
+        are finite (the penalty bounds them) and the linear predictor's step
+        decides, so that the deviance stays smooth for the Newton polish.
     """
 
     def __init__(
@@ -190,7 +193,7 @@ class Pirls:
             z = eta - base + wres
             f = self._factor(theta, lams, X, z, sqrtw, joint)
             if f is None:
-                if self.pdev_tol is not None and last is not None:
+                if self.pdev_tol is not None and joint and last is not None:
                     f, coef, eta, mu, sqrtw = last
                     break
                 raise FloatingPointError(f"PIRLS: the penalized weighted system is singular at theta={theta}")
@@ -219,7 +222,7 @@ class Pirls:
             # a step that stops shrinking far below 1e-6 is rounding noise
             if step < self.tol or (step < 1e-7 and step >= old_step):
                 break
-            if self.pdev_tol is not None and abs(old_pdev - pdev) <= self.pdev_tol * (abs(pdev) + 0.1):
+            if self.pdev_tol is not None and joint and abs(old_pdev - pdev) <= self.pdev_tol * (abs(pdev) + 0.1):
                 break
             last = (f, coef, eta, mu, sqrtw)
             old_pdev, old_coef, old_step = pdev, coef, step
