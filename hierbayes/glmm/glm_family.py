@@ -138,11 +138,21 @@ class GlmResponse:
         """
         me = self.mu_eta(eta)
         var = self.variance(mu)
-        used = self.wt > 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            sqrtw = np.where(used, me * np.sqrt(np.where(used, self.wt, 0.0) / np.where(used, var, 1.0)), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):  # an overflowed mu gives NaN: PIRLS restarts
+            if self._all_weighted:
+                return me * np.sqrt(self.wt / var), (self.y - mu) / me
+            used = self.wt > 0
+            sqrtw = np.where(used, me * np.sqrt(self.wt / np.where(used, var, 1.0)), 0.0)
             wres = np.where(used, (self.y - mu) / np.where(used, me, 1.0), 0.0)
         return sqrtw, wres
+
+    @property
+    def _all_weighted(self) -> bool:
+        cached = self.__dict__.get("_aw")
+        if cached is None:
+            cached = bool(np.all(self.wt > 0))
+            object.__setattr__(self, "_aw", cached)
+        return cached
 
     def residuals(self, eta: np.ndarray, kind: str = "deviance") -> np.ndarray:
         """lme4's ``residuals(m, type)``: deviance, pearson, response or working."""

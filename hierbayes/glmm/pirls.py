@@ -109,7 +109,7 @@ class Pirls:
         self.maxit = maxit
         self.pdev_tol = pdev_tol
         self._empty_x = np.empty((design.n, 0))
-        self._b: list[np.ndarray] = [np.zeros((b.nlevels, b.k)) for b in design.blocks]
+        self._zb = np.zeros(design.n)  # Z b = Z Lambda u of the last modes: the random effects' part of eta
         self._beta: np.ndarray | None = None
         dense = WeightedSystem.fits(design)
         self._systems = {j: WeightedSystem(design, with_x=j) for j in (True, False)} if dense else None
@@ -175,8 +175,8 @@ class Pirls:
             b_start = self._beta if joint else beta
             if b_start is None:
                 b_start = np.zeros(d.p)
-            eta = r.offset + d.X @ b_start + self.zb([np.eye(lam.shape[0]) for lam in lams], self._b)
-            if not np.all(np.isfinite(r.linkinv(eta))):
+            eta = r.offset + d.X @ b_start + self._zb
+            if not np.all(np.isfinite(eta)):
                 eta = self.start_eta()
         else:
             eta = self.start_eta()
@@ -230,7 +230,7 @@ class Pirls:
             raise ModelError(f"PIRLS did not converge in {self.maxit} iterations at theta={theta}")
         us = self._split(coef)
         beta_out = coef[q:] if joint else np.asarray(beta, float)
-        self._b = [uu @ lam.T for uu, lam in zip(us, lams, strict=True)]
+        self._zb = eta - base - (X @ beta_out if joint else 0.0)
         if joint:
             self._beta = beta_out
         return PirlsResult(
