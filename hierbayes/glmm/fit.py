@@ -308,15 +308,18 @@ def estimate_glmm(
                          None, None, control, pirls.pdev_tol)  # fmt: skip
         return _separation_checked(est, design, response, separated)
     g, H = derivatives(devfun, pars, np.full(len(pars), -np.inf), h=DERIV_STEP)  # lme4's deriv12
-    report = None
-    if not singular:  # lme4 skips the gradient checks on a boundary fit
-        report = ConvergenceReport(g, H, np.arange(len(pars)), controlled_messages(g, H, pars, control))
-    # the derivatives describe the optimizer's point, a fraction of an SE from the polished one
     polished, evals = _polish(devfun, pars, lower, g, H, opt.fmin if pars is opt.final else None)
     if evals and not np.array_equal(polished, pars):
+        delta = polished - pars
+        moved = float(np.sqrt(max(delta @ H @ delta, 0.0)))  # in standardized units (curvature 1)
         pars = polished
         opt = dataclasses.replace(opt, final=pars.copy(), feval=opt.feval + evals,
                                   message=opt.message + "; polished by Newton steps")  # fmt: skip
+        if moved > REDERIVE:  # vcov and lme4's checks belong to the final point (lme4 computes them there)
+            g, H = derivatives(devfun, pars, np.full(len(pars), -np.inf), h=DERIV_STEP)
+    report = None
+    if not singular:  # lme4 skips the gradient checks on a boundary fit
+        report = ConvergenceReport(g, H, np.arange(len(pars)), controlled_messages(g, H, pars, control))
     objective = devfun(pars)
     est = _estimates(design, response, layout, nAGQ, pars[: layout.size], pars[layout.size :], objective, opt1,
                      opt, (g, H), report, control, pirls.pdev_tol)  # fmt: skip
@@ -373,6 +376,9 @@ DERIV_TRUST = 0.1
 POLISH_H = 1e-3
 #: Steps of the polish in standardized coordinates, at most (each costs two evaluations per free parameter).
 POLISH_ITERATIONS = 4
+#: After a polish that moved this far (standardized units), lme4's derivatives are taken again at the final
+#: point for vcov and the checks: SEs change by up to ~1e-4 (relative) per 1e-3 units on curved deviances.
+REDERIVE = 1e-4
 #: A step of at most this many standardized units is kept when the deviance rises by no more than its
 #: rounding noise (the quadratic model is exact there, and the deviance no longer resolves the change).
 POLISH_TRUST = 1e-3
@@ -485,6 +491,13 @@ def _estimates(
     z = res.eta - response.offset + wres
     cp = crossproducts(design.blocks, design.X, z, sqrtw)
     f = factorize(cp, layout, theta)
+    if f is None:
+        # separated data (the separation check names them afterwards): the diverging effects' rows have
+        # working weights that underflow against the others' (their effects cancel at +-1e2); floored at
+        # 1e-4 of the largest, those effects keep a huge variance (as lme4 reports one)
+        floor = 1e-4 * float(np.max(sqrtw))
+        cp = crossproducts(design.blocks, design.X, z, np.maximum(sqrtw, floor))
+        f = factorize(cp, layout, theta)
     if f is None:
         raise ModelError(f"the penalized weighted system is singular at the estimates (theta={theta})")
     RXinv = lower_inverse(fixef_precision_factor(f, cp))

@@ -37,6 +37,14 @@ ROOT_CAUSES: dict[str, str] = {}  # none left: every case fits and matches
 XFAIL: dict[str, tuple[str, ...]] = {}
 
 TOLERANCES: dict[str, tuple[dict[str, float], str]] = {
+    "lme4_culcita": (
+        {"se_glmer": 3e-4},
+        "SEs from finite differences with steps of 1e-4 (lme4's deriv12, as lme4 and hierbayes take them) are "
+        "noise-limited here: the deviance's rounding noise (~1e-12) over steps of 1e-4 squared, against "
+        "curvatures of ~0.3, moves them by ~1e-4 between points 1e-5 SE apart; make_external.R could not "
+        "extrapolate se_smooth for this case, and lme4's own SE is 7e-5 below hierbayes' Hessian at lme4's "
+        "own optimum (1.812924 against 1.813059; 1.813048 with steps of 3e-4 to 3e-3)",
+    ),
     "lme4_mastitis": (
         {"fixef": math.inf, "fitted": 1e-3},
         "quasi-complete separation: birth 1989 has 33 rows, all with NCM = 0, so the birth contrasts "
