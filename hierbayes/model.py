@@ -14,7 +14,6 @@ that lists the valid ones.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import warnings
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hierbayes._args import check_unknown
 from hierbayes._warnings import warn
 from hierbayes.design import Design, build_design, check_lmm_levels
 from hierbayes.design.frame import as_dataframe
@@ -407,24 +407,10 @@ _GLMER_NAMES = [n for n in inspect.signature(glmer).parameters if n != "unknown"
 
 
 def _check_unknown(unknown: dict, where: str, valid: list[str]) -> None:
-    if not unknown:
-        return
-    names = list(unknown)
-    hints = []
-    for name in names:
-        if name in ("family", "link") and where == "hb.lmer":
-            hints.append("hb.lmer fits gaussian models; for another family call hb.glmer(..., family=...)")
-            continue
-        r_name = {"na.action": "na_action", "allow.new.levels": "allow_new_levels", "re.form": "re_form"}.get(name)
-        same_case = [v for v in valid if v.lower() == name.lower().replace(".", "_")]
-        close = [r_name] if r_name in valid else same_case or difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
-        if close:
-            hints.append(f"'{name}': did you mean '{close[0]}'?")
-    raise ArgumentError(
-        f"{where}() got unknown keyword argument(s) {', '.join(map(repr, names))}"
-        + (f" ({'; '.join(hints)})" if hints else "")
-        + f"; valid: {', '.join(valid)}"
-    )
+    hint = None
+    if where == "hb.lmer" and set(unknown) & {"family", "link"}:
+        hint = "hb.lmer fits gaussian models; for another family call hb.glmer(..., family=...)"
+    check_unknown(unknown, where, valid, hint)
 
 
 def _check_options(options: dict, valid: tuple[str, ...], where: str) -> None:

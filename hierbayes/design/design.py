@@ -10,6 +10,7 @@ does) and one random-effects block per grouping factor.
 from __future__ import annotations
 
 import copy
+import reprlib
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
@@ -255,7 +256,7 @@ def build_design(
             weight_array = None
         if weight_array is None:
             raise DataError(
-                f"weights must be numbers (one per row), a column or an expression of columns, not {weights!r}"
+                f"weights must be numbers (one per row), a column or an expression of columns, not {_describe(weights)}"
             )
         if len(weight_array) != len(df):
             raise DataError(f"weights has {len(weight_array)} values for {len(df)} rows")
@@ -333,6 +334,14 @@ def missing_columns_error(missing: list[Hashable], what: str) -> DataError:
     return DataError(f"new data lacks column(s) {', '.join(map(str, missing))} needed for the {what}")
 
 
+def _describe(obj: object) -> str:
+    """A short description of a bad argument: its value if small, else its type, length and dtype."""
+    if _is_array(obj):
+        dtype = getattr(obj, "dtype", None)
+        return f"a {type(obj).__name__} of {len(obj)} values" + (f" of dtype {dtype}" if dtype is not None else "")
+    return reprlib.repr(obj)
+
+
 def _is_array(obj: object) -> bool:
     return isinstance(obj, (np.ndarray, pd.Series, list, tuple)) or (
         hasattr(obj, "__array__") and not isinstance(obj, str)
@@ -359,7 +368,9 @@ def _offset_array(offset: object, n: int) -> np.ndarray:
     except (TypeError, ValueError):
         arr = None
     if arr is None:
-        raise DataError(f"offset must be numbers (one per row), a column or an expression of columns, not {offset!r}")
+        raise DataError(
+            f"offset must be numbers (one per row), a column or an expression of columns, not {_describe(offset)}"
+        )
     if len(arr) != n:
         raise DataError(f"offset has {len(arr)} values for {n} rows")
     if np.isinf(arr).any():
