@@ -237,6 +237,8 @@ class GlmerFit(FrequentistFit):
         check_level(level)
         names = [*self.sdcor.index, *self.fixef.index]
         chosen = select(names, parm, len(self.sdcor))
+        check_unknown({k: v for k, v in boot_options.items() if k not in ("nsim", "seed", "progress")}, "confint",
+                      ["method", "level", "parm", "nsim", "seed", "progress"])  # fmt: skip
         allowed = ("nsim", "seed", "progress") if key == "boot" else ()
         bad = [k for k in boot_options if k not in allowed]
         if bad:

@@ -219,6 +219,8 @@ SMALL_STEP = 1e-3
 TINY_STEP = 1e-5
 #: Directions whose curvature is below this (relative to the largest) are left out of a Newton step: flat.
 NEWTON_EIG_TOL = 1e-9
+#: A response beyond this scale (or below its inverse) has squares that overflow (underflow) doubles.
+SCALE_LIMIT = 1e150
 #: lme4's ``restart_edge`` step and tolerance on the one-sided derivative at a bound.
 EDGE_STEP = 1e-5
 
@@ -280,6 +282,13 @@ def check_estimable(objective: LmmObjective) -> None:
     y = d.y if d.offset is None else d.y - d.offset
     sw = objective.weights.sqrtw
     yw = y if sw is None else y * sw
+    scale = float(np.max(np.abs(yw))) if len(yw) else 0.0
+    if scale > SCALE_LIMIT or 0.0 < scale < 1.0 / SCALE_LIMIT:
+        raise EstimationError(
+            f"the response '{d.response_name}' is on a scale (largest |value| {scale:.3g}) whose squares "
+            f"{'overflow' if scale > 1 else 'underflow'} double precision, so the criterion cannot be computed "
+            f"(lme4 returns an infinite one); rescale it, e.g. divide it by {10.0 ** np.floor(np.log10(scale)):.0e}"
+        )
     rw = (y - d.X @ objective.beta0) if sw is None else (y - d.X @ objective.beta0) * sw
     if float(rw @ rw) <= 1e-20 * max(float(yw @ yw), np.finfo(float).tiny):
         values = np.unique(y[sw > 0] if sw is not None else y)
