@@ -6,7 +6,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-
 import pytest
 
 import hierbayes as hb
@@ -86,7 +85,10 @@ def test_bad_specs_are_reported_with_file_and_key(tmp_path: Path, text: str, mat
 
 
 def test_offset_in_a_spec_is_lme4s_offset_argument(tmp_path: Path) -> None:
-    text = '[data]\ndataset = "sleepstudy"\n[model]\nformula = "Reaction ~ Days + (Days | Subject)"\noffset = "10 * Days"\n'
+    text = (
+        '[data]\ndataset = "sleepstudy"\n[model]\nformula = "Reaction ~ Days + (Days | Subject)"\n'
+        'offset = "10 * Days"\n'
+    )
     spec = load_spec(_write(tmp_path, text))
     assert spec.offset == "10 * Days"
     import hierbayes as hb
