@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -113,6 +114,11 @@ class Model:
         data, (weights, offset) = _subset(data, subset, (weights, offset))
         self.data = data
         self.subset = subset
+        if priors is not None and not isinstance(priors, Mapping):
+            raise ArgumentError(
+                f"priors must be a dict of parameter name -> prior (e.g. {{'sigma': Prior('HalfNormal', "
+                f"sigma=10)}}), not {type(priors).__name__}"
+            )
         self.priors = dict(priors or {})
         self.weights = weights
         self.offset = offset
@@ -419,8 +425,38 @@ def _check_options(options: dict, valid: tuple[str, ...], where: str) -> None:
         _check_unknown({k: options[k] for k in unknown}, where.split("(")[0], [*valid, "REML"])
 
 
+#: The sampler's settings: (smallest allowed, whether it is excluded, largest excluded or None).
+SAMPLER_SETTINGS = {"draws": (1, False, None), "chains": (1, False, None), "tune": (0, False, None),
+                    "cores": (1, False, None)}  # fmt: skip
+
+
+def _check_sampler_settings(options: dict) -> None:
+    """draws, chains, tune, cores and target_accept checked before anything is built or compiled."""
+    for name, (low, _, _) in SAMPLER_SETTINGS.items():
+        value = options.get(name)
+        if value is None and name == "cores":
+            continue
+        if name not in options:
+            continue
+        ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and value >= low
+        if not ok:
+            raise ArgumentError(f"{name} must be a whole number >= {low}, not {value!r}")
+    ta = options.get("target_accept")
+    if ta is not None:
+        if (
+            isinstance(ta, (bool, np.bool_))
+            or not isinstance(ta, (int, float, np.integer, np.floating))
+            or not (0 < ta < 1)
+        ):
+            raise ArgumentError(f"target_accept must be a number strictly between 0 and 1, not {ta!r}")
+    seed = options.get("random_seed")
+    if seed is not None and (isinstance(seed, (bool, float, str)) or not np.ndim(seed) <= 1):
+        raise ArgumentError(f"random_seed must be a whole number (or None), not {seed!r}")
+
+
 def _check_bayes_options(options: dict) -> None:
     """Unknown keywords for the Bayesian engine: neither fit_bayes' nor pymc.sample's (nor NUTS')."""
+    _check_sampler_settings(options)
     from hierbayes.bayesian import fit_bayes
 
     own = [n for n, p in inspect.signature(fit_bayes).parameters.items()

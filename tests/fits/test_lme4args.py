@@ -463,3 +463,29 @@ def test_response_on_an_extreme_scale_is_named_not_an_exact_fit(sleep, scale, wo
 def test_bad_weights_are_described_briefly(sleep) -> None:
     with pytest.raises(hb.DataError, match=r"not a ndarray of 180 values of dtype <U1$"):
         hb.lmer(SLEEP, sleep, weights=np.array(["a"] * 180))
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"draws": 0}, "draws must be a whole number >= 1"),
+        ({"chains": 0}, "chains must be a whole number >= 1"),
+        ({"tune": -1}, "tune must be a whole number >= 0"),
+        ({"draws": 2.5}, "draws must be a whole number"),
+        ({"chains": True}, "chains must be a whole number"),
+        ({"target_accept": 1.0}, "target_accept must be a number strictly between 0 and 1"),
+        ({"target_accept": 0}, "target_accept must be a number strictly between 0 and 1"),
+        ({"random_seed": "x"}, "random_seed must be a whole number"),
+        ({"priors": [1, 2]}, "priors must be a dict"),
+    ],
+)
+def test_sampler_settings_are_checked_before_anything_is_built(sleep, monkeypatch, options, words) -> None:
+    import hierbayes.bayesian as bayesian
+
+    def never(*a, **k):  # nothing may be built or compiled before the settings are checked
+        raise AssertionError("the sampler was reached")
+
+    monkeypatch.setattr(bayesian, "fit_bayes", never)
+    monkeypatch.setattr(bayesian, "build_pymc_model", never)
+    with pytest.raises(ArgumentError, match=words):
+        hb.bayes("Reaction ~ Days + (1 | Subject)", sleep, **options)
