@@ -66,7 +66,8 @@ class GlmResponse:
         if name == "probit":
             return special.ndtr(np.clip(eta, -_PROBIT_THRESH, _PROBIT_THRESH))
         if name == "log":
-            return np.maximum(np.exp(eta), EPS)
+            with np.errstate(over="ignore"):  # exp() of a huge eta is inf, as in R (PIRLS halves such steps)
+                return np.maximum(np.exp(eta), EPS)
         mu = self.family.link.inverse(eta)
         return np.clip(mu, EPS, 1.0 - EPS) if self.binomial else mu
 
@@ -78,7 +79,8 @@ class GlmResponse:
         elif name == "probit":
             d = np.exp(-0.5 * eta * eta) * _INV_SQRT_2PI
         elif name == "log":
-            d = np.exp(eta)
+            with np.errstate(over="ignore"):
+                d = np.exp(eta)
         else:
             d = self.family.link.mu_eta(eta)
         return np.maximum(d, EPS) if self.binomial or name == "log" else d
@@ -92,7 +94,8 @@ class GlmResponse:
         y, wt = self.y, self.wt
         if self.binomial:
             return 2.0 * wt * (_ylogy(y, mu) + _ylogy(1.0 - y, 1.0 - mu))
-        return 2.0 * wt * (_ylogy(y, mu) - (y - mu))
+        with np.errstate(invalid="ignore"):  # an infinite mu (overflowed exp) gives NaN: a step PIRLS halves
+            return 2.0 * wt * (_ylogy(y, mu) - (y - mu))
 
     def aic(self, mu: np.ndarray) -> float:
         """-2 sum of log-likelihood contributions (R's ``family$aic`` without the 2p)."""
@@ -127,10 +130,29 @@ class GlmResponse:
 
     # --- IRLS ---------------------------------------------------------------------------
     def working(self, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Square-root working weights and working residuals ``(y - mu) / mu_eta`` at eta."""
+        """Square-root working weights and working residuals ``(y - mu) / mu_eta`` at eta.
+
+        A row of prior weight zero has working weight zero and working
+        residual zero, whatever its mean (no 0/0 where its variance or
+        ``mu_eta`` is zero, as with the identity link at mu = 0).
+        """
         me = self.mu_eta(eta)
-        sqrtw = me * np.sqrt(self.wt / self.variance(mu))
-        return sqrtw, (self.y - mu) / me
+        var = self.variance(mu)
+        with np.errstate(divide="ignore", invalid="ignore"):  # an overflowed mu gives NaN: PIRLS restarts
+            if self._all_weighted:
+                return me * np.sqrt(self.wt / var), (self.y - mu) / me
+            used = self.wt > 0
+            sqrtw = np.where(used, me * np.sqrt(self.wt / np.where(used, var, 1.0)), 0.0)
+            wres = np.where(used, (self.y - mu) / np.where(used, me, 1.0), 0.0)
+        return sqrtw, wres
+
+    @property
+    def _all_weighted(self) -> bool:
+        cached = self.__dict__.get("_aw")
+        if cached is None:
+            cached = bool(np.all(self.wt > 0))
+            object.__setattr__(self, "_aw", cached)
+        return cached
 
     def residuals(self, eta: np.ndarray, kind: str = "deviance") -> np.ndarray:
         """lme4's ``residuals(m, type)``: deviance, pearson, response or working."""

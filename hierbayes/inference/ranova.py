@@ -149,7 +149,8 @@ def ranova(fit: LmerFit) -> pd.DataFrame:
         formulas[name] = formula
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", HierbayesWarning)
-            model = hb.Model(formula, fit.model.data, na_action=fit.model.na_action, weights=fit.model.weights)
+            model = hb.Model(formula, fit.model.data, na_action=fit.model.na_action, weights=fit.model.weights,
+                             offset=getattr(fit.model, "offset", None))  # fmt: skip
             reduced = model.fit(fit.method, control=fit.estimates.control)
         if reduced.nobs != fit.nobs:
             raise DataError(
