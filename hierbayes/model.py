@@ -422,8 +422,10 @@ def _check_options(options: dict, valid: tuple[str, ...], where: str) -> None:
 
 
 def _check_bayes_options(options: dict, where: str = "hb.bayes") -> None:
-    """Unknown keywords for the Bayesian engine: neither fit_bayes' nor pymc.sample's (nor NUTS')."""
-    from hierbayes.bayesian import fit_bayes
+    """Sampler settings, then keywords that are neither fit_bayes' nor pymc.sample's (nor NUTS')."""
+    from hierbayes.bayesian.sampling import check_sampler_options, fit_bayes
+
+    check_sampler_options(options)
 
     own = [n for n, p in inspect.signature(fit_bayes).parameters.items()
            if n != "model" and p.kind is not inspect.Parameter.VAR_KEYWORD]  # fmt: skip

@@ -468,14 +468,14 @@ def test_bad_weights_are_described_briefly(sleep) -> None:
 @pytest.mark.parametrize(
     ("options", "words"),
     [
-        ({"draws": 0}, "draws must be a whole number >= 1"),
-        ({"chains": 0}, "chains must be a whole number >= 1"),
-        ({"tune": -1}, "tune must be a whole number >= 0"),
-        ({"draws": 2.5}, "draws must be a whole number"),
-        ({"chains": True}, "chains must be a whole number"),
+        ({"draws": 0}, "draws must be at least 1"),
+        ({"chains": 0}, "chains must be at least 1"),
+        ({"tune": -1}, "tune must be at least 0"),
+        ({"draws": 2.5}, "draws must be an integer"),
+        ({"chains": True}, "chains must be an integer"),
         ({"target_accept": 1.0}, "target_accept must be a number strictly between 0 and 1"),
         ({"target_accept": 0}, "target_accept must be a number strictly between 0 and 1"),
-        ({"random_seed": "x"}, "random_seed must be a whole number"),
+        ({"random_seed": "x"}, "random_seed must be an integer"),
         ({"priors": [1, 2]}, "priors must be a dict"),
     ],
 )
