@@ -124,8 +124,12 @@ class MixedFit(ABC):
         new_levels: str | None = None,
         *,
         allow_new_levels: bool | None = None,
-    ) -> np.ndarray:
-        """Predictions from point estimates of the effects.
+        interval: str | None = None,
+        level: float = 0.95,
+        nsim: int = 1000,
+        random_seed: int | None = None,
+    ) -> np.ndarray | pd.DataFrame:
+        """Predictions from point estimates of the effects, optionally with intervals.
 
         Parameters
         ----------
@@ -142,13 +146,39 @@ class MixedFit(ABC):
             For levels of a grouping factor not seen when fitting: ``"error"``
             (lme4's default), or ``"population"`` (random effect zero).
         allow_new_levels
-            lme4's spelling: True is ``new_levels="population"``.
+            lme4's spelling: True is ``new_levels="population"``; with
+            ``interval="prediction"`` a new level's effects are drawn from the
+            fitted distribution.
+        interval
+            None (the predictions alone), ``"confidence"`` (delta-method interval
+            of the mean, conditional on the random effects) or ``"prediction"``
+            (an interval for a new observation, by simulation: residual noise,
+            the random effects' and the parameters' uncertainty; see
+            :mod:`hierbayes.interpret.intervals`).
+        level
+            Interval level.
+        nsim, random_seed
+            Simulations for ``interval="prediction"``, and their seed.
 
         Returns
         -------
-        numpy.ndarray
-            One prediction per row (NaN where a used value is missing).
+        numpy.ndarray or pandas.DataFrame
+            One prediction per row (NaN where a used value is missing); with
+            ``interval``, a DataFrame of ``estimate``, (``std_error``,) ``lower``, ``upper``.
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> fit = hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
+        >>> pi = fit.predict({"Days": [5], "Subject": ["308"]}, interval="prediction", random_seed=1)
+        >>> pi.columns.tolist(), bool(pi.lower[0] < pi.estimate[0] < pi.upper[0])
+        (['estimate', 'lower', 'upper'], True)
         """
+        if interval is not None:  # the interpret package sits above the fits, hence the import here
+            from hierbayes.interpret.intervals import predict_interval
+
+            return predict_interval(self, newdata, re_form, new_levels, allow_new_levels, interval, level, nsim,
+                                    random_seed)  # fmt: skip
         policy = new_levels_policy(allow_new_levels, new_levels)
         eta = linear_predictor(self.design, self.fixef.to_numpy(), self._ranef_arrays(), newdata, re_form, policy)
         return self._inverse_link(eta)
