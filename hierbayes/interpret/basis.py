@@ -22,7 +22,7 @@ The df rules come from :mod:`hierbayes.inference.kenward_roger` and
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -155,11 +155,13 @@ def fit_basis(fit: MixedFit, df: str | None = None) -> Basis:
         return Basis(beta, V, None, "satterthwaite", satt_rows, scale, names, tuple(messages))
     from hierbayes.inference import kenward_roger as kr
 
-    reml_fit = fit
-    if not fit.reml:
-        reml_fit = _reml_refit(fit)
+    if fit.reml:
+        adj = kr.vcov_adjusted(fit)
+    else:
+        # pbkrtest refits an ML fit by REML for the adjusted covariance and its P, W; emmeans' df
+        # (pbkrtest's Lb_ddf) then use the ML fit's own vcov as the unadjusted one
+        adj = replace(kr.vcov_adjusted(_reml_refit(fit)), vcov=V)
         messages.append("Kenward-Roger's method uses the REML refit of this ML fit (as pbkrtest does)")
-    adj = kr.vcov_adjusted(reml_fit)
 
     def kr_rows(L: np.ndarray) -> np.ndarray:
         return np.array([_guarded(lambda row: kr.kr_ddf(row[None, :], adj)[0], row, adj.vcov) for row in L])

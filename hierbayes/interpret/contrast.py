@@ -39,7 +39,7 @@ from hierbayes.interpret.scale import Scale
 METHODS = ("pairwise", "revpairwise", "trt.vs.ctrl", "trt.vs.ctrlk", "eff")
 _PARENS = re.compile(r"-|\+|/|\*")
 _DEFAULT_ADJUST = {"pairwise": "tukey", "revpairwise": "tukey", "trt.vs.ctrl": "dunnettx", "trt.vs.ctrlk": "dunnettx",
-                   "eff": "BH"}  # fmt: skip
+                   "eff": "fdr"}  # fmt: skip
 
 
 def _coefficients(method: Any, levs: list[str], ref: Any) -> tuple[list[str], np.ndarray]:
@@ -67,7 +67,7 @@ def _coefficients(method: Any, levs: list[str], ref: Any) -> tuple[list[str], np
             names.append(f"{levs[i]} - {levs[j]}")
             rows.append(c)
     elif method in ("trt.vs.ctrl", "trt.vs.ctrlk"):
-        r = _ref_index(levs, k - 1 if (method == "trt.vs.ctrlk" and ref is None) else ref)
+        r = _ref_index(levs, k if (method == "trt.vs.ctrlk" and ref is None) else ref)
         for i in range(k):
             if i == r:
                 continue

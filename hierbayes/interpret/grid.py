@@ -215,10 +215,15 @@ class ReferenceGrid:
     data: pd.DataFrame
 
     def labels(self, var: Variable) -> list:
-        """Printed values of a variable in the grid: level labels of a factor, the numbers of a numeric one."""
-        if var.kind == "factor":
+        """Printed values of a variable in the grid: level labels of a factor, numbers for a numeric variable
+        (also for one the formula uses as a factor, ``factor(x)``, as emmeans prints it)."""
+        if var.kind == "factor" and not all(_is_num(v) for v in var.levels):
             return [var.labels[var.levels.index(v)] for v in self.values[var.label]]
         return list(self.values[var.label])
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
 def reference_grid(fit: MixedFit, at: Mapping | None = None) -> ReferenceGrid:
