@@ -21,6 +21,7 @@ The df rules come from :mod:`hierbayes.inference.kenward_roger` and
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -110,8 +111,26 @@ def df_method_name(df: str | None) -> str | None:
     return _DF_SPELLINGS[key]
 
 
+_BASES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def fit_basis(fit: MixedFit, df: str | None = None) -> Basis:
-    """The basis of a fit, with the df method asked for (None: emmeans' default for the engine)."""
+    """The basis of a fit, with the df method asked for (None: emmeans' default for the engine).
+
+    Kept per fit (weakly), so that the Kenward-Roger adjustment or Satterthwaite's
+    derivatives are computed once for all the means and contrasts of one fit.
+    """
+    key = df_method_name(df)
+    try:
+        cache = _BASES.setdefault(fit, {})
+    except TypeError:  # not weakly referenceable
+        cache = {}
+    if key not in cache:
+        cache[key] = _fit_basis(fit, df)
+    return cache[key]
+
+
+def _fit_basis(fit: MixedFit, df: str | None) -> Basis:
     from hierbayes.fits.glmer import GlmerFit
     from hierbayes.fits.lmer import LmerFit
     from hierbayes.fits.posterior import PosteriorFit
