@@ -134,6 +134,41 @@ def comparisons(
     >>> c[["term", "value", "estimate"]].round(3).values.tolist()
     [['period', '1_vs_4', -0.15]]
     """
+    return comparisons_with_draws(
+        fit=fit,
+        contrast=contrast,
+        conditional=conditional,
+        average_by=average_by,
+        comparison=comparison,
+        target=target,
+        type=type,
+        interval=interval,
+        level=level,
+        re_form=re_form,
+        ci_kind=ci_kind,
+        nsim=nsim,
+        random_seed=random_seed,
+    )[0]
+
+
+def comparisons_with_draws(
+    fit: MixedFit,
+    contrast: str | dict,
+    conditional: str | Sequence[str] | dict | None = None,
+    average_by: str | Sequence[str] | bool | None = None,
+    comparison: str = "diff",
+    target: str = "mean",
+    type: str = "response",
+    interval: str = "confidence",
+    level: float = 0.95,
+    re_form: str | None = None,
+    *,
+    ci_kind: str = "eti",
+    nsim: int = 1000,
+    random_seed: int | None = None,
+) -> tuple[pd.DataFrame, Quantity]:
+    """:func:`comparisons` with the quantity behind its table: draws (posterior or simulated), or estimates with
+    their gradients in the fixed effects (one row per table row)."""
     level = check_common(level, ci_kind, type)
     if comparison not in COMPARISONS:
         raise ArgumentError(f"comparison must be one of {', '.join(COMPARISONS)}, not {comparison!r}")
@@ -177,7 +212,7 @@ def comparisons(
     out.insert(0, "estimate_type", comparison)
     out.insert(0, "term", focal.name)
     out.attrs["interval"] = interval_note(fit, level, ci_kind, kind)
-    return out
+    return out, q_all
 
 
 def slopes(
@@ -227,6 +262,43 @@ def slopes(
     >>> s[["term", "estimate_type", "estimate", "std_error"]].round(3).values.tolist()
     [['Days', 'dydx', 10.467, 1.546]]
     """
+    return slopes_with_draws(
+        fit=fit,
+        wrt=wrt,
+        conditional=conditional,
+        average_by=average_by,
+        slope=slope,
+        eps=eps,
+        target=target,
+        type=type,
+        interval=interval,
+        level=level,
+        re_form=re_form,
+        ci_kind=ci_kind,
+        nsim=nsim,
+        random_seed=random_seed,
+    )[0]
+
+
+def slopes_with_draws(
+    fit: MixedFit,
+    wrt: str | dict,
+    conditional: str | Sequence[str] | dict | None = None,
+    average_by: str | Sequence[str] | bool | None = None,
+    slope: str = "dydx",
+    eps: float = 1e-4,
+    target: str = "mean",
+    type: str = "response",
+    interval: str = "confidence",
+    level: float = 0.95,
+    re_form: str | None = None,
+    *,
+    ci_kind: str = "eti",
+    nsim: int = 1000,
+    random_seed: int | None = None,
+) -> tuple[pd.DataFrame, Quantity]:
+    """:func:`slopes` with the quantity behind its table: draws (posterior or simulated), or estimates with
+    their gradients in the fixed effects (one row per table row)."""
     level = check_common(level, ci_kind, type)
     if slope not in SLOPES:
         raise ArgumentError(f"slope must be one of {', '.join(SLOPES)}, not {slope!r}")
@@ -274,7 +346,7 @@ def slopes(
     out.insert(0, "estimate_type", slope)
     out.insert(0, "term", focal.name)
     out.attrs["interval"] = interval_note(fit, level, ci_kind, kind)
-    return out
+    return out, d
 
 
 def _scaled(d: Quantity, y: Quantity, x: float, slope: str) -> Quantity:

@@ -241,9 +241,9 @@ def _summary_frame(
             draws = grid.scale.inverse(draws)
         out[name] = np.median(draws, axis=0)
         lo, hi = _bayes_interval(draws, level, grid.ci_kind)
-        tag = grid.ci_kind.upper()
+        tag = "HPD" if grid.ci_kind == "hdi" else "ETI"  # emmeans' name of a highest-density interval
         out[f"lower.{tag}"], out[f"upper.{tag}"] = lo, hi
-        notes.append(f"Point estimate displayed: median; {tag} interval probability: {level:g}")
+        notes += ["Point estimate displayed: median", f"{tag} interval probability: {level:g}"]
         if grid.scale is not None and not grid.scale.is_identity:
             notes.append(
                 f"Results are back-transformed from the {_scale_name(grid)} scale"
@@ -552,7 +552,8 @@ def emmeans(
         ``prob``, ``rate``, ``response`` on the response scale), ``SE``,
         ``df``, ``lower.CL``, ``upper.CL`` (``asymp.LCL``, ``asymp.UCL`` with
         infinite df); for a posterior the median and ``lower.HPD``,
-        ``upper.HPD`` (``.ETI``). emmeans' notes are in ``.messages``.
+        ``upper.HPD`` (``lower.ETI``, ``upper.ETI`` for equal-tailed intervals).
+        emmeans' notes are in ``.messages``.
 
     Examples
     --------

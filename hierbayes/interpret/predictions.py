@@ -460,6 +460,37 @@ def predictions(
     >>> p.round(2).values.tolist()
     [[0.0, 251.41, 6.82, 238.03, 264.78], [9.0, 345.61, 14.63, 316.94, 374.28]]
     """
+    return predictions_with_draws(
+        fit=fit,
+        conditional=conditional,
+        average_by=average_by,
+        target=target,
+        type=type,
+        interval=interval,
+        level=level,
+        re_form=re_form,
+        ci_kind=ci_kind,
+        nsim=nsim,
+        random_seed=random_seed,
+    )[0]
+
+
+def predictions_with_draws(
+    fit: MixedFit,
+    conditional: str | Sequence[str] | dict | None = None,
+    average_by: str | Sequence[str] | bool | None = None,
+    target: str = "mean",
+    type: str = "response",
+    interval: str = "confidence",
+    level: float = 0.95,
+    re_form: str | None = None,
+    *,
+    ci_kind: str = "eti",
+    nsim: int = 1000,
+    random_seed: int | None = None,
+) -> tuple[pd.DataFrame, Quantity]:
+    """:func:`predictions` with the quantity behind its table: draws (posterior or simulated), or estimates with
+    their gradients in the fixed effects (one row per table row)."""
     level = check_common(level, ci_kind, type)
     kind = _target_kind(fit, target, interval)
     variables = grid_variables(fit, re_form)
@@ -472,4 +503,4 @@ def predictions(
         q = q.average(groups)
     out = pd.concat([labels.reset_index(drop=True), summarise(fit, q, level, ci_kind)], axis=1)
     out.attrs["interval"] = interval_note(fit, level, ci_kind, kind)
-    return out
+    return out, q
