@@ -114,6 +114,16 @@ def df_method_name(df: str | None) -> str | None:
 _BASES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def check_fit(fit: object, what: str) -> None:
+    """An ArgumentError unless ``fit`` is a fitted model (LmerFit, GlmerFit or PosteriorFit)."""
+    from hierbayes.fits.base import MixedFit
+
+    if not isinstance(fit, MixedFit):
+        raise ArgumentError(
+            f"{what} takes a fitted model (from hb.lmer, hb.glmer or hb.bayes), not {fit.__class__.__name__}"
+        )
+
+
 def fit_basis(fit: MixedFit, df: str | None = None) -> Basis:
     """The basis of a fit, with the df method asked for (None: emmeans' default for the engine).
 

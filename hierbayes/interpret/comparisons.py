@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from hierbayes.errors import ArgumentError, DataError
+from hierbayes.interpret.basis import check_fit
 from hierbayes.interpret.grid import find_variable
 from hierbayes.interpret.predictions import (
     Quantity,
@@ -169,6 +170,7 @@ def comparisons_with_draws(
 ) -> tuple[pd.DataFrame, Quantity]:
     """:func:`comparisons` with the quantity behind its table: draws (posterior or simulated), or estimates with
     their gradients in the fixed effects (one row per table row)."""
+    check_fit(fit, "comparisons")
     level = check_common(level, ci_kind, type)
     if comparison not in COMPARISONS:
         raise ArgumentError(f"comparison must be one of {', '.join(COMPARISONS)}, not {comparison!r}")
@@ -299,6 +301,7 @@ def slopes_with_draws(
 ) -> tuple[pd.DataFrame, Quantity]:
     """:func:`slopes` with the quantity behind its table: draws (posterior or simulated), or estimates with
     their gradients in the fixed effects (one row per table row)."""
+    check_fit(fit, "slopes")
     level = check_common(level, ci_kind, type)
     if slope not in SLOPES:
         raise ArgumentError(f"slope must be one of {', '.join(SLOPES)}, not {slope!r}")

@@ -167,7 +167,7 @@ def contrast(
     """
     if not isinstance(emm, EmmeansTable) or getattr(emm, "_emm_grid", None) is None:
         raise ArgumentError(
-            f"contrast needs a table made by hb.emmeans or hb.emtrends (not a plain {type(emm).__name__}: "
+            f"contrast needs a table made by hb.emmeans or hb.emtrends (not a plain {emm.__class__.__name__}: "
             "the table's linear functions are lost when a DataFrame is derived from it)"
         )
     grid: EmmGrid = emm.grid

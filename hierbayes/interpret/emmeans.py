@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from hierbayes.errors import ArgumentError, DataError
-from hierbayes.interpret.basis import Basis, fit_basis, regridded
+from hierbayes.interpret.basis import Basis, check_fit, fit_basis, regridded
 from hierbayes.interpret.grid import ReferenceGrid, Variable, find_variable, reference_grid
 from hierbayes.interpret.scale import Scale
 
@@ -428,6 +428,7 @@ def _grid_for(
     trend: str | None = None,
     delta_var: float | None = None,
 ) -> EmmGrid:
+    check_fit(fit, "emtrends" if trend is not None else "emmeans")
     check_type(type)
     level = _check_level(level)
     if ci_kind not in CI_KINDS:

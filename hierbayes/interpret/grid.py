@@ -237,9 +237,9 @@ def reference_grid(fit: MixedFit, at: Mapping | None = None) -> ReferenceGrid:
         Values for some variables (levels of a factor, numbers of a covariate).
     """
     variables = model_variables(fit)
-    at = dict(at or {})
-    if not isinstance(at, Mapping):
+    if at is not None and not isinstance(at, Mapping):
         raise ArgumentError(f"at must be a dict of variable -> values, not {type(at).__name__}")
+    at = dict(at or {})
     chosen = {}
     for key, vals in at.items():
         var = find_variable(variables, key, "at=", fit)

@@ -266,9 +266,9 @@ def predict_interval(
         draws = fit.predict(nd, re_form=re_form, new_levels=pol, kind=kind, scale=type if kind == "draws" else
                             "response", random_seed=random_seed)  # fmt: skip
         arr = np.asarray(draws.values, dtype=float).reshape(-1, draws.shape[-1])
-        lo, hi = np.nanquantile(arr, q, axis=0) if arr.size else (np.zeros(0), np.zeros(0))
+        lo, hi = _quantiles(arr, q)
         est = fit.predict(nd, re_form=re_form, new_levels=pol if pol != "sample" else "population",
-                          scale=type) if interval == "confidence" else np.nanmean(arr, axis=0)  # fmt: skip
+                          scale=type) if interval == "confidence" else _column_means(arr)  # fmt: skip
         return pd.DataFrame({"estimate": est, "lower": lo, "upper": hi}, index=index)
     if interval == "prediction":
         from hierbayes.fits.lmer import LmerFit
@@ -280,7 +280,7 @@ def predict_interval(
             )
         sims = simulate_new(fit, nd, re_form, policy, nsim, random_seed)
         est = fit.predict(nd, re_form=re_form, new_levels="population" if policy != "error" else "error")
-        lo, hi = np.nanquantile(sims, q, axis=0) if sims.size else (np.zeros(0), np.zeros(0))
+        lo, hi = _quantiles(sims, q)
         return pd.DataFrame({"estimate": est, "lower": lo, "upper": hi}, index=index)
     eta, X = linear_rows(fit, nd, re_form, policy)
     V = fit.vcov.to_numpy()
@@ -298,6 +298,22 @@ def predict_interval(
     else:
         est = eta
     return pd.DataFrame({"estimate": est, "std_error": se, "lower": lo, "upper": hi}, index=index)
+
+
+def _quantiles(draws: np.ndarray, q: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Column quantiles of (draws, rows); NaN for rows not predicted (a missing value)."""
+    lo, hi = np.full(draws.shape[1], np.nan), np.full(draws.shape[1], np.nan)
+    ok = ~np.isnan(draws).any(axis=0)
+    if ok.any():
+        lo[ok], hi[ok] = np.quantile(draws[:, ok], q, axis=0)
+    return lo, hi
+
+
+def _column_means(draws: np.ndarray) -> np.ndarray:
+    out = np.full(draws.shape[1], np.nan)
+    ok = ~np.isnan(draws).any(axis=0)
+    out[ok] = draws[:, ok].mean(axis=0)
+    return out
 
 
 def linear_rows(fit, newdata: pd.DataFrame | None, re_form: Any, policy: str) -> tuple[np.ndarray, np.ndarray]:

@@ -44,6 +44,7 @@ from pandas.api.types import is_float_dtype, is_integer_dtype
 from scipy import stats
 
 from hierbayes.errors import ArgumentError, DataError
+from hierbayes.interpret.basis import check_fit
 from hierbayes.interpret.grid import Variable, check_values, find_variable, model_variables
 from hierbayes.interpret.scale import fit_scale
 
@@ -491,6 +492,7 @@ def predictions_with_draws(
 ) -> tuple[pd.DataFrame, Quantity]:
     """:func:`predictions` with the quantity behind its table: draws (posterior or simulated), or estimates with
     their gradients in the fixed effects (one row per table row)."""
+    check_fit(fit, "predictions")
     level = check_common(level, ci_kind, type)
     kind = _target_kind(fit, target, interval)
     variables = grid_variables(fit, re_form)
