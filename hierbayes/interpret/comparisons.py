@@ -188,10 +188,8 @@ def comparisons_with_draws(
     else:
         raise ArgumentError(f"contrast must be a variable name or {{name: values}}, not {contrast!r}")
     if len(vals) < 2:
-        raise DataError(
-            f"contrast: '{focal.name}' needs at least two values to compare, got {len(vals)} ({vals}); "
-            + ("the factor has a single level" if focal.kind == "factor" and len(focal.levels) < 2 else "")
-        )
+        why = "; the factor has a single level" if focal.kind == "factor" and len(focal.levels) < 2 else ""
+        raise DataError(f"contrast: '{focal.name}' needs at least two values to compare, got {len(vals)} ({vals}){why}")
     if conditional is not None and _names(conditional) & {focal.name}:
         conditional = _drop(conditional, focal.name)
         conditional = conditional or None
