@@ -165,3 +165,19 @@ def test_posterior_response_scale_predictions_and_target(posterior):
     assert "std_error" not in p.columns
     assert ((p["upper"] - p["lower"]) > (m["upper"] - m["lower"]) * 1.5).all()
     assert p.attrs["interval"] == "95% equal-tailed posterior predictive intervals (eti)"
+
+
+def test_reml_and_bayes_side_by_side_in_one_figure(posterior):
+    from tests.plots import readback
+
+    reml = hb.lmer("Reaction ~ Days + phase + (Days || Subject)", posterior.model.data)
+    fig = hb.plots.predictions(reml, posterior, conditional={"Days": [0, 2, 5, 9], "phase": ["deprived"]},
+                               re_form="~0")  # fmt: skip
+    lines = readback.lines(fig.axes[0])
+    assert set(lines) >= {"REML (95% CI)", "Bayes (95% ETI)"}
+    ours = hb.predictions(posterior, conditional={"Days": [0, 2, 5, 9], "phase": ["deprived"]}, re_form="~0")
+    np.testing.assert_allclose(lines["Bayes (95% ETI)"][0].get_ydata(), ours["estimate"])
+    assert lines["REML (95% CI)"][0].get_color() != lines["Bayes (95% ETI)"][0].get_color()
+    fig = hb.plots.slopes(reml, posterior, wrt="Days", conditional="Subject", ci_kind="hdi")
+    labels = [b["label"] for b in readback.errorbars(fig.axes[0])]
+    assert labels == ["REML (95% CI)", "Bayes (95% HDI)"]
