@@ -64,13 +64,19 @@ class Family:
     size: int
 
 
-def zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
-    """R's ``zapsmall``: round to ``digits`` significant digits of the largest absolute value."""
+def zapsmall(x: np.ndarray, digits: int = 7, keep_inf: bool = False) -> np.ndarray:
+    """R's ``zapsmall``: round to ``digits`` significant digits of the largest absolute value.
+
+    With ``keep_inf``, an infinite value counts as R counts it: the largest is
+    infinite, so every value is rounded to a whole number.
+    """
     x = np.asarray(x, dtype=float)
-    finite = x[np.isfinite(x)]
-    mx = np.max(np.abs(finite)) if finite.size else 0.0
+    present = x[~np.isnan(x)] if keep_inf else x[np.isfinite(x)]
+    mx = np.max(np.abs(present)) if present.size else 0.0
     if not mx > 0:
         return x
+    if np.isinf(mx):
+        return np.round(x)
     return np.round(x, max(0, digits - int(np.ceil(np.log10(mx)))))
 
 
@@ -91,28 +97,48 @@ def _pdunnx(x: np.ndarray, k: int, df: np.ndarray) -> np.ndarray:
     return twt * tukey + (1 - twt) * sidak
 
 
-def p_adjust(p: np.ndarray, method: str) -> np.ndarray:
-    """R's ``p.adjust`` over one family (``holm``, ``hochberg``, ``bonferroni``, ``BH``, ``BY``, ``none``)."""
+def p_adjust(p: np.ndarray, method: str, n: int | None = None) -> np.ndarray:
+    """R's ``p.adjust(p, method, n)`` (``holm``, ``hochberg``, ``bonferroni``, ``BH``/``fdr``, ``BY``, ``none``).
+
+    Missing p-values stay missing; ``n`` (the family size, at least the number
+    of p-values present) defaults to that number, as in R.
+
+    Examples
+    --------
+    >>> p_adjust(np.array([0.01, 0.04, 0.03]), "holm").round(3).tolist()
+    [0.03, 0.06, 0.06]
+    """
     p = np.asarray(p, dtype=float)
-    n = len(p)
-    if n <= 1 or method == "none":
-        return p.copy()
+    out = np.full(len(p), np.nan)
+    ok = ~np.isnan(p)
+    q = p[ok]
+    lp = len(q)
+    n = lp if n is None else int(n)
+    if n < lp:
+        raise ArgumentError(f"p_adjust: n = {n} is smaller than the number of p-values ({lp})")
+    if n <= 1 or method == "none" or lp == 0:
+        out[ok] = q
+        return out
     if method == "bonferroni":
-        return np.minimum(1.0, n * p)
-    if method == "holm":
-        o = np.argsort(p, kind="stable")
-        adj = np.minimum(1.0, np.maximum.accumulate((n - np.arange(n)) * p[o]))
-    elif method == "hochberg":
-        o = np.argsort(-p, kind="stable")
-        adj = np.minimum(1.0, np.minimum.accumulate((np.arange(n) + 1) * p[o]))
-    elif method in ("BH", "fdr", "BY"):
-        o = np.argsort(-p, kind="stable")
-        q = np.sum(1.0 / np.arange(1, n + 1)) if method == "BY" else 1.0
-        adj = np.minimum(1.0, np.minimum.accumulate(q * n / (n - np.arange(n)) * p[o]))
+        adj = np.minimum(1.0, n * q)
+    elif method == "holm":
+        i = np.arange(1, lp + 1)
+        o = np.argsort(q, kind="stable")
+        adj = np.empty(lp)
+        adj[o] = np.minimum(1.0, np.maximum.accumulate((n + 1 - i) * q[o]))
+    elif method in ("hochberg", "BH", "fdr", "BY"):
+        i = np.arange(lp, 0, -1)
+        o = np.argsort(-q, kind="stable")
+        if method == "hochberg":
+            scaled = (n + 1 - i) * q[o]
+        else:
+            c = np.sum(1.0 / np.arange(1, n + 1)) if method == "BY" else 1.0
+            scaled = c * n / i * q[o]
+        adj = np.empty(lp)
+        adj[o] = np.minimum(1.0, np.minimum.accumulate(scaled))
     else:
         raise ArgumentError(f"unknown p-value adjustment {method!r}")
-    out = np.empty(n)
-    out[o] = adj
+    out[ok] = adj
     return out
 
 
@@ -131,9 +157,12 @@ def effective_method(adjust: str, pairs: bool, n_tests: int) -> tuple[str, str |
 def adjusted_p(t: np.ndarray, df: np.ndarray, adjust: str, families: list[Family], pairs: bool) -> np.ndarray:
     """Two-sided p-values of t (or z, df = inf) ratios, adjusted within each family."""
     t = np.asarray(t, dtype=float)
-    df = np.where(np.isnan(df), np.inf, np.asarray(df, dtype=float))
+    df = np.where(np.isnan(df), np.inf, np.asarray(df, dtype=float))  # emmeans: DF[is.na(DF)] = Inf
     raw = 2 * stats.t.sf(np.abs(t), df)
     out = raw.copy()
+    # emmeans zaps the df of every row together, an infinite one (a non-estimable row) included: then
+    # R's zapsmall rounds them all to whole numbers
+    zapped = zapsmall(df, keep_inf=True)
     for fam in families:
         rows = fam.rows
         m = len(rows)
@@ -141,11 +170,11 @@ def adjusted_p(t: np.ndarray, df: np.ndarray, adjust: str, families: list[Family
         if method == "none":
             continue
         if method in P_ADJUST:
-            out[rows] = p_adjust(raw[rows], method)
+            out[rows] = p_adjust(raw[rows], method, n=m)
         elif method == "sidak":
             out[rows] = 1 - (1 - raw[rows]) ** m
         elif method == "tukey":
-            out[rows] = _ptukey_upper(np.sqrt(2) * np.abs(t[rows]), fam.size, zapsmall(df[rows]))
+            out[rows] = _ptukey_upper(np.sqrt(2) * np.abs(t[rows]), fam.size, zapped[rows])
         elif method == "dunnettx":
             out[rows] = 1 - _pdunnx(np.abs(t[rows]), m, df[rows])
     return out

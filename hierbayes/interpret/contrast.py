@@ -206,6 +206,7 @@ def contrast(
     order = np.concatenate([rows for rows, _ in blocks])
     C_all = linalg.block_diag(*[C for _, C in blocks])
     L = C_all @ grid.linfct[order]
+    L_full = None if grid.linfct_full is None else C_all @ grid.linfct_full[order]
     offset = C_all @ grid.offset[order]
     true_con = all(np.all(np.abs(C.sum(axis=1) / (1e-6 + np.abs(C).max(axis=1))) < 1e-6) for _, C in blocks)
     if isinstance(method, str):
@@ -241,6 +242,6 @@ def contrast(
         numeric=(), scale=scale, type=type or grid.type, est_name="estimate", est_type=est_type,
         fam_size=k, adjust=adjust_name, log_contrast=log_contrast,
         level=grid.level if level is None else level, ci_kind=grid.ci_kind, messages=tuple(messages),
-        notes=tuple(notes),
+        notes=tuple(notes), linfct_full=L_full, nonest=grid.nonest,
     )  # fmt: skip
     return make_table(out, _summary_frame(out, intervals=out.basis.bayes, tests=not out.basis.bayes))

@@ -88,6 +88,9 @@ class EmmGrid:
         Lines emmeans prints under the table (averaging, a scale note).
     notes
         What emmeans says on the console besides (interactions, a changed adjustment, a fallback df method).
+    linfct_full, nonest
+        With a rank-deficient design: the rows in every column of X (aliased ones too) and a basis of
+        X's null space, which tell the estimable rows from the others (emmeans' ``nonEst``).
     """
 
     basis: Basis
@@ -108,6 +111,17 @@ class EmmGrid:
     ci_kind: str = "hdi"
     messages: tuple[str, ...] = field(default=())
     notes: tuple[str, ...] = field(default=())
+    linfct_full: np.ndarray | None = field(default=None, repr=False)
+    nonest: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def estimable(self) -> np.ndarray:
+        """Rows that are estimable (all, unless the design dropped aliased columns)."""
+        from hierbayes.interpret.grid import estimable
+
+        if self.linfct_full is None:
+            return np.ones(len(self.linfct), dtype=bool)
+        return estimable(self.linfct_full, self.nonest)
 
     @property
     def zflag(self) -> bool:
@@ -204,7 +218,10 @@ def make_table(grid: EmmGrid, frame: pd.DataFrame) -> EmmeansTable:
     table = EmmeansTable(frame)
     object.__setattr__(table, "_emm_grid", grid)
     table.attrs["messages"] = list(frame.attrs.get("messages", []))
-    table.attrs["notes"] = list(grid.notes)
+    notes = list(grid.notes)
+    if not grid.estimable.all():
+        notes.append("Rows with NaN are not estimable: the design dropped aliased columns (emmeans' nonEst)")
+    table.attrs["notes"] = notes
     return table
 
 
@@ -212,12 +229,17 @@ def make_table(grid: EmmGrid, frame: pd.DataFrame) -> EmmeansTable:
 # summaries
 # --------------------------------------------------------------------------------------------------------------------
 def _bayes_interval(draws: np.ndarray, level: float, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = np.full(draws.shape[1], np.nan), np.full(draws.shape[1], np.nan)
+    ok = ~np.isnan(draws).any(axis=0)
+    if not ok.any():
+        return lo, hi
     if kind == "hdi":
         from arviz_stats.base import array_stats
 
-        hdi = np.asarray(array_stats.hdi(draws, level, axis=0))
-        return hdi[..., 0], hdi[..., 1]
-    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        hdi = np.asarray(array_stats.hdi(draws[:, ok], level, axis=0))
+        lo[ok], hi[ok] = hdi[..., 0], hdi[..., 1]
+    else:
+        lo[ok], hi[ok] = np.quantile(draws[:, ok], [(1 - level) / 2, (1 + level) / 2], axis=0)
     return lo, hi
 
 
@@ -235,10 +257,12 @@ def _summary_frame(
     by_rows = grid.by_rows()
     families = [adj.Family(rows, grid.fam_size or len(rows)) for rows in by_rows]
     name = grid.response_name()
+    ok = grid.estimable
     if grid.basis.bayes:
         draws = grid.draws()
         if grid.inverse:
             draws = grid.scale.inverse(draws)
+        draws[:, ~ok] = np.nan
         out[name] = np.median(draws, axis=0)
         lo, hi = _bayes_interval(draws, level, grid.ci_kind)
         tag = "HPD" if grid.ci_kind == "hdi" else "ETI"  # emmeans' name of a highest-density interval
@@ -253,10 +277,10 @@ def _summary_frame(
         frame = pd.DataFrame(out)
         frame.attrs["messages"] = _unique(notes)
         return frame
-    est = grid.estimates
-    se = grid.basis.se(grid.linfct)
-    df = grid.df
-    zflag = bool(np.all(~np.isfinite(df)))
+    est = np.where(ok, grid.estimates, np.nan)
+    se = np.where(ok, grid.basis.se(grid.linfct), np.nan)
+    df = np.where(ok, grid.df, np.nan)
+    zflag = bool(np.all(np.isinf(df[ok]))) if ok.any() else bool(np.all(np.isinf(grid.df)))
     out[name] = est
     out["SE"] = se
     out["df"] = df
@@ -446,6 +470,10 @@ def _grid_for(
     basis = fit_basis(fit, df)
     design = fit.design
     X = design.fixed_matrix(rg.data)
+    from hierbayes.interpret.grid import full_matrix, nonestimable_basis
+
+    nonest = nonestimable_basis(fit)
+    X_full = full_matrix(fit, rg.data) if nonest is not None else None
     # emmeans 1.8 reduces the offset like a covariate: the mean of the fitting rows' offsets, whatever the grid
     off = np.full(len(rg.data), 0.0 if design.offset is None else float(np.mean(design.offset)))
     scale = basis.scale
@@ -461,6 +489,8 @@ def _grid_for(
         shifted = rg.data.copy()
         shifted[var.label] = shifted[var.label].astype(float) + h
         X = (design.fixed_matrix(shifted) - X) / h
+        if X_full is not None:
+            X_full = (full_matrix(fit, shifted) - X_full) / h
         off = np.zeros(len(rg.data))
         scale = None
         est_name = f"{var.name}.trend"
@@ -469,12 +499,14 @@ def _grid_for(
         if basis.bayes or scale is not None:
             basis = regridded(replace(basis, scale=scale), X, off)
         X = np.eye(len(rg.data))
+        X_full, nonest = None, None
         off = np.zeros(len(rg.data))
         scale = None
         est_name = basis.label
     spec_all = spec_vars + by_vars
     A, labels = _combine(rg, spec_all)
     L = A @ X
+    L_full = None if X_full is None else A @ X_full
     offset = A @ off
     averaged = [v for v in variables if v not in spec_all and len(rg.values[v.label]) > 1]
     messages: list[str] = []
@@ -492,6 +524,7 @@ def _grid_for(
         pri=tuple(labels.columns[: len(labels.columns) - len(by_vars)]), by=tuple(v.name for v in by_vars),
         numeric=numeric, scale=scale, type=type, est_name=est_name, est_type="prediction",
         fam_size=0, adjust="none", level=level, ci_kind=ci_kind, messages=tuple(messages), notes=tuple(notes),
+        linfct_full=L_full, nonest=nonest,
     )  # fmt: skip
 
 

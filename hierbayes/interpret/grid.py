@@ -253,3 +253,38 @@ def reference_grid(fit: MixedFit, at: Mapping | None = None) -> ReferenceGrid:
         else:
             values[v.label] = [v.mean]
     return ReferenceGrid(tuple(variables), values, cross(values))
+
+
+def nonestimable_basis(fit: MixedFit) -> np.ndarray | None:
+    """A basis of the null space of the full fixed-effects matrix (before aliased columns were dropped), or None.
+
+    Where the design dropped aliased columns (a rank-deficient X, e.g. an empty
+    cell of a factorial design), a linear function ``l`` of the full columns
+    is estimable only if ``l`` is orthogonal to this null space (the
+    estimability package's ``nonest.basis`` and ``is.estble``, which emmeans uses).
+    """
+    design = fit.design
+    if not design.aliased:
+        return None
+    X = full_matrix(fit, design.frame.data)
+    _, s, vt = np.linalg.svd(X, full_matrices=True)
+    rank = int(np.sum(s > s[0] * max(X.shape) * np.finfo(float).eps * 10)) if s.size else 0
+    return vt[rank:].T
+
+
+def full_matrix(fit: MixedFit, data: pd.DataFrame) -> np.ndarray:
+    """The fixed-effects matrix of ``data`` with every column, aliased ones included."""
+    from hierbayes.design.encode import replay_matrix
+
+    design = fit.design
+    safe = design.safe_data(data, list(design.fixed_labels), "fixed effects")
+    return replay_matrix(design.fixed_spec, safe, "fixed effects", design.naming)
+
+
+def estimable(L_full: np.ndarray, nonest: np.ndarray | None, tol: float = 1e-8) -> np.ndarray:
+    """Rows of L (in the full columns) that are estimable: ``|N'l|^2 <= tol |l|^2`` (estimability's ``is.estble``)."""
+    L_full = np.atleast_2d(L_full)
+    if nonest is None or nonest.shape[1] == 0:
+        return np.ones(len(L_full), dtype=bool)
+    proj = L_full @ nonest
+    return np.sum(proj**2, axis=1) <= tol * np.maximum(np.sum(L_full**2, axis=1), 1e-300)

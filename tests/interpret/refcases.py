@@ -36,6 +36,7 @@ FITS = {
         "grouseticks",
         {"family": "poisson"},
     ),
+    "oats_missing": ("lmer", "yield ~ N * Variety + (1 | Block/Variety)", "oats_missing", {}),
 }
 DAYS = {"Days": [0, 3, 6, 9]}
 N_AT = {"N": ["0.0cwt", "0.6cwt"], "Variety": ["Marvellous", "Victory"]}
@@ -77,6 +78,8 @@ EMMEANS = {
     "oats_unbal_variety_satt": ("oats_unbal", "Variety", SATT),
     "oats_fnitro_kr": ("oats_fnitro", "nitro", {}),
     "grouse_offset_year": ("grouse_offset", "YEAR", {"type": "response"}),
+    "oats_missing_N_by_variety_kr": ("oats_missing", "~ N | Variety", {}),
+    "oats_missing_variety_kr": ("oats_missing", "Variety", {}),
 }
 TRENDS = {
     "oats_nitro_trend_kr": ("oats_nitro", "Variety", {"var": "nitro"}),
@@ -109,6 +112,9 @@ def contrast_cases() -> dict[str, tuple[str, str, dict]]:
 def data(name: str) -> pd.DataFrame:
     if name == "oats":
         return pd.read_csv(REF / "data" / "oats.csv")
+    if name == "oats_missing":  # an empty cell: N = 0.6cwt, Variety = Victory
+        oats = data("oats")
+        return oats[~((oats["N"] == "0.6cwt") & (oats["Variety"] == "Victory"))].reset_index(drop=True)
     if name == "oats_unbal":
         return pd.read_csv(REF / "data" / "oats_unbalanced.csv")
     if name == "sleep_unbal":

@@ -108,6 +108,9 @@ DATA_PATH$sleep_unbal <- file.path(REF_DIR, "data", "sleepstudy_unbalanced.csv")
 DATA_PATH$oats_unbal <- file.path(REF_DIR, "data", "oats_unbalanced.csv")
 sleep_unbal <- read_factors(DATA_PATH$sleep_unbal, "Subject")
 oats_unbal <- read_factors(DATA_PATH$oats_unbal, c("Block", "Variety", "N"))
+## an empty cell (N = 0.6cwt, Variety = Victory): lme4 drops the aliased column, emmeans marks the
+## means and contrasts that involve the cell as non-estimable (nonEst, NA here)
+oats_missing <- oats[!(oats$N == "0.6cwt" & oats$Variety == "Victory"), ]
 cat("wrote tests/reference/data/sleepstudy_unbalanced.csv, oats_unbalanced.csv\n")
 
 ## ---------------------------------------------------------------------------
@@ -145,7 +148,9 @@ FIT_SPECS <- list(
   oats_fnitro = list(data = "oats", formula = "yield ~ factor(nitro) + Variety + (1 | Block/Variety)",
                      family = "gaussian", note = "numeric nitro coerced to a factor in the formula"),
   grouse_offset = list(data = "grouseticks", formula = "TICKS ~ YEAR + offset(log(HEIGHT)) + (1 | LOCATION)",
-                       family = "poisson", link = "log", note = "offset: emmeans puts HEIGHT at its mean")
+                       family = "poisson", link = "log", note = "offset: emmeans puts HEIGHT at its mean"),
+  oats_missing = list(data = "oats_missing", formula = "yield ~ N * Variety + (1 | Block/Variety)",
+                      family = "gaussian", note = "oats.csv without the 6 rows of N = 0.6cwt, Variety = Victory")
 )
 FITS <- list()
 fit_record <- function(id, sp) {
@@ -217,7 +222,9 @@ EMM_CASES <- list(
   oats_unbal_N_variety_kr  = 'emmeans(oats_unbal, ~ N * Variety)',
   oats_unbal_variety_satt  = 'emmeans(oats_unbal, ~ Variety, lmer.df = "satterthwaite")',
   oats_fnitro_kr           = 'emmeans(oats_fnitro, ~ nitro)',
-  grouse_offset_year       = 'emmeans(grouse_offset, ~ YEAR, type = "response")'
+  grouse_offset_year       = 'emmeans(grouse_offset, ~ YEAR, type = "response")',
+  oats_missing_N_by_variety_kr = 'emmeans(oats_missing, ~ N | Variety)',
+  oats_missing_variety_kr  = 'emmeans(oats_missing, ~ Variety)'
 )
 CONTRAST_CASES <- list(
   oats_N_by_variety_pairwise_tukey      = 'contrast(oats_N_by_variety_kr, method = "pairwise", adjust = "tukey")',
@@ -273,7 +280,9 @@ CONTRAST_CASES <- list(
   oats_unbal_NxV_pairwise_tukey         = 'contrast(oats_unbal_N_variety_kr, method = "pairwise", adjust = "tukey")',
   oats_unbal_variety_satt_revpairwise   = 'contrast(oats_unbal_variety_satt, method = "revpairwise")',
   oats_fnitro_pairwise_default          = 'contrast(oats_fnitro_kr, method = "pairwise")',
-  grouse_offset_year_pairwise_default   = 'contrast(grouse_offset_year, method = "pairwise")'
+  grouse_offset_year_pairwise_default   = 'contrast(grouse_offset_year, method = "pairwise")',
+  oats_missing_N_by_variety_pairwise    = 'contrast(oats_missing_N_by_variety_kr, method = "pairwise")',
+  oats_missing_N_by_variety_trt_vs_ctrl = 'contrast(oats_missing_N_by_variety_kr, method = "trt.vs.ctrl", adjust = "holm")'
 )
 TREND_CASES <- list(
   oats_nitro_trend_kr   = 'emtrends(oats_nitro, ~ Variety, var = "nitro")',
