@@ -494,7 +494,6 @@ def _grid_for(
         off = np.zeros(len(rg.data))
         scale = None
         est_name = f"{var.name}.trend"
-        spec_vars = [v for v in spec_vars if v.label != var.label] if overall else spec_vars
     if regrid == "response":
         if basis.bayes or scale is not None:
             basis = regridded(replace(basis, scale=scale), X, off)
@@ -508,7 +507,8 @@ def _grid_for(
     L = A @ X
     L_full = None if X_full is None else A @ X_full
     offset = A @ off
-    averaged = [v for v in variables if v not in spec_all and len(rg.values[v.label]) > 1]
+    in_specs = {v.label for v in spec_all}
+    averaged = [v for v in variables if v.label not in in_specs and len(rg.values[v.label]) > 1]
     messages: list[str] = []
     notes = list(basis.messages)
     if trend is not None:

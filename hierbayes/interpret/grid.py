@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -66,7 +66,7 @@ class Variable:
     kind: str
     levels: tuple = ()
     labels: tuple[str, ...] = ()
-    data: pd.Series | None = None
+    data: pd.Series | None = field(default=None, compare=False, repr=False)
     fixed: bool = True
 
     @property

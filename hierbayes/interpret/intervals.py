@@ -263,7 +263,10 @@ def predict_interval(
     if isinstance(fit, PosteriorFit):
         pol = "sample" if (interval == "prediction" and allow_new_levels and new_levels is None) else policy
         kind = "predictive" if interval == "prediction" else "draws"
-        draws = fit.predict(nd, re_form=re_form, new_levels=pol, kind=kind, scale=type if kind == "draws" else
+        data, form = nd, re_form
+        if kind == "predictive":
+            data, form, pol = posterior_new_groups(fit, nd, re_form, pol)
+        draws = fit.predict(data, re_form=form, new_levels=pol, kind=kind, scale=type if kind == "draws" else
                             "response", random_seed=random_seed)  # fmt: skip
         arr = np.asarray(draws.values, dtype=float).reshape(-1, draws.shape[-1])
         lo, hi = _quantiles(arr, q)
@@ -298,6 +301,32 @@ def predict_interval(
     else:
         est = eta
     return pd.DataFrame({"estimate": est, "std_error": se, "lower": lo, "upper": hi}, index=index)
+
+
+def posterior_new_groups(fit, newdata: pd.DataFrame | None, re_form: Any, policy: str):
+    """New data, re_form and policy for posterior predictive draws in which the random-effects terms that
+    ``re_form`` leaves out vary as for a new group (as :func:`simulate_new` does for REML fits).
+
+    Each row gets its own never-seen level in the grouping-only columns of a left-out term (those that no
+    kept term and no fixed effect reads), drawn from the fitted distribution (``new_levels="sample"``).
+    """
+    design = fit.design
+    terms = included_terms(design, re_form)
+    left_out = [b for b in design.blocks if b.group not in terms]
+    if not left_out:
+        return newdata, re_form, policy
+    n = len(fit.design.frame.data) if newdata is None else len(newdata)
+    base = fit.design.frame.data if newdata is None else newdata
+    kept_cols = {c for b in design.blocks if b.group in terms for c in b.columns} | set(design.fixed_labels)
+    grouping_only = {c.label for c in design.columns if not c.numeric_use}
+    out = base.copy()
+    for b in left_out:
+        for c in b.columns:
+            if c in grouping_only and c not in kept_cols:
+                out[c] = [f"(new {b.group} {i})" for i in range(n)]
+    if policy == "error":  # the kept terms' unseen levels still follow the user's policy
+        encode_rows(design, base, re_form, "error")
+    return out, None, "sample"
 
 
 def _quantiles(draws: np.ndarray, q: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:

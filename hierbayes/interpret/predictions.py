@@ -209,7 +209,7 @@ def evaluate(
 ) -> Quantity:
     """The mean (or new observations) at the rows of ``frame`` on the ``type`` scale."""
     from hierbayes.fits.posterior import PosteriorFit
-    from hierbayes.interpret.intervals import linear_rows, simulate_new
+    from hierbayes.interpret.intervals import linear_rows, posterior_new_groups, simulate_new
 
     scale = fit_scale(fit)
     back = type == "response" and not scale.is_identity
@@ -220,8 +220,11 @@ def evaluate(
                     "new observations of a binomial model need their numbers of trials; predict the mean "
                     "(target='mean'), a probability"
                 )
-            da = fit.predict(frame, re_form=re_form, kind="predictive", random_seed=random_seed)
+            data, form, policy = posterior_new_groups(fit, frame, re_form, "error")
+            da = fit.predict(data, re_form=form, new_levels=policy, kind="predictive", random_seed=random_seed)
             draws = np.asarray(da.values, dtype=float).reshape(-1, len(frame))
+            if back and scale.kind == "response":  # new observations of a transformed response, back-transformed
+                draws = scale.inverse(draws)
             return Quantity(draws=draws, est=draws.mean(axis=0))
         link_scale = "link" if (type == "link" or scale.kind == "response") else "response"
         da = fit.predict(frame, re_form=re_form, kind="draws", scale=link_scale)

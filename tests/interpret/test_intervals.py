@@ -112,3 +112,16 @@ def test_posterior_predictive_interval(posterior, sleep_phase):
     draws = posterior.predict(nd.iloc[:2], kind="predictive", random_seed=2)
     lo, hi = np.quantile(draws.values.reshape(-1, 2), [0.025, 0.975], axis=0)
     np.testing.assert_allclose(pi[["lower", "upper"]].to_numpy()[:2].T, [lo, hi], rtol=0.02)
+
+
+def test_posterior_predictive_leaves_out_terms_as_new_groups(posterior):
+    """re_form='~0' on a posterior: the subject effects vary as a new subject's, as for REML fits."""
+    nd = pd.DataFrame({"Days": [5, 5], "phase": ["deprived", "deprived"], "Subject": ["308", "NEW"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pop = posterior.predict(nd[["Days", "phase"]], re_form="~0", interval="prediction", random_seed=4)
+        new = posterior.predict(nd, interval="prediction", allow_new_levels=True, random_seed=4)
+    width_pop = float(pop["upper"].iloc[0] - pop["lower"].iloc[0])
+    width_new = float(new["upper"].iloc[1] - new["lower"].iloc[1])
+    assert width_pop == pytest.approx(width_new, rel=0.1)
+    assert width_pop > 1.3 * float(new["upper"].iloc[0] - new["lower"].iloc[0])
