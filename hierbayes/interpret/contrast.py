@@ -9,6 +9,12 @@ coefficients (emmeans' ``.emmc`` functions):
   default), adjusted by emmeans' ``dunnettx`` by default; ``"trt.vs.ctrlk"``
   takes the last level as reference;
 * ``"eff"``: each level minus the average of all (false discovery rate adjusted by default);
+  ``"del.eff"``: each level minus the average of the others;
+* ``"consec"``: each level minus the one before (``b - a``); emmeans' default
+  adjustment for it, ``"mvt"`` (multivariate t), is not implemented, so
+  ``adjust`` must be given;
+* ``"poly"``: orthogonal polynomial contrasts (``linear``, ``quadratic``, ...,
+  up to degree 6) with emmeans' integer coefficients, unadjusted;
 * a dict ``{label: coefficients}`` of one's own (no adjustment by default).
 
 Labels are emmeans': the levels of several variables joined by a space, a
@@ -36,10 +42,11 @@ from hierbayes.interpret.adjust import method_name
 from hierbayes.interpret.emmeans import EmmeansTable, EmmGrid, _summary_frame, check_type, make_table
 from hierbayes.interpret.scale import Scale
 
-METHODS = ("pairwise", "revpairwise", "trt.vs.ctrl", "trt.vs.ctrlk", "eff")
+METHODS = ("pairwise", "revpairwise", "trt.vs.ctrl", "trt.vs.ctrlk", "eff", "del.eff", "consec", "poly")
 _PARENS = re.compile(r"-|\+|/|\*")
 _DEFAULT_ADJUST = {"pairwise": "tukey", "revpairwise": "tukey", "trt.vs.ctrl": "dunnettx", "trt.vs.ctrlk": "dunnettx",
-                   "eff": "fdr"}  # fmt: skip
+                   "eff": "fdr", "del.eff": "fdr", "consec": "mvt", "poly": "none"}  # fmt: skip
+_POLY_NAMES = ("linear", "quadratic", "cubic", "quartic", *(f"degree {d}" for d in range(5, 21)))
 
 
 def _coefficients(method: Any, levs: list[str], ref: Any) -> tuple[list[str], np.ndarray]:
@@ -75,15 +82,43 @@ def _coefficients(method: Any, levs: list[str], ref: Any) -> tuple[list[str], np
             c[i], c[r] = 1.0, -1.0
             names.append(f"{levs[i]} - {levs[r]}")
             rows.append(c)
-    elif method == "eff":
+    elif method in ("eff", "del.eff"):
         for i in range(k):
             c = np.full(k, -1.0 / k)
             c[i] += 1.0
+            if method == "del.eff":  # scaled so the level's own coefficient is 1: minus the mean of the others
+                c /= c[i]
             names.append(f"{levs[i]} effect")
             rows.append(c)
+    elif method == "consec":
+        for i in range(k - 1):
+            c = np.zeros(k)
+            c[i], c[i + 1] = -1.0, 1.0
+            names.append(f"{levs[i + 1]} - {levs[i]}")
+            rows.append(c)
+    elif method == "poly":
+        return _poly(k)
     else:
         raise ArgumentError(f"method must be one of {', '.join(METHODS)} or a dict of coefficients, not {method!r}")
     return names, np.vstack(rows)
+
+
+def _poly(k: int) -> tuple[list[str], np.ndarray]:
+    """emmeans' ``poly.emmc``: R's orthogonal polynomials in 1..k, each scaled to the smallest integers."""
+    degree = min(6, k - 1)
+    x = np.arange(1.0, k + 1)
+    Q, R = np.linalg.qr(np.vander(x - x.mean(), degree + 1, increasing=True))
+    Q = Q * np.sign(np.diag(R))  # R's poly(): each polynomial's leading coefficient positive
+    rows = []
+    for j in range(1, degree + 1):
+        con = Q[:, j]
+        con = con / con[con > 0.01].min()
+        z = np.max(np.abs(con - np.round(con)))
+        while z > 0.05:
+            con = con / z
+            z = np.max(np.abs(con - np.round(con)))
+        rows.append(np.round(con))
+    return list(_POLY_NAMES[:degree]), np.vstack(rows)
 
 
 def _ref_index(levs: list[str], ref: Any) -> int:
@@ -132,8 +167,9 @@ def contrast(
     emm
         A table from :func:`hierbayes.emmeans` (or :func:`hierbayes.emtrends`).
     method
-        ``"pairwise"``, ``"revpairwise"``, ``"trt.vs.ctrl"``, ``"trt.vs.ctrlk"``, ``"eff"``, or a
-        dict of labelled coefficient vectors (one coefficient per mean of a ``by`` group).
+        ``"pairwise"``, ``"revpairwise"``, ``"trt.vs.ctrl"``, ``"trt.vs.ctrlk"``, ``"eff"``,
+        ``"del.eff"``, ``"consec"`` (with ``adjust`` given), ``"poly"``, or a dict of labelled
+        coefficient vectors (one coefficient per mean of a ``by`` group).
     adjust
         ``"tukey"``, ``"sidak"``, ``"bonferroni"``, ``"holm"``, ``"hochberg"``, ``"fdr"``, ``"BY"``,
         ``"dunnettx"`` or ``"none"``; None for the method's default (Tukey for
@@ -215,6 +251,12 @@ def contrast(
     else:
         est_type = "contrast" if true_con else "prediction"
         default_adjust = "none"
+    if adjust is None and default_adjust == "mvt":
+        raise ArgumentError(
+            f"contrast(method={method!r}): emmeans adjusts these by default with 'mvt' (multivariate t "
+            "probabilities), which hierbayes does not compute; pass adjust= ('sidak' is close to it and "
+            "conservative, or 'holm', 'bonferroni', 'none', ...)"
+        )
     adjust_name = method_name(default_adjust if adjust is None else adjust)
     scale, log_contrast = grid.scale, False
     messages = list(grid.messages)

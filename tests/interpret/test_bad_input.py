@@ -82,6 +82,8 @@ def test_contrast_arguments(oats, cbpp):
         hb.contrast(emm, "trt.vs.ctrl", ref="0.9cwt")
     with pytest.raises(ArgumentError, match="has 3 coefficients for 4 means"):
         hb.contrast(emm, {"odd": [1, -1, 0]})
+    with pytest.raises(ArgumentError, match=r"'mvt' \(multivariate t.*pass adjust="):
+        hb.contrast(emm, "consec")
     with pytest.raises(ArgumentError, match=r"needs a table made by hb.emmeans"):
         hb.contrast(pd.DataFrame(emm), "pairwise")
     with pytest.raises(ArgumentError, match="already a table of contrasts"):

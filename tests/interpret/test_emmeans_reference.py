@@ -192,6 +192,20 @@ def test_contrast_end_to_end(case_id):
     assert any('changed to "sidak"' in n for n in con.notes) == changed
 
 
+def test_polynomial_contrast_coefficients_are_emmeans():
+    """emmeans' poly.emmc(1:5) and poly.emmc(1:7), printed by R 4.2.2 / emmeans 1.8.4-1."""
+    from hierbayes.interpret.contrast import _poly
+
+    names, C = _poly(5)
+    assert names == ["linear", "quadratic", "cubic", "quartic"]
+    np.testing.assert_array_equal(C, [[-2, -1, 0, 1, 2], [2, -1, -2, -1, 2], [-1, 2, 0, -2, 1], [1, -4, 6, -4, 1]])
+    names, C = _poly(7)
+    assert names == ["linear", "quadratic", "cubic", "quartic", "degree 5", "degree 6"]
+    np.testing.assert_array_equal(C, [[-3, -2, -1, 0, 1, 2, 3], [5, 0, -3, -4, -3, 0, 5], [-1, 1, 1, 0, -1, -1, 1],
+                                      [3, -7, 1, 6, 1, -7, 3], [-1, 4, -5, 0, 5, -4, 1],
+                                      [1, -6, 15, -20, 15, -6, 1]])  # fmt: skip
+
+
 def test_tukey_p_values_use_the_studentized_range():
     """Tukey's p-value is P(Q_{k,df} > sqrt(2) |t|), as ptukey: checked directly on one row."""
     from scipy import stats

@@ -280,6 +280,11 @@ CONTRAST_CASES <- list(
   oats_unbal_NxV_pairwise_tukey         = 'contrast(oats_unbal_N_variety_kr, method = "pairwise", adjust = "tukey")',
   oats_unbal_variety_satt_revpairwise   = 'contrast(oats_unbal_variety_satt, method = "revpairwise")',
   oats_fnitro_pairwise_default          = 'contrast(oats_fnitro_kr, method = "pairwise")',
+  oats_unbal_N_poly_default             = 'contrast(oats_unbal_N_kr, method = "poly")',
+  oats_N_by_variety_poly_default        = 'contrast(oats_N_by_variety_kr, method = "poly")',
+  oats_unbal_N_del_eff_default          = 'contrast(oats_unbal_N_kr, method = "del.eff")',
+  oats_unbal_N_consec_holm              = 'contrast(oats_unbal_N_kr, method = "consec", adjust = "holm")',
+  cbpp_response_consec_bonferroni       = 'contrast(cbpp_response, method = "consec", adjust = "bonferroni")',
   grouse_offset_year_pairwise_default   = 'contrast(grouse_offset_year, method = "pairwise")',
   oats_missing_N_by_variety_pairwise    = 'contrast(oats_missing_N_by_variety_kr, method = "pairwise")',
   oats_missing_N_by_variety_trt_vs_ctrl = 'contrast(oats_missing_N_by_variety_kr, method = "trt.vs.ctrl", adjust = "holm")'
