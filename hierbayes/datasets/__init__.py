@@ -77,6 +77,15 @@ _INFO = {
         "Davies & Goldsmith (1972); " + _LME4,
         {"plate": None, "sample": None},
     ),
+    "oats": DatasetInfo(
+        "oats",
+        "Yates' split-plot oats trial: yield (1/4 lbs per sub-plot) of 3 oat varieties (Variety, whole plots) at 4 "
+        "nitrogen doses (nitro: 0, 0.2, 0.4, 0.6 cwt/acre; N: the same as a factor, 0.0cwt-0.6cwt, sub-plots) in "
+        "6 blocks (Block I-VI); 72 rows.",
+        "Yates (1935), Suppl. J. R. Statist. Soc. 2:181-247; R package nlme's Oats (GPL >= 2), exported by "
+        "tests/reference/make_emmeans.R",
+        {"Block": None, "Variety": None, "N": None},
+    ),
     "dyestuff": DatasetInfo(
         "dyestuff",
         "Yield of dyestuff (Yield) from 6 batches (Batch) of an intermediate product, 5 preparations each; 30 rows.",
@@ -106,7 +115,7 @@ def load(name: str) -> pd.DataFrame:
     ----------
     name
         One of :func:`names`: ``sleepstudy``, ``sleep2``, ``hsb``, ``cbpp``,
-        ``grouseticks``, ``pastes``, ``penicillin``, ``dyestuff``.
+        ``grouseticks``, ``pastes``, ``penicillin``, ``oats``, ``dyestuff``.
 
     Examples
     --------

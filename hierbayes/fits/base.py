@@ -24,7 +24,17 @@ if TYPE_CHECKING:
 
 
 #: The keywords of ``predict`` (lme4's spellings ``allow.new.levels`` and ``re.form`` get a hint).
-PREDICT_ARGS = ["newdata", "re_form", "new_levels", "type", "allow_new_levels"]
+PREDICT_ARGS = [
+    "newdata",
+    "re_form",
+    "new_levels",
+    "type",
+    "allow_new_levels",
+    "interval",
+    "level",
+    "nsim",
+    "random_seed",
+]
 
 
 def check_predict_type(type: str) -> None:
@@ -135,9 +145,13 @@ class MixedFit(ABC):
         type: str = "link",
         *,
         allow_new_levels: bool | None = None,
+        interval: str | None = None,
+        level: float = 0.95,
+        nsim: int = 1000,
+        random_seed: int | None = None,
         **unknown,
-    ) -> np.ndarray:
-        """Predictions from point estimates of the effects.
+    ) -> np.ndarray | pd.DataFrame:
+        """Predictions from point estimates of the effects, optionally with intervals.
 
         Parameters
         ----------
@@ -157,15 +171,41 @@ class MixedFit(ABC):
             lme4's ``type``: ``"link"`` or ``"response"``, the same for a
             linear mixed model.
         allow_new_levels
-            lme4's spelling: True is ``new_levels="population"``.
+            lme4's spelling: True is ``new_levels="population"``; with
+            ``interval="prediction"`` a new level's effects are drawn from the
+            fitted distribution.
+        interval
+            None (the predictions alone), ``"confidence"`` (delta-method interval
+            of the mean, conditional on the random effects) or ``"prediction"``
+            (an interval for a new observation, by simulation: residual noise,
+            the random effects' and the parameters' uncertainty; see
+            :mod:`hierbayes.interpret.intervals`).
+        level
+            Interval level.
+        nsim, random_seed
+            Simulations for ``interval="prediction"``, and their seed.
 
         Returns
         -------
-        numpy.ndarray
-            One prediction per row (NaN where a used value is missing).
+        numpy.ndarray or pandas.DataFrame
+            One prediction per row (NaN where a used value is missing); with
+            ``interval``, a DataFrame of ``estimate``, (``std_error``,) ``lower``, ``upper``.
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> fit = hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
+        >>> pi = fit.predict({"Days": [5], "Subject": ["308"]}, interval="prediction", random_seed=1)
+        >>> pi.columns.tolist(), bool(pi.lower[0] < pi.estimate[0] < pi.upper[0])
+        (['estimate', 'lower', 'upper'], True)
         """
         check_unknown(unknown, "predict", PREDICT_ARGS)
         check_predict_type(type)
+        if interval is not None:  # the interpret package sits above the fits, hence the import here
+            from hierbayes.interpret.intervals import predict_interval
+
+            return predict_interval(self, newdata, re_form, new_levels, allow_new_levels, interval, level, nsim,
+                                    random_seed)  # fmt: skip
         policy = new_levels_policy(allow_new_levels, new_levels)
         eta = linear_predictor(self.design, self.fixef.to_numpy(), self._ranef_arrays(), newdata, re_form, policy)
         return self._inverse_link(eta)

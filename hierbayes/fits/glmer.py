@@ -142,8 +142,10 @@ class GlmerFit(FrequentistFit):
         type: str = "link",
         *,
         allow_new_levels: bool | None = None,
+        interval: str | None = None,
+        level: float = 0.95,
         **unknown,
-    ) -> np.ndarray:
+    ) -> np.ndarray | pd.DataFrame:
         """Predictions on the link (default, as lme4) or response scale.
 
         Parameters
@@ -152,9 +154,17 @@ class GlmerFit(FrequentistFit):
             As :meth:`MixedFit.predict`.
         type
             ``"link"`` (eta) or ``"response"`` (the mean: a probability or a rate).
+        interval, level
+            ``"confidence"``: a DataFrame of ``estimate``, ``std_error``, ``lower``,
+            ``upper`` (delta method on the link scale, mapped through the inverse link
+            for ``type="response"``).
         """
-        check_unknown(unknown, "predict", PREDICT_ARGS)
+        check_unknown(unknown, "predict", [a for a in PREDICT_ARGS if a not in ("nsim", "random_seed")])
         check_predict_type(type)
+        if interval is not None:  # the interpret package sits above the fits, hence the import here
+            from hierbayes.interpret.intervals import predict_interval
+
+            return predict_interval(self, newdata, re_form, new_levels, allow_new_levels, interval, level, type=type)
         policy = new_levels_policy(allow_new_levels, new_levels)
         eta = linear_predictor(self.design, self.estimates.beta, self.estimates.b, newdata, re_form, policy)
         return eta if type == "link" else self.response.linkinv(eta)
