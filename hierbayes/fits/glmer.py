@@ -223,7 +223,7 @@ class GlmerFit(FrequentistFit):
             Parameters (names like ``".sig01"``, ``"period2"``, 1-based positions,
             ``"theta_"`` or ``"beta_"``); all by default.
         **boot_options
-            For ``method="boot"``: ``nsim``, ``seed``, ``progress``.
+            For ``method="boot"``: ``nsim``, ``seed``, ``progressbar`` (or ``progress``).
         """
         from hierbayes.glmm import intervals
         from hierbayes.inference.intervals import check_level, select
@@ -235,7 +235,7 @@ class GlmerFit(FrequentistFit):
         check_level(level)
         names = [*self.sdcor.index, *self.fixef.index]
         chosen = select(names, parm, len(self.sdcor))
-        allowed = ("nsim", "seed", "progress") if key == "boot" else ()
+        allowed = ("nsim", "seed", "progressbar", "progress") if key == "boot" else ()
         bad = [k for k in boot_options if k not in allowed]
         if bad:
             raise ArgumentError(
