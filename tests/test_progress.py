@@ -70,5 +70,3 @@ def test_resolve_takes_either_spelling_but_not_two_different_answers() -> None:
         resolve(True, False, "bootstrap")
     with pytest.raises(ArgumentError, match="progressbar must be"):
         show_progress("yes")
-
-

@@ -6,7 +6,6 @@ import importlib.util
 import inspect
 import numbers
 import os
-import sys
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor

@@ -103,9 +103,8 @@ def confint(
     if method == "wald":
         return wald(fit, level).loc[chosen]
     if method == "profile":
-        from hierbayes.inference.profile import profile
-
         from hierbayes._progress import resolve
+        from hierbayes.inference.profile import profile
 
         show = resolve(progress.get("progressbar"), progress.get("progress"), "confint(method='profile')")
         ci = profile(fit, which=chosen, progressbar=show).confint(level)
