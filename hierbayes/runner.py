@@ -45,24 +45,34 @@ class RunResult:
 
 
 LABELS = {"reml": "REML", "ml": "ML", "bayes": "Bayes"}
-#: Profile intervals for REML/ML fits up to this many observations (Wald beyond, unless the spec says).
-PROFILE_MAX_NOBS = 20_000
 
 
 def _intervals(spec: Spec, fits: dict[str, MixedFit], fast: bool) -> dict[str, pd.DataFrame]:
-    """Confidence intervals of the frequentist fits, computed once for tables and plots."""
+    """Confidence intervals of the frequentist fits, computed once for tables and plots.
+
+    The spec's ``confint`` when it names one; else hb.compare's default (profile intervals up to
+    :data:`hierbayes.tables.params.PROFILE_MAX_NOBS` observations, Wald beyond), so the report's
+    tables show what ``hb.compare(fit, post)`` shows.
+    """
+    from hierbayes.tables.params import default_intervals
+
     out = {}
     for engine, fit in fits.items():
         if engine == "bayes" or not hasattr(fit, "confint"):
             continue
-        method = spec.fit.get("confint") or ("profile" if fit.nobs <= PROFILE_MAX_NOBS else "wald")
-        kwargs = {}
-        if method == "boot":
-            kwargs = {"nsim": 100 if fast else spec.fit.get("nsim", 500), "seed": spec.fit.get("seed", 1)}
-        try:
-            ci = fit.confint(method=method, **kwargs)
-        except HierbayesError:
-            method, ci = "wald", fit.confint(method="wald")
+        method = spec.fit.get("confint")
+        if method is None:
+            ci, how = default_intervals(fit)
+            ci = fit.confint(method="wald") if ci is None else ci
+            method = how.lower()
+        else:
+            kwargs = {}
+            if method == "boot":
+                kwargs = {"nsim": 100 if fast else spec.fit.get("nsim", 500), "seed": spec.fit.get("seed", 1)}
+            try:
+                ci = fit.confint(method=method, **kwargs)
+            except HierbayesError:
+                method, ci = "wald", fit.confint(method="wald")
         ci.attrs["method"] = {"wald": "Wald", "boot": "bootstrap"}.get(method, method)
         out[LABELS[engine]] = ci
     return out

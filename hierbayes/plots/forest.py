@@ -26,8 +26,8 @@ def forest(
     The rows are those of :func:`hierbayes.tables` (fixed effects, then each
     factor's SDs and correlations, then the residual SD); each row has its own
     x scale, since an intercept, a slope and an SD rarely share one. A fit
-    without an interval for a parameter (e.g. REML variance parameters before
-    profiling) shows its point estimate alone, hollow.
+    without an interval for a parameter (e.g. REML variance parameters with
+    ``intervals="wald"``) shows its point estimate alone, hollow.
 
     Parameters
     ----------
