@@ -1,4 +1,7 @@
-"""Pooling plot: the data of each group with its complete, no and partial pooling lines (seed 002's figures)."""
+"""Pooling plot: the data of each group with its complete, no and partial pooling lines.
+
+The figures of Barr's *Learning Statistical Models Through Simulation in R* (ch. 5) for sleep2.
+"""
 
 from __future__ import annotations
 

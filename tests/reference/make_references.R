@@ -706,7 +706,7 @@ for (p in boot) {
 }
 TT <- do.call(rbind, TARGETS)
 options(width = 200)
-cat("\n== seed-document targets ==\n")
+cat("\n== targets from the teaching materials ==\n")
 cat("check = printed: value must round to the printed number;",
     "monte_carlo: |diff| <= half the bootstrap SD (different random stream)\n")
 print(TT, row.names = FALSE, right = FALSE)
