@@ -36,6 +36,7 @@ _LAZY = {
     "lmerControl": ("hierbayes.reml.control", "lmerControl"),
     "glmerControl": ("hierbayes.reml.control", "glmerControl"),
     "plots": ("hierbayes.plots", None),
+    "Prior": ("hierbayes.bayesian.priors", "Prior"),
     "simulate": ("hierbayes.simulate", None),
     "fits": ("hierbayes.fits", None),
 }
@@ -62,6 +63,7 @@ __all__ = [
     "HierbayesWarning",
     "Model",
     "ModelError",
+    "Prior",
     "SeparationWarning",
     "SingularFitWarning",
     "anova",

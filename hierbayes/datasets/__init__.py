@@ -1,5 +1,7 @@
 """Small datasets shipped with hierbayes, for the examples, specs and notebooks.
 
+Examples
+--------
 >>> import hierbayes as hb
 >>> hb.datasets.load("sleepstudy").shape
 (180, 3)
