@@ -235,6 +235,8 @@ class GlmerFit(FrequentistFit):
         check_level(level)
         names = [*self.sdcor.index, *self.fixef.index]
         chosen = select(names, parm, len(self.sdcor))
+        if key != "boot":  # no progress bar to show for these; accepted as for LmerFit.confint
+            boot_options = {k: v for k, v in boot_options.items() if k not in ("progressbar", "progress")}
         allowed = ("nsim", "seed", "progressbar", "progress") if key == "boot" else ()
         bad = [k for k in boot_options if k not in allowed]
         if bad:

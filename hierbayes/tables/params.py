@@ -154,7 +154,7 @@ def _confint(fit: MixedFit, prob: float, intervals) -> tuple[pd.DataFrame | None
         return None, "Wald"
     if not hasattr(fit, "confint"):
         raise ModelError(f"{type(fit).__name__} has no confint(); cannot make {intervals} intervals")
-    return _as_lower_upper(fit.confint(method=intervals, level=prob)), intervals
+    return _as_lower_upper(fit.confint(method=intervals, level=prob, progressbar=False)), intervals
 
 
 _PROFILES: dict[int, tuple[weakref.ref, dict[float, pd.DataFrame]]] = {}
@@ -181,7 +181,7 @@ def default_intervals(fit: MixedFit, prob: float = 0.95) -> tuple[pd.DataFrame |
         from hierbayes.errors import HierbayesError, HierbayesWarning
 
         try:
-            by_level[prob] = fit.confint(method="profile", level=prob)
+            by_level[prob] = fit.confint(method="profile", level=prob, progressbar=False)  # a table: no bar
         except (HierbayesError, FloatingPointError, np.linalg.LinAlgError, ValueError) as exc:
             warn(f"profile intervals failed ({exc}); Wald intervals for the fixed effects instead", HierbayesWarning)
             by_level[prob] = None
