@@ -33,6 +33,9 @@ INTERVALS = ("auto", "wald", "profile", "boot")
 #: ``intervals="auto"`` profiles REML/ML and GLMM fits up to this many observations and uses Wald intervals
 #: beyond (fixed effects only); the one rule for hb.compare, hb.tidy, the forest plot and the CLI report.
 PROFILE_MAX_NOBS = 20_000
+#: ... and GLMMs with up to this many random effects (levels x terms): each profile point of a GLMM is a
+#: Laplace refit, so beyond this a profile takes minutes (grouseticks with one effect per chick, 584: 78 s)
+PROFILE_MAX_GLMM_RANEF = 250
 
 
 def ran_pars_keys(fit: MixedFit) -> list[tuple[str, str, int, int | None]]:
@@ -161,7 +164,8 @@ _PROFILES: dict[int, tuple[weakref.ref, dict[float, pd.DataFrame]]] = {}
 
 
 def default_intervals(fit: MixedFit, prob: float = 0.95) -> tuple[pd.DataFrame | None, str]:
-    """The default intervals of a REML/ML or GLMM fit: profile intervals up to :data:`PROFILE_MAX_NOBS` rows.
+    """The default intervals of a REML/ML or GLMM fit: profile intervals up to :data:`PROFILE_MAX_NOBS` rows
+    (and, for a GLMM, :data:`PROFILE_MAX_GLMM_RANEF` random effects).
 
     Returns ``(confint DataFrame in lme4's layout, "profile")``, or ``(None, "Wald")`` for
     larger data, fits without ``confint`` and profiles that fail (with the reason as a
@@ -170,6 +174,8 @@ def default_intervals(fit: MixedFit, prob: float = 0.95) -> tuple[pd.DataFrame |
     and a report of the same fit share one profile.
     """
     if not hasattr(fit, "confint") or fit.nobs > PROFILE_MAX_NOBS:
+        return None, "Wald"
+    if hasattr(fit, "nAGQ") and sum(b.nlevels * b.k for b in fit.design.blocks) > PROFILE_MAX_GLMM_RANEF:
         return None, "Wald"
     key = id(fit)
     ref, by_level = _PROFILES.get(key, (None, {}))
