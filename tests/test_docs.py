@@ -109,3 +109,20 @@ def test_python_blocks_of_a_page_run(page: str) -> None:
         warnings.simplefilter("ignore")
         for block in blocks:
             exec(block, namespace)
+
+
+def test_no_internal_labels_of_the_teaching_materials_anywhere() -> None:
+    """Text refers to the books, courses and data sets by name, never by the project's internal labels."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    label = re.compile(r"(?i)\bseeds? ?0\d\d\b|\bseed[- ]documents?\b|\bseed_?0\d\d\b")
+    found = []
+    for name in files:
+        path = ROOT / name
+        if path.suffix in (".csv", ".json", ".png", ".nc", ".parquet") or not path.is_file():
+            continue
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            continue
+        found += [f"{name}: {m.group(0)}" for m in label.finditer(text)]
+    assert not found, found

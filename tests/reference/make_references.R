@@ -626,7 +626,7 @@ write_json_file(list(meta = c(meta, list(file = "glmer_reference.json")), cases 
                 file.path(REF_DIR, "glmer_reference.json"))
 
 ## ---------------------------------------------------------------------------
-## Seed-document targets: compare to the printed precision
+## Targets printed in the teaching materials: compare to the printed precision
 ## ---------------------------------------------------------------------------
 vc_get <- function(rec, grp, var1, var2 = NULL, what = "vcov") {
   for (r in rec$varcorr)
