@@ -126,3 +126,32 @@ def test_no_internal_labels_of_the_teaching_materials_anywhere() -> None:
             continue
         found += [f"{name}: {m.group(0)}" for m in label.finditer(text)]
     assert not found, found
+
+
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+
+
+def test_readme_sample_outputs_are_what_the_code_prints() -> None:
+    """Each ```text block of the README is the output of the ```python block just before it.
+
+    The Python blocks run in order in one namespace, up to the last one whose output is shown.
+    """
+    import contextlib
+    import io
+
+    blocks = [(m.group(1), m.group(2)) for m in FENCE.finditer((ROOT / "README.md").read_text())]
+    pairs = [i for i, (kind, _) in enumerate(blocks) if kind == "text" and i > 0 and blocks[i - 1][0] == "python"]
+    assert len(pairs) >= 2, "the README shows sample outputs"
+    namespace: dict = {}
+    for i, (kind, source) in enumerate(blocks[: pairs[-1]]):
+        if kind != "python":
+            continue
+        out = io.StringIO()
+        with warnings.catch_warnings(), contextlib.redirect_stdout(out):
+            warnings.simplefilter("ignore")
+            exec(source, namespace)
+        if i + 1 in pairs:
+            shown = blocks[i + 1][1]
+            printed = out.getvalue()
+            norm = lambda t: [ln.rstrip() for ln in t.rstrip("\n").splitlines()]  # noqa: E731
+            assert norm(printed) == norm(shown), f"README block after:\n{source}\nprints:\n{printed}"

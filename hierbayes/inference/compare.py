@@ -106,7 +106,7 @@ class AnovaTable(pd.DataFrame):
         return out
 
     def __repr__(self) -> str:
-        text = "\n".join([*self._head(), self._cells().to_string()])
+        text = "\n".join([*self._head(), *(line.rstrip() for line in self._cells().to_string().splitlines())])
         if self["Pr(>Chisq)"].notna().any():
             text += "\n---\nSignif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"
         return text
