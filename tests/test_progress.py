@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -38,7 +39,10 @@ def test_a_plain_script_prints_nothing_unless_asked(tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     quiet, _, asked = proc.stderr.partition("=== asked\n")
     assert proc.stdout == "" and quiet == "", f"a default call printed:\n{proc.stdout}\n{quiet}"
-    assert asked.count("bootstrap: 100%") == 2 and asked.count("profile: 100%") == 2, asked
+    # one bar per asked call (tqdm may draw the last state twice on a busy machine)
+    assert len(re.findall(r"(?:^|\r)bootstrap: +0%\|", asked, re.M)) == 2, asked
+    assert len(re.findall(r"(?:^|\r)profile: +0%\|", asked, re.M)) == 2, asked
+    assert "bootstrap: 100%" in asked and "profile: 100%" in asked, asked
 
 
 def test_jupyter_shows_bars_and_progressbar_false_or_progress_false_turns_them_off(tmp_path) -> None:
