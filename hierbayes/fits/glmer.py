@@ -235,7 +235,7 @@ class GlmerFit(FrequentistFit):
             Parameters (names like ``".sig01"``, ``"period2"``, 1-based positions,
             ``"theta_"`` or ``"beta_"``); all by default.
         **boot_options
-            For ``method="boot"``: ``nsim``, ``seed``, ``progress``.
+            For ``method="boot"``: ``nsim``, ``seed``, ``progressbar`` (or ``progress``).
         """
         from hierbayes.glmm import intervals
         from hierbayes.inference.intervals import check_level, select
@@ -247,9 +247,11 @@ class GlmerFit(FrequentistFit):
         check_level(level)
         names = [*self.sdcor.index, *self.fixef.index]
         chosen = select(names, parm, len(self.sdcor))
-        check_unknown({k: v for k, v in boot_options.items() if k not in ("nsim", "seed", "progress")}, "confint",
-                      ["method", "level", "parm", "nsim", "seed", "progress"])  # fmt: skip
-        allowed = ("nsim", "seed", "progress") if key == "boot" else ()
+        check_unknown({k: v for k, v in boot_options.items() if k not in ("nsim", "seed", "progressbar", "progress")},
+                      "confint", ["method", "level", "parm", "nsim", "seed", "progressbar"])  # fmt: skip
+        if key != "boot":  # no progress bar to show for these; accepted as for LmerFit.confint
+            boot_options = {k: v for k, v in boot_options.items() if k not in ("progressbar", "progress")}
+        allowed = ("nsim", "seed", "progressbar", "progress") if key == "boot" else ()
         bad = [k for k in boot_options if k not in allowed]
         if bad:
             raise ArgumentError(

@@ -209,19 +209,21 @@ class LmerFit(FrequentistFit):
         n_jobs: int | None = None,
         progress: bool | None = None,
         use_u: bool | None = None,
+        progressbar: bool | None = None,
     ):
         """Parametric bootstrap (lme4's ``bootMer``) or case bootstrap over groups (``resample=["Subject"]``).
 
         Replicates run on all cores with per-replicate seeds (results do not
         depend on ``n_jobs``). The result is kept as ``fit.boot``; its
         ``.confint()`` gives percentile intervals and ``.idata`` an ArviZ 1.x
-        DataTree of the replicates.
+        DataTree of the replicates. ``progressbar`` (older spelling ``progress``): a bar, by
+        default in Jupyter and interactive sessions only.
 
         Examples
         --------
         >>> import hierbayes as hb
         >>> fit = hb.lmer("Reaction ~ Days + (1 | Subject)", hb.datasets.load("sleepstudy"))
-        >>> fit.bootstrap(nsim=20, seed=1, n_jobs=1, progress=False).t.columns.tolist()
+        >>> fit.bootstrap(nsim=20, seed=1, n_jobs=1).t.columns.tolist()
         ['.sig01', '.sigma', '(Intercept)', 'Days']
         """
         from hierbayes.inference.bootstrap import bootstrap
@@ -229,7 +231,7 @@ class LmerFit(FrequentistFit):
         if use_u is not None:  # lme4's bootMer spelling
             use_re = bool(use_u)
         result = bootstrap(self, nsim=nsim, seed=seed, resample=resample, use_re=use_re, n_jobs=n_jobs,
-                           progress=progress)  # fmt: skip
+                           progress=progress, progressbar=progressbar)  # fmt: skip
         self.__dict__["boot"] = result
         return result
 
@@ -374,8 +376,10 @@ class LmerFit(FrequentistFit):
 
         return confint(self, method=method, level=level, parm=parm, **boot_options)
 
-    def profile(self, which: str | list[str] | None = None):
+    def profile(self, which: str | list[str] | None = None, progressbar: bool | None = None):
         """Profile the likelihood (lme4's ``profile``); ``.table`` holds the zeta table.
+
+        ``progressbar``: a bar per parameter, by default in Jupyter and interactive sessions only.
 
         Examples
         --------
@@ -386,7 +390,7 @@ class LmerFit(FrequentistFit):
         """
         from hierbayes.inference.profile import profile
 
-        return profile(self, which=which)
+        return profile(self, which=which, progressbar=progressbar)
 
     def summary(self, ddf: str = "satterthwaite"):
         """lmerTest-style summary (``print(fit.summary())``); ``ddf`` as in :meth:`coef_table`."""

@@ -97,6 +97,7 @@ def confint(
     check_level(level)
     names = parameter_names(fit)
     chosen = select(names, parm, len(fit.sdcor))
+    progress = {k: boot_options.pop(k) for k in ("progressbar", "progress") if k in boot_options}
     if boot_options:
         import inspect
 
@@ -111,15 +112,18 @@ def confint(
     if method == "wald":
         return wald(fit, level).loc[chosen]
     if method == "profile":
+        from hierbayes._progress import resolve
         from hierbayes.inference.profile import profile
 
-        ci = profile(fit, which=chosen).confint(level)
+        show = resolve(progress.get("progressbar"), progress.get("progress"), "confint(method='profile')")
+        ci = profile(fit, which=chosen, progressbar=show).confint(level)
         ci.columns = _columns(level)
         return ci.loc[chosen]
     from hierbayes.inference.bootstrap import bootstrap, check_boot_options
 
     check_boot_options(boot_options, "confint(method='boot')")
     boot_options.setdefault("nsim", BOOT_NSIM)
+    boot_options.update(progress)
     result = bootstrap(fit, **boot_options)
     fit.__dict__["boot"] = result
     return result.confint(level).loc[chosen]
