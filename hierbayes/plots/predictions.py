@@ -25,8 +25,7 @@ from matplotlib.figure import Figure
 
 from hierbayes.errors import ArgumentError
 from hierbayes.fits.base import MixedFit
-from hierbayes.plots.style import SMALL, fit_styles, target_axes
-from hierbayes.tables.fitinfo import check_fits
+from hierbayes.plots.style import SMALL, PlotSetup, plot_setup
 
 MAX_PANELS = 24
 
@@ -92,7 +91,7 @@ def _figure(
     ncols = min(n, 4)
     cats = None if _is_numeric(frames, x) else len({v for f in frames for v in (f[x] if x else [0])})
     width = 4.2 if n > 1 else max(6.0, 0.35 * (cats or 0) * len(fits) + 2.5)
-    fig, axes = target_axes(ax, n, width, 3.4, ncols=ncols)
+    fig, axes = PlotSetup(list(fits), list(styles)).figure(n, width, 3.4, ax=ax, ncols=ncols)
     numeric = _is_numeric(frames, x)
     positions = None
     if not numeric:
@@ -202,9 +201,10 @@ def predictions(
     """
     from hierbayes.interpret import predictions as compute
 
-    fits = check_fits(fits, "predictions")
+    setup = plot_setup(fits, "predictions", labels)
+    fits = setup.fits
     x, panel = _layout(conditional, average_by, "predictions")
-    styles = fit_styles(fits, labels)
+    styles = setup.styles
     frames = [compute(f, conditional=conditional, average_by=average_by, target=target, type=type, interval=interval,
                       level=level, re_form=re_form, **kwargs) for f in fits]  # fmt: skip
     kind = "prediction" if (target != "mean" or interval == "prediction") else "mean"
@@ -242,11 +242,12 @@ def comparisons(
     """
     from hierbayes.interpret import comparisons as compute
 
-    fits = check_fits(fits, "comparisons")
+    setup = plot_setup(fits, "comparisons", labels)
+    fits = setup.fits
     x, panel = _layout(conditional, average_by, "comparisons")
     if panel is not None:
         raise ArgumentError("comparisons: plot one variable (the x axis); the compared pairs make the panels")
-    styles = fit_styles(fits, labels)
+    styles = setup.styles
     frames = [compute(f, contrast, conditional=conditional, average_by=average_by, comparison=comparison, type=type,
                       level=level, re_form=re_form, **kwargs) for f in fits]  # fmt: skip
     styles = _relabel(fits, styles, level, "mean", kwargs)
@@ -287,9 +288,10 @@ def slopes(
     """
     from hierbayes.interpret import slopes as compute
 
-    fits = check_fits(fits, "slopes")
+    setup = plot_setup(fits, "slopes", labels)
+    fits = setup.fits
     x, panel = _layout(conditional, average_by, "slopes")
-    styles = fit_styles(fits, labels)
+    styles = setup.styles
     frames = [compute(f, wrt, conditional=conditional, average_by=average_by, slope=slope, type=type, level=level,
                       re_form=re_form, **kwargs) for f in fits]  # fmt: skip
     styles = _relabel(fits, styles, level, "mean", kwargs)
