@@ -3,7 +3,7 @@
 * :mod:`~hierbayes.bayesian.names`: names and dims of every posterior variable (the one list).
 * :mod:`~hierbayes.bayesian.priors`: default priors scaled to the data, overrides by name, ``describe_priors``.
 * :mod:`~hierbayes.bayesian.model`: ``build_pymc_model`` (partial pooling, LKJ for correlated bars, non-centered).
-* :mod:`~hierbayes.bayesian.crossprod`, :mod:`~hierbayes.bayesian.blocked`, :mod:`~hierbayes.bayesian.marginal`,
+* :mod:`~hierbayes.bayesian.blocked`, :mod:`~hierbayes.bayesian.marginal`,
   :mod:`~hierbayes.bayesian.partial`:
   the exact gaussian path (random effects integrated out, then drawn from their exact conditional).
 * :mod:`~hierbayes.bayesian.likelihood`: each family's likelihood (PyMC and NumPy).

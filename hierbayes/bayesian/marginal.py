@@ -35,7 +35,7 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
 from hierbayes.bayesian import blocked
-from hierbayes.bayesian.crossprod import GaussianCrossProducts
+from hierbayes.bayesian.blocked import GaussianCrossProducts
 
 MAX_GRAPH_K = 4
 _LOG2PI = float(np.log(2 * np.pi))

@@ -182,7 +182,7 @@ def build(model: Model, marginalize: bool | str | None = None, centered: bool | 
             params[par] = make_rv(par, pset[par])
             keep.append(par)
         if mode == "full":
-            from hierbayes.bayesian.crossprod import gaussian_crossproducts
+            from hierbayes.bayesian.blocked import gaussian_crossproducts
             from hierbayes.bayesian.marginal import marginal_loglik, uses_op
 
             cp = gaussian_crossproducts(d)

@@ -42,7 +42,7 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
 from hierbayes.bayesian import blocked
-from hierbayes.bayesian.crossprod import GaussianCrossProducts, gaussian_crossproducts
+from hierbayes.bayesian.blocked import GaussianCrossProducts, gaussian_crossproducts
 from hierbayes.design import Design
 
 #: another factor is integrated out with the first while ``q1 m^2 + m^3 <= SMALL_COST_MAX`` (m: effects so added)

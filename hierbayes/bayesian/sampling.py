@@ -402,10 +402,9 @@ def posterior_draws(model: Model, post) -> PosteriorDraws:
 def _conditional_ranef(model: Model, post, rng: np.random.Generator) -> dict:
     """Exact draws of the random effects given each posterior draw of beta, the SDs/correlations and sigma."""
     from hierbayes.bayesian import blocked
-    from hierbayes.bayesian.crossprod import gaussian_crossproducts
 
     d = model.design
-    cp = gaussian_crossproducts(d)
+    cp = blocked.gaussian_crossproducts(d)
     beta = _flat(post[names.BETA])
     sigma = _flat(post["sigma"])
     Ls = [chol_draws(post, b) for b in d.blocks]

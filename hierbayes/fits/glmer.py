@@ -15,7 +15,7 @@ from hierbayes.errors import ArgumentError, OverdispersionWarning
 from hierbayes.fits.base import linear_predictor
 from hierbayes.fits.frequentist import FrequentistFit, singular_warning, use_re_of
 from hierbayes.glmm.fit import GlmmEstimates, make_devfun
-from hierbayes.reml import ThetaLayout
+from hierbayes.linalg import ThetaLayout
 
 if TYPE_CHECKING:
     from hierbayes.model import Model

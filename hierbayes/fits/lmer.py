@@ -10,7 +10,8 @@ import pandas as pd
 
 from hierbayes.errors import ArgumentError
 from hierbayes.fits.frequentist import FrequentistFit, singular_warning, use_re_of
-from hierbayes.reml import LmmEstimates, LmmObjective, ThetaLayout
+from hierbayes.linalg import ThetaLayout
+from hierbayes.reml import LmmEstimates, LmmObjective
 from hierbayes.reml.fit import SINGULAR_TOL
 from hierbayes.reml.objective import prior_weights, profiled_criterion
 

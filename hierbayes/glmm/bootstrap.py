@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from hierbayes._threads import single_thread_blas
+from hierbayes.design.varcorr import sdcor_parameters
 from hierbayes.errors import HierbayesError
 from hierbayes.glmm.fit import estimate_glmm
-from hierbayes.reml.params import sdcor_parameters
 
 if TYPE_CHECKING:
     from hierbayes.fits.glmer import GlmerFit

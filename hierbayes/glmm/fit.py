@@ -35,13 +35,12 @@ from hierbayes.glmm.laplace import LaplaceDeviance, ThetaDeviance
 from hierbayes.glmm.optimize import STAGE2, bobyqa
 from hierbayes.glmm.pirls import Pirls, PirlsResult
 from hierbayes.glmm.separation import saturated, separated_effects
+from hierbayes.linalg import ThetaLayout, conditional_covariances, factorize, fixef_precision_factor, lower_inverse
+from hierbayes.linalg.crossprod import crossproducts
 from hierbayes.reml.control import Control, OptimizerSettings, as_control
 from hierbayes.reml.convergence import ConvergenceReport, controlled_messages, derivatives
-from hierbayes.reml.crossprod import crossproducts
 from hierbayes.reml.fit import with_optimizer
-from hierbayes.reml.objective import conditional_covariances, factorize, fixef_precision_factor, lower_inverse
 from hierbayes.reml.optimize import OptSummary, run_optimizer
-from hierbayes.reml.params import ThetaLayout
 
 if TYPE_CHECKING:
     from hierbayes.fits.glmer import GlmerFit
@@ -414,10 +413,10 @@ def _estimates(
     sqrtw, wres = response.working(res.eta, res.mu)
     z = res.eta - response.offset + wres
     cp = crossproducts(design.blocks, design.X, z, sqrtw)
-    f = factorize(cp, layout, theta)
+    f = factorize(cp, layout.lambdas(theta))
     if f is None:
         raise ModelError(f"the penalized weighted system is singular at the estimates (theta={theta})")
-    RXinv = lower_inverse(fixef_precision_factor(f, cp))
+    RXinv = lower_inverse(fixef_precision_factor(f))
     vcov, source = RXinv.T @ RXinv, "RX"
     g = H = None
     if derivs is not None:
@@ -431,7 +430,7 @@ def _estimates(
                 "or contains NA values: falling back to var-cov estimated from RX",
                 ConvergenceWarning,
             )
-    condvar = conditional_covariances(f, cp, layout, 1.0)
+    condvar = conditional_covariances(f, 1.0)
     b = [u @ lam.T for u, lam in zip(res.u, layout.lambdas(theta), strict=True)]
     return GlmmEstimates(
         nAGQ=nAGQ, theta=np.asarray(theta, float), beta=np.asarray(beta, float), u=res.u, b=b, condvar=condvar,

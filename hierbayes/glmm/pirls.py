@@ -31,9 +31,8 @@ from hierbayes.design import Design
 from hierbayes.errors import ModelError
 from hierbayes.glmm.glm_family import GlmResponse
 from hierbayes.glmm.system import SystemFactor, WeightedSystem
-from hierbayes.reml.crossprod import crossproducts
-from hierbayes.reml.objective import factorize, fixef_precision_factor, solve
-from hierbayes.reml.params import ThetaLayout
+from hierbayes.linalg import ThetaLayout, factorize, fixef_precision_factor, solve
+from hierbayes.linalg.crossprod import crossproducts
 
 MAX_HALVINGS = 20
 
@@ -236,11 +235,11 @@ class Pirls:
             return self._systems[joint].factor(lams, z, sqrtw)
         # very large crossed designs: the REML engine's sparse cross-products
         cp = crossproducts(self.design.blocks, X, z, sqrtw)
-        f = factorize(cp, self.layout, theta)
+        f = factorize(cp, lams)
         if f is None:
             return None
-        u1, ur, beta = solve(f, cp)
-        return SystemFactor(f.logdet_L, u1, ur, beta, fixef_precision_factor(f, cp))
+        u1, ur, beta = solve(f)
+        return SystemFactor(f.logdet_L, u1, ur, beta, fixef_precision_factor(f))
 
     def _split(self, coef: np.ndarray) -> list[np.ndarray]:
         """Coefficients (u1, ur, beta) -> u per block (levels x k)."""

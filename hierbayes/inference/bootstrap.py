@@ -31,10 +31,11 @@ from scipy import stats
 
 from hierbayes._warnings import warn
 from hierbayes.design import Design
+from hierbayes.design.varcorr import sdcor_parameters
 from hierbayes.errors import ArgumentError, HierbayesWarning
 from hierbayes.inference.resample import CasePlan, resample_design
 from hierbayes.inference.simulate import check_nsim, simulate_response
-from hierbayes.reml.params import ThetaLayout, sdcor_parameters
+from hierbayes.linalg import ThetaLayout
 from hierbayes.reml.refit import refit, with_response
 
 if TYPE_CHECKING:

@@ -29,11 +29,11 @@ import pandas as pd
 from scipy import stats
 
 from hierbayes._warnings import warn
+from hierbayes.design.varcorr import sdcor_parameters
 from hierbayes.errors import ConvergenceWarning, UnknownParameterError
 from hierbayes.inference.spline import PolySpline, back_spline, interp_spline
 from hierbayes.reml.fit import LmmObjective
 from hierbayes.reml.optimize import minimize_theta
-from hierbayes.reml.params import sdcor_parameters
 from hierbayes.reml.refit import criterion_pieces, with_fixed_offset
 
 if TYPE_CHECKING:

@@ -17,21 +17,20 @@ from hierbayes._threads import single_thread_blas
 from hierbayes._warnings import warn
 from hierbayes.design import Design
 from hierbayes.errors import ArgumentError, ConvergenceWarning, EstimationError
-from hierbayes.reml.control import Control, OptimizerSettings, as_control
-from hierbayes.reml.convergence import ConvergenceReport, check_derivatives, free_parameters, updated_gradient
-from hierbayes.reml.crossprod import CrossProducts, crossproducts
-from hierbayes.reml.objective import (
-    Factor,
+from hierbayes.linalg import (
+    BlockedFactor,
+    CrossProducts,
+    ThetaLayout,
     conditional_covariances,
-    criterion,
-    factorize,
     fixef_precision_factor,
     lower_inverse,
-    prior_weights,
     solve,
 )
+from hierbayes.linalg.crossprod import crossproducts
+from hierbayes.reml.control import Control, OptimizerSettings, as_control
+from hierbayes.reml.convergence import ConvergenceReport, check_derivatives, free_parameters, updated_gradient
+from hierbayes.reml.objective import criterion, factorize, prior_weights
 from hierbayes.reml.optimize import OptSummary, run_optimizer
-from hierbayes.reml.params import ThetaLayout
 
 #: Rest (dense) dimension from which the optimisation runs with single-threaded BLAS (see hierbayes._threads).
 DENSE_SINGLE_THREAD = 200
@@ -87,7 +86,7 @@ class LmmObjective:
         f = factorize(self.cp, self.layout, theta)
         return criterion(f, self.weights.n, self.design.p, self.reml, self.weights.ldw)
 
-    def factor(self, theta) -> Factor | None:
+    def factor(self, theta) -> BlockedFactor | None:
         """The blocked Cholesky factor at theta."""
         return factorize(self.cp, self.layout, np.asarray(theta, dtype=float))
 
@@ -153,19 +152,19 @@ def estimates_at(
             f"the penalized least-squares system is not positive definite at theta = {np.asarray(theta)}; "
             "the criterion is not finite there"
         )
-    cp, d = objective.cp, objective.design
-    u1, ur, beta = solve(f, cp)
+    d = objective.design
+    u1, ur, beta = solve(f)
     beta = beta + objective.beta0
     n = objective.n
     dof = n - d.p if objective.reml else n
     sigma = float(np.sqrt(f.r2 / dof))
     us = [u1, *_split(ur, d.blocks[1:])]
     b = [np.einsum("ij,lj->li", lam, u) for lam, u in zip(f.lambdas, us, strict=True)]
-    RXinv = lower_inverse(fixef_precision_factor(f, cp))
+    RXinv = lower_inverse(fixef_precision_factor(f))
     vcov = sigma**2 * RXinv.T @ RXinv
-    condvar = conditional_covariances(f, cp, objective.layout, sigma)
+    condvar = conditional_covariances(f, sigma)
     return LmmEstimates(
-        reml=objective.reml, theta=f.theta, beta=beta, sigma=sigma, b=b, condvar=condvar, vcov=vcov,
+        reml=objective.reml, theta=np.array(theta, float), beta=beta, sigma=sigma, b=b, condvar=condvar, vcov=vcov,
         objective=criterion(f, n, d.p, objective.reml, objective.weights.ldw), pwrss=f.r2, logdet_L=f.logdet_L,
         logdet_RX=f.logdet_RX, opt=opt, convergence=convergence, control=control,
     )  # fmt: skip

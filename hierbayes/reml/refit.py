@@ -23,8 +23,8 @@ import numpy as np
 
 from hierbayes.design import Design
 from hierbayes.errors import DataError
+from hierbayes.linalg import fixef_precision_factor, lower_inverse, solve
 from hierbayes.reml.fit import LmmEstimates, LmmObjective, fit_lmm
-from hierbayes.reml.objective import fixef_precision_factor, lower_inverse, solve
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,9 @@ def criterion_pieces(objective: LmmObjective, theta: np.ndarray) -> CriterionPie
     f = objective.factor(np.asarray(theta, dtype=float))
     if f is None:
         return None
-    cp, design = objective.cp, objective.design
-    RXinv = lower_inverse(fixef_precision_factor(f, cp))
-    u1, ur, beta = solve(f, cp)
+    design = objective.design
+    RXinv = lower_inverse(fixef_precision_factor(f))
+    u1, ur, beta = solve(f)
     beta = beta + objective.beta0  # the engine works with y - X beta0
     us = [u1]
     start = 0
