@@ -6,7 +6,7 @@
 * :mod:`~hierbayes.bayesian.blocked`, :mod:`~hierbayes.bayesian.marginal`,
   :mod:`~hierbayes.bayesian.partial`:
   the exact gaussian path (random effects integrated out, then drawn from their exact conditional).
-* :mod:`~hierbayes.bayesian.likelihood`: each family's likelihood (PyMC and NumPy).
+* each family's likelihood (PyMC and NumPy) is the family's own (:mod:`hierbayes.families`).
 * :mod:`~hierbayes.bayesian.sampling`: ``fit_bayes`` and ``sample_prior_predictive``;
   :mod:`~hierbayes.bayesian.laplace`: its starting point and mass matrix from the posterior mode.
 * :mod:`~hierbayes.bayesian.diagnostics`: divergences, R-hat, ESS and the SamplingWarning.

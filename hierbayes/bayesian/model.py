@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hierbayes.bayesian import names
-from hierbayes.bayesian.likelihood import binomial_counts, pymc_likelihood
 from hierbayes.bayesian.priors import Prior, PriorSet, resolve_priors
 from hierbayes.errors import ModelError
 
@@ -162,7 +161,7 @@ def build(model: Model, marginalize: bool | str | None = None, centered: bool | 
 
     mode = resolve_marginalize(model, marginalize)
     d, fam = model.design, model.family
-    if d.weights is not None and fam.name != "binomial":
+    if d.weights is not None and not fam.has_trials:
         raise ModelError("prior weights are supported for the binomial family only; drop weights= for this model")
     pset = resolve_priors(model)
     coords = names.coords(d)
@@ -178,7 +177,7 @@ def build(model: Model, marginalize: bool | str | None = None, centered: bool | 
             if names.has_corr(b):
                 keep.append(names.corr_var(b.group))
         params = {}
-        for par in names.FAMILY_PARAMS[fam.name]:
+        for par in fam.aux:
             params[par] = make_rv(par, pset[par])
             keep.append(par)
         if mode == "full":
@@ -208,8 +207,8 @@ def build(model: Model, marginalize: bool | str | None = None, centered: bool | 
                 r = _ranef(b, L, bool(centered))
                 keep.append(names.ranef_var(b.group))
                 eta = eta + pt.sum(pt.as_tensor_variable(b.Z) * r[b.codes], axis=1)
-            y, trials = binomial_counts(d, fam)
-            pymc_likelihood(fam, eta, y, trials, params, names.OBS_DIM)
+            y, trials = fam.counts(d.y, d.trials, d.weights)
+            fam.pymc_likelihood(eta, y, trials, params, names.OBS_DIM)
     return BuiltModel(pm_model, mode, pset, tuple(keep), numpy_op)
 
 

@@ -42,19 +42,6 @@ FIXEF_DIM = "fixef"
 OBS_DIM = "obs"
 Y = "y"
 
-#: family -> names of its extra parameters, in the order they are built
-FAMILY_PARAMS: dict[str, tuple[str, ...]] = {
-    "gaussian": ("sigma",),
-    "student_t": ("sigma", "nu"),
-    "bernoulli": (),
-    "binomial": (),
-    "poisson": (),
-    "negative_binomial": ("alpha",),
-    "gamma": ("shape",),
-    "beta": ("phi",),
-    "zero_inflated_poisson": ("psi",),
-}
-
 
 def sd_var(group: str) -> str:
     return f"sd__{group}"

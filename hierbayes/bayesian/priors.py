@@ -247,7 +247,7 @@ def default_priors(model: Model) -> dict[str, Prior]:
     """The default prior of every parameter, canonical name -> Prior (see the module docstring)."""
     d, fam = model.design, model.family
     y = _response_scale_y(model)
-    s = _link_scale(y, fam.link.name)
+    s = _link_scale(y, fam.link)
     out: dict[str, Prior] = {}
     X = d.X
     mean_x, sd_x = X.mean(axis=0), X.std(axis=0, ddof=1) if d.n > 1 else np.ones(d.p)
@@ -273,7 +273,7 @@ def default_priors(model: Model) -> dict[str, Prior]:
             if len(cols) > 1:
                 out[names.eta_label(b.bar_name(cols[0]))] = Prior("LKJ", eta=LKJ_ETA)
     sd_y = float(np.std(y, ddof=1)) if len(y) > 1 and np.std(y) > 0 else 1.0
-    for par in names.FAMILY_PARAMS[fam.name]:
+    for par in fam.aux:
         out[par] = {
             "sigma": Prior("HalfStudentT", nu=4, sigma=sd_y),
             "nu": Prior("Gamma", alpha=2, beta=0.1),
@@ -291,11 +291,12 @@ def _response_scale_y(model: Model) -> np.ndarray:
     return y
 
 
-def _link_scale(y: np.ndarray, link: str) -> float:
-    if link in ("log", "logit", "probit", "cloglog"):
+def _link_scale(y: np.ndarray, link) -> float:
+    """The scale of the linear predictor: 1 for links whose scale is the unit one, else the SD of g(y)."""
+    if link.unit_scale:
         return 1.0
     with np.errstate(invalid="ignore", divide="ignore"):
-        v = {"identity": y, "sqrt": np.sqrt(np.clip(y, 0, None)), "inverse": 1.0 / y}[link]
+        v = link(y)
     v = v[np.isfinite(v)]
     s = float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
     return s if s > 0 else 1.0
@@ -303,9 +304,9 @@ def _link_scale(y: np.ndarray, link: str) -> float:
 
 def _intercept_mean(y: np.ndarray, family) -> float:
     m = float(np.mean(y))
-    if family.link.name in ("logit", "probit", "cloglog"):
+    if family.link.domain == "unit":
         m = min(max(m, 0.01), 0.99)
-    elif family.link.name in ("log", "inverse"):
+    elif family.link.domain == "positive":
         m = max(m, 0.01)
     with np.errstate(all="ignore"):
         v = float(family.link(np.array(m)))

@@ -17,7 +17,6 @@ import numpy as np
 
 from hierbayes.bayesian import names
 from hierbayes.bayesian.laplace import laplace_start
-from hierbayes.bayesian.likelihood import binomial_counts, logpdf, rvs
 from hierbayes.bayesian.model import build
 from hierbayes.bayesian.predict import PosteriorDraws, encode_rows, eta_chunks
 from hierbayes.errors import ModelError
@@ -220,7 +219,7 @@ def _fit(model, draws, tune, chains, random_seed, sampler, marginalize, target_a
     post.attrs = {**posterior.attrs, "hierbayes_version": _version()}
     draws_ = posterior_draws(model, post)
     groups, stored = _observation_groups(model, post, draws_, log_likelihood, posterior_predictive, s_ppc)
-    y, trials = binomial_counts(design, model.family)
+    y, trials = model.family.counts(design.y, design.trials, design.weights)
     obs = {names.OBS_DIM: list(design.frame.row_index)}
     tree = {
         "posterior": post,
@@ -395,7 +394,7 @@ def posterior_draws(model: Model, post) -> PosteriorDraws:
         beta=_flat(post[names.BETA]),
         ranef=[_flat(post[names.ranef_var(b.group)]) for b in d.blocks],
         chol=[chol_draws(post, b) for b in d.blocks],
-        params={p: _flat(post[p]) for p in names.FAMILY_PARAMS[model.family.name]},
+        params={p: _flat(post[p]) for p in model.family.aux},
     )
 
 
@@ -470,7 +469,7 @@ def _observation_groups(model, post, draws: PosteriorDraws, want_ll, want_pp, se
     want_pp = not big if want_pp is None else want_pp
     if not (want_ll or want_pp):
         return {}, ()
-    y, trials = binomial_counts(d, fam)
+    y, trials = fam.counts(d.y, d.trials, d.weights)
     rows = encode_rows(d, None, None)
     rng = np.random.default_rng(seed)
     ll = np.empty((draws.size, d.n)) if want_ll else None
@@ -478,9 +477,9 @@ def _observation_groups(model, post, draws: PosteriorDraws, want_ll, want_pp, se
     for sl, eta in eta_chunks(rows, draws, rng):
         params = {k: v[sl][:, None] for k, v in draws.params.items()}
         if ll is not None:
-            ll[sl] = logpdf(fam, y, eta, params, trials)
+            ll[sl] = fam.logpdf(y, eta, params, trials)
         if pp is not None:
-            pp[sl] = rvs(fam, eta, params, trials, rng)
+            pp[sl] = fam.rvs(eta, params, trials, rng)
     coords = {"chain": post["chain"].values, "draw": post["draw"].values, names.OBS_DIM: list(d.frame.row_index)}
     dims = ("chain", "draw", names.OBS_DIM)
     groups, stored = {}, []

@@ -271,7 +271,7 @@ class GlmerFit(FrequentistFit):
             singular_warning(self)
         if self.convergence is not None:
             self.convergence.warn()
-        if self.family.name == "poisson":
+        if self.family.check_overdispersion:
             od = self.overdispersion()
             if od["ratio"] > OVERDISPERSION_RATIO and od["p_value"] < OVERDISPERSION_P:
                 warn(

@@ -246,7 +246,6 @@ class PosteriorFit(MixedFit):
         random_seed
             Seed for ``new_levels="sample"`` and ``kind="predictive"``.
         """
-        from hierbayes.bayesian.likelihood import binomial_counts, response_mean, rvs
         from hierbayes.bayesian.predict import draws_of, encode_rows, mean_of
         from hierbayes.bayesian.sampling import posterior_draws
 
@@ -266,15 +265,15 @@ class PosteriorFit(MixedFit):
             return {k: v[sl][:, None] for k, v in draws.params.items()}
 
         if kind == "predictive":
-            trials = binomial_counts(self.design, fam)[1] if newdata is None else None
-            if fam.name == "binomial" and trials is None:
+            trials = fam.counts(self.design.y, self.design.trials, self.design.weights)[1] if newdata is None else None
+            if fam.has_trials and trials is None:
                 raise ValueError("posterior predictive draws of a binomial model need the fitting data's trials")
-            out = draws_of(rows, draws, lambda eta, sl: rvs(fam, eta, params(sl), trials, rng), rng)
+            out = draws_of(rows, draws, lambda eta, sl: fam.rvs(eta, params(sl), trials, rng), rng)
         elif scale == "link":
             out = (mean_of if kind == "mean" else draws_of)(rows, draws, lambda eta, sl: eta, rng)
         else:
             fn = mean_of if kind == "mean" else draws_of
-            out = fn(rows, draws, lambda eta, sl: response_mean(fam, eta, params(sl)), rng)
+            out = fn(rows, draws, lambda eta, sl: fam.response_mean(eta, params(sl)), rng)
         if kind == "mean":
             if default:
                 self._fitted = out.copy()
@@ -341,7 +340,7 @@ class PosteriorFit(MixedFit):
                         out[names.corr_label(b.group, b.terms[cj], b.terms[ci])] = corr.isel(
                             term=ci, term2=cj, drop=True
                         )
-        for p in names.FAMILY_PARAMS[self.model.family.name]:
+        for p in self.model.family.aux:
             out[p] = post[p]
         if ranef:
             for b in self.design.blocks:
@@ -404,7 +403,7 @@ class PosteriorFit(MixedFit):
         wanted = [names.BETA]
         for b in self.design.blocks:
             wanted += [names.sd_var(b.group), names.corr_var(b.group), names.ranef_var(b.group)]
-        wanted += list(names.FAMILY_PARAMS[self.model.family.name])
+        wanted += list(self.model.family.aux)
         return [v for v in wanted if v in self.posterior]
 
     def _label(self, var: str, index: tuple) -> str:

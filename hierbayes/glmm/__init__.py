@@ -12,9 +12,9 @@ engine's cross-products and blocked Cholesky factor.
 
 from hierbayes.glmm.agq import AgqDeviance, gh_rule
 from hierbayes.glmm.fit import GlmmEstimates, estimate_glmm, fit_glmm, make_devfun
-from hierbayes.glmm.glm_family import GlmResponse, glm_response
 from hierbayes.glmm.laplace import LaplaceDeviance, ThetaDeviance
 from hierbayes.glmm.pirls import Pirls, PirlsResult
+from hierbayes.glmm.response import GlmResponse, glm_response
 
 __all__ = [
     "AgqDeviance",

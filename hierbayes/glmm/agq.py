@@ -24,9 +24,9 @@ from numpy.polynomial.hermite import hermgauss
 
 from hierbayes.design import Design
 from hierbayes.errors import ModelError
-from hierbayes.glmm.glm_family import GlmResponse
 from hierbayes.glmm.laplace import LaplaceDeviance
 from hierbayes.glmm.pirls import Pirls, PirlsResult
+from hierbayes.glmm.response import GlmResponse
 
 MAX_NAGQ = 100
 
@@ -71,7 +71,7 @@ class AgqDeviance(LaplaceDeviance):
     Examples
     --------
     >>> import hierbayes as hb
-    >>> from hierbayes.glmm.glm_family import glm_response
+    >>> from hierbayes.glmm.response import glm_response
     >>> m = hb.Model("cbind(incidence, size - incidence) ~ period + (1 | herd)", hb.datasets.load("cbpp"),
     ...              family="binomial")
     >>> f = AgqDeviance(m.design, glm_response(m.design, m.family), nAGQ=25)

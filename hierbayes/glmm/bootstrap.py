@@ -34,20 +34,19 @@ def simulate_response(fit: GlmerFit, nsim: int, rng: np.random.Generator, use_u:
     """
     d, r, e = fit.design, fit.response, fit.estimates
     base = d.X @ e.beta + r.offset
+    proportions = r.binomial and d.trials is None  # 0/1 data, or proportions with weights as the trials
+    if proportions:
+        trials = np.ones(d.n, np.int64) if d.weights is None else np.rint(d.weights).astype(np.int64)
+    else:
+        trials = d.trials
     out = np.empty((nsim, d.n))
     for s in range(nsim):
         eta = base.copy()
         for block, lam, bb in zip(d.blocks, fit.layout.lambdas(e.theta), e.b, strict=True):
             b = bb if use_u else rng.standard_normal((block.nlevels, block.k)) @ lam.T
             eta += np.einsum("ij,ij->i", block.Z, b[block.codes])
-        mu = r.linkinv(eta)
-        if r.binomial and d.trials is not None:
-            out[s] = rng.binomial(np.rint(d.trials).astype(np.int64), mu)
-        elif r.binomial:
-            trials = np.ones(d.n, np.int64) if d.weights is None else np.rint(d.weights).astype(np.int64)
-            out[s] = rng.binomial(trials, mu) / np.maximum(trials, 1)
-        else:
-            out[s] = rng.poisson(mu)
+        y = r.family.simulate(r.linkinv(eta), trials, rng)
+        out[s] = y / np.maximum(trials, 1) if proportions else y
     return out
 
 

@@ -30,10 +30,10 @@ from hierbayes.design import Design
 from hierbayes.errors import ArgumentError, ConvergenceWarning, EstimationError, ModelError, SeparationWarning
 from hierbayes.families import Family
 from hierbayes.glmm.agq import MAX_NAGQ, AgqDeviance, check_agq
-from hierbayes.glmm.glm_family import GlmResponse, glm_response
 from hierbayes.glmm.laplace import LaplaceDeviance, ThetaDeviance
 from hierbayes.glmm.optimize import STAGE2, bobyqa
 from hierbayes.glmm.pirls import Pirls, PirlsResult
+from hierbayes.glmm.response import GlmResponse, glm_response
 from hierbayes.glmm.separation import saturated, separated_effects
 from hierbayes.linalg import ThetaLayout, conditional_covariances, factorize, fixef_precision_factor, lower_inverse
 from hierbayes.linalg.crossprod import crossproducts

@@ -29,7 +29,7 @@ import numpy as np
 
 from hierbayes.design import Design
 from hierbayes.errors import ModelError
-from hierbayes.glmm.glm_family import GlmResponse
+from hierbayes.glmm.response import GlmResponse
 from hierbayes.glmm.system import SystemFactor, WeightedSystem
 from hierbayes.linalg import ThetaLayout, factorize, fixef_precision_factor, solve
 from hierbayes.linalg.crossprod import crossproducts
@@ -82,7 +82,7 @@ class Pirls:
     design
         The model's design (X and the random-effects blocks).
     response
-        The response in lme4's form (:func:`hierbayes.glmm.glm_family.glm_response`).
+        The response in lme4's form (:func:`hierbayes.glmm.response.glm_response`).
     tol
         Stop when the largest change of the linear predictor is below this.
     maxit

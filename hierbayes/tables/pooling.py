@@ -84,7 +84,7 @@ def pooling(*fits: MixedFit, group: str | None = None, labels: list[str] | None 
     levels = pd.Index(block.levels, name=block.group)
     parts = {("n", ""): pd.Series(block.group_sizes(), index=levels)}
     family = fits[0].model.family
-    if (family.name == "gaussian" and family.link.name == "identity") or _is_glm(family):
+    if family.is_gaussian or _is_glm(family):
         cp, nop = complete_pooling(design, family), no_pooling(design, block, family)
     else:
         cp, nop = dict.fromkeys(terms, np.nan), pd.DataFrame(np.nan, index=levels, columns=terms)
@@ -167,11 +167,9 @@ def no_pooling(design: Design, block: ReBlock, family=None) -> pd.DataFrame:
 
 
 def _is_glm(family) -> bool:
-    if family is None or (family.name == "gaussian" and family.link.name == "identity"):
+    if family is None or family.is_gaussian:
         return False
-    from hierbayes.glmm.glm_family import GLMM_FAMILIES
-
-    return family.name in GLMM_FAMILIES
+    return family.ml
 
 
 def _gaussian(design: Design) -> tuple[np.ndarray, np.ndarray]:
@@ -223,7 +221,7 @@ def _irls(design: Design, family, solve, eta_of, per_level=None, max_iter: int =
     levels still moving at the end (separation: estimates running off to
     infinity) are set to NaN rather than failing the whole fit.
     """
-    from hierbayes.glmm.glm_family import glm_response
+    from hierbayes.glmm.response import glm_response
 
     resp = glm_response(design, family)
     mu = resp.mustart()
