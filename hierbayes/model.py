@@ -191,7 +191,7 @@ class Model:
     def _fit_lmm(self, reml: bool, start: Any = None, optimizer: Any = "default", control: Any = None,
                  verbose: int = 0, devFunOnly: bool = False):  # fmt: skip
         from hierbayes.fits.lmer import LmerFit
-        from hierbayes.reml.control import as_control
+        from hierbayes.optim.control import as_control
         from hierbayes.reml.fit import LmmObjective, fit_lmm
 
         control = as_control(control if control is not None else self.control, "lmer")
@@ -206,7 +206,7 @@ class Model:
     def _fit_glmm(self, nAGQ: Any = 1, start: Any = None, optimizer: Any = "default", control: Any = None,
                   verbose: int = 0, devFunOnly: bool = False):  # fmt: skip
         from hierbayes.glmm import fit_glmm
-        from hierbayes.reml.control import as_control
+        from hierbayes.optim.control import as_control
 
         control = as_control(control if control is not None else self.control, "glmer")
         _check_rank(self.design, control)
@@ -244,7 +244,7 @@ def lmer(
     REML
         REML (True; lme4's default, also when None) or maximum likelihood (False); ``reml`` is the same.
     control
-        ``hb.lmerControl(...)`` or a dict of lme4's settings (:mod:`hierbayes.reml.control`).
+        ``hb.lmerControl(...)`` or a dict of lme4's settings (:mod:`hierbayes.optim.control`).
     start
         Starting theta: a vector, or lme4's ``{"theta": [...]}``.
     verbose
@@ -471,7 +471,7 @@ def _build(formula, data, na_action: str, weights, control, family: Family) -> D
     """The design, with lme4's design-time control checks (``check.rankX``, ``check.scaleX``) applied."""
     if control is None:
         return build_design(formula, data, na_action=na_action, weights=weights)
-    from hierbayes.reml.control import as_control
+    from hierbayes.optim.control import as_control
 
     ctrl = as_control(control, "lmer" if family.is_gaussian else "glmer")
     with warnings.catch_warnings(record=True) as caught:

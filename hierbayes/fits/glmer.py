@@ -16,6 +16,7 @@ from hierbayes.fits.base import linear_predictor
 from hierbayes.fits.frequentist import FrequentistFit, singular_warning, use_re_of
 from hierbayes.glmm.fit import GlmmEstimates, make_devfun
 from hierbayes.linalg import ThetaLayout
+from hierbayes.optim import OptStages
 
 if TYPE_CHECKING:
     from hierbayes.model import Model
@@ -100,9 +101,14 @@ class GlmerFit(FrequentistFit):
         return float(self.response.dev_resid(self.estimates.mu).sum())
 
     @property
-    def optinfo(self):
-        """Optimizer records: ``(stage 1, stage 2)`` (stage 2 None for nAGQ = 0)."""
-        return self.estimates.opt_stage1, self.estimates.opt
+    def optinfo(self) -> OptStages:
+        """The optimizer records of both stages, ``(stage1, stage2)`` (stage 2 None for nAGQ = 0).
+
+        Each is an :class:`~hierbayes.optim.OptSummary`: settings, start, final
+        parameters, objective, evaluations, time, return code and lme4's
+        convergence messages (lme4's ``optinfo``).
+        """
+        return OptStages(self.estimates.opt_stage1, self.estimates.opt)
 
     @cached_property
     def devfun(self):

@@ -11,6 +11,7 @@ import pandas as pd
 from hierbayes.errors import ArgumentError
 from hierbayes.fits.frequentist import FrequentistFit, singular_warning, use_re_of
 from hierbayes.linalg import ThetaLayout
+from hierbayes.optim import OptSummary
 from hierbayes.reml import LmmEstimates, LmmObjective
 from hierbayes.reml.fit import SINGULAR_TOL
 from hierbayes.reml.objective import prior_weights, profiled_criterion
@@ -128,8 +129,24 @@ class LmerFit(FrequentistFit):
         return LmmObjective(self.design, self.reml)
 
     @property
-    def optinfo(self):
-        """The optimizer's record: method, evaluations, initial and final theta, objective, message."""
+    def optinfo(self) -> OptSummary:
+        """The optimizer's record (lme4's ``optinfo``, MixedModels.jl's ``OptSummary``).
+
+        Settings, start, final theta, objective, evaluations, time, return
+        code and lme4's convergence messages; ``print(fit.optinfo)`` shows them.
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> fit = hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
+        >>> print(fit.optinfo)  # doctest: +ELLIPSIS
+        Optimizer: BOBYQA (NLopt) [nloptwrap: ftol_abs=1e-08, xtol_abs=1e-08, maxeval=100000]
+        Start:     [1, 0, 1]
+        Final:     [0.96673..., 0.01516..., 0.2309...]
+        Objective: 1743.628272 after ... evaluations in ...
+        Return:    NLOPT ... reached...converged
+        Checks:    none failed
+        """
         return self.estimates.opt
 
     def icc(self, ci: str | None = None, level: float = 0.95, **boot_options) -> pd.Series | pd.DataFrame:

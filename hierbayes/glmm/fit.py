@@ -18,6 +18,7 @@ lme4's convergence checks.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,24 +32,30 @@ from hierbayes.errors import ArgumentError, ConvergenceWarning, EstimationError,
 from hierbayes.families import Family
 from hierbayes.glmm.agq import MAX_NAGQ, AgqDeviance, check_agq
 from hierbayes.glmm.laplace import LaplaceDeviance, ThetaDeviance
-from hierbayes.glmm.optimize import STAGE2, bobyqa
 from hierbayes.glmm.pirls import Pirls, PirlsResult
 from hierbayes.glmm.response import GlmResponse, glm_response
 from hierbayes.glmm.separation import saturated, separated_effects
 from hierbayes.linalg import ThetaLayout, conditional_covariances, factorize, fixef_precision_factor, lower_inverse
 from hierbayes.linalg.crossprod import crossproducts
-from hierbayes.reml.control import Control, OptimizerSettings, as_control
-from hierbayes.reml.convergence import ConvergenceReport, controlled_messages, derivatives
-from hierbayes.reml.fit import with_optimizer
-from hierbayes.reml.optimize import OptSummary, run_optimizer
+from hierbayes.optim import (
+    GLMM_STAGE1,
+    GLMM_STAGE2,
+    Control,
+    OptSummary,
+    as_control,
+    bobyqa,
+    check_boundary,
+    run_optimizer,
+    with_optimizer,
+)
+from hierbayes.optim.convergence import ConvergenceReport, controlled_messages, derivatives
 
 if TYPE_CHECKING:
     from hierbayes.fits.glmer import GlmerFit
     from hierbayes.model import Model
 
-#: lme4's ``isSingular`` tolerance and glmerControl's ``boundary.tol``
+#: lme4's ``isSingular`` tolerance
 SINGULAR_TOL = 1e-4
-BOUNDARY_TOL = 1e-5
 #: lme4's ``deriv12`` step
 DERIV_STEP = 1e-4
 
@@ -175,7 +182,7 @@ def fit_glmm(
     warn
         Issue singular-fit, convergence and overdispersion warnings.
     optimizer, control
-        lme4's optimizer name(s) and ``glmerControl`` settings (:mod:`hierbayes.reml.control`).
+        lme4's optimizer name(s) and ``glmerControl`` settings (:mod:`hierbayes.optim.control`).
     verbose
         Print every evaluation when > 0.
     devFunOnly
@@ -207,10 +214,6 @@ def fit_glmm(
         estimates = estimate_glmm(model.design, model.family, nAGQ=nAGQ, start=start, control=control,
                                   verbose=verbose)  # fmt: skip
     return GlmerFit(model, estimates, warn=warn)
-
-
-#: Stage 1's default optimizer: lme4's nloptwrap settings (BOBYQA, ftol_abs = xtol_abs = 1e-8).
-STAGE1 = OptimizerSettings()
 
 
 def glmm_start(design: Design, start: Any, nAGQ: int) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -272,8 +275,8 @@ def estimate_glmm(
     layout = ThetaLayout(design.blocks)
     theta_start, fixef_start = glmm_start(design, start, nAGQ)
     theta0 = layout.start if theta_start is None else theta_start
-    s1 = control.settings(0, STAGE1).updated(verbose=verbose) if verbose else control.settings(0, STAGE1)
-    s2 = control.settings(1, STAGE2).updated(verbose=verbose) if verbose else control.settings(1, STAGE2)
+    s1 = control.settings(0, GLMM_STAGE1).updated(verbose=verbose) if verbose else control.settings(0, GLMM_STAGE1)
+    s2 = control.settings(1, GLMM_STAGE2).updated(verbose=verbose) if verbose else control.settings(1, GLMM_STAGE2)
     btol = control.boundary_tol
     separated: list[str] = []
     try:
@@ -297,7 +300,7 @@ def estimate_glmm(
         raise EstimationError("the deviance is not finite at any (theta, beta) the optimizer tried")
     if s2.name is not None and not opt.converged:
         warn(f"convergence code from {s2.name}: {opt.message}", ConvergenceWarning)
-    pars = _boundary(devfun, opt.final, lower, opt.fmin, btol) if btol > 0 else opt.final
+    pars = check_boundary(devfun, opt.final, lower, opt.fmin, btol) if btol > 0 else opt.final
     free_theta = pars[: layout.size][layout.lower == 0]
     singular = bool(np.any(free_theta < control.check_conv_singular.tol))
     if not calc_derivs or s2.name is None:
@@ -311,6 +314,7 @@ def estimate_glmm(
         if not separated:
             pars, g, H = _newton_polish(devfun, pars, lower, g, H)
         report = ConvergenceReport(g, H, np.arange(len(pars)), controlled_messages(g, H, pars, control))
+        opt = dataclasses.replace(opt, messages=tuple(report.messages))
     objective = devfun(pars)
     est = _estimates(design, response, layout, nAGQ, pars[: layout.size], pars[layout.size :], objective, opt1,
                      opt, (g, H), report, control, pirls.pdev_tol)  # fmt: skip
@@ -334,7 +338,7 @@ def _stage1(design, response, layout, theta0, settings, control, pdev_tol):
     opt1 = run_optimizer(stage1, theta0, layout.lower, settings)
     if not np.isfinite(opt1.fmin):
         raise FloatingPointError("the nAGQ = 0 deviance is not finite at any theta tried")
-    theta1 = _boundary(stage1, opt1.final, layout.lower, opt1.fmin, control.boundary_tol)
+    theta1 = check_boundary(stage1, opt1.final, layout.lower, opt1.fmin, control.boundary_tol)
     res1 = pirls.run(theta1, None)
     return pirls, stage1, opt1, theta1, res1
 
@@ -383,17 +387,6 @@ def _newton_polish(devfun, x: np.ndarray, lower: np.ndarray, g: np.ndarray, H: n
         x, f0 = cand, f1
         g, H = derivatives(devfun, x, np.full(len(x), -np.inf), h=DERIV_STEP)
     return x, g, H
-
-
-def _boundary(fun, x: np.ndarray, lower: np.ndarray, fmin: float, tol: float = BOUNDARY_TOL) -> np.ndarray:
-    """lme4's ``check.boundary``: a theta within ``tol`` (1e-5) of its bound is moved there if that is no worse."""
-    x = np.array(x, float)
-    for i in np.flatnonzero(np.isfinite(lower) & (x - lower > 0) & (x - lower < tol)):
-        trial = x.copy()
-        trial[i] = lower[i]
-        if fun(trial) < fmin:
-            x = trial
-    return x
 
 
 def _unscaled_vcov(res: PirlsResult) -> np.ndarray:

@@ -283,7 +283,7 @@ def _refit_control(fit: LmerFit):
     """The fit's control for the replicates, without the derivatives (no convergence report is kept for them)."""
     import dataclasses
 
-    from hierbayes.reml.control import as_control
+    from hierbayes.optim.control import as_control
 
     return dataclasses.replace(as_control(fit.estimates.control, "lmer"), calc_derivs=False)
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import nlopt
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -32,8 +31,8 @@ from hierbayes._warnings import warn
 from hierbayes.design.varcorr import sdcor_parameters
 from hierbayes.errors import ConvergenceWarning, UnknownParameterError
 from hierbayes.inference.spline import PolySpline, back_spline, interp_spline
+from hierbayes.optim import PROFILE, minimize_theta, run_optimizer
 from hierbayes.reml.fit import LmmObjective
-from hierbayes.reml.optimize import minimize_theta
 from hierbayes.reml.refit import criterion_pieces, with_fixed_offset
 
 if TYPE_CHECKING:
@@ -190,26 +189,8 @@ class _Profiler:
             return vp
 
         if others:
-            best = {"f": np.inf, "x": x0}
-
-            def objective(x: np.ndarray, _grad: np.ndarray) -> float:
-                f = self.deviance(full(x))
-                if f < best["f"]:
-                    best["f"], best["x"] = f, np.array(x)
-                return f
-
-            opt = nlopt.opt(nlopt.LN_BOBYQA, len(others))
-            opt.set_min_objective(objective)
-            opt.set_lower_bounds(lo)
-            opt.set_upper_bounds(hi)
-            opt.set_ftol_abs(1e-11)
-            opt.set_xtol_rel(1e-10)
-            opt.set_maxeval(20_000)
-            try:
-                opt.optimize(x0)
-            except nlopt.RoundoffLimited:
-                pass  # the best point seen is kept
-            x, dev = best["x"], best["f"]
+            opt = run_optimizer(lambda x: self.deviance(full(x)), x0, lo, PROFILE, upper=hi)
+            x, dev = opt.final, opt.fmin
         else:
             x, dev = x0, self.deviance(full(x0))
         return self._row_for_varpar(full(x), dev)

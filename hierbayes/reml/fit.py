@@ -8,6 +8,7 @@ frozen ``LmmEstimates``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,10 +28,10 @@ from hierbayes.linalg import (
     solve,
 )
 from hierbayes.linalg.crossprod import crossproducts
-from hierbayes.reml.control import Control, OptimizerSettings, as_control
-from hierbayes.reml.convergence import ConvergenceReport, check_derivatives, free_parameters, updated_gradient
+from hierbayes.optim import LMER, Control, OptimizerSettings, OptSummary, as_control, run_optimizer, with_optimizer
+from hierbayes.optim import check_boundary as _check_boundary
+from hierbayes.optim.convergence import ConvergenceReport, check_derivatives, free_parameters, updated_gradient
 from hierbayes.reml.objective import criterion, factorize, prior_weights
-from hierbayes.reml.optimize import OptSummary, run_optimizer
 
 #: Rest (dense) dimension from which the optimisation runs with single-threaded BLAS (see hierbayes._threads).
 DENSE_SINGLE_THREAD = 200
@@ -145,7 +146,12 @@ def estimates_at(
     convergence: ConvergenceReport | None = None,
     control: Control | None = None,
 ) -> LmmEstimates:
-    """Estimates at a given theta (the optimum, or any theta for profiling)."""
+    """Estimates at a given theta (the optimum, or any theta for profiling).
+
+    lme4's convergence messages of ``convergence`` go into the optimizer's record too.
+    """
+    if convergence is not None:
+        opt = dataclasses.replace(opt, messages=tuple(convergence.messages))
     f = objective.factor(theta)
     if f is None:
         raise EstimationError(
@@ -206,8 +212,6 @@ def lme4_start(design: Design) -> np.ndarray:
     return np.sqrt(np.asarray(v) / v_e)
 
 
-#: The optimizer lmer runs by default: lme4's nloptwrap (BOBYQA, ftol_abs = xtol_abs = 1e-8).
-LMER_OPTIMIZER = OptimizerSettings()
 #: Newton steps on the finite-difference derivatives after the optimizer, at most (see :func:`polish`).
 POLISH_STEPS = 3
 #: A Newton step smaller than this (relative to theta) is not taken: the optimum is already that close.
@@ -314,7 +318,7 @@ def fit_lmm(
         ``"nlminbwrap"``) or hierbayes' ``"lbfgsb"``; ``"default"`` keeps the
         control's (lme4's nloptwrap).
     control
-        lme4's ``lmerControl`` settings (:mod:`hierbayes.reml.control`).
+        lme4's ``lmerControl`` settings (:mod:`hierbayes.optim.control`).
     verbose
         Print every evaluation when > 0.
 
@@ -335,7 +339,7 @@ def fit_lmm(
     check_estimable(objective)
     layout = objective.layout
     x0 = start_theta(design, start)
-    settings = control.settings(0, LMER_OPTIMIZER)
+    settings = control.settings(0, LMER)
     if verbose:
         settings = settings.updated(verbose=verbose)
     # a large dense part (crossed designs) is factored at every evaluation: keep BLAS on one thread
@@ -363,25 +367,6 @@ def fit_lmm(
     return estimates_at(objective, opt.final, opt, report, control)
 
 
-def with_optimizer(control: Control, optimizer) -> Control:
-    """The control with lme4's ``optimizer`` (one name; None for no optimisation) set."""
-    import dataclasses
-
-    from hierbayes.reml.control import apply_optctrl, check_optimizer_name
-
-    if isinstance(optimizer, (tuple, list)) and control.kind == "glmer" and 1 <= len(optimizer) <= 2:
-        for o in optimizer:
-            check_optimizer_name(o)
-        names = tuple(optimizer)
-    else:
-        check_optimizer_name(optimizer)
-        names = (optimizer,)
-    for n in names:
-        if n is not None:
-            apply_optctrl(OptimizerSettings(), n, control.optCtrl)  # optCtrl must suit the new optimizer
-    return dataclasses.replace(control, optimizer=names, optimizer_given=True)
-
-
 def restart_edge(objective, opt: OptSummary, lower: np.ndarray, settings: OptimizerSettings) -> OptSummary:
     """lme4's ``restart_edge``: restart when a parameter on its bound has a negative one-sided derivative."""
     theta = opt.final
@@ -401,16 +386,8 @@ def restart_edge(objective, opt: OptSummary, lower: np.ndarray, settings: Optimi
 
 
 def check_boundary(objective, opt: OptSummary, lower: np.ndarray, tol: float) -> OptSummary:
-    """lme4's ``check.boundary``: a parameter within ``tol`` of its bound goes there when that is no worse."""
-    x = np.array(opt.final, float)
-    near = np.flatnonzero(np.isfinite(lower) & (x - lower > 0) & (x - lower < tol))
-    if not len(near):
-        return opt
-    for i in near:
-        trial = x.copy()
-        trial[i] = lower[i]
-        if objective(trial) < opt.fmin:
-            x = trial
+    """lme4's ``check.boundary`` (:func:`hierbayes.optim.check_boundary`) on the optimizer's record."""
+    x = _check_boundary(objective, opt.final, lower, opt.fmin, tol)
     if np.array_equal(x, opt.final):
         return opt
     return _merged(opt, x, objective(x), 0, "; moved onto the boundary (boundary.tol)")
@@ -464,8 +441,6 @@ def polish(objective, opt: OptSummary, lower: np.ndarray, report: ConvergenceRep
 
 
 def _merged(opt: OptSummary, x: np.ndarray, fmin: float, extra: int, note: str) -> OptSummary:
-    import dataclasses
-
     return dataclasses.replace(opt, final=np.asarray(x, float), fmin=float(fmin), feval=opt.feval + int(extra),
                                message=opt.message + note)  # fmt: skip
 

@@ -48,7 +48,7 @@ ROOT_CAUSES: dict[str, str] = {
         "another dropped column"
     ),
     "reml-stops-short": (
-        "reml/optimize.py _bobyqa stops at ftol_abs = xtol_abs = 1e-8 (lme4's default): 1e-9..4e-7 above "
+        "optim/minimize.py (nloptwrap settings) stops at ftol_abs = xtol_abs = 1e-8 (lme4's default): 1e-9..4e-7 above "
         "the optimum, theta off by 1e-5..1e-3 on flat surfaces; optimizer='lbfgsb' matches lme4's tight fit"
     ),
     "doublebar-term-order": (

@@ -1,4 +1,4 @@
-"""Bounded minimisation of the profiled criterion over theta.
+"""Bounded minimisation for every frequentist fit, with lme4's settings, and its record (``fit.optinfo``).
 
 The default is BOBYQA (Powell's bound-constrained derivative-free
 quadratic-model trust region, from NLopt), the optimizer lme4 (``nloptwrap``)
@@ -11,8 +11,17 @@ evaluations, as lme4 does; on InstEval 81 (lme4 74).
 gradients) is available as a cross-check; it needs two to three times as
 many evaluations.
 
+Who runs what (each set of settings is named here):
+
+* ``lmer``: :data:`LMER` (lme4's ``nloptwrap``: BOBYQA, ``ftol_abs = xtol_abs = 1e-8``) over theta;
+* ``glmer``: :data:`GLMM_STAGE1` (the same) over theta with beta in PIRLS, then :data:`GLMM_STAGE2`
+  over c(theta, beta) with lme4's per-parameter initial steps (:func:`bobyqa`);
+* profiles (:mod:`hierbayes.inference.profile`): :data:`PROFILE` over the other variance parameters.
+
 :func:`run_optimizer` runs any optimizer lme4 names (``optimizer=``,
-``control=``): see :mod:`hierbayes.reml.control` for the mapping.
+``control=``): see :mod:`hierbayes.optim.control` for the mapping. Every
+run returns an :class:`OptSummary` (MixedModels.jl's ``OptSummary``, lme4's
+``optinfo``), kept on the fit as ``fit.optinfo``.
 """
 
 from __future__ import annotations
@@ -20,12 +29,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import minimize
 
 from hierbayes.errors import ArgumentError
-from hierbayes.reml.control import OptimizerSettings
+from hierbayes.optim.control import OptimizerSettings
 
 try:  # NLopt's BOBYQA; L-BFGS-B is used when nlopt is not installed
     import nlopt
@@ -33,26 +43,45 @@ except ImportError:  # pragma: no cover - nlopt is a dependency
     nlopt = None
 
 
+#: lmer's default: lme4's nloptwrap (BOBYQA, ftol_abs = xtol_abs = 1e-8, NLopt's default initial step)
+LMER = OptimizerSettings()
+#: glmer's first stage (nAGQ = 0, theta only): lme4's nloptwrap settings
+GLMM_STAGE1 = OptimizerSettings()
+#: glmer's second stage: BOBYQA, tighter than lme4 (whose Nelder-Mead stops ~1e-4 short of the optimum)
+GLMM_STAGE2 = OptimizerSettings(name="bobyqa", algorithm="LN_BOBYQA", ftol_abs=None, ftol_rel=1e-12, xtol_abs=1e-9)
+#: the variance parameters of a profile, minimised within their bounds at each fixed value
+PROFILE = OptimizerSettings(name="bobyqa", algorithm="LN_BOBYQA", ftol_abs=1e-11, xtol_abs=None, xtol_rel=1e-10,
+                            maxeval=20_000)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class OptSummary:
-    """The optimizer's record (MixedModels.jl's ``OptSummary``).
+    """The optimizer's record (MixedModels.jl's ``OptSummary``, lme4's ``optinfo``).
 
     Attributes
     ----------
     method
-        Optimizer used.
+        Optimizer used (``"BOBYQA (NLopt)"``, ...).
     initial, final
-        Starting and final theta.
+        Starting and final parameters.
+    lower
+        Lower bounds.
     fmin
-        Final objective (REML criterion or deviance).
+        Final objective (REML criterion, deviance, ...).
     feval
         Number of objective evaluations.
     converged
         Whether the optimizer reported success.
     message
-        The optimizer's message.
+        The optimizer's message (and what was done after it: a restart, Newton steps).
     seconds
         Wall time of the optimisation.
+    settings
+        The optimizer and tolerances it ran with.
+    returncode
+        The optimizer's return code (NLopt's, or SciPy's status); None when none ran.
+    messages
+        lme4's convergence messages at the optimum (``optinfo$conv$lme4$messages``); empty when all is well.
     """
 
     method: str
@@ -64,6 +93,50 @@ class OptSummary:
     converged: bool
     message: str
     seconds: float
+    settings: OptimizerSettings | None = None
+    returncode: int | None = None
+    messages: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        def vec(x) -> str:
+            return "[" + ", ".join(f"{v:.6g}" for v in np.asarray(x, float)) + "]"
+
+        s = self.settings
+        tol = ""
+        if s is not None:
+            parts = [f"{k}={getattr(s, k):g}" for k in ("ftol_abs", "ftol_rel", "xtol_abs", "xtol_rel")
+                     if getattr(s, k) is not None]  # fmt: skip
+            tol = f" [{s.name}: {', '.join([*parts, f'maxeval={s.maxeval}'])}]"
+        code = "" if self.returncode is None else f"; code {self.returncode}"
+        return "\n".join([
+            f"Optimizer: {self.method}{tol}",
+            f"Start:     {vec(self.initial)}",
+            f"Final:     {vec(self.final)}",
+            f"Objective: {self.fmin:.10g} after {self.feval} evaluations in {_duration(self.seconds)}",
+            f"Return:    {self.message}{code}, {'converged' if self.converged else 'NOT converged'}",
+            f"Checks:    {'; '.join(self.messages) if self.messages else 'none failed'}",
+        ])  # fmt: skip
+
+
+class OptStages(NamedTuple):
+    """A glmer fit's optimizer records: the nAGQ = 0 stage over theta, then the stage over c(theta, beta).
+
+    ``stage2`` is None for nAGQ = 0. Indexing works as on a pair: ``fit.optinfo[1]``.
+    """
+
+    stage1: OptSummary
+    stage2: OptSummary | None
+
+    def __repr__(self) -> str:
+        def indent(opt) -> str:
+            return "  " + repr(opt).replace("\n", "\n  ")
+
+        two = " none (nAGQ = 0)" if self.stage2 is None else "\n" + indent(self.stage2)
+        return f"Stage 1 (nAGQ = 0, theta):\n{indent(self.stage1)}\nStage 2 (theta, beta):{two}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 class _Counted:
@@ -102,7 +175,7 @@ def minimize_theta(
     fun
         The profiled criterion; returns ``inf`` where undefined.
     start
-        Starting theta (lme4's: :func:`hierbayes.reml.fit.lme4_start`).
+        Starting theta (lmer's: :func:`hierbayes.reml.fit.lme4_start`).
     lower
         Lower bounds (0 for diagonal elements, -inf otherwise).
     method
@@ -111,7 +184,7 @@ def minimize_theta(
     maxeval
         Maximum number of evaluations (when ``settings`` is None).
     settings
-        Optimizer and tolerances (:class:`hierbayes.reml.control.OptimizerSettings`,
+        Optimizer and tolerances (:class:`hierbayes.optim.control.OptimizerSettings`,
         from lme4's ``optimizer``/``optCtrl``).
     """
     if settings is None:
@@ -126,17 +199,22 @@ def minimize_theta(
 
 
 def run_optimizer(
-    fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndarray, settings: OptimizerSettings
+    fun: Callable[[np.ndarray], float],
+    start: np.ndarray,
+    lower: np.ndarray,
+    settings: OptimizerSettings,
+    upper: np.ndarray | None = None,
 ) -> OptSummary:
     """Minimise ``fun`` subject to ``x >= lower`` with the optimizer and tolerances of ``settings``.
 
     NLopt's derivative-free algorithms (BOBYQA, Nelder-Mead, ...) or SciPy's
     L-BFGS-B with central-difference gradients. ``settings.name`` None
     evaluates ``fun`` at ``start`` only (lme4's ``optimizer = NULL``).
+    ``upper``: upper bounds (NLopt's algorithms; None for none).
 
     Examples
     --------
-    >>> from hierbayes.reml.control import OptimizerSettings
+    >>> from hierbayes.optim.control import OptimizerSettings
     >>> s = OptimizerSettings(name="Nelder_Mead", algorithm="LN_NELDERMEAD", ftol_abs=1e-14, xtol_abs=1e-10)
     >>> opt = run_optimizer(lambda x: (x[0] - 1) ** 2 + (x[1] + 2) ** 2, np.zeros(2), np.array([0.0, -np.inf]), s)
     >>> np.round(opt.final, 5).tolist(), opt.method
@@ -148,11 +226,11 @@ def run_optimizer(
     x0 = np.maximum(np.asarray(start, float), lower)
     if settings.name is None:
         f(x0)
-        name, converged, message = "none", False, "no optimization (optimizer = None)"
+        name, converged, message, code = "none", False, "no optimization (optimizer = None)", None
     elif settings.algorithm == "lbfgsb" or nlopt is None or len(x0) == 0:
-        name, converged, message = _lbfgsb(f, x0, lower, settings)
+        name, converged, message, code = _lbfgsb(f, x0, lower, settings)
     else:
-        name, converged, message = _nlopt(f, x0, lower, settings)
+        name, converged, message, code = _nlopt(f, x0, lower, settings, upper)
     x = f.best_x if f.best_x is not None else x0
     return OptSummary(
         method=name,
@@ -164,6 +242,8 @@ def run_optimizer(
         converged=converged and np.isfinite(f.best_f),
         message=message,
         seconds=time.perf_counter() - t0,
+        settings=settings,
+        returncode=code,
     )
 
 
@@ -173,7 +253,7 @@ _CODES = {1: "success", 2: "stopval reached", 3: "ftol reached", 4: "xtol reache
           6: "maxtime reached"}  # fmt: skip
 
 
-def _nlopt(f: _Counted, x0: np.ndarray, lower: np.ndarray, s: OptimizerSettings) -> tuple[str, bool, str]:
+def _nlopt(f: _Counted, x0: np.ndarray, lower: np.ndarray, s: OptimizerSettings, upper=None):
     # The default settings are exactly lme4's nloptwrap (BOBYQA, ftol_abs = xtol_abs = 1e-8, NLopt's default
     # initial step): with the same algorithm, start and criterion, the optimizer retraces lme4's path and
     # stops where lme4 stops, so estimates agree with lme4's printed numbers (to ~1e-7 in theta in most cases).
@@ -181,6 +261,8 @@ def _nlopt(f: _Counted, x0: np.ndarray, lower: np.ndarray, s: OptimizerSettings)
     opt = nlopt.opt(getattr(nlopt, s.algorithm), n)
     opt.set_min_objective(lambda x, grad: _finite(f(x)))
     opt.set_lower_bounds(np.where(np.isfinite(lower), lower, -np.inf))
+    if upper is not None:
+        opt.set_upper_bounds(np.asarray(upper, float))
     if s.ftol_abs is not None:
         opt.set_ftol_abs(s.ftol_abs)
     if s.ftol_rel is not None:
@@ -198,9 +280,9 @@ def _nlopt(f: _Counted, x0: np.ndarray, lower: np.ndarray, s: OptimizerSettings)
     try:
         opt.optimize(x0)
         code = opt.last_optimize_result()
-        return name, code in (1, 2, 3, 4), f"NLOPT {_CODES.get(code, code)}"
+        return name, code in (1, 2, 3, 4), f"NLOPT {_CODES.get(code, code)}", int(code)
     except nlopt.RoundoffLimited:
-        return name, True, "NLOPT roundoff-limited (best point kept)"
+        return name, True, "NLOPT roundoff-limited (best point kept)", -4
 
 
 def _finite(value: float) -> float:
@@ -208,7 +290,7 @@ def _finite(value: float) -> float:
     return value if np.isfinite(value) else 1e300
 
 
-def _lbfgsb(f: _Counted, x0: np.ndarray, lower: np.ndarray, s: OptimizerSettings) -> tuple[str, bool, str]:
+def _lbfgsb(f: _Counted, x0: np.ndarray, lower: np.ndarray, s: OptimizerSettings):
     lo = np.where(np.isfinite(lower), lower, -np.inf)
     bounds = [(v if np.isfinite(v) else None, None) for v in lower]
 
@@ -229,8 +311,53 @@ def _lbfgsb(f: _Counted, x0: np.ndarray, lower: np.ndarray, s: OptimizerSettings
 
     if len(x0) == 0:
         f(x0)
-        return "none (no parameters)", True, "nothing to optimise"
+        return "none (no parameters)", True, "nothing to optimise", None
     options = {"ftol": 1e-13 if s.ftol_rel is None else s.ftol_rel, "gtol": 1e-9, "maxcor": 20,
                "maxiter": s.maxiter or s.maxeval, "maxfun": s.maxeval}  # fmt: skip
     res = minimize(f, x0, jac=grad, method="L-BFGS-B", bounds=bounds, options=options)
-    return "L-BFGS-B (central differences)", bool(res.success), str(res.message)
+    return "L-BFGS-B (central differences)", bool(res.success), str(res.message), int(res.status)
+
+
+def bobyqa(
+    fun: Callable[[np.ndarray], float],
+    x0: np.ndarray,
+    lower: np.ndarray,
+    steps: np.ndarray,
+    *,
+    maxeval: int = 100_000,
+    ftol_rel: float = 1e-12,
+    xtol_abs: float = 1e-9,
+    settings: OptimizerSettings | None = None,
+) -> OptSummary:
+    """BOBYQA (or ``settings``' optimizer) subject to ``x >= lower``, starting with one step per parameter.
+
+    :func:`run_optimizer` starts every coordinate with the same step, which
+    suits theta but not fixed effects on arbitrary scales. Like lme4's
+    second-stage Nelder-Mead (``xst = 0.2 * c(0.1 for theta, min(SE(beta),
+    10))``), the steps here follow the scale of each parameter. An initial
+    step given in ``settings`` (lme4's ``rhobeg`` or ``xst``) replaces ``steps``.
+
+    Examples
+    --------
+    >>> opt = bobyqa(lambda x: (x[0] - 1) ** 2 + (x[1] + 2) ** 2, np.zeros(2), np.array([0.0, -np.inf]),
+    ...              np.array([0.1, 0.1]))
+    >>> np.round(opt.final, 6).tolist()
+    [1.0, -2.0]
+    """
+    if settings is None:
+        settings = GLMM_STAGE2.updated(maxeval=maxeval, ftol_rel=ftol_rel, xtol_abs=xtol_abs)
+    if settings.initial_step is None and settings.algorithm != "lbfgsb":
+        settings = settings.updated(initial_step=np.asarray(steps, float))
+    return run_optimizer(fun, x0, lower, settings)
+
+
+def check_boundary(fun: Callable[[np.ndarray], float], x: np.ndarray, lower: np.ndarray, fmin: float,
+                   tol: float) -> np.ndarray:  # fmt: skip
+    """lme4's ``check.boundary``: a parameter within ``tol`` of its bound goes there if that is below ``fmin``."""
+    x = np.array(x, float)
+    for i in np.flatnonzero(np.isfinite(lower) & (x - lower > 0) & (x - lower < tol)):
+        trial = x.copy()
+        trial[i] = lower[i]
+        if fun(trial) < fmin:
+            x = trial
+    return x
