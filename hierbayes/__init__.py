@@ -8,7 +8,10 @@
 
 from __future__ import annotations
 
+import importlib
+
 from hierbayes import datasets
+from hierbayes._version import __version__
 from hierbayes.errors import (
     ArgumentError,
     ColumnNotFoundError,
@@ -24,8 +27,6 @@ from hierbayes.errors import (
 )
 from hierbayes.formula import parse_formula
 from hierbayes.model import Model, bayes, glmer, lmer
-
-__version__ = "0.1.0"
 
 # Heavier parts load on first use, so `import hierbayes` stays fast and never imports PyMC.
 _LAZY = {
@@ -43,8 +44,6 @@ _LAZY = {
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-
         module, attr = _LAZY[name]
         mod = importlib.import_module(module)
         return mod if attr is None else getattr(mod, attr)
@@ -64,6 +63,7 @@ __all__ = [
     "ModelError",
     "SeparationWarning",
     "SingularFitWarning",
+    "__version__",
     "anova",
     "bayes",
     "compare",

@@ -24,6 +24,7 @@ from hierbayes.model import Model
 from hierbayes.report import Section, write_html, write_markdown
 from hierbayes.simulate import Simulation
 from hierbayes.spec import Spec
+from hierbayes.tables import compare, pooling
 
 
 @dataclass
@@ -82,7 +83,7 @@ def run_spec(spec: Spec, out: str | Path, fast: bool = False, progress: bool | N
     progress
         Progress bars; by default when writing to a terminal.
     """
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # tqdm only with a progress bar: import hierbayes stays light
 
     out = Path(out)
     (out / "tables").mkdir(parents=True, exist_ok=True)
@@ -170,14 +171,10 @@ def _table(name: str, result: RunResult, section: Section) -> None:
                 result.files.append((f"summary ({engine})", path))
                 section.pre(str(summary))
         elif name == "compare":
-            from hierbayes.tables import compare
-
             table = compare(*fits.values(), intervals=result.intervals, labels=result.labels)
             _save_table(result, "compare", table.frame)
             section.pre(str(table))
         elif name == "pooling":
-            from hierbayes.tables import pooling
-
             df = pooling(*fits.values())
             _save_table(result, "pooling", df)
             section.table(df.head(40), "Complete, no and partial pooling per group")
@@ -233,7 +230,7 @@ def _vc_series(vc: pd.DataFrame) -> pd.Series:
 
 
 def _plot(name: str, result: RunResult, section: Section) -> None:
-    from hierbayes import plots
+    from hierbayes import plots  # matplotlib only when plots are drawn: import hierbayes stays light
 
     fits = list(result.fits.values())
     kwargs: dict[str, Any] = {}

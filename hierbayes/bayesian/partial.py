@@ -36,6 +36,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import pytensor.sparse as psp
 import pytensor.tensor as pt
 import scipy.sparse as sp
 from pytensor.graph.basic import Apply
@@ -43,6 +44,13 @@ from pytensor.graph.op import Op
 
 from hierbayes.bayesian import blocked
 from hierbayes.bayesian.blocked import GaussianCrossProducts, gaussian_crossproducts
+from hierbayes.bayesian.marginal import (
+    MAX_GRAPH_K,
+    _register_numba,
+    _single_threaded_blas_in_worker,
+    one_block_from_residuals,
+    value_gradient_pullback,
+)
 from hierbayes.design import Design
 
 #: another factor is integrated out with the first while ``q1 m^2 + m^3 <= SMALL_COST_MAX`` (m: effects so added)
@@ -156,15 +164,11 @@ def partial_loglik(split: PartialSplit, beta, sigma, Ls: list, b_s):
 
 def uses_op(split: PartialSplit) -> bool:
     """Whether :func:`partial_loglik` needs the NumPy Op (more than the first factor integrated out, or a wide one)."""
-    from hierbayes.bayesian.marginal import MAX_GRAPH_K
 
     return len(split.marginal) > 1 or split.cp.k1 > MAX_GRAPH_K
 
 
 def _first_only_graph(split: PartialSplit, beta, sigma, L1, b_s):
-    import pytensor.sparse as psp
-
-    from hierbayes.bayesian.marginal import one_block_from_residuals
 
     cp = split.cp
     col = b_s[:, None]
@@ -194,7 +198,6 @@ class PartialLoglikOp(Op):
         return Apply(self, inputs, outputs)
 
     def perform(self, node, inputs, outputs):
-        from hierbayes.bayesian.marginal import _single_threaded_blas_in_worker
 
         _single_threaded_blas_in_worker()
         beta, sigma, b_s, *Ls = inputs
@@ -203,13 +206,11 @@ class PartialLoglikOp(Op):
             out[0] = np.asarray(value, dtype="float64")
 
     def pullback(self, inputs, outputs, cotangents):
-        from hierbayes.bayesian.marginal import value_gradient_pullback
 
         return value_gradient_pullback(self, inputs, outputs, cotangents)
 
 
 def _register() -> None:
-    from hierbayes.bayesian.marginal import _register_numba
 
     _register_numba(PartialLoglikOp)
 

@@ -17,6 +17,7 @@ import pandas as pd
 from hierbayes.design import Design
 from hierbayes.design.newdata import encode_rows, new_levels_policy
 from hierbayes.errors import DataError
+from hierbayes.tables.tidy import augment, tidy
 
 if TYPE_CHECKING:
     from hierbayes.model import Model
@@ -36,6 +37,9 @@ class MixedFit(ABC):
 
     def __init__(self, model: Model):
         self.model = model
+        #: Results computed once from the fit and kept for later calls (e.g. lmerTest's derivatives of the
+        #: variance parameters, which every coefficient table and anova of the fit reuses).
+        self.cache: dict[str, object] = {}
 
     # --- what every engine provides -------------------------------------------------
     @property
@@ -158,19 +162,15 @@ class MixedFit(ABC):
 
     def tidy(self, **kw) -> pd.DataFrame:
         """broom.mixed-style parameter table; see :func:`hierbayes.tables.tidy`."""
-        from hierbayes.tables.tidy import tidy
-
         return tidy(self, **kw)
 
     def augment(self, **kw) -> pd.DataFrame:
         """The model's rows with .fitted, .resid, ...; see :func:`hierbayes.tables.augment`."""
-        from hierbayes.tables.tidy import augment
-
         return augment(self, **kw)
 
     def save(self, path) -> None:
         """Write the fit to a netCDF file; :func:`hierbayes.load` reads it back (see :mod:`hierbayes.io`)."""
-        from hierbayes.io import save
+        from hierbayes.fits.save import save  # netCDF writing loads xarray: import hierbayes stays light
 
         save(self, path)
 

@@ -14,7 +14,12 @@ from hierbayes.design.newdata import new_levels_policy
 from hierbayes.errors import ArgumentError, OverdispersionWarning
 from hierbayes.fits.base import linear_predictor
 from hierbayes.fits.frequentist import FrequentistFit, singular_warning, use_re_of
+from hierbayes.fits.glmer_summary import GlmerSummary
 from hierbayes.glmm.fit import GlmmEstimates, make_devfun
+from hierbayes.inference import glmm_intervals
+from hierbayes.inference.glmm_bootstrap import boot_confint, simulate_response
+from hierbayes.inference.intervals import check_level, select
+from hierbayes.inference.simulate import check_nsim
 from hierbayes.linalg import ThetaLayout
 from hierbayes.optim import OptStages
 
@@ -186,7 +191,6 @@ class GlmerFit(FrequentistFit):
 
     def summary(self):
         """lme4-style summary; ``print(fit.summary())``."""
-        from hierbayes.fits.glmer_summary import GlmerSummary
 
         return GlmerSummary.from_fit(self)
 
@@ -231,8 +235,6 @@ class GlmerFit(FrequentistFit):
         **boot_options
             For ``method="boot"``: ``nsim``, ``seed``, ``progress``.
         """
-        from hierbayes.glmm import intervals
-        from hierbayes.inference.intervals import check_level, select
 
         methods = ("profile", "wald", "boot")
         key = method.lower() if isinstance(method, str) else method
@@ -249,10 +251,9 @@ class GlmerFit(FrequentistFit):
                 + (f"; valid: {', '.join(allowed)}" if allowed else " (nsim, seed and progress apply to method='boot')")
             )
         if key == "wald":
-            return intervals.wald_confint(self, level).loc[chosen]
+            return glmm_intervals.wald_confint(self, level).loc[chosen]
         if key == "profile":
-            return intervals.profile_confint(self, level, parm=chosen).loc[chosen]
-        from hierbayes.glmm.bootstrap import boot_confint
+            return glmm_intervals.profile_confint(self, level, parm=chosen).loc[chosen]
 
         return boot_confint(self, level=level, **boot_options).loc[chosen]
 
@@ -265,8 +266,6 @@ class GlmerFit(FrequentistFit):
         form: successes for ``cbind(s, f)``, proportions for proportions with
         weights, 0/1 for bernoulli data, counts for Poisson.
         """
-        from hierbayes.glmm.bootstrap import simulate_response
-        from hierbayes.inference.simulate import check_nsim
 
         return simulate_response(self, check_nsim(nsim), np.random.default_rng(seed),
                                  use_u=use_re_of(use_re, re_form)).T  # fmt: skip

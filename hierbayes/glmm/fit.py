@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from hierbayes._threads import single_thread_blas
 from hierbayes._warnings import warn
 from hierbayes.design import Design
 from hierbayes.errors import ArgumentError, ConvergenceWarning, EstimationError, ModelError, SeparationWarning
@@ -45,14 +44,10 @@ from hierbayes.optim import (
     as_control,
     bobyqa,
     check_boundary,
+    check_start,
     run_optimizer,
-    with_optimizer,
 )
 from hierbayes.optim.convergence import ConvergenceReport, controlled_messages, derivatives
-
-if TYPE_CHECKING:
-    from hierbayes.fits.glmer import GlmerFit
-    from hierbayes.model import Model
 
 #: lme4's ``isSingular`` tolerance
 SINGULAR_TOL = 1e-4
@@ -157,69 +152,25 @@ def check_response(design: Design, response: GlmResponse, action: str) -> None:
     warn(msg, SeparationWarning)
 
 
-def fit_glmm(
-    model: Model,
-    nAGQ: int = 1,
-    start: dict[str, Any] | None = None,
-    warn: bool = True,
-    optimizer: Any = "default",
-    control: Any = None,
-    verbose: int = 0,
-    devFunOnly: bool = False,
-) -> GlmerFit:
-    """Fit a GLMM by maximum likelihood (lme4's ``glmer``); what ``Model.fit("ml")`` calls.
-
-    Parameters
-    ----------
-    model
-        A :class:`hierbayes.Model` with a binomial, bernoulli or Poisson family.
-    nAGQ
-        0 (stage 1 only: beta estimated inside PIRLS), 1 (Laplace, default),
-        or the number of adaptive Gauss-Hermite nodes for a model with a
-        single scalar random effect.
-    start
-        ``{"theta": ..., "fixef": ...}`` starting values (lme4's ``start``), or a vector of theta.
-    warn
-        Issue singular-fit, convergence and overdispersion warnings.
-    optimizer, control
-        lme4's optimizer name(s) and ``glmerControl`` settings (:mod:`hierbayes.optim.control`).
-    verbose
-        Print every evaluation when > 0.
-    devFunOnly
-        Return the deviance function (of theta for nAGQ = 0, of c(theta, beta) otherwise) instead of fitting.
-
-    Returns
-    -------
-    GlmerFit
+def deviance_function(design: Design, family: Family, nAGQ: int = 1) -> ThetaDeviance | LaplaceDeviance:
+    """lme4's ``glmer(devFunOnly = TRUE)``: the deviance of theta (nAGQ = 0) or of c(theta, beta).
 
     Examples
     --------
     >>> import hierbayes as hb
     >>> m = hb.Model("cbind(incidence, size - incidence) ~ period + (1 | herd)", hb.datasets.load("cbpp"),
     ...              family="binomial")
-    >>> round(fit_glmm(m).loglik, 3)
-    -92.026
+    >>> round(float(deviance_function(m.design, m.family, 0)([0.64])), 3)
+    184.109
     """
-    from hierbayes.fits.glmer import GlmerFit
-
     nAGQ = check_nagq(nAGQ)
-    control = as_control(control, "glmer")
-    if optimizer != "default":
-        control = with_optimizer(control, optimizer)
-    if devFunOnly:
-        check_agq(model.design, nAGQ)
-        response = glm_response(model.design, model.family)
-        return ThetaDeviance(model.design, response) if nAGQ == 0 else make_devfun(model.design, response, nAGQ)
-    with single_thread_blas():
-        estimates = estimate_glmm(model.design, model.family, nAGQ=nAGQ, start=start, control=control,
-                                  verbose=verbose)  # fmt: skip
-    return GlmerFit(model, estimates, warn=warn)
+    check_agq(design, nAGQ)
+    response = glm_response(design, family)
+    return ThetaDeviance(design, response) if nAGQ == 0 else make_devfun(design, response, nAGQ)
 
 
 def glmm_start(design: Design, start: Any, nAGQ: int) -> tuple[np.ndarray | None, np.ndarray | None]:
     """lme4's ``start`` for glmer: ``{"theta", "fixef"}`` or a vector of theta; checked against the model."""
-    from hierbayes.reml.fit import start_theta
-
     if start is None:
         return None, None
     fixef = None
@@ -231,7 +182,7 @@ def glmm_start(design: Design, start: Any, nAGQ: int) -> tuple[np.ndarray | None
             )
         fixef = start.get("fixef")
         start = start.get("theta")
-    theta = None if start is None else start_theta(design, start)
+    theta = None if start is None else check_start(ThetaLayout(design.blocks), start)
     if fixef is not None:
         if nAGQ == 0:
             raise ArgumentError("start['fixef'] cannot be used with nAGQ=0 (beta is estimated inside PIRLS there)")
@@ -254,7 +205,24 @@ def estimate_glmm(
     control: Control | None = None,
     verbose: int = 0,
 ) -> GlmmEstimates:
-    """The two-stage maximum-likelihood fit; returns the estimates (see :func:`fit_glmm`).
+    """Fit a GLMM by maximum likelihood in lme4's two stages (lme4's ``glmer``); returns the estimates.
+
+    Parameters
+    ----------
+    design, family
+        The model's design and a family that ``glmer`` fits (binomial, bernoulli, Poisson).
+    nAGQ
+        0 (stage 1 only: beta estimated inside PIRLS), 1 (Laplace, default),
+        or the number of adaptive Gauss-Hermite nodes for a model with a
+        single scalar random effect.
+    start
+        ``{"theta": ..., "fixef": ...}`` starting values (lme4's ``start``), or a vector of theta.
+    calc_derivs
+        Compute the Hessian (vcov, convergence checks, Newton polish).
+    control
+        lme4's ``glmerControl`` settings (:mod:`hierbayes.optim.control`).
+    verbose
+        Print every evaluation when > 0.
 
     With ``calc_derivs=False`` (bootstrap refits, or lme4's ``calc.derivs =
     FALSE``) the Hessian, the Newton polish and the convergence checks are

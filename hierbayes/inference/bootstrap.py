@@ -17,6 +17,8 @@ Percentile intervals use boot's ``norm.inter`` interpolation, as
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import multiprocessing as mp
 import os
 import sys
@@ -36,6 +38,7 @@ from hierbayes.errors import ArgumentError, HierbayesWarning
 from hierbayes.inference.resample import CasePlan, resample_design
 from hierbayes.inference.simulate import check_nsim, simulate_response
 from hierbayes.linalg import ThetaLayout
+from hierbayes.optim.control import as_control
 from hierbayes.reml.refit import refit, with_response
 
 if TYPE_CHECKING:
@@ -127,7 +130,7 @@ class BootResult:
         ``az.summary(result.idata)`` and ``az.plot_dist(result.idata)`` work on it
         as on a posterior; ``attrs["inference"]`` says it is a bootstrap.
         """
-        import xarray as xr
+        import xarray as xr  # xarray only for the DataTree view: import hierbayes stays light
 
         data = {c: xr.DataArray(self.t[c].to_numpy()[None, :], dims=("chain", "draw")) for c in self.t.columns}
         post = xr.Dataset(data, coords={"chain": [0], "draw": np.arange(len(self.t))})
@@ -271,8 +274,6 @@ def bootstrap(
 
 def check_boot_options(options: dict, where: str) -> None:
     """Raise an ArgumentError for a keyword :func:`bootstrap` does not take, listing those it does."""
-    import inspect
-
     allowed = [n for n in inspect.signature(bootstrap).parameters if n != "fit"]
     bad = [k for k in options if k not in allowed]
     if bad:
@@ -281,15 +282,11 @@ def check_boot_options(options: dict, where: str) -> None:
 
 def _refit_control(fit: LmerFit):
     """The fit's control for the replicates, without the derivatives (no convergence report is kept for them)."""
-    import dataclasses
-
-    from hierbayes.optim.control import as_control
-
     return dataclasses.replace(as_control(fit.estimates.control, "lmer"), calc_derivs=False)
 
 
 def _run(task: _Task, items: list, n_jobs: int, show: bool) -> list:
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # tqdm only with a progress bar: import hierbayes stays light
 
     bar = tqdm(total=len(items), disable=not show, desc="bootstrap", unit="fit")
     out: list = []

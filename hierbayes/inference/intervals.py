@@ -20,6 +20,8 @@ import pandas as pd
 from scipy import stats
 
 from hierbayes.errors import ArgumentError, UnknownParameterError
+from hierbayes.inference.bootstrap import check_boot_options
+from hierbayes.inference.profile import profile
 
 if TYPE_CHECKING:
     from hierbayes.fits.lmer import LmerFit
@@ -102,15 +104,10 @@ def confint(
     if method == "wald":
         return wald(fit, level).loc[chosen]
     if method == "profile":
-        from hierbayes.inference.profile import profile
-
         ci = profile(fit, which=chosen).confint(level)
         ci.columns = _columns(level)
         return ci.loc[chosen]
-    from hierbayes.inference.bootstrap import bootstrap, check_boot_options
-
     check_boot_options(boot_options, "confint(method='boot')")
     boot_options.setdefault("nsim", BOOT_NSIM)
-    result = bootstrap(fit, **boot_options)
-    fit.__dict__["boot"] = result
+    result = fit.bootstrap(**boot_options)  # the fit keeps the replicates (fit.boot)
     return result.confint(level).loc[chosen]

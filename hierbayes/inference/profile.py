@@ -30,6 +30,7 @@ from scipy import stats
 from hierbayes._warnings import warn
 from hierbayes.design.varcorr import sdcor_parameters
 from hierbayes.errors import ConvergenceWarning, UnknownParameterError
+from hierbayes.inference.profile_plot import plot_profile
 from hierbayes.inference.spline import PolySpline, back_spline, interp_spline
 from hierbayes.optim import PROFILE, minimize_theta, run_optimizer
 from hierbayes.reml.fit import LmmObjective
@@ -88,8 +89,6 @@ class Profile:
 
     def plot(self, **kwargs):
         """Zeta plot of the profiled parameters (:func:`hierbayes.inference.profile_plot.plot_profile`)."""
-        from hierbayes.inference.profile_plot import plot_profile
-
         return plot_profile(self, **kwargs)
 
     def _linear(self, name: str, z: np.ndarray) -> tuple[float, float]:

@@ -21,6 +21,7 @@ from hierbayes.optim.minimize import (
     OptSummary,
     bobyqa,
     check_boundary,
+    check_start,
     minimize_theta,
     run_optimizer,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "bobyqa",
     "check_boundary",
     "check_derivatives",
+    "check_start",
     "derivatives",
     "glmerControl",
     "lmerControl",

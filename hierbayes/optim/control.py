@@ -59,6 +59,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from hierbayes.errors import ArgumentError
 
 #: lme4's optimizer names that hierbayes runs, and the algorithm each maps onto.
@@ -456,8 +458,6 @@ def _nonnegative(value: Any, name: str) -> float:
 
 
 def _steps(value: Any, name: str):
-    import numpy as np
-
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):

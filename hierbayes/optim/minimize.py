@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import minimize
 
 from hierbayes.errors import ArgumentError
@@ -361,3 +362,35 @@ def check_boundary(fun: Callable[[np.ndarray], float], x: np.ndarray, lower: np.
         if fun(trial) < fmin:
             x = trial
     return x
+
+
+def check_start(layout, start) -> np.ndarray:
+    """A starting theta given by the user (lme4's ``start``), checked against the model's theta.
+
+    ``start``: a vector, or a pandas Series named like ``fit.theta`` (its
+    order is then the names'). ``layout``: the model's
+    :class:`~hierbayes.linalg.ThetaLayout`.
+
+    Raises
+    ------
+    ArgumentError
+        Wrong length, names or type, naming the expected theta.
+    """
+    names = layout.names
+    expect = f"{layout.size} value(s): {', '.join(names)}"
+    if isinstance(start, pd.Series) and not isinstance(start.index, pd.RangeIndex):
+        unknown = [str(k) for k in start.index if k not in names]
+        if unknown or len(start) != layout.size:
+            raise ArgumentError(f"start names {', '.join(map(str, start.index))}; the model's theta has {expect}")
+        start = start[names]
+    if isinstance(start, (str, bytes)) or not np.ndim(start) <= 1:
+        raise ArgumentError(f"start must be a vector of theta ({expect}), not {type(start).__name__}")
+    try:
+        theta = np.atleast_1d(np.asarray(start, dtype=float))
+    except (TypeError, ValueError):
+        raise ArgumentError(f"start must be numbers (theta: {expect}), got {start!r}") from None
+    if theta.shape != (layout.size,):
+        raise ArgumentError(f"start has {theta.size} value(s); the model's theta has {expect}")
+    if not np.all(np.isfinite(theta)):
+        raise ArgumentError(f"start must be finite numbers, got {theta.tolist()}")
+    return theta

@@ -11,6 +11,7 @@ from scipy import stats
 
 from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit
+from hierbayes.plots._arviz import plot_collection
 from hierbayes.plots.style import SMALL, fit_styles, lowess, new_figure, target_axes
 from hierbayes.tables.fitinfo import check_fits, is_bayes
 
@@ -152,10 +153,8 @@ def _qq(a: Axes, values: np.ndarray, color: str) -> None:
 
 
 def _mcmc(fits: list[MixedFit], kind: str) -> Figure:
-    import xarray as xr
-    from arviz_plots import plot_rank, plot_trace_dist
-
-    from hierbayes.plots._arviz import plot_collection
+    import xarray as xr  # xarray only when drawing: import hierbayes stays light
+    from arviz_plots import plot_rank, plot_trace_dist  # (as xarray)
 
     if len(fits) != 1 or not is_bayes(fits[0]):
         raise ModelError(f"{kind} plots need one posterior fit (hb.bayes); got {len(fits)} fit(s)")

@@ -12,7 +12,6 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from hierbayes._threads import single_thread_blas
 from hierbayes._warnings import warn
@@ -28,7 +27,16 @@ from hierbayes.linalg import (
     solve,
 )
 from hierbayes.linalg.crossprod import crossproducts
-from hierbayes.optim import LMER, Control, OptimizerSettings, OptSummary, as_control, run_optimizer, with_optimizer
+from hierbayes.optim import (
+    LMER,
+    Control,
+    OptimizerSettings,
+    OptSummary,
+    as_control,
+    check_start,
+    run_optimizer,
+    with_optimizer,
+)
 from hierbayes.optim import check_boundary as _check_boundary
 from hierbayes.optim.convergence import ConvergenceReport, check_derivatives, free_parameters, updated_gradient
 from hierbayes.reml.objective import criterion, factorize, prior_weights
@@ -240,8 +248,6 @@ def start_theta(design: Design, start) -> np.ndarray:
     layout = ThetaLayout(design.blocks)
     if start is None:
         return lme4_start(design)
-    names = layout.names
-    expect = f"{layout.size} value(s): {', '.join(names)}"
     if isinstance(start, dict):
         bad = set(start) - {"theta", "fixef"}
         if bad:
@@ -251,22 +257,7 @@ def start_theta(design: Design, start) -> np.ndarray:
         if start.get("theta") is None:
             return lme4_start(design)
         start = start["theta"]
-    if isinstance(start, pd.Series) and not isinstance(start.index, pd.RangeIndex):
-        unknown = [str(k) for k in start.index if k not in names]
-        if unknown or len(start) != layout.size:
-            raise ArgumentError(f"start names {', '.join(map(str, start.index))}; the model's theta has {expect}")
-        start = start[names]
-    if isinstance(start, (str, bytes)) or not np.ndim(start) <= 1:
-        raise ArgumentError(f"start must be a vector of theta ({expect}), not {type(start).__name__}")
-    try:
-        theta = np.atleast_1d(np.asarray(start, dtype=float))
-    except (TypeError, ValueError):
-        raise ArgumentError(f"start must be numbers (theta: {expect}), got {start!r}") from None
-    if theta.shape != (layout.size,):
-        raise ArgumentError(f"start has {theta.size} value(s); the model's theta has {expect}")
-    if not np.all(np.isfinite(theta)):
-        raise ArgumentError(f"start must be finite numbers, got {theta.tolist()}")
-    return theta
+    return check_start(layout, start)
 
 
 def check_estimable(objective: LmmObjective) -> None:

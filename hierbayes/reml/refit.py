@@ -135,12 +135,12 @@ def with_rows(design: Design, rows: np.ndarray, codes: list[np.ndarray], nlevels
     block's number of levels (levels without rows are allowed; they do not
     change the criterion).
     """
-    import dataclasses as dc
-
     blocks = tuple(
-        dc.replace(b, codes=np.asarray(c, dtype=np.int64), Z=b.Z[rows], levels=tuple(str(i) for i in range(m)))
+        dataclasses.replace(b, codes=np.asarray(c, dtype=np.int64), Z=b.Z[rows], levels=tuple(str(i) for i in range(m)))
         for b, c, m in zip(design.blocks, codes, nlevels, strict=True)
     )
     offset = None if design.offset is None else design.offset[rows]
     weights = None if design.weights is None else np.asarray(design.weights)[rows]
-    return dc.replace(design, y=design.y[rows], X=design.X[rows], offset=offset, blocks=blocks, weights=weights)
+    return dataclasses.replace(
+        design, y=design.y[rows], X=design.X[rows], offset=offset, blocks=blocks, weights=weights
+    )

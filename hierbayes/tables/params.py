@@ -18,13 +18,17 @@ equal-tailed credible interval, or ``"none"``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from hierbayes.errors import ModelError
-from hierbayes.fits.base import MixedFit
 from hierbayes.tables.fitinfo import is_bayes
+
+if TYPE_CHECKING:
+    from hierbayes.fits.base import MixedFit
 
 COLUMNS = ["effect", "group", "term", "estimate", "median", "std.error", "conf.low", "conf.high", "interval"]
 INTERVALS = ("auto", "wald", "profile", "boot")
@@ -150,7 +154,7 @@ def _confint(fit: MixedFit, prob: float, intervals) -> tuple[pd.DataFrame | None
 
 def _cached_confint(fit: MixedFit, prob: float) -> tuple[pd.DataFrame, str] | None:
     """Bootstrap intervals from replicates the fit already holds (``fit.boot``, kept by ``bootstrap``/``confint``)."""
-    boot = fit.__dict__.get("boot")
+    boot = getattr(fit, "boot", None)
     if boot is None or not hasattr(boot, "confint"):
         return None
     return _as_lower_upper(boot.confint(prob)), "boot"

@@ -23,13 +23,18 @@ columns are NaN and only the fits' partial-pooling coefficients are given.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from hierbayes.design import Design, ReBlock
 from hierbayes.errors import ModelError
-from hierbayes.fits.base import MixedFit
+from hierbayes.glmm.response import glm_response
 from hierbayes.tables.fitinfo import check_fits, check_same_data, fit_labels
+
+if TYPE_CHECKING:
+    from hierbayes.fits.base import MixedFit
 
 COMPLETE, NONE = "complete pooling", "no pooling"
 #: relative size below which a least-squares direction counts as not identified
@@ -221,8 +226,6 @@ def _irls(design: Design, family, solve, eta_of, per_level=None, max_iter: int =
     levels still moving at the end (separation: estimates running off to
     infinity) are set to NaN rather than failing the whole fit.
     """
-    from hierbayes.glmm.response import glm_response
-
     resp = glm_response(design, family)
     mu = resp.mustart()
     eta = family.link(mu)

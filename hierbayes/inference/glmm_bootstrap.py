@@ -84,7 +84,7 @@ def bootstrap(fit: GlmerFit, nsim: int = 500, seed: int | None = None, progress:
     start = {"theta": fit.estimates.theta, "fixef": fit.estimates.beta}
     iterator = range(nsim)
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # tqdm only with a progress bar: import hierbayes stays light
 
         iterator = tqdm(iterator, desc="bootstrap", total=nsim)
     for s in iterator:
