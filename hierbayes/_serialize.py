@@ -106,11 +106,11 @@ def _old_link(fields: dict) -> Any:
 
 
 def _glm_response(fields: dict) -> Any:
-    return GlmResponse(**{k: v for k, v in fields.items() if k != "_aic"})
+    return GlmResponse(**{k: v for k, v in fields.items() if k not in ("_aic", "_all_weighted")})
 
 
 #: classes rebuilt through their constructor: the family classes of earlier versions (one class, switched on
-#: the name), and the GLMM response, whose family constants are computed when it is made
+#: the name), and the GLMM response, whose family constants (and weights' flag) are computed when it is made
 _REBUILT = {
     "hierbayes.families:Family": _old_family,
     "hierbayes.families:Link": _old_link,

@@ -124,10 +124,12 @@ class LogLink(Link):
         return np.exp(np.asarray(eta, dtype=float))
 
     def linkinv_r(self, eta):
-        return np.maximum(np.exp(eta), EPS)
+        with np.errstate(over="ignore"):  # exp() of a huge eta is inf, as in R (PIRLS halves such steps)
+            return np.maximum(np.exp(eta), EPS)
 
     def mu_eta_r(self, eta):
-        return np.maximum(np.exp(eta), EPS)
+        with np.errstate(over="ignore"):  # as linkinv_r
+            return np.maximum(np.exp(eta), EPS)
 
     def pt_inverse(self, eta):
         import pytensor.tensor as pt  # PyTensor only for the Bayesian model: import hierbayes stays light
@@ -560,7 +562,8 @@ class Poisson(Family):
         return mu
 
     def dev_resids(self, y, mu, wt):
-        return 2.0 * wt * (_ylogy(y, mu) - (y - mu))
+        with np.errstate(invalid="ignore"):  # an infinite mu (overflowed exp) gives NaN: a step PIRLS halves
+            return 2.0 * wt * (_ylogy(y, mu) - (y - mu))
 
     def loglik_terms(self, mu, y, wt, setup):
         return wt * (special.xlogy(y, mu) - mu - special.gammaln(y + 1.0))

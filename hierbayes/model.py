@@ -1,7 +1,7 @@
 """``Model``: one formula and data, fitted by any engine; ``lmer``, ``glmer`` and ``bayes``.
 
 The entry points take lme4's arguments under lme4's names (``REML``,
-``control``, ``start``, ``verbose``, ``subset``, ``weights``, ``na_action``,
+``control``, ``start``, ``verbose``, ``subset``, ``weights``, ``offset``, ``na_action``,
 ``nAGQ``, ``devFunOnly``) and ``optimizer`` as a shortcut for
 ``control``'s; an unknown keyword is an :class:`~hierbayes.errors.ArgumentError`
 that lists the valid ones.
@@ -14,7 +14,6 @@ that lists the valid ones.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import warnings
 from typing import Any
@@ -22,10 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hierbayes._args import check_unknown
 from hierbayes._threads import single_thread_blas
 from hierbayes._warnings import warn
 from hierbayes.bayesian import build_pymc_model, sample_posterior
 from hierbayes.bayesian.priors import check_priors_argument
+from hierbayes.bayesian.sampling import check_sampler_options
 from hierbayes.design import Design, build_design, check_lmm_levels
 from hierbayes.design.frame import as_dataframe
 from hierbayes.errors import (
@@ -78,6 +79,12 @@ class Model:
         ``weights=``); for binomial data the number of trials of a
         proportion; for Poisson data a multiplier of each row's log-likelihood.
         Missing, negative or all-zero weights are an error.
+    offset
+        lme4's ``offset=`` argument, a known term added to the linear
+        predictor (and to any ``offset()`` terms of the formula): a column
+        name, an expression of columns (``"log(expected)"``), or one number
+        per row. Given by column or expression, it is evaluated on new data
+        when predicting; given as numbers, new data cannot supply it.
     subset
         Rows to use (lme4's ``subset=``): a boolean mask, the name of a
         boolean column, or an R-like condition such as ``"Days > 2"``
@@ -108,16 +115,18 @@ class Model:
         weights: str | np.ndarray | None = None,
         subset: Any = None,
         control: Any = None,
+        offset: str | np.ndarray | None = None,
     ):
         self.family = get_family(family, link)
         self.na_action = na_action  # checked by the model frame (lme4's and hierbayes' names, see NA_ACTIONS)
         self.control = control
-        data, weights = _subset(data, subset, weights)
+        data, (weights, offset) = _subset(data, subset, (weights, offset))
         self.data = data
         self.subset = subset
         self.priors = check_priors_argument(priors)
         self.weights = weights
-        self.design: Design = _build(formula, data, na_action, weights, control, self.family)
+        self.offset = offset
+        self.design: Design = _build(formula, data, na_action, weights, control, self.family, offset)
         self.family.validate(self.design.y, self.design.trials, self.design.response_name)
 
     @property
@@ -193,7 +202,7 @@ class Model:
         return build_pymc_model(self, **kwargs)
 
     def update(self, formula: str | ParsedFormula | None = None) -> Model:
-        """The same model with another formula (R's ``update``): same data, family, priors, weights and options.
+        """The same model with another formula (R's ``update``): same data, family, priors, weights, offset, options.
 
         Examples
         --------
@@ -203,7 +212,8 @@ class Model:
         'Reaction ~ Days + (1 | Subject)'
         """
         return Model(self.formula if formula is None else formula, self.data, family=self.family, priors=self.priors,
-                     na_action=self.na_action, weights=self.weights, control=self.control)  # fmt: skip
+                     na_action=self.na_action, weights=self.weights, control=self.control,
+                     offset=self.offset)  # fmt: skip
 
     def _fit_lmm(self, reml: bool, start: Any = None, optimizer: Any = "default", control: Any = None,
                  verbose: int = 0, devFunOnly: bool = False):  # fmt: skip
@@ -249,6 +259,7 @@ def lmer(
     verbose: int = 0,
     subset: Any = None,
     weights: str | np.ndarray | None = None,
+    offset: str | np.ndarray | None = None,
     na_action: str = "omit",
     optimizer: Any = "default",
     devFunOnly: bool = False,
@@ -274,6 +285,9 @@ def lmer(
         Rows to use: a boolean mask, a boolean column's name or a condition such as ``"Days > 2"``.
     weights
         Prior weights (column name or array): the residual variance of row i is ``sigma^2 / w_i``.
+    offset
+        lme4's ``offset=``: a column name, an expression of columns or one number per row, added to
+        the linear predictor and to any ``offset()`` in the formula (see :class:`Model`).
     na_action
         ``"omit"``/``"na.omit"``, ``"exclude"``/``"na.exclude"`` or ``"raise"``/``"na.fail"``
         (see :class:`Model`).
@@ -297,7 +311,7 @@ def lmer(
     'ml'
     """
     _check_unknown(unknown, "hb.lmer", _LMER_NAMES)
-    model = Model(formula, data, na_action=na_action, weights=weights, subset=subset, control=control)
+    model = Model(formula, data, na_action=na_action, weights=weights, subset=subset, control=control, offset=offset)
     if REML is None and reml is None:
         REML = True
     return model.fit(REML=REML, reml=reml, start=start, optimizer=optimizer, control=control, verbose=verbose,
@@ -316,6 +330,7 @@ def glmer(
     start: Any = None,
     verbose: int = 0,
     subset: Any = None,
+    offset: str | np.ndarray | None = None,
     na_action: str = "omit",
     optimizer: Any = "default",
     devFunOnly: bool = False,
@@ -345,6 +360,9 @@ def glmer(
         ``hb.glmerControl(...)`` or a dict of lme4's settings.
     start
         lme4's ``{"theta": ..., "fixef": ...}`` (or a vector of theta).
+    offset
+        lme4's ``offset=`` (on the link scale, e.g. ``"log(expected)"`` for rates): a column name,
+        an expression of columns or one number per row, added to any ``offset()`` in the formula.
     verbose, subset, na_action, optimizer, devFunOnly
         As in :func:`lmer`; ``optimizer`` may name one optimizer per stage.
 
@@ -370,8 +388,9 @@ def glmer(
         if nAGQ != 1:
             raise ArgumentError(f"nAGQ={nAGQ!r} applies to GLMMs; a gaussian model is fitted by lmer (REML)")
         return lmer(formula, data, control=control, start=start, verbose=verbose, subset=subset, weights=weights,
-                    na_action=na_action, optimizer=optimizer, devFunOnly=devFunOnly)  # fmt: skip
-    model = Model(formula, data, family=fam, weights=weights, na_action=na_action, subset=subset, control=control)
+                    offset=offset, na_action=na_action, optimizer=optimizer, devFunOnly=devFunOnly)  # fmt: skip
+    model = Model(formula, data, family=fam, weights=weights, na_action=na_action, subset=subset, control=control,
+                  offset=offset)  # fmt: skip
     return model.fit("ml", nAGQ=nAGQ, start=start, optimizer=optimizer, control=control, verbose=verbose,
                      devFunOnly=devFunOnly)  # fmt: skip
 
@@ -385,6 +404,7 @@ def bayes(
     *,
     subset: Any = None,
     weights: str | np.ndarray | None = None,
+    offset: str | np.ndarray | None = None,
     na_action: str = "omit",
     **options: Any,
 ):
@@ -403,7 +423,7 @@ def bayes(
     """
     _check_bayes_options(options)
     model = Model(formula, data, family=family, link=link, priors=priors, na_action=na_action, weights=weights,
-                  subset=subset)  # fmt: skip
+                  subset=subset, offset=offset)  # fmt: skip
     return model.fit("bayes", **options)
 
 
@@ -412,24 +432,10 @@ _GLMER_NAMES = [n for n in inspect.signature(glmer).parameters if n != "unknown"
 
 
 def _check_unknown(unknown: dict, where: str, valid: list[str]) -> None:
-    if not unknown:
-        return
-    names = list(unknown)
-    hints = []
-    for name in names:
-        if name in ("family", "link") and where == "hb.lmer":
-            hints.append("hb.lmer fits gaussian models; for another family call hb.glmer(..., family=...)")
-            continue
-        r_name = {"na.action": "na_action", "allow.new.levels": "allow_new_levels", "re.form": "re_form"}.get(name)
-        same_case = [v for v in valid if v.lower() == name.lower().replace(".", "_")]
-        close = [r_name] if r_name in valid else same_case or difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
-        if close:
-            hints.append(f"'{name}': did you mean '{close[0]}'?")
-    raise ArgumentError(
-        f"{where}() got unknown keyword argument(s) {', '.join(map(repr, names))}"
-        + (f" ({'; '.join(hints)})" if hints else "")
-        + f"; valid: {', '.join(valid)}"
-    )
+    hint = None
+    if where == "hb.lmer" and set(unknown) & {"family", "link"}:
+        hint = "hb.lmer fits gaussian models; for another family call hb.glmer(..., family=...)"
+    check_unknown(unknown, where, valid, hint)
 
 
 def _check_options(options: dict, valid: tuple[str, ...], where: str) -> None:
@@ -439,7 +445,8 @@ def _check_options(options: dict, valid: tuple[str, ...], where: str) -> None:
 
 
 def _check_bayes_options(options: dict, where: str = "hb.bayes") -> None:
-    """Unknown keywords for the Bayesian engine: neither sample_posterior's nor pymc.sample's (nor NUTS')."""
+    """Sampler settings, then keywords that are neither sample_posterior's nor pymc.sample's (nor NUTS')."""
+    check_sampler_options(options)
     own = [n for n, p in inspect.signature(sample_posterior).parameters.items()
            if n not in ("design", "family", "priors") and p.kind is not inspect.Parameter.VAR_KEYWORD]  # fmt: skip
     own.append("warn")
@@ -468,30 +475,33 @@ def _verbosity(value: Any) -> int:
     return int(value)
 
 
-def _subset(data: Any, subset: Any, weights: Any) -> tuple[pd.DataFrame, Any]:
-    """The rows ``subset`` selects (a new frame; the user's is untouched), and the weights of those rows."""
+def _subset(data: Any, subset: Any, per_row: tuple) -> tuple[pd.DataFrame, tuple]:
+    """The rows ``subset`` selects (a new frame; the user's is untouched), and the weights and offset of those rows."""
     if subset is None:
-        return data, weights
+        return data, per_row
     df = as_dataframe(data)
     mask = select_rows(df, subset)
     if not mask.any():
         raise DataError(f"subset {subset!r} selects none of the {len(df)} rows" if isinstance(subset, str)
                         else f"subset selects none of the {len(df)} rows")  # fmt: skip
-    if weights is not None and not isinstance(weights, str):
-        w = np.asarray(weights, dtype=object).reshape(-1)
-        if len(w) == len(df):  # R evaluates weights in the data frame, then subsets them with the rows
-            weights = np.asarray(weights)[mask] if np.ndim(weights) else weights
-    return df.loc[mask], weights
+    out = []
+    for values in per_row:  # R evaluates weights and offset in the data frame, then subsets them with the rows
+        if values is not None and not isinstance(values, str) and np.ndim(values) and len(values) == len(df):
+            values = np.asarray(values)[mask]
+        out.append(values)
+    return df.loc[mask], tuple(out)
 
 
-def _build(formula, data, na_action: str, weights, control, family: Family) -> Design:
+def _build(formula, data, na_action: str, weights, control, family: Family, offset=None) -> Design:
     """The design, with lme4's design-time control checks (``check.rankX``, ``check.scaleX``) applied."""
+    # a factor response is 0/1 for the binomial families (R's binomial()$initialize)
+    kw = {"na_action": na_action, "weights": weights, "offset": offset, "binary_response": family.binomial}
     if control is None:
-        return build_design(formula, data, na_action=na_action, weights=weights)
+        return build_design(formula, data, **kw)
     ctrl = as_control(control, "lmer" if family.is_gaussian else "glmer")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        design = build_design(formula, data, na_action=na_action, weights=weights)
+        design = build_design(formula, data, **kw)
     for w in caught:
         if issubclass(w.category, RankDeficiencyWarning) and ctrl.check_rankX == "silent.drop.cols":
             continue

@@ -150,8 +150,13 @@ def _evaluate(data: pd.DataFrame, condition: str, what: str) -> Any:
             + (", ..." if len(cols) > 12 else "")
         ) from None
     except Exception as exc:  # pandas' parser raises many kinds: all mean a condition we cannot use
+        visitor = re.search(r"has no attribute 'visit_(\w+)'", str(exc))
+        if visitor:  # an operator or construct pandas' evaluator lacks (>>, a lambda, ...): name it, not the visitor
+            reason = f"{visitor.group(1)} is not supported in a condition"
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
         raise DataError(
-            f"the {what} {condition!r} could not be evaluated ({type(exc).__name__}: {exc}); write a condition "
+            f"the {what} {condition!r} could not be evaluated ({reason}); write a condition "
             'on the data\'s columns such as "Days > 2" or "Subject != \'308\'"'
         ) from None
     if np.ndim(result) == 0:

@@ -98,7 +98,7 @@ def run_spec(spec: Spec, out: str | Path, fast: bool = False, progress: bool | N
         bar.set_description("loading data")
         df, sim = spec.load_data()
         model = Model(spec.formula, df, family=spec.family, link=spec.link, priors=spec.priors or None,
-                      na_action=spec.na_action, weights=spec.weights)  # fmt: skip
+                      na_action=spec.na_action, weights=spec.weights, offset=spec.offset)  # fmt: skip
         for engine in spec.engines:
             bar.set_description(f"fitting ({engine})")
             kwargs = spec.sampler_settings(fast) if engine == "bayes" else {}

@@ -34,7 +34,7 @@ SIMULATIONS = {"longitudinal": simulate.longitudinal, "nested": simulate.nested,
 _SCHEMA: dict[str, tuple[str, ...]] = {
     "": ("name", "title", "description", "data", "model", "fit", "bayes", "priors", "output"),
     "data": ("dataset", "path", "simulate", "params", "query", "factors"),
-    "model": ("formula", "family", "link", "weights", "na_action"),
+    "model": ("formula", "family", "link", "weights", "offset", "na_action"),
     "fit": ("engines", "confint", "nsim", "seed"),
     "bayes": ("draws", "tune", "chains", "seed", "target_accept", "sampler", "marginalize", "cores"),
     "output": ("tables", "plots", "report", "group"),
@@ -79,6 +79,7 @@ class Spec:
     family: str = "gaussian"
     link: str | None = None
     weights: str | None = None
+    offset: str | None = None
     na_action: str = "omit"
     engines: tuple[str, ...] = ("reml", "bayes")
     fit: dict[str, Any] = field(default_factory=dict)
@@ -174,6 +175,12 @@ def load_spec(path: str | Path) -> Spec:
     report = output.get("report", "markdown")
     if report not in ("markdown", "html"):
         raise SpecError(f'{where}: [output] report must be "markdown" or "html", not {report!r}')
+    for key in ("weights", "offset"):
+        if key in model and not (isinstance(model[key], str) and model[key].strip()):
+            raise SpecError(
+                f'{where}: [model] {key} must be a column name or an expression of columns such as "log(expo)", '
+                f"not {model[key]!r}"
+            )
     return Spec(
         path=path,
         name=raw.get("name", path.stem),
@@ -184,6 +191,7 @@ def load_spec(path: str | Path) -> Spec:
         family=model.get("family", "gaussian"),
         link=model.get("link"),
         weights=model.get("weights"),
+        offset=model.get("offset"),
         na_action=model.get("na_action", "omit"),
         engines=engines,
         fit=fit,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import hierbayes as hb
@@ -66,6 +67,14 @@ def _write(tmp_path: Path, text: str) -> Path:
         ('[data]\ndataset = "sleepstudy"\n', "missing the \\[model\\] table"),
         ('[data]\ndataset = "sleepstudy"\npath = "x.csv"\n[model]\nformula = "y ~ (1|g)"\n', "exactly one of"),
         ("[data\n", "not valid TOML"),
+        (
+            '[data]\ndataset = "sleepstudy"\n[model]\nformula = "y ~ (1|g)"\noffset = 3\n',
+            "offset must be a column name",
+        ),
+        (
+            '[data]\ndataset = "sleepstudy"\n[model]\nformula = "y ~ (1|g)"\nweights = ""\n',
+            "weights must be a column name",
+        ),
         ('titel = "x"\n[data]\ndataset = "sleepstudy"\n[model]\nformula = "y ~ (1|g)"\n', "unknown key 'titel'"),
     ],
 )
@@ -73,3 +82,17 @@ def test_bad_specs_are_reported_with_file_and_key(tmp_path: Path, text: str, mat
     with pytest.raises(SpecError, match=match) as err:
         load_spec(_write(tmp_path, text))
     assert "spec.toml" in str(err.value)
+
+
+def test_offset_in_a_spec_is_lme4s_offset_argument(tmp_path: Path) -> None:
+    text = (
+        '[data]\ndataset = "sleepstudy"\n[model]\nformula = "Reaction ~ Days + (Days | Subject)"\n'
+        'offset = "10 * Days"\n'
+    )
+    spec = load_spec(_write(tmp_path, text))
+    assert spec.offset == "10 * Days"
+    import hierbayes as hb
+
+    sleep = hb.datasets.load("sleepstudy")
+    model = hb.Model(spec.formula, sleep, offset=spec.offset)
+    np.testing.assert_allclose(model.design.offset, 10 * sleep["Days"].to_numpy())

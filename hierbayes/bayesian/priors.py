@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from hierbayes.bayesian import names
-from hierbayes.errors import ModelError
+from hierbayes.errors import ArgumentError, ModelError
 
 if TYPE_CHECKING:
     from hierbayes.design import Design
@@ -236,20 +236,20 @@ def resolve_priors(design: Design, family: Family, overrides: dict[str, Any] | N
 
 
 def check_priors_argument(priors: Any) -> dict[str, Any]:
-    """The ``priors=`` argument as a dict, or a ModelError that says what it should be.
+    """The ``priors=`` argument as a dict, or an ArgumentError that says what it should be.
 
     Values are checked when resolved against a model (:func:`resolve_priors`).
     """
     if priors is None:
         return {}
     if not isinstance(priors, Mapping):
-        raise ModelError(
+        raise ArgumentError(
             f"priors must be a dict of parameter name -> prior, e.g. {{'Days': Prior('Normal', mu=0, sigma=10)}}, "
             f"not a {type(priors).__name__}"
         )
     bad = [k for k in priors if not isinstance(k, str)]
     if bad:
-        raise ModelError(f"priors: the keys are parameter names (strings such as 'b[Days]'), not {bad[0]!r}")
+        raise ArgumentError(f"priors: the keys are parameter names (strings such as 'b[Days]'), not {bad[0]!r}")
     return dict(priors)
 
 

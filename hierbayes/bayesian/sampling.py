@@ -26,7 +26,7 @@ from hierbayes.bayesian import blocked, names
 from hierbayes.bayesian.laplace import laplace_start
 from hierbayes.bayesian.model import build
 from hierbayes.bayesian.predict import PosteriorDraws, encode_rows, eta_chunks
-from hierbayes.errors import HierbayesWarning, ModelError
+from hierbayes.errors import ArgumentError, HierbayesWarning, ModelError
 
 if TYPE_CHECKING:
     from hierbayes.bayesian.priors import ModelLike, PriorSet
@@ -273,15 +273,27 @@ def datatree(groups: dict, stamp: bool = True):
     return DataTree.from_dict(out)
 
 
+def check_sampler_options(options: dict) -> None:
+    """The sampler settings among ``options`` (hb.bayes' keywords) checked against sample_posterior's defaults.
+
+    Called by hb.bayes and Model.fit before the model is built, so a bad setting costs nothing.
+    """
+    params = inspect.signature(sample_posterior).parameters
+    names = ("draws", "tune", "chains", "random_seed", "sampler", "target_accept", "cores", "progressbar",
+             "log_likelihood", "posterior_predictive")  # fmt: skip
+    values = [options.get(n, params[n].default) for n in names]
+    _check_settings(*values, {})
+
+
 def _check_settings(draws, tune, chains, random_seed, sampler, target_accept, cores, progressbar, log_likelihood,
                     posterior_predictive, kwargs) -> None:  # fmt: skip
-    """Every sampler setting checked before anything is built or compiled; a ModelError names the argument."""
+    """Every sampler setting checked before anything is built or compiled; an ArgumentError names the argument."""
 
     def integer(name, value, low):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise ModelError(f"{name} must be an integer, not {value!r}")
+            raise ArgumentError(f"{name} must be an integer, not {value!r}")
         if value < low:
-            raise ModelError(f"{name} must be at least {low}, not {value}")
+            raise ArgumentError(f"{name} must be at least {low}, not {value}")
 
     integer("draws", draws, 1)
     integer("tune", tune, 0)
@@ -291,15 +303,15 @@ def _check_settings(draws, tune, chains, random_seed, sampler, target_accept, co
     if random_seed is not None:
         integer("random_seed", random_seed, 0)
     if not isinstance(sampler, str) or sampler.lower() not in SAMPLERS:
-        raise ModelError(f"sampler must be one of {', '.join(repr(s) for s in SAMPLERS)}, not {sampler!r}")
+        raise ArgumentError(f"sampler must be one of {', '.join(repr(s) for s in SAMPLERS)}, not {sampler!r}")
     if target_accept is not None:
         ok = isinstance(target_accept, numbers.Real) and not isinstance(target_accept, bool)
         if not ok or not 0 < float(target_accept) < 1:
-            raise ModelError(f"target_accept must be a number strictly between 0 and 1, not {target_accept!r}")
+            raise ArgumentError(f"target_accept must be a number strictly between 0 and 1, not {target_accept!r}")
     for name, value in (("progressbar", progressbar), ("log_likelihood", log_likelihood),
                         ("posterior_predictive", posterior_predictive)):  # fmt: skip
         if value is not None and not isinstance(value, bool | np.bool_):
-            raise ModelError(f"{name} must be True, False or None, not {value!r}")
+            raise ArgumentError(f"{name} must be True, False or None, not {value!r}")
     unknown = sorted(set(kwargs) - _passthrough_keywords()) if kwargs else []
     if unknown:
         raise ModelError(

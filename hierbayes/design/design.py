@@ -10,6 +10,7 @@ does) and one random-effects block per grouping factor.
 from __future__ import annotations
 
 import copy
+import reprlib
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
@@ -21,7 +22,7 @@ from formulaic import ModelSpec
 from hierbayes._warnings import warn
 from hierbayes.design.checks import check_finite, check_scaling, check_slopes_vary, drop_aliased
 from hierbayes.design.columns import Column, ColumnTable, safe_frame
-from hierbayes.design.encode import Naming, evaluate_matrix, evaluate_vector, replay_matrix
+from hierbayes.design.encode import Naming, evaluate_binary, evaluate_matrix, evaluate_vector, replay_matrix
 from hierbayes.design.frame import ModelFrame, as_dataframe, build_frame
 from hierbayes.design.random import ReBlock, build_blocks
 from hierbayes.design.translate import Translator
@@ -30,6 +31,8 @@ from hierbayes.formula import ParsedFormula, parse_formula
 from hierbayes.formula.rexpr import r_name
 
 WEIGHTS_COLUMN = "(weights)"
+#: Where an offset given as numbers (lme4's ``offset=`` argument) lives in the model frame, as in R's.
+OFFSET_COLUMN = "(offset)"
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,10 @@ class Design:
         Each offset's translated code and the state of its stateful transforms.
     fixed_labels
         Labels of the columns the fixed part and the offsets read.
+    response_levels
+        For a factor (or text) response of a binomial model, its levels:
+        the first is failure (0), every other success (1), as in R's
+        ``binomial()``; empty for a numeric response.
     """
 
     formula: ParsedFormula
@@ -92,6 +99,7 @@ class Design:
     fixed_code: str = field(default="1", repr=False)
     offset_code: tuple[tuple[str, dict], ...] = field(default=(), repr=False)
     fixed_labels: tuple[Hashable, ...] = field(default=(), repr=False)
+    response_levels: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:
@@ -144,7 +152,7 @@ class Design:
         cols = tuple(c for c in self.columns if wanted is None or c.label in wanted)
         missing = [c.label for c in cols if c.label not in data.columns]
         if missing:
-            raise DataError(f"new data lacks column(s) {', '.join(map(str, missing))} needed for the {what}")
+            raise missing_columns_error(missing, what)
         return safe_frame(data, cols, new=True)
 
     def fixed_matrix(self, data: pd.DataFrame) -> np.ndarray:
@@ -193,7 +201,9 @@ def build_design(
     *,
     na_action: str = "omit",
     weights: Hashable | np.ndarray | None = None,
+    offset: Hashable | np.ndarray | None = None,
     require_random: bool = True,
+    binary_response: bool = False,
 ) -> Design:
     """Build the design of a mixed model from a formula and a data frame.
 
@@ -208,8 +218,17 @@ def build_design(
     weights
         Prior weights: a column (by label, whatever its name), an expression
         of columns (``"1 / v"``), or an array with one value per row.
+    offset
+        lme4's ``offset=`` argument, added to any ``offset()`` terms of the
+        formula: a column (by label), an expression of columns
+        (``"log(expected)"``), or an array with one value per row (rows
+        where it is missing are dropped, as R's model frame drops them).
     require_random
         Raise when the formula has no random-effects term.
+    binary_response
+        True for the binomial and bernoulli families: a factor, categorical or
+        text response is then 0 for its first level (of those present) and 1
+        for every other, as R's ``binomial()`` reads a factor.
 
     Examples
     --------
@@ -237,14 +256,19 @@ def build_design(
             weight_array = None
         if weight_array is None:
             raise DataError(
-                f"weights must be numbers (one per row), a column or an expression of columns, not {weights!r}"
+                f"weights must be numbers (one per row), a column or an expression of columns, not {_describe(weights)}"
             )
         if len(weight_array) != len(df):
             raise DataError(f"weights has {len(weight_array)} values for {len(df)} rows")
         check_weights(weight_array, "weights", df.index)  # missing weights are an error, not a dropped row
         df = df.assign(**{WEIGHTS_COLUMN: weight_array})
+    offset_ref = offset
+    if offset is not None and not _is_column_ref(offset, df):
+        offset_array = _offset_array(offset, len(df))
+        df = df.assign(**{OFFSET_COLUMN: offset_array})
+        offset_ref = OFFSET_COLUMN
     table = ColumnTable(df.columns)
-    code = _translate(parsed, table, weights if weight_array is None else WEIGHTS_COLUMN)
+    code = _translate(parsed, table, weights if weight_array is None else WEIGHTS_COLUMN, offset_ref)
     if weight_array is None and weights is not None:
         label = table.find(weights) if isinstance(weights, str) else weights
         if label is not None and label in df.columns:
@@ -262,7 +286,7 @@ def build_design(
     naming = Naming(dict(tr.display), {c.safe: r_name(c.name) for c in columns})
     safe = safe_frame(frame.data, columns)
     rows = frame.row_index
-    y, trials = _response(parsed, code, safe, naming)
+    y, trials, response_levels = _response(parsed, code, safe, naming, binary_response)
     check_finite(y, [parsed.response_text], "response", rows)
     X_full, names_full, spec = evaluate_matrix(code["fixed"], safe, "fixed effects", naming)
     check_finite(X_full, names_full, "fixed-effects", rows)
@@ -283,20 +307,39 @@ def build_design(
     check_scaling(X, x_names)
     check_slopes_vary(blocks)
     offset_code = tuple((c, {}) for c in code["offsets"])
-    offset = None
+    offset_values = None
     if offset_code:
-        offset = sum(evaluate_vector(c, safe, "offset", naming, state) for c, state in offset_code)
-        check_finite(offset, [" + ".join(parsed.offsets)], "offset", rows)
+        offset_values = sum(evaluate_vector(c, safe, "offset", naming, state) for c, state in offset_code)
+        shown = [*parsed.offsets] + ([] if offset_ref is None else [f"offset={offset_ref}"])
+        check_finite(offset_values, [" + ".join(shown)], "offset", rows)
     w = None
     if weights is not None:
         w = evaluate_vector(code["weights"], safe, "weights", naming)
         check_weights(w, "weights" if weight_array is not None else f"weights '{weights}'", rows)
     return Design(
-        formula=parsed, y=y, X=X, x_names=x_names, blocks=blocks, frame=frame, offset=offset,
+        formula=parsed, y=y, X=X, x_names=x_names, blocks=blocks, frame=frame, offset=offset_values,
         trials=trials, weights=w, aliased=aliased, fixed_spec=spec, fixed_keep=tuple(keep),
         columns=columns, naming=naming, fixed_code=code["fixed"], offset_code=offset_code,
-        fixed_labels=tuple(code["fixed_labels"]),
+        fixed_labels=tuple(code["fixed_labels"]), response_levels=response_levels,
     )  # fmt: skip
+
+
+def missing_columns_error(missing: list[Hashable], what: str) -> DataError:
+    """New data lacks columns the model reads; an offset given as numbers when fitting is named as such."""
+    if OFFSET_COLUMN in missing:
+        return DataError(
+            "the offset was given as numbers (offset=array) when fitting, so new data cannot supply it: fit with "
+            "offset= naming a column or an expression of columns (offset='log(expected)'), or use newdata=None"
+        )
+    return DataError(f"new data lacks column(s) {', '.join(map(str, missing))} needed for the {what}")
+
+
+def _describe(obj: object) -> str:
+    """A short description of a bad argument: its value if small, else its type, length and dtype."""
+    if _is_array(obj):
+        dtype = getattr(obj, "dtype", None)
+        return f"a {type(obj).__name__} of {len(obj)} values" + (f" of dtype {dtype}" if dtype is not None else "")
+    return reprlib.repr(obj)
 
 
 def _is_array(obj: object) -> bool:
@@ -318,6 +361,24 @@ def check_weights(w: np.ndarray, what: str, rows) -> None:
         raise DataError(f"{what}: every weight is zero; at least one row needs a positive weight")
 
 
+def _offset_array(offset: object, n: int) -> np.ndarray:
+    """lme4's ``offset=`` given as numbers, one per row (R's model frame refuses other lengths)."""
+    try:
+        arr = np.asarray(offset, dtype=float).reshape(-1) if _is_array(offset) else None
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None:
+        raise DataError(
+            f"offset must be numbers (one per row), a column or an expression of columns, not {_describe(offset)}"
+        )
+    if len(arr) != n:
+        raise DataError(f"offset has {len(arr)} values for {n} rows")
+    if np.isinf(arr).any():
+        i = int(np.flatnonzero(np.isinf(arr))[0])
+        raise DataError(f"offset must be finite; row {i} is {arr[i]:g}")
+    return arr
+
+
 def _is_column_ref(weights: object, df: pd.DataFrame) -> bool:
     """A column label (any hashable that is a column) or a string (a column's text or an expression)."""
     if isinstance(weights, str):
@@ -328,7 +389,7 @@ def _is_column_ref(weights: object, df: pd.DataFrame) -> bool:
         return False
 
 
-def _translate(parsed: ParsedFormula, table: ColumnTable, weights: Hashable | None) -> dict:
+def _translate(parsed: ParsedFormula, table: ColumnTable, weights: Hashable | None, offset: Hashable | None) -> dict:
     """Translate every piece of the formula, checking its names against the data's columns.
 
     Also sorts the columns by use: those the fixed part and offsets read
@@ -345,6 +406,10 @@ def _translate(parsed: ParsedFormula, table: ColumnTable, weights: Hashable | No
     offsets = []
     for o in parsed.offsets:
         offsets.append(tr.value(o, "offset"))
+        fixed_labels += [c for c in tr.reads if c not in fixed_labels]
+    if offset is not None:  # lme4's offset= argument: added to the formula's offsets
+        label = offset if not isinstance(offset, str) else table.find(offset)
+        offsets.append(tr.safe(label) if label is not None else tr.value(offset, "offset"))
         fixed_labels += [c for c in tr.reads if c not in fixed_labels]
     out["offsets"], out["fixed_labels"] = tuple(offsets), fixed_labels
     numeric.update(fixed_labels)
@@ -367,12 +432,15 @@ def _translate(parsed: ParsedFormula, table: ColumnTable, weights: Hashable | No
 
 
 def _response(
-    parsed: ParsedFormula, code: dict, safe: pd.DataFrame, naming: Naming
-) -> tuple[np.ndarray, np.ndarray | None]:
+    parsed: ParsedFormula, code: dict, safe: pd.DataFrame, naming: Naming, binary: bool
+) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
     if parsed.response_cbind is not None:
         s = evaluate_vector(code["response"][0], safe, "response (successes)", naming)
         f = evaluate_vector(code["response"][1], safe, "response (failures)", naming)
         if np.any(s < 0) or np.any(f < 0):
             raise DataError(f"cbind({', '.join(parsed.response_cbind)}): successes and failures must be >= 0")
-        return s, s + f
-    return evaluate_vector(code["response"][0], safe, "response", naming), None
+        return s, s + f, ()
+    if binary:
+        y, levels = evaluate_binary(code["response"][0], safe, "response", naming)
+        return y, None, levels
+    return evaluate_vector(code["response"][0], safe, "response", naming), None, ()

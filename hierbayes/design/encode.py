@@ -29,7 +29,7 @@ from formulaic.materializers.types import FactorValues
 from formulaic.utils.stateful_transforms import stateful_eval
 
 from hierbayes.design.names import unique_names
-from hierbayes.design.rfunctions import CONTEXT, FUNCTIONS, NewLevelsError, RFactorEncoder
+from hierbayes.design.rfunctions import CONTEXT, FUNCTIONS, NewLevelsError, RFactorEncoder, as_factor
 from hierbayes.errors import DataError, HierbayesError
 
 _EVAL_ERRORS = (FormulaicError, TypeError, ValueError, NameError, SyntaxError, ZeroDivisionError, KeyError,
@@ -125,17 +125,89 @@ def evaluate_values(code: str, data: pd.DataFrame, what: str, naming: Naming, st
 
 def evaluate_vector(code: str, data: pd.DataFrame, what: str, naming: Naming, state: dict | None = None) -> np.ndarray:
     """One numeric column from a translated expression (a response, an offset, weights)."""
-    value = evaluate_values(code, data, what, naming, state)
-    shown = naming.humanize(code)
+    return _numeric_vector(evaluate_values(code, data, what, naming, state), code, data, what, naming)
+
+
+def evaluate_binary(code: str, data: pd.DataFrame, what: str, naming: Naming) -> tuple[np.ndarray, tuple[str, ...]]:
+    """A binomial response: numbers as they are, a factor as 0 for its first level and 1 for every other.
+
+    This is R's ``binomial()$initialize`` (``y != levels(y)[1]``) on lme4's
+    model frame, whose unused levels are dropped: the first level *present*
+    is failure. Text and categoricals are factors (R's level order); logical
+    values are 0/1.
+
+    Returns
+    -------
+    y, levels
+        The response, and the factor's levels (first: failure), or ``()`` for a numeric response.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"y": pd.Categorical(["N", "Y", "Y"], categories=["Z", "N", "Y"])})
+    >>> y, levels = evaluate_binary("y", d, "response", Naming())
+    >>> y.tolist(), levels
+    ([0.0, 1.0, 1.0], ('N', 'Y'))
+    """
+    value = evaluate_values(code, data, what, naming)
+    if not _is_factor_like(value):
+        return _numeric_vector(value, code, data, what, naming), ()
+    factor = as_factor(value)
+    labels = np.asarray(factor.labels, dtype=object)
+    if len(labels) != len(data):
+        raise DataError(f"the {what} '{naming.humanize(code)}' gives {len(labels)} values for {len(data)} rows")
+    missing = pd.isna(labels)
+    if missing.any():
+        raise DataError(
+            f"the {what} '{naming.humanize(code)}' has {int(missing.sum())} value(s) that are not among its levels "
+            f"({', '.join(factor.levels)}), e.g. in row {int(np.flatnonzero(missing)[0])}"
+        )
+    present = set(labels.tolist())
+    levels = tuple(lvl for lvl in factor.levels if lvl in present)
+    return (labels != (levels[0] if levels else None)).astype(float), levels
+
+
+def _is_factor_like(value: object) -> bool:
+    """A factor, a categorical, or text: what R's model frame holds as a factor."""
     if isinstance(value, FactorValues):
         if isinstance(value.__formulaic_metadata__.encoder, RFactorEncoder):
-            raise DataError(f"the {what} '{shown}' must be numeric; it is a factor")
+            return True
+        value = value.__wrapped__
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        dtype = np.asarray(value).dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return True
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        return False
+    if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
+        inferred = pd.api.types.infer_dtype(np.asarray(value, dtype=object), skipna=True)
+        return inferred not in ("boolean", "integer", "floating", "mixed-integer-float", "decimal", "empty")
+    return False
+
+
+def _numeric_vector(value: object, code: str, data: pd.DataFrame, what: str, naming: Naming) -> np.ndarray:
+    shown = naming.humanize(code)
+    hint = (
+        " (a factor or text response is a binary outcome for family='binomial' or 'bernoulli': its first level is "
+        "failure)"
+        if what == "response"
+        else ""
+    )
+    if isinstance(value, FactorValues):
+        if isinstance(value.__formulaic_metadata__.encoder, RFactorEncoder):
+            raise DataError(f"the {what} '{shown}' must be numeric; it is a factor{hint}")
         value = value.__wrapped__
     if isinstance(value, (pd.Series, pd.Categorical)) and not _numeric_dtype(value.dtype):
-        raise DataError(f"the {what} '{shown}' must be numeric; it has dtype {value.dtype}")
+        kind = f"it has dtype {value.dtype}"
+        if isinstance(value.dtype, pd.CategoricalDtype):
+            kind = "it is a factor (categorical)"
+        elif _is_factor_like(value):
+            kind = "it is text"
+        raise DataError(f"the {what} '{shown}' must be numeric; {kind}{hint}")
     arr = np.asarray(value)
     if arr.dtype == object or arr.dtype.kind in "USM":
-        raise DataError(f"the {what} '{shown}' must be numeric; it has dtype {arr.dtype}")
+        kind = "it is text" if _is_factor_like(arr) else f"it has dtype {arr.dtype}"
+        raise DataError(f"the {what} '{shown}' must be numeric; {kind}{hint}")
     if arr.ndim == 0:
         arr = np.full(len(data), float(arr))
     if arr.ndim > 1 and arr.shape[1:] != (1,):

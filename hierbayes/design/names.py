@@ -150,3 +150,55 @@ def unique_names(names: list[str]) -> tuple[str, ...]:
             candidate = f"{n}.{k}"
         out.append(candidate)
     return tuple(out)
+
+
+#: R's reserved words: make.names appends a dot to them.
+_R_RESERVED = frozenset({
+    "if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE", "FALSE", "NULL", "Inf", "NaN",
+    "NA", "NA_integer_", "NA_real_", "NA_character_", "NA_complex_", "in",
+})  # fmt: skip
+
+
+def make_unique(names: list[str], sep: str = ".") -> tuple[str, ...]:
+    """R's ``make.unique``: the second and later copies of a name get ``.1``, ``.2``, ... (never a name in use).
+
+    Examples
+    --------
+    >>> make_unique(["a", "a", "a.1", "b", "a"])
+    ('a', 'a.2', 'a.1', 'b', 'a.3')
+    """
+    taken = set(names)
+    first: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    out = list(names)
+    for i, name in enumerate(names):
+        if name not in first:
+            first[name] = i
+            continue
+        cnt = counts.get(name, 1)
+        while f"{name}{sep}{cnt}" in taken:
+            cnt += 1
+        out[i] = f"{name}{sep}{cnt}"
+        taken.add(out[i])
+        counts[name] = cnt + 1
+    return tuple(out)
+
+
+def make_names(names: list[str], unique: bool = False) -> tuple[str, ...]:
+    """R's ``make.names``: syntactically valid names (invalid characters become ``.``, ``X`` in front if needed).
+
+    Examples
+    --------
+    >>> make_names(["Wafer:Site", "factor(g)", "my g", "1x", ".5", "if", "Wafer:Site"], unique=True)
+    ('Wafer.Site', 'factor.g.', 'my.g', 'X1x', 'X.5', 'if.', 'Wafer.Site.1')
+    """
+    out = []
+    for name in names:
+        text = "NA" if name is None else str(name)
+        if not text or not (text[0].isalpha() or (text[0] == "." and not (len(text) > 1 and text[1].isdigit()))):
+            text = "X" + text
+        text = "".join(ch if (ch.isalnum() or ch in "._") else "." for ch in text)
+        if text in _R_RESERVED:
+            text += "."
+        out.append(text)
+    return make_unique(out) if unique else tuple(out)

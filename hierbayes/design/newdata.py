@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from hierbayes.design.columns import ColumnTable, safe_frame
-from hierbayes.design.design import Design
+from hierbayes.design.design import Design, missing_columns_error
 from hierbayes.design.encode import Naming, evaluate_matrix
 from hierbayes.design.frame import unusable
 from hierbayes.design.translate import Translator
@@ -182,7 +182,7 @@ def encode_rows(
             needed += [c for c in b.columns if c not in needed]
     missing = [c for c in design.fixed_labels if c not in newdata.columns]
     if missing:
-        raise DataError(f"new data lacks column(s) {', '.join(map(str, missing))} needed for the fixed effects")
+        raise missing_columns_error(missing, "fixed effects")
     for b in design.blocks:
         absent = [c for c in b.columns if b.group in terms and c not in newdata.columns]
         if absent:

@@ -1,4 +1,4 @@
-"""Random-effects blocks: one per grouping factor.
+"""Random-effects blocks: one per grouping factor, in lme4's order of terms.
 
 A block holds, for its grouping factor, the integer level code of every row
 and the ``k`` per-row model columns of all bars on that factor. The sparse
@@ -9,11 +9,24 @@ The relative covariance factor of a block is a k x k lower-triangular matrix
 lambda, block-diagonal over the block's bars: ``(x | g)`` is one full 2 x 2
 triangle, ``(x || g)`` two 1 x 1 blocks. ``theta`` lists the free entries of
 lambda bar by bar, each bar's lower triangle column by column (lme4's order).
+
+The order of the terms is lme4's (``mkReTrms``): the bars as written (after
+``||`` and ``/`` expansion), and, when some bar has more levels than the one
+before it, by decreasing number of levels with ties in *reverse* order of
+writing (``rev(order(nl))``). A factor's bars sit together in its block, in
+that order; the blocks follow the factors' first terms. Only when lme4's order
+puts a term of another factor with as many levels between two terms of one
+factor (``(1 | a) + (1 | b) + (0 + x | a)`` with a and b of equal size) does
+theta's order differ from lme4's: then the names of theta tell the order.
+VarCorr's group names are lme4's too: the factor's name per term, and when
+a name repeats, R's ``make.names(unique = TRUE)`` of them all (``Wafer``,
+``Wafer.1``; ``Wafer:Site`` becomes ``Wafer.Site``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -22,7 +35,7 @@ from formulaic import ModelSpec
 from formulaic.materializers.types import FactorValues
 
 from hierbayes.design.encode import Naming, evaluate_matrix, evaluate_values, replay_matrix
-from hierbayes.design.names import level_strings, r_labels
+from hierbayes.design.names import level_strings, make_names, r_labels
 from hierbayes.design.rfunctions import RFactorEncoder
 from hierbayes.errors import DataError, FormulaError
 from hierbayes.formula import ParsedFormula, RandomBar
@@ -59,6 +72,8 @@ class ReBlock:
         Labels of the data columns the block reads (grouping variables and slopes).
     naming
         R's names for the translated code, for messages.
+    bar_names
+        lme4's VarCorr group name of each bar (``as.data.frame(VarCorr(m))$grp``).
     """
 
     group: str
@@ -73,6 +88,7 @@ class ReBlock:
     group_code: tuple[str, ...] = ()
     columns: tuple = ()
     naming: Naming = field(repr=False, default_factory=Naming)
+    bar_names: tuple[str, ...] = ()
 
     @property
     def nlevels(self) -> int:
@@ -131,9 +147,11 @@ class ReBlock:
         return lam
 
     def bar_name(self, term: int) -> str:
-        """lme4's VarCorr group label for a column: ``g``, or ``g.1`` for a second bar."""
+        """lme4's VarCorr group label for a column: ``g``, or ``g.1`` for a second bar (see ``bar_names``)."""
         for b, cols in enumerate(self.bars):
             if term in cols:
+                if self.bar_names:
+                    return self.bar_names[b]
                 return self.group if b == 0 else f"{self.group}.{b}"
         raise IndexError(term)
 
@@ -220,35 +238,82 @@ def build_blocks(
     columns: dict[str, tuple],
     naming: Naming,
 ) -> tuple[ReBlock, ...]:
-    """One block per grouping factor, sorted by decreasing number of levels (lme4's order).
+    """One block per grouping factor, in lme4's order of terms (see the module's notes).
 
     ``lhs_code`` maps a bar's left side, ``group_code`` a grouping factor's
     expressions, to their translated code; ``columns`` a factor's name to the
     data columns its block reads.
     """
-    by_group: dict[str, list[RandomBar]] = {}
+    factors: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {}
     for bar in parsed.bars:
+        if bar.group_name not in factors:
+            factors[bar.group_name] = _factor(bar, safe, group_code[bar.group], naming)
+    order = term_order([len(factors[bar.group_name][1]) for bar in parsed.bars])
+    terms = [parsed.bars[i] for i in order]
+    by_group: dict[str, list[RandomBar]] = {}
+    for bar in terms:
         by_group.setdefault(bar.group_name, []).append(bar)
-    blocks = [
-        _block(parsed, bars, safe, lhs_code, group_code[bars[0].group], columns[name], naming)
-        for name, bars in by_group.items()
-    ]
-    return tuple(sorted(blocks, key=lambda b: -b.nlevels))
+    names = iter(varcorr_names([bar.group_name for bar in terms]))
+    grp_of_term = [(bar.group_name, next(names)) for bar in terms]
+    blocks = []
+    for name, bars in by_group.items():
+        block = _block(parsed, bars, safe, lhs_code, factors[name], group_code[bars[0].group], columns[name], naming)
+        own = tuple(n for g, n in grp_of_term if g == name)
+        blocks.append(replace(block, bar_names=own))
+    return tuple(blocks)
 
 
-def _block(parsed, bars, safe, lhs_code, group_code, columns, naming) -> ReBlock:
-    group = bars[0].group_name
+def term_order(nlevels: list[int]) -> list[int]:
+    """lme4's order of random-effects terms (``mkReTrms``): as written unless some term has more levels
+    than the one before it; then by decreasing number of levels, ties in reverse order (``rev(order(nl))``).
+
+    Examples
+    --------
+    >>> term_order([10, 10, 10, 80])  # (x + z || Wafer) + (1 | Wafer:Site): Wafer's terms reversed
+    [3, 2, 1, 0]
+    >>> term_order([18, 18])  # (1 | Subject) + (0 + Days | Subject): as written
+    [0, 1]
+    """
+    if not any(b > a for a, b in itertools.pairwise(nlevels)):
+        return list(range(len(nlevels)))
+    return sorted(range(len(nlevels)), key=lambda i: (nlevels[i], i), reverse=True)
+
+
+def varcorr_names(groups: list[str]) -> tuple[str, ...]:
+    """lme4's VarCorr group names of the terms (``mkVarCorr``): the factors' names, made unique with R's
+    ``make.names(unique = TRUE)`` when one repeats (which also makes every other name syntactic).
+
+    Examples
+    --------
+    >>> varcorr_names(["Wafer:Site", "Wafer", "Wafer"])
+    ('Wafer.Site', 'Wafer', 'Wafer.1')
+    >>> varcorr_names(["b:a", "a"])
+    ('b:a', 'a')
+    """
+    if len(set(groups)) == len(groups):
+        return tuple(groups)
+    return make_names(groups, unique=True)
+
+
+def _factor(bar: RandomBar, safe, group_code, naming) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Codes and levels of a bar's grouping factor."""
+    group = bar.group_name
     parts = [
         factor_codes(evaluate_values(code, safe, f"grouping factor {group}", naming), expr)
-        for code, expr in zip(group_code, bars[0].group, strict=True)
+        for code, expr in zip(group_code, bar.group, strict=True)
     ]
-    for (part_codes, _), expr in zip(parts, bars[0].group, strict=True):
+    for (part_codes, _), expr in zip(parts, bar.group, strict=True):
         if (part_codes < 0).any():
             raise DataError(
                 f"the grouping factor {group} has {int((part_codes < 0).sum())} missing value(s) in {expr} after "
                 "evaluation (a value outside the levels given to factor()?)"
             )
-    codes, levels = grouping_factor(parts)
+    return grouping_factor(parts)
+
+
+def _block(parsed, bars, safe, lhs_code, factor, group_code, columns, naming) -> ReBlock:
+    group = bars[0].group_name
+    codes, levels = factor
     Zs, terms, bar_cols, specs = [], [], [], []
     for bar in bars:
         Zb, names, spec = evaluate_matrix(lhs_code[bar.lhs], safe, f"random-effects term {bar.to_string()}", naming)

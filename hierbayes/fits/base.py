@@ -14,13 +14,23 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from hierbayes._args import check_unknown
 from hierbayes.design import Design
 from hierbayes.design.newdata import encode_rows, new_levels_policy
-from hierbayes.errors import DataError
+from hierbayes.errors import ArgumentError, DataError
 from hierbayes.tables.tidy import augment, tidy
 
 if TYPE_CHECKING:
     from hierbayes.model import Model
+
+
+#: The keywords of ``predict`` (lme4's spellings ``allow.new.levels`` and ``re.form`` get a hint).
+PREDICT_ARGS = ["newdata", "re_form", "new_levels", "type", "allow_new_levels"]
+
+
+def check_predict_type(type: str) -> None:
+    if not isinstance(type, str) or type not in ("link", "response"):
+        raise ArgumentError(f"type must be 'link' or 'response', not {type!r}")
 
 
 class MixedFit(ABC):
@@ -126,8 +136,10 @@ class MixedFit(ABC):
         newdata: pd.DataFrame | None = None,
         re_form: str | float | None = None,
         new_levels: str | None = None,
+        type: str = "link",
         *,
         allow_new_levels: bool | None = None,
+        **unknown,
     ) -> np.ndarray:
         """Predictions from point estimates of the effects.
 
@@ -145,6 +157,9 @@ class MixedFit(ABC):
         new_levels
             For levels of a grouping factor not seen when fitting: ``"error"``
             (lme4's default), or ``"population"`` (random effect zero).
+        type
+            lme4's ``type``: ``"link"`` or ``"response"``, the same for a
+            linear mixed model.
         allow_new_levels
             lme4's spelling: True is ``new_levels="population"``.
 
@@ -153,6 +168,8 @@ class MixedFit(ABC):
         numpy.ndarray
             One prediction per row (NaN where a used value is missing).
         """
+        check_unknown(unknown, "predict", PREDICT_ARGS)
+        check_predict_type(type)
         policy = new_levels_policy(allow_new_levels, new_levels)
         eta = linear_predictor(self.design, self.fixef.to_numpy(), self._ranef_arrays(), newdata, re_form, policy)
         return self._inverse_link(eta)

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hierbayes._args import check_unknown
 from hierbayes._warnings import warn
 from hierbayes.design.newdata import new_levels_policy
 from hierbayes.errors import ArgumentError, OverdispersionWarning
-from hierbayes.fits.base import linear_predictor
+from hierbayes.fits.base import PREDICT_ARGS, check_predict_type, linear_predictor
 from hierbayes.fits.frequentist import FrequentistFit, singular_warning, use_re_of
 from hierbayes.fits.glmer_summary import GlmerSummary
 from hierbayes.glmm.fit import GlmmEstimates, make_devfun
@@ -152,6 +153,7 @@ class GlmerFit(FrequentistFit):
         type: str = "link",
         *,
         allow_new_levels: bool | None = None,
+        **unknown,
     ) -> np.ndarray:
         """Predictions on the link (default, as lme4) or response scale.
 
@@ -162,8 +164,8 @@ class GlmerFit(FrequentistFit):
         type
             ``"link"`` (eta) or ``"response"`` (the mean: a probability or a rate).
         """
-        if type not in ("link", "response"):
-            raise ArgumentError(f"type must be 'link' or 'response', not {type!r}")
+        check_unknown(unknown, "predict", PREDICT_ARGS)
+        check_predict_type(type)
         policy = new_levels_policy(allow_new_levels, new_levels)
         eta = linear_predictor(self.design, self.estimates.beta, self.estimates.b, newdata, re_form, policy)
         return eta if type == "link" else self.response.linkinv(eta)
@@ -243,6 +245,8 @@ class GlmerFit(FrequentistFit):
         check_level(level)
         names = [*self.sdcor.index, *self.fixef.index]
         chosen = select(names, parm, len(self.sdcor))
+        check_unknown({k: v for k, v in boot_options.items() if k not in ("nsim", "seed", "progress")}, "confint",
+                      ["method", "level", "parm", "nsim", "seed", "progress"])  # fmt: skip
         allowed = ("nsim", "seed", "progress") if key == "boot" else ()
         bad = [k for k in boot_options if k not in allowed]
         if bad:

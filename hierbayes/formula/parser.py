@@ -97,16 +97,40 @@ def _parse_response(formula: str, lhs: Span, depths: list[int]) -> tuple[str | N
 
 
 def _parse_rhs(formula: str, rhs: Span, depths: list[int]) -> tuple[str, list[RandomBar], list[str]]:
-    pieces = split_top(formula, rhs, depths, ("+", "-"))
+    bare = split_top(formula, rhs, depths, ("||", "|"))
+    if len(bare) > 1:
+        # R's '|' binds more loosely than '+' (and '~' more loosely still): `y ~ x + 1 | g` is
+        # `y ~ (x + 1 | g)`, one random-effects term and an intercept-only fixed part (lme4's
+        # findbars/nobars); lme4's own examples write `Yield ~ 1|Batch`
+        return "1", _parse_bar(formula, rhs, bare, depths), []
     fixed_parts: list[tuple[str, str]] = []
     bars: list[RandomBar] = []
     offsets: list[str] = []
-    for idx, (sign, span) in enumerate(pieces):
-        piece = span.strip()
+    _parse_sum(formula, rhs, depths, fixed_parts, bars, offsets)
+    return _join_terms(fixed_parts), bars, offsets
+
+
+def _parse_sum(
+    formula: str,
+    span: Span,
+    depths: list[int],
+    fixed_parts: list[tuple[str, str]],
+    bars: list[RandomBar],
+    offsets: list[str],
+) -> None:
+    """The terms of a sum, into the fixed part, the bars and the offsets.
+
+    A parenthesised sum that holds random-effects terms, such as lme4's own
+    deparse of a double bar ``((1 | g) + (0 + x | g))``, is read term by term,
+    as lme4's findbars and nobars read it.
+    """
+    pieces = split_top(formula, span, depths, ("+", "-"))
+    for idx, (sign, piece_span) in enumerate(pieces):
+        piece = piece_span.strip()
         if not piece.text:
             if idx == 0 and len(pieces) > 1:
                 continue  # a leading unary sign: "~ -1 + x"
-            raise FormulaError("empty term (two operators in a row, or one at the end)", formula, span.start)
+            raise FormulaError("empty term (two operators in a row, or one at the end)", formula, piece_span.start)
         inner = _unwrap(piece, depths)
         if inner is not None:
             parts = split_top(formula, inner, depths, ("||", "|"))
@@ -114,6 +138,11 @@ def _parse_rhs(formula: str, rhs: Span, depths: list[int]) -> tuple[str, list[Ra
                 if sign == "-":
                     raise FormulaError("a random-effects term cannot be removed with '-'", formula, piece.start)
                 bars.extend(_parse_bar(formula, piece, parts, depths))
+                continue
+            if len(split_top(formula, inner, depths, ("+", "-"))) > 1 and _has_bar(inner, depths):
+                if sign == "-":
+                    raise FormulaError("a random-effects term cannot be removed with '-'", formula, piece.start)
+                _parse_sum(formula, inner, depths, fixed_parts, bars, offsets)
                 continue
         _reject_bar(formula, piece, depths)
         m = re.fullmatch(r"offset\s*\((.*)\)", piece.text, re.S)
@@ -126,7 +155,10 @@ def _parse_rhs(formula: str, rhs: Span, depths: list[int]) -> tuple[str, list[Ra
             offsets.append(deparse(check_expression(formula, expr)))
             continue
         fixed_parts.append((sign or "+", deparse(check_term(formula, piece))))
-    return _join_terms(fixed_parts), bars, offsets
+
+
+def _has_bar(span: Span, depths: list[int]) -> bool:
+    return any(ch == "|" and depths[span.start + i] >= 0 for i, ch in enumerate(span.text))
 
 
 def _parse_bar(formula: str, whole: Span, parts: list[tuple[str, Span]], depths: list[int]) -> list[RandomBar]:
@@ -160,7 +192,7 @@ def _bar_terms(formula: str, lhs: Span, depths: list[int]) -> tuple[bool, list[s
             if idx == 0:
                 continue
             raise FormulaError("empty term in a random-effects term", formula, span.start)
-        _reject_bar(formula, piece, depths)
+        _reject_bar(formula, piece, depths, inside=lhs)
         if re.fullmatch(r"offset\s*\(.*\)", piece.text, re.S):
             raise FormulaError("offset() belongs in the fixed part, not inside a random-effects term",
                                formula, piece.start)  # fmt: skip
@@ -223,14 +255,19 @@ def _unwrap(span: Span, depths: list[int]) -> Span | None:
     return inner
 
 
-def _reject_bar(formula: str, span: Span, depths: list[int]) -> None:
+def _reject_bar(formula: str, span: Span, depths: list[int], inside: Span | None = None) -> None:
+    """A '|' where no random-effects term can be: in the response, in a fixed term, in a bar's left side."""
     for i, ch in enumerate(span.text):
         if ch == "|" and depths[span.start + i] >= 0:
-            raise FormulaError(
-                "'|' outside a random-effects term: write random effects in parentheses, (1 + x | g)",
-                formula,
-                span.start + i,
-            )
+            if inside is not None:
+                msg = (
+                    f"a random-effects term inside the left side of another ('{inside.text}'): R reads "
+                    "'y ~ x + 1 | g' as 'y ~ (x + 1 | g)'; put each random-effects term in its own "
+                    "parentheses, y ~ x + (1 | h) + (1 | g)"
+                )
+            else:
+                msg = "'|' outside a random-effects term: write random effects in parentheses, (1 + x | g)"
+            raise FormulaError(msg, formula, span.start + i)
 
 
 def _join_terms(parts: list[tuple[str, str]]) -> str:

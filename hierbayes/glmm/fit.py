@@ -277,10 +277,17 @@ def estimate_glmm(
                          None, None, control, pirls.pdev_tol)  # fmt: skip
         return _separation_checked(est, design, response, separated)
     g, H = derivatives(devfun, pars, np.full(len(pars), -np.inf), h=DERIV_STEP)  # lme4's deriv12
+    polished, evals = _polish(devfun, pars, lower, g, H, opt.fmin if pars is opt.final else None)
+    if evals and not np.array_equal(polished, pars):
+        delta = polished - pars
+        moved = float(np.sqrt(max(delta @ H @ delta, 0.0)))  # in standardized units (curvature 1)
+        pars = polished
+        opt = dataclasses.replace(opt, final=pars.copy(), feval=opt.feval + evals,
+                                  message=opt.message + "; polished by Newton steps")  # fmt: skip
+        if moved > REDERIVE:  # vcov and lme4's checks belong to the final point (lme4 computes them there)
+            g, H = derivatives(devfun, pars, np.full(len(pars), -np.inf), h=DERIV_STEP)
     report = None
     if not singular:  # lme4 skips the gradient checks on a boundary fit
-        if not separated:
-            pars, g, H = _newton_polish(devfun, pars, lower, g, H)
         report = ConvergenceReport(g, H, np.arange(len(pars)), controlled_messages(g, H, pars, control))
         opt = dataclasses.replace(opt, messages=tuple(report.messages))
     objective = devfun(pars)
@@ -330,31 +337,99 @@ def _warn_separation(effects: list[str]) -> None:
         )
 
 
-def _newton_polish(devfun, x: np.ndarray, lower: np.ndarray, g: np.ndarray, H: np.ndarray, max_steps: int = 2):
-    """Newton steps on the finite-difference derivatives, kept only when they lower the deviance.
+#: A Newton step (on lme4's finite-difference derivatives) below this, in standard errors, is not taken.
+POLISH_STEP_TOL = 1e-6
+#: lme4's derivatives are trusted for the Newton step when their step (1e-4) moves along no coordinate more
+#: than this far in standardized units (``1e-4 sqrt(H_ii)``): beyond it their gradient is biased.
+DERIV_TRUST = 0.1
+#: Finite-difference step of the polish, in standardized coordinates (one unit: curvature 1 of the deviance).
+POLISH_H = 1e-3
+#: Steps of the polish in standardized coordinates, at most (each costs two evaluations per free parameter).
+POLISH_ITERATIONS = 4
+#: After a polish that moved this far (standardized units), lme4's derivatives are taken again at the final
+#: point for vcov and the checks: SEs change by up to ~1e-4 (relative) per 1e-3 units on curved deviances.
+REDERIVE = 1e-4
+#: A step of at most this many standardized units is kept when the deviance rises by no more than its
+#: rounding noise (the quadratic model is exact there, and the deviance no longer resolves the change).
+POLISH_TRUST = 1e-3
 
-    BOBYQA stops when the deviance stops improving by 1e-12 relative, which
-    on a flat optimum can leave c(theta, beta) ~1e-5 from the minimiser; the
-    derivatives (computed anyway, for vcov and the convergence checks) land
-    on it. Skipped when the step is already negligible.
+
+def _polish(
+    devfun, x: np.ndarray, lower: np.ndarray, g: np.ndarray, H: np.ndarray, f0: float | None = None
+) -> tuple[np.ndarray, int]:
+    """Newton steps from lme4's derivatives at the optimizer's point, kept when the deviance agrees.
+
+    BOBYQA stops when the deviance improves by less than 1e-12 relative,
+    which leaves c(theta, beta) some 1e-5 to 1e-3 standard errors from the
+    minimiser (and, on a badly scaled model such as grouseticks with an
+    uncentred covariate, cond(H) ~ 4e7, the deviance 1e-6 above its
+    minimum). lme4's derivatives (``deriv12``: steps of 1e-4 in every
+    coordinate), computed anyway for vcov and the convergence checks, give
+    the Newton step ``H^{-1} g`` for one more evaluation (the check).
+
+    Where a coordinate step of 1e-4 spans a large part of the deviance's
+    curvature (``1e-4 sqrt(H_ii)`` above 0.1: the uncentred covariate), that
+    gradient is biased and its Newton step lands beside the minimiser. The
+    gradient is then taken again along the directions that standardize H
+    (``D' H D = I``, D from H's eigenvectors; steps of 1e-3 there) and
+    ``x - D D' g`` taken, repeated while that gradient is above its rounding
+    noise: a Newton iteration with H fixed, which converges to where the
+    gradient vanishes. Parameters on a bound stay there, and so do directions
+    whose curvature is below the derivatives' rounding noise (the diverging
+    fixed effects of separated data: their likelihood levels off, the
+    others' is still defined). A step too small
+    for the deviance to resolve (at most 1e-3 standard units) is kept when
+    the deviance rises by no more than its rounding noise. Returns the point
+    and the number of evaluations spent.
     """
-    f0 = None
-    for _ in range(max_steps):
-        try:
-            np.linalg.cholesky(H)
-            step = np.linalg.solve(H, g)
-        except np.linalg.LinAlgError:
-            break
-        if np.max(np.abs(step)) < 1e-7 * max(1.0, np.max(np.abs(x))):
-            break
-        cand = x - step
-        f0 = devfun(x) if f0 is None else f0
+    free = np.flatnonzero(~(np.isfinite(lower) & (x - lower < 1e-7)))
+    if not len(free) or not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+        return x, 0
+    Hf, gf = H[np.ix_(free, free)], g[free]
+    evals = 0
+    if f0 is None:
+        f0, evals = devfun(x), 1
+    noise = 64 * np.finfo(float).eps * max(1.0, abs(f0))
+    ev, V = np.linalg.eigh((Hf + Hf.T) / 2)
+    # directions of clear curvature: above the finite differences' rounding noise. Flat ones (the diverging
+    # fixed effects of separated data, whose likelihood levels off) are left where the optimizer put them.
+    keep = ev > max(1e-12 * ev.max(initial=0.0), noise / DERIV_STEP**2)
+    if not keep.any():
+        return x, evals
+    D = V[:, keep] / np.sqrt(ev[keep])  # D' Hf D = I on those directions
+    se = np.sqrt(np.sum(D * D, axis=1))  # sqrt(diag(Hf^+))
+    dz = D.T @ gf  # lme4's Newton step, in standardized units
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if np.nanmax(np.abs(D @ dz) / np.where(se > 0, se, np.inf)) < POLISH_STEP_TOL:
+            return x, evals
+
+    def tried(dz: np.ndarray) -> bool:
+        nonlocal x, f0, evals
+        cand = x.copy()
+        cand[free] = x[free] - D @ dz
+        if np.any(cand < lower):
+            return False
         f1 = devfun(cand)
-        if np.any(cand < lower) or not f1 < f0:
-            break
+        evals += 1
+        if not (f1 < f0 or (np.max(np.abs(dz)) <= POLISH_TRUST and f1 <= f0 + noise)):
+            return False
         x, f0 = cand, f1
-        g, H = derivatives(devfun, x, np.full(len(x), -np.inf), h=DERIV_STEP)
-    return x, g, H
+        return True
+
+    if DERIV_STEP * np.sqrt(np.max(np.diag(Hf))) <= DERIV_TRUST:
+        tried(dz)  # lme4's gradient is accurate here
+        return x, evals
+    gz_tol = max(1e-7, noise / POLISH_H)
+    for _ in range(POLISH_ITERATIONS):
+        gz = np.empty(D.shape[1])
+        for i in range(D.shape[1]):
+            e = np.zeros(len(x))
+            e[free] = POLISH_H * D[:, i]
+            gz[i] = (devfun(x + e) - devfun(x - e)) / (2 * POLISH_H)
+        evals += 2 * D.shape[1]
+        if not np.all(np.isfinite(gz)) or np.max(np.abs(gz)) < gz_tol or not tried(gz):
+            break
+    return x, evals
 
 
 def _unscaled_vcov(res: PirlsResult) -> np.ndarray:
@@ -375,6 +450,13 @@ def _estimates(
     z = res.eta - response.offset + wres
     cp = crossproducts(design.blocks, design.X, z, sqrtw)
     f = factorize(cp, layout.lambdas(theta))
+    if f is None:
+        # separated data (the separation check names them afterwards): the diverging effects' rows have
+        # working weights that underflow against the others' (their effects cancel at +-1e2); floored at
+        # 1e-4 of the largest, those effects keep a huge variance (as lme4 reports one)
+        floor = 1e-4 * float(np.max(sqrtw))
+        cp = crossproducts(design.blocks, design.X, z, np.maximum(sqrtw, floor))
+        f = factorize(cp, layout.lambdas(theta))
     if f is None:
         raise ModelError(f"the penalized weighted system is singular at the estimates (theta={theta})")
     RXinv = lower_inverse(fixef_precision_factor(f))

@@ -90,9 +90,12 @@ class Pirls:
     pdev_tol
         Also stop when the penalized deviance changes by less than this
         (relative; lme4's ``tolPwrss`` criterion). For separated data, whose
-        modes (with beta) run off to infinity while the deviance levels off;
-        None otherwise. In this mode a system that becomes singular (working
-        weights underflowing) ends the iteration at the last good step.
+        modes with beta (stage 1: beta estimated inside PIRLS) run off to
+        infinity while the deviance levels off; None otherwise. In this mode a
+        system that becomes singular (working weights underflowing) ends the
+        iteration at the last good step. With beta fixed (stage 2) the modes
+        are finite (the penalty bounds them) and the linear predictor's step
+        decides, so that the deviance stays smooth for the Newton polish.
     """
 
     def __init__(
@@ -105,7 +108,7 @@ class Pirls:
         self.maxit = maxit
         self.pdev_tol = pdev_tol
         self._empty_x = np.empty((design.n, 0))
-        self._u: list[np.ndarray] = [np.zeros((b.nlevels, b.k)) for b in design.blocks]
+        self._zb = np.zeros(design.n)  # Z b = Z Lambda u of the last modes: the random effects' part of eta
         self._beta: np.ndarray | None = None
         dense = WeightedSystem.fits(design)
         self._systems = {j: WeightedSystem(design, with_x=j) for j in (True, False)} if dense else None
@@ -143,11 +146,13 @@ class Pirls:
             Fixed effects held fixed (lme4's nAGQ >= 1 stage), or None to
             estimate them with u (lme4's nAGQ = 0 stage).
         warm
-            Start from the modes of the previous call (else from R's
-            starting means). A warm start that fails (the previous modes
-            scaled by a very different theta can put the linear predictor
-            where the working weights span too many orders of magnitude) is
-            retried from R's starting means.
+            Start from the random effects ``b = Lambda u`` of the previous
+            call (else from R's starting means). Starting from ``b`` rather
+            than from the spherical ``u`` keeps the linear predictor where the
+            last modes put it: ``u`` carried to a theta five times larger
+            (stage 1's small theta, then stage 2's) would multiply the
+            effects by five and overflow ``exp(eta)``. A warm start that fails
+            is retried from R's starting means.
         """
         warm = warm and (self._beta is not None or beta is not None)
         try:
@@ -169,7 +174,9 @@ class Pirls:
             b_start = self._beta if joint else beta
             if b_start is None:
                 b_start = np.zeros(d.p)
-            eta = r.offset + d.X @ b_start + self.zb(lams, self._u)
+            eta = r.offset + d.X @ b_start + self._zb
+            if not np.all(np.isfinite(eta)):
+                eta = self.start_eta()
         else:
             eta = self.start_eta()
         mu = r.linkinv(eta)
@@ -185,7 +192,7 @@ class Pirls:
             z = eta - base + wres
             f = self._factor(theta, lams, X, z, sqrtw, joint)
             if f is None:
-                if self.pdev_tol is not None and last is not None:
+                if self.pdev_tol is not None and joint and last is not None:
                     f, coef, eta, mu, sqrtw = last
                     break
                 raise FloatingPointError(f"PIRLS: the penalized weighted system is singular at theta={theta}")
@@ -214,7 +221,7 @@ class Pirls:
             # a step that stops shrinking far below 1e-6 is rounding noise
             if step < self.tol or (step < 1e-7 and step >= old_step):
                 break
-            if self.pdev_tol is not None and abs(old_pdev - pdev) <= self.pdev_tol * (abs(pdev) + 0.1):
+            if self.pdev_tol is not None and joint and abs(old_pdev - pdev) <= self.pdev_tol * (abs(pdev) + 0.1):
                 break
             last = (f, coef, eta, mu, sqrtw)
             old_pdev, old_coef, old_step = pdev, coef, step
@@ -222,7 +229,7 @@ class Pirls:
             raise ModelError(f"PIRLS did not converge in {self.maxit} iterations at theta={theta}")
         us = self._split(coef)
         beta_out = coef[q:] if joint else np.asarray(beta, float)
-        self._u = us
+        self._zb = eta - base - (X @ beta_out if joint else 0.0)
         if joint:
             self._beta = beta_out
         return PirlsResult(

@@ -46,9 +46,12 @@ class GlmResponse:
     n: np.ndarray
     offset: np.ndarray
     _aic: Any = field(default=None, repr=False, compare=False)
+    #: every prior weight positive (the working weights' fast path)
+    _all_weighted: bool = field(default=True, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_aic", self.family.aic_setup(self.y, self.wt, self.n))
+        object.__setattr__(self, "_all_weighted", bool(np.all(self.wt > 0)))
 
     @property
     def binomial(self) -> bool:
@@ -80,10 +83,21 @@ class GlmResponse:
         return self.family.mustart(self.y, self.wt)
 
     def working(self, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Square-root working weights and working residuals ``(y - mu) / mu_eta`` at eta."""
+        """Square-root working weights and working residuals ``(y - mu) / mu_eta`` at eta.
+
+        A row of prior weight zero has working weight zero and working
+        residual zero, whatever its mean (no 0/0 where its variance or
+        ``mu_eta`` is zero, as with the identity link at mu = 0).
+        """
         me = self.mu_eta(eta)
-        sqrtw = me * np.sqrt(self.wt / self.variance(mu))
-        return sqrtw, (self.y - mu) / me
+        var = self.variance(mu)
+        with np.errstate(divide="ignore", invalid="ignore"):  # an overflowed mu gives NaN: PIRLS restarts
+            if self._all_weighted:
+                return me * np.sqrt(self.wt / var), (self.y - mu) / me
+            used = self.wt > 0
+            sqrtw = np.where(used, me * np.sqrt(self.wt / np.where(used, var, 1.0)), 0.0)
+            wres = np.where(used, (self.y - mu) / np.where(used, me, 1.0), 0.0)
+        return sqrtw, wres
 
     def residuals(self, eta: np.ndarray, kind: str = "deviance") -> np.ndarray:
         """lme4's ``residuals(m, type)``: deviance, pearson, response or working."""

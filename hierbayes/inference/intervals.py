@@ -99,8 +99,17 @@ def confint(
     check_level(level)
     names = parameter_names(fit)
     chosen = select(names, parm, len(fit.sdcor))
-    if boot_options and method != "boot":
-        raise ArgumentError(f"{', '.join(boot_options)} only apply to method='boot'")
+    if boot_options:
+        import inspect
+
+        from hierbayes._args import check_unknown
+        from hierbayes.inference.bootstrap import bootstrap
+
+        boot_names = [n for n in inspect.signature(bootstrap).parameters if n != "fit"]
+        check_unknown({k: v for k, v in boot_options.items() if k not in boot_names}, "confint",
+                      ["method", "level", "parm", *boot_names])  # fmt: skip
+        if method != "boot":
+            raise ArgumentError(f"{', '.join(boot_options)} only apply to method='boot'")
     if method == "wald":
         return wald(fit, level).loc[chosen]
     if method == "profile":

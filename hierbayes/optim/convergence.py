@@ -208,12 +208,12 @@ def updated_gradient(
 
 
 def check_derivatives(
-    fun: Callable[[np.ndarray], float], x: np.ndarray, lower: np.ndarray, control=None
+    fun: Callable[[np.ndarray], float], x: np.ndarray, lower: np.ndarray, control=None, check: bool = True
 ) -> ConvergenceReport:
     """lme4's convergence check at an optimum: derivatives in the free parameters and their verdict.
 
     ``control`` (a :class:`hierbayes.optim.control.Control`) sets the checks' actions and tolerances
-    (lme4's defaults when None).
+    (lme4's defaults when None). ``check=False`` computes the derivatives without a verdict (no messages).
     """
     x = np.asarray(x, float)
     free = free_parameters(x, lower)
@@ -224,5 +224,10 @@ def check_derivatives(
         return fun(full)
 
     g, H = derivatives(sub, x[free], lower[free]) if len(free) else (np.zeros(0), np.zeros((0, 0)))
-    messages = convergence_messages(g, H) if control is None else controlled_messages(g, H, x[free], control)
+    if not check:
+        messages: list[str] = []
+    elif control is None:
+        messages = convergence_messages(g, H)
+    else:
+        messages = controlled_messages(g, H, x[free], control)
     return ConvergenceReport(gradient=g, hessian=H, free=free, messages=messages)

@@ -47,7 +47,7 @@ def test_unknown_column_is_named_with_suggestions(sleep, formula, column, where,
 
 
 def test_response_must_be_numeric(sleep):
-    with pytest.raises(DataError, match=r"the response 'Subject' must be numeric; it has dtype category"):
+    with pytest.raises(DataError, match=r"the response 'Subject' must be numeric; it is a factor \(categorical\)"):
         build_design("Subject ~ Days + (1 | Subject)", sleep)
     with pytest.raises(DataError, match=r"the response 'name' must be numeric"):
         build_design("name ~ Days + (1 | Subject)", sleep.assign(name=sleep["Subject"].astype(str)))

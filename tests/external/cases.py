@@ -32,77 +32,26 @@ PYTHON_ARGS = {
     "mlmRev_mmmec": lambda d: {"offset": np.log(d["expected"])},
 }
 
-ROOT_CAUSES: dict[str, str] = {
-    "bare-bar": (
-        "formula/parser.py _reject_bar: 'Yield ~ 1|Batch' is rejected; R's '|' binds loosest, "
-        "so lme4 reads it as Yield ~ (1|Batch)"
-    ),
-    "offset-arg": "model.py glmer: offset= is not an argument (raw TypeError from glmm.fit_glmm)",
-    "factor-response": (
-        "design/design.py _response -> design/encode.py evaluate_vector: a factor (Categorical) response "
-        "is rejected; lme4's binomial takes it as 'not the first level' = success"
-    ),
-    "ordered-contrasts": (
-        "design/encode.py evaluate_matrix: ordered factors get treatment contrasts; R uses contr.poly "
-        "(.L .Q .C ^4): other names, another REML criterion (it depends on X's parametrization), "
-        "another dropped column"
-    ),
-    "reml-stops-short": (
-        "optim/minimize.py (nloptwrap settings) stops at ftol_abs = xtol_abs = 1e-8 (lme4's default): 1e-9..4e-7 above "
-        "the optimum, theta off by 1e-5..1e-3 on flat surfaces; optimizer='lbfgsb' matches lme4's tight fit"
-    ),
-    "doublebar-term-order": (
-        "design/random.py sorts blocks stably by decreasing levels; lme4 1.1-31's mkReTrms uses "
-        "rev(order(nl)), which reverses terms with tied level counts whenever it reorders; lme4 names the "
-        "`||` groups of Wafer:Site 'Wafer.Site', 'Wafer.Site.1' in VarCorr"
-    ),
-    "glmm-stops-short": (
-        "glmm/fit.py: the second stage stops short of lme4's polished optimum: on a badly scaled GLMM "
-        "(cond(H) ~ 4e7) 1.1e-6 above it, fixef off by 7e-4 SE; elsewhere fixef off by ~1.5e-6 SE"
-    ),
-    "pirls-warm-start": (
-        "glmm/pirls.py Pirls.run: warm start from the last spherical modes u; after a small theta u is "
-        "large, at the next theta exp(eta) overflows, the first iteration's system is NaN and "
-        "FloatingPointError is raised (no step-halving on iteration 1)"
-    ),
-    "logical-expression-names": (
-        "design/names.py r_column_names appends R's 'TRUE' only to logical data columns: the column of "
-        "I(week > 2) is 'I(week > 2)', lme4's is 'I(week > 2)TRUE'"
-    ),
-    "pirls-divergent-fixef": (
-        "glmm/pirls.py Pirls.run: with a fixed effect diverging (quasi-separation: a level with all-zero "
-        "counts) the max|d eta| stopping rule never passes: 'PIRLS did not converge'; lme4 stops on the "
-        "relative change of the penalized deviance"
-    ),
-}
+ROOT_CAUSES: dict[str, str] = {}  # none left: every case fits and matches
 
-XFAIL: dict[str, tuple[str, ...]] = {
-    "lme4_dyestuff": ("bare-bar",),
-    "lme4_dyestuff2": ("bare-bar",),
-    "mlmRev_mmmec": ("offset-arg",),
-    "lme4_verbagg_2way": ("factor-response",),
-    "lme4_bacteria_wk2": ("factor-response",),
-    "lme4_trees513": ("factor-response",),
-    "mlmRev_contra_fm1": ("factor-response",),
-    "mlmRev_contra_fm2": ("factor-response",),
-    "mmjl_contra1": ("factor-response",),
-    "mmjl_contra2": ("factor-response",),
-    "mmjl_verbagg": ("factor-response",),
-    "mass_bacteria": ("factor-response", "logical-expression-names"),
-    "lme4_orthodont_nsex": ("reml-stops-short",),
-    "mmjl_oxide2": ("reml-stops-short",),
-    "nlme_wafer": ("doublebar-term-order", "reml-stops-short"),
-    "lme4_grouse_full": ("glmm-stops-short",),
-    "lme4_offset_glmer": ("pirls-warm-start", "glmm-stops-short"),
-    "lme4_mastitis": ("pirls-divergent-fixef", "ordered-contrasts"),
-}
+XFAIL: dict[str, tuple[str, ...]] = {}
 
 TOLERANCES: dict[str, tuple[dict[str, float], str]] = {
+    "lme4_culcita": (
+        {"se_glmer": 3e-4},
+        "SEs from finite differences with steps of 1e-4 (lme4's deriv12, as lme4 and hierbayes take them) are "
+        "noise-limited here: the deviance's rounding noise (~1e-12) over steps of 1e-4 squared, against "
+        "curvatures of ~0.3, moves them by ~1e-4 between points 1e-5 SE apart; make_external.R could not "
+        "extrapolate se_smooth for this case, and lme4's own SE is 7e-5 below hierbayes' Hessian at lme4's "
+        "own optimum (1.812924 against 1.813059; 1.813048 with steps of 3e-4 to 3e-3)",
+    ),
     "lme4_mastitis": (
         {"fixef": math.inf, "fitted": 1e-3},
         "quasi-complete separation: birth 1989 has 33 rows, all with NCM = 0, so the birth contrasts "
         "diverge and lme4's values along them (and their SEs) depend on where its optimizer stops; the "
-        "criterion, theta, VarCorr and the sire/herd modes are still defined",
+        "criterion, theta, VarCorr and the sire/herd modes are still defined. The fitted means of the other "
+        "rows are too, but lme4's tight fit has them 2e-5 (relative) from the limit, which is the fit without "
+        "the 33 rows: hierbayes matches that limit to 1e-7 (criterion 4e-10, theta 6e-7)",
     ),
 }
 for _tol, _why in TOLERANCES.values():

@@ -61,6 +61,11 @@ import pandas as pd
 import hierbayes as hb
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The CSVs hold R's 17-digit doubles: read them back exactly. pandas 3.1's C parser always converts
+#: round-trip exactly (and deprecates ``float_precision``); older pandas needs ``float_precision="round_trip"``.
+ROUND_TRIP: dict[str, str] = (
+    {} if tuple(int(p) for p in pd.__version__.split(".")[:2]) >= (3, 1) else {"float_precision": "round_trip"}
+)
 EXTERNAL = ROOT / "tests" / "reference" / "external"
 DATA = EXTERNAL / "data"
 
@@ -97,7 +102,7 @@ def _load(name: str, raw: bool) -> pd.DataFrame:
     for col in sch["columns"]:
         if col["class"] in ("factor", "ordered", "character"):
             dtype[col["name"]] = str
-    df = pd.read_csv(path, dtype=dtype, na_values=["NA"], keep_default_na=False)
+    df = pd.read_csv(path, dtype=dtype, na_values=["NA"], keep_default_na=False, **ROUND_TRIP)
     for col in sch["columns"]:
         name_, cls = col["name"], col["class"]
         x = df[name_]

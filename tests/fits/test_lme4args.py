@@ -421,3 +421,71 @@ def test_a_fit_with_a_control_saves_and_loads(sleep, tmp_path) -> None:
     back = hb.load(path)
     assert back.reml_criterion == pytest.approx(fit.reml_criterion, rel=1e-12)
     assert back.estimates.control == fit.estimates.control
+
+
+# --- audit of issue 15: odd keywords and scales (tests/design/test_offset_arg.py has offset=) -----------------
+def test_predict_unknown_keywords_are_one_error_with_lme4s_spelling(sleep) -> None:
+    fit = hb.lmer(SLEEP, sleep)
+    for kw, meant in (("allow.new.levels", "allow_new_levels"), ("re.form", "re_form"), ("newdat", "newdata")):
+        with pytest.raises(ArgumentError, match=f"did you mean '{meant}'.*valid: newdata, re_form"):
+            fit.predict(sleep.head(2), **{kw: True})
+    # lme4's type= is accepted by a linear mixed model (link and response are the same)
+    np.testing.assert_array_equal(fit.predict(sleep.head(3), type="response"), fit.predict(sleep.head(3)))
+    with pytest.raises(ArgumentError, match="type must be 'link' or 'response'"):
+        fit.predict(sleep.head(3), type="resp")
+
+
+def test_confint_unknown_keyword_is_named(sleep) -> None:
+    fit = hb.lmer(SLEEP, sleep)
+    with pytest.raises(ArgumentError, match="'methd': did you mean 'method'"):
+        fit.confint(methd="Wald")
+    cbpp = hb.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", hb.datasets.load("cbpp"))
+    with pytest.raises(ArgumentError, match="'levl': did you mean 'level'"):
+        cbpp.confint(levl=0.9)
+
+
+def test_subset_with_an_unsupported_operator_names_it(sleep) -> None:
+    with pytest.raises(hb.DataError, match="RShift is not supported in a condition") as info:
+        hb.lmer(SLEEP, sleep, subset="Days >> 2")
+    assert "Visitor" not in str(info.value)
+
+
+@pytest.mark.parametrize(("scale", "word"), [(1e200, "overflow"), (1e-200, "underflow")])
+def test_response_on_an_extreme_scale_is_named_not_an_exact_fit(sleep, scale, word) -> None:
+    """lme4 returns an infinite criterion (R 4.2.2, lme4 1.1-31); hierbayes says why, and how to rescale."""
+    with pytest.raises(hb.errors.EstimationError, match=f"squares {word} double precision.*rescale"):
+        hb.lmer("c ~ Days + (1 | Subject)", sleep.assign(c=sleep["Reaction"] * scale))
+    ok = hb.lmer("c ~ Days + (1 | Subject)", sleep.assign(c=sleep["Reaction"] * 1e100))
+    ref = hb.lmer("Reaction ~ Days + (1 | Subject)", sleep)
+    np.testing.assert_allclose(ok.fixef.to_numpy() / 1e100, ref.fixef.to_numpy(), rtol=1e-6)
+
+
+def test_bad_weights_are_described_briefly(sleep) -> None:
+    with pytest.raises(hb.DataError, match=r"not a ndarray of 180 values of dtype <U1$"):
+        hb.lmer(SLEEP, sleep, weights=np.array(["a"] * 180))
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"draws": 0}, "draws must be at least 1"),
+        ({"chains": 0}, "chains must be at least 1"),
+        ({"tune": -1}, "tune must be at least 0"),
+        ({"draws": 2.5}, "draws must be an integer"),
+        ({"chains": True}, "chains must be an integer"),
+        ({"target_accept": 1.0}, "target_accept must be a number strictly between 0 and 1"),
+        ({"target_accept": 0}, "target_accept must be a number strictly between 0 and 1"),
+        ({"random_seed": "x"}, "random_seed must be an integer"),
+        ({"priors": [1, 2]}, "priors must be a dict"),
+    ],
+)
+def test_sampler_settings_are_checked_before_anything_is_built(sleep, monkeypatch, options, words) -> None:
+    import hierbayes.model as model_module
+
+    def never(*a, **k):  # nothing may be built or compiled before the settings are checked
+        raise AssertionError("the sampler was reached")
+
+    monkeypatch.setattr(model_module, "sample_posterior", never)
+    monkeypatch.setattr(model_module, "build_pymc_model", never)
+    with pytest.raises(ArgumentError, match=words):
+        hb.bayes("Reaction ~ Days + (1 | Subject)", sleep, **options)

@@ -105,6 +105,38 @@ def test_offset_and_cbind():
     assert f.fixed == "x"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("y ~ 1|g", [("1", ("g",), True)]),
+        ("y ~ 1 | g", [("1", ("g",), True)]),
+        ("y ~ x + 1|g", [("1 + x", ("g",), True)]),  # R: '|' binds more loosely than '+'
+        ("y ~ 0 + x|g", [("0 + x", ("g",), True)]),
+        ("y ~ x*z | g", [("1 + x * z", ("g",), True)]),
+        ("y ~ x||g", [("1", ("g",), False), ("0 + x", ("g",), False)]),
+        ("y ~ 1|a/b", [("1", ("b", "a"), True), ("1", ("a",), True)]),
+        ("y ~ 1 | a:b", [("1", ("a", "b"), True)]),
+        ("~ 1|g", [("1", ("g",), True)]),
+    ],
+)
+def test_unparenthesised_bar_is_the_whole_right_side(text, expected):
+    """lme4's findbars/nobars: `y ~ x + 1|g` is `y ~ (x + 1 | g)`, and the fixed part is the intercept alone."""
+    f = parse_formula(text)
+    assert bars(text) == expected
+    assert f.fixed == "1"
+    assert f.offsets == ()
+
+
+def test_parenthesised_sum_of_bars_is_read_term_by_term():
+    """lme4 deparses (x || g) as ((1 | g) + (0 + x | g)); findbars and nobars look inside the parentheses."""
+    f = parse_formula("y ~ x + ((1 | a) + (0 + x | a)) + (1 | c)")
+    assert f.fixed == "x"
+    assert bars(f.text) == [("1", ("a",), True), ("0 + x", ("a",), True), ("1", ("c",), True)]
+    g = parse_formula("y ~ (x + offset(z) + (1 | g))")
+    assert (g.fixed, g.offsets, bars(g.text)) == ("x", ("z",), [("1", ("g",), True)])
+    assert parse_formula("y ~ (x + z)^2 + (1 | g)").fixed == "(x + z)^2"  # no bar inside: an ordinary term
+
+
 def test_bar_only_right_side_has_intercept_fixed_part():
     assert parse_formula("y ~ (1 | g)").fixed == "1"
 

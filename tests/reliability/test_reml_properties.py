@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass
 
@@ -93,7 +94,7 @@ def mvn_criterion(case: Case, design, theta: np.ndarray, reml: bool) -> float:
     Built without the design's Z or X: V0 = I + sum over factors of
     [same level] * M Lambda Lambda' M', with M the per-row random-effect
     covariates (1, x), and Lambda filled from theta the lme4 way (each bar's
-    lower triangle, column by column; factors with more levels first).
+    lower triangle, column by column; terms in lme4's order).
     """
     df = case.data
     n = len(df)
@@ -102,9 +103,19 @@ def mvn_criterion(case: Case, design, theta: np.ndarray, reml: bool) -> float:
     y = df["y"].to_numpy()
     V0 = np.eye(n)
     pos = 0
-    for group in sorted(case.terms, key=lambda g: -df[g].nunique()):  # lme4 orders factors by levels
+    # lme4's mkReTrms: the terms as written, or, if a term has more levels than the one before it,
+    # rev(order(nl)): decreasing levels, ties in reverse order; hierbayes keeps a factor's terms together
+    written = [(group, bar) for group in case.terms for bar in case.terms[group]]
+    nl = [df[group].nunique() for group, _ in written]
+    order = list(range(len(written)))
+    if any(b > a for a, b in itertools.pairwise(nl)):
+        order = list(reversed(sorted(order, key=lambda i: nl[i])))
+    by_group: dict[str, list] = {}
+    for i in order:
+        by_group.setdefault(written[i][0], []).append(written[i][1])
+    for group, bars in by_group.items():
         same = (df[group].to_numpy()[:, None] == df[group].to_numpy()[None, :]).astype(float)
-        for bar in case.terms[group]:
+        for bar in bars:
             k = len(bar)
             lam = np.zeros((k, k))
             for j in range(k):

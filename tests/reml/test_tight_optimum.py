@@ -104,3 +104,52 @@ def test_no_polish_without_derivatives() -> None:
     # BOBYQA alone stops about where lme4's default stops (both ~2e-6 above the optimum)
     assert fit.reml_criterion == pytest.approx(case["fits"]["default"]["REMLcrit"], abs=1e-5)
     assert fit.reml_criterion > case["fits"][case["lowest"]]["REMLcrit"] + 1e-7
+
+
+# --- singular fits and flat directions (the external suite's references: tests/reference/make_external.R) ------
+
+
+def _external(case_id: str):
+    from tests.external.loader import cases, load_dataset
+
+    case = cases()[case_id]
+    data = load_dataset(case["dataset"], raw=case["loader"] == "raw")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = hb.lmer(case["formula"], data, REML=bool(case["REML"]))
+    return case["tight"], fit, caught
+
+
+def _criterion(fit) -> float:
+    return float(fit.reml_criterion if fit.method == "reml" else fit.deviance)
+
+
+@pytest.mark.parametrize("case_id", ["lme4_orthodont_nsex", "nlme_wafer"])
+def test_singular_fit_is_polished_off_the_bound(case_id: str) -> None:
+    """BOBYQA leaves orthodont's theta 4e-4 short and Wafer's zero SDs at 3e-5: Newton steps in the free parameters."""
+    tight, fit, caught = _external(case_id)
+    assert _criterion(fit) == pytest.approx(tight["criterion"], abs=1e-9)
+    ref = pd.Series(tight["theta"], dtype=float)
+    np.testing.assert_allclose(fit.theta[ref.index].to_numpy(), ref.to_numpy(), atol=1e-6, rtol=1e-5)
+    assert fit.estimates.convergence is None  # lme4 checks no derivatives at a singular fit: nor do we report any
+    assert not [w for w in caught if issubclass(w.category, hb.errors.ConvergenceWarning)]
+    assert "Newton step" in fit.estimates.opt.message
+
+
+def test_flat_direction_is_left_alone() -> None:
+    """Oxide with (1 + Source | Lot): theta is not identified; the step in the curved directions reaches the optimum."""
+    tight, fit, _ = _external("mmjl_oxide2")
+    assert _criterion(fit) == pytest.approx(tight["criterion"], abs=1e-9)
+    se = np.sqrt(np.diag(fit.vcov.to_numpy()))
+    np.testing.assert_allclose(se, list(tight["se"].values()), rtol=1e-6)
+
+
+def test_newton_step_uses_the_curved_directions_only() -> None:
+    from hierbayes.reml.fit import newton_step
+
+    H = np.array([[4.0, 1.0], [1.0, 3.0]])
+    g = np.array([1.0, -2.0])
+    np.testing.assert_allclose(newton_step(g, H), np.linalg.solve(H, g))
+    flat = np.diag([2.0, -1e-13])
+    np.testing.assert_allclose(newton_step(np.array([1.0, 5.0]), flat), [0.5, 0.0])
+    assert newton_step(np.array([1.0]), np.array([[-1.0]])) is None
