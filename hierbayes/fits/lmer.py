@@ -38,6 +38,19 @@ class LmerFit(FrequentistFit):
     on an lme4 REML fit are); ``deviance`` is -2 times the ML log-likelihood
     at the estimates.
 
+    Attributes
+    ----------
+    estimates
+        The engine's :class:`~hierbayes.reml.LmmEstimates`.
+    boot
+        The last bootstrap replicates (a ``BootResult``), or None: set by
+        :meth:`bootstrap`, ``confint(method="boot")`` and ``icc(ci="boot")``,
+        and nothing else. ``intervals="auto"`` in the tables and
+        ``hb.compare`` uses them when present; ``fit.boot = None`` forgets them.
+    cache
+        Results computed once and reused (lmerTest's derivatives of the
+        variance parameters, the Kenward-Roger adjustment), by name.
+
     Examples
     --------
     >>> import hierbayes as hb
