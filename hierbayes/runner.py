@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from hierbayes.errors import HierbayesError
 from hierbayes.fits.base import MixedFit
@@ -83,8 +84,6 @@ def run_spec(spec: Spec, out: str | Path, fast: bool = False, progress: bool | N
     progress
         Progress bars; by default when writing to a terminal.
     """
-    from tqdm.auto import tqdm  # tqdm only with a progress bar: import hierbayes stays light
-
     out = Path(out)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "plots").mkdir(parents=True, exist_ok=True)

@@ -30,11 +30,11 @@ The random effects given the other parameters are ``b_g = Lambda_g u_g`` with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
-from hierbayes.design import Design, ReBlock
 from hierbayes.linalg import (
     BlockedFactor,
     CrossProducts,
@@ -47,6 +47,9 @@ from hierbayes.linalg import (
 )
 from hierbayes.linalg import rest_left as _rest_left
 from hierbayes.linalg.crossprod import crossproducts
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design, ReBlock
 
 _LOG2PI = float(np.log(2 * np.pi))
 #: Zr'Z1 with at most this many entries is kept dense (dense algebra beats sparse bookkeeping there)

@@ -35,7 +35,11 @@ Readable labels used by ``fit.summary()`` and by prior names:
 
 from __future__ import annotations
 
-from hierbayes.design import ReBlock
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hierbayes.design import ReBlock
+
 
 BETA = "beta"
 FIXEF_DIM = "fixef"

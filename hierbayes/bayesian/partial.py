@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytensor.sparse as psp
@@ -51,7 +52,9 @@ from hierbayes.bayesian.marginal import (
     one_block_from_residuals,
     value_gradient_pullback,
 )
-from hierbayes.design import Design
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design
 
 #: another factor is integrated out with the first while ``q1 m^2 + m^3 <= SMALL_COST_MAX`` (m: effects so added)
 SMALL_COST_MAX = 1e6

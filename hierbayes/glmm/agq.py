@@ -19,14 +19,18 @@ comparable). With one node the rule is the Laplace approximation.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.polynomial.hermite import hermgauss
 
-from hierbayes.design import Design
 from hierbayes.errors import ModelError
 from hierbayes.glmm.laplace import LaplaceDeviance
 from hierbayes.glmm.pirls import Pirls, PirlsResult
 from hierbayes.glmm.response import GlmResponse
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design
 
 MAX_NAGQ = 100
 

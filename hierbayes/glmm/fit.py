@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from hierbayes._warnings import warn
-from hierbayes.design import Design
 from hierbayes.errors import ArgumentError, ConvergenceWarning, EstimationError, ModelError, SeparationWarning
 from hierbayes.families import Family
 from hierbayes.glmm.agq import MAX_NAGQ, AgqDeviance, check_agq
@@ -45,9 +43,13 @@ from hierbayes.optim import (
     bobyqa,
     check_boundary,
     check_start,
+    labelled,
     run_optimizer,
 )
 from hierbayes.optim.convergence import ConvergenceReport, controlled_messages, derivatives
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design
 
 #: lme4's ``isSingular`` tolerance
 SINGULAR_TOL = 1e-4
@@ -186,7 +188,7 @@ def glmm_start(design: Design, start: Any, nAGQ: int) -> tuple[np.ndarray | None
     if fixef is not None:
         if nAGQ == 0:
             raise ArgumentError("start['fixef'] cannot be used with nAGQ=0 (beta is estimated inside PIRLS there)")
-        if isinstance(fixef, pd.Series) and not isinstance(fixef.index, pd.RangeIndex):
+        if labelled(fixef):
             missing = [n for n in design.x_names if n not in fixef.index]
             if missing or len(fixef) != design.p:
                 raise ArgumentError(f"start['fixef'] names {', '.join(map(str, fixef.index))}; the model's fixed "

@@ -15,11 +15,15 @@ a function of theta alone, with beta estimated by PIRLS together with u.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from hierbayes.design import Design
 from hierbayes.glmm.pirls import Pirls, PirlsResult
 from hierbayes.glmm.response import GlmResponse
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design
 
 
 def laplace_value(res: PirlsResult, response: GlmResponse) -> float:

@@ -24,15 +24,18 @@ accurate.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hierbayes.design import Design
 from hierbayes.errors import ModelError
 from hierbayes.glmm.response import GlmResponse
 from hierbayes.glmm.system import SystemFactor, WeightedSystem
 from hierbayes.linalg import ThetaLayout, factorize, fixef_precision_factor, solve
 from hierbayes.linalg.crossprod import crossproducts
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design
 
 MAX_HALVINGS = 20
 

@@ -13,13 +13,15 @@ values. The family's formulas are the family's (:mod:`hierbayes.families`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hierbayes.design import Design
 from hierbayes.errors import ModelError
 from hierbayes.families import FAMILIES, Family
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from scipy import stats
+from tqdm.auto import tqdm
 
 from hierbayes._warnings import warn
 from hierbayes.design import Design
@@ -286,8 +287,6 @@ def _refit_control(fit: LmerFit):
 
 
 def _run(task: _Task, items: list, n_jobs: int, show: bool) -> list:
-    from tqdm.auto import tqdm  # tqdm only with a progress bar: import hierbayes stays light
-
     bar = tqdm(total=len(items), disable=not show, desc="bootstrap", unit="fit")
     out: list = []
     try:

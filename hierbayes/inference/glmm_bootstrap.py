@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from hierbayes._threads import single_thread_blas
 from hierbayes.design.varcorr import sdcor_parameters
@@ -84,8 +85,6 @@ def bootstrap(fit: GlmerFit, nsim: int = 500, seed: int | None = None, progress:
     start = {"theta": fit.estimates.theta, "fixef": fit.estimates.beta}
     iterator = range(nsim)
     if progress:
-        from tqdm.auto import tqdm  # tqdm only with a progress bar: import hierbayes stays light
-
         iterator = tqdm(iterator, desc="bootstrap", total=nsim)
     for s in iterator:
         design = dataclasses.replace(fit.design, y=ys[s])

@@ -13,14 +13,16 @@ fixed effects; columns ``"2.5 %"`` and ``"97.5 %"`` (for level 0.95).
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hierbayes._args import check_unknown
 from hierbayes.errors import ArgumentError, UnknownParameterError
-from hierbayes.inference.bootstrap import check_boot_options
+from hierbayes.inference.bootstrap import bootstrap, check_boot_options
 from hierbayes.inference.profile import profile
 
 if TYPE_CHECKING:
@@ -100,11 +102,6 @@ def confint(
     names = parameter_names(fit)
     chosen = select(names, parm, len(fit.sdcor))
     if boot_options:
-        import inspect
-
-        from hierbayes._args import check_unknown
-        from hierbayes.inference.bootstrap import bootstrap
-
         boot_names = [n for n in inspect.signature(bootstrap).parameters if n != "fit"]
         check_unknown({k: v for k, v in boot_options.items() if k not in boot_names}, "confint",
                       ["method", "level", "parm", *boot_names])  # fmt: skip

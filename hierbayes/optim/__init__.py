@@ -22,6 +22,7 @@ from hierbayes.optim.minimize import (
     bobyqa,
     check_boundary,
     check_start,
+    labelled,
     minimize_theta,
     run_optimizer,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "check_start",
     "derivatives",
     "glmerControl",
+    "labelled",
     "lmerControl",
     "minimize_theta",
     "run_optimizer",

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 from scipy.optimize import minimize
 
 from hierbayes.errors import ArgumentError
@@ -364,6 +363,17 @@ def check_boundary(fun: Callable[[np.ndarray], float], x: np.ndarray, lower: np.
     return x
 
 
+def labelled(values) -> bool:
+    """Whether ``values`` is a pandas Series with labels (not the default 0, 1, ... RangeIndex).
+
+    Read without importing pandas (the engines below the model are NumPy/SciPy).
+    """
+    return hasattr(values, "to_numpy") and type(getattr(values, "index", None)).__name__ not in (
+        "RangeIndex",
+        "NoneType",
+    )
+
+
 def check_start(layout, start) -> np.ndarray:
     """A starting theta given by the user (lme4's ``start``), checked against the model's theta.
 
@@ -378,7 +388,7 @@ def check_start(layout, start) -> np.ndarray:
     """
     names = layout.names
     expect = f"{layout.size} value(s): {', '.join(names)}"
-    if isinstance(start, pd.Series) and not isinstance(start.index, pd.RangeIndex):
+    if labelled(start):
         unknown = [str(k) for k in start.index if k not in names]
         if unknown or len(start) != layout.size:
             raise ArgumentError(f"start names {', '.join(map(str, start.index))}; the model's theta has {expect}")

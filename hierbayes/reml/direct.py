@@ -9,12 +9,16 @@ the two is a real check. Only for small designs.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from hierbayes.design import Design
 from hierbayes.linalg import ThetaLayout, block_lambda
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design
 
 
 def direct_criterion(design: Design, theta: np.ndarray, reml: bool = True) -> float:

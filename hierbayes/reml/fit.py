@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hierbayes._threads import single_thread_blas
 from hierbayes._warnings import warn
-from hierbayes.design import Design
 from hierbayes.errors import ArgumentError, ConvergenceWarning, EstimationError
 from hierbayes.linalg import (
     BlockedFactor,
@@ -40,6 +40,9 @@ from hierbayes.optim import (
 from hierbayes.optim import check_boundary as _check_boundary
 from hierbayes.optim.convergence import ConvergenceReport, check_derivatives, free_parameters, updated_gradient
 from hierbayes.reml.objective import criterion, factorize, prior_weights
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design
 
 #: Rest (dense) dimension from which the optimisation runs with single-threaded BLAS (see hierbayes._threads).
 DENSE_SINGLE_THREAD = 200

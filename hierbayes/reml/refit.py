@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hierbayes.design import Design
 from hierbayes.errors import DataError
 from hierbayes.linalg import fixef_precision_factor, lower_inverse, solve
 from hierbayes.reml.fit import LmmEstimates, LmmObjective, fit_lmm
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design
 
 
 @dataclass(frozen=True)
