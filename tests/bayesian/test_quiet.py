@@ -34,6 +34,7 @@ SCRIPT = textwrap.dedent(
 def test_a_default_fit_in_a_script_prints_nothing_and_warns_only_hierbayes_warnings(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
     env["PYTHONPATH"] = str(ROOT)
+    env["COLUMNS"] = "200"  # rich truncates the bar's columns ("draw…") in a narrow terminal
     out = tmp_path / "warnings.json"
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(out)], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=600)  # fmt: skip
