@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import importlib
 
-from hierbayes import datasets
+from hierbayes import (
+    datasets,
+    interpret,  # registers fit.predict(interval=...) with the fits, which sit below it
+)
 from hierbayes._version import __version__
 from hierbayes.errors import (
     ArgumentError,
@@ -37,8 +40,16 @@ _LAZY = {
     "lmerControl": ("hierbayes.optim.control", "lmerControl"),
     "glmerControl": ("hierbayes.optim.control", "glmerControl"),
     "plots": ("hierbayes.plots", None),
+    "Prior": ("hierbayes.bayesian.priors", "Prior"),
     "simulate": ("hierbayes.simulate", None),
     "fits": ("hierbayes.fits", None),
+    "predictions": ("hierbayes.interpret", "predictions"),
+    "comparisons": ("hierbayes.interpret", "comparisons"),
+    "slopes": ("hierbayes.interpret", "slopes"),
+    "emmeans": ("hierbayes.interpret", "emmeans"),
+    "emtrends": ("hierbayes.interpret", "emtrends"),
+    "contrast": ("hierbayes.interpret", "contrast"),
+    "interpret": ("hierbayes.interpret", None),
 }
 
 
@@ -61,20 +72,28 @@ __all__ = [
     "HierbayesWarning",
     "Model",
     "ModelError",
+    "Prior",
     "SeparationWarning",
     "SingularFitWarning",
     "__version__",
     "anova",
     "bayes",
     "compare",
+    "comparisons",
+    "contrast",
     "datasets",
+    "emmeans",
+    "emtrends",
     "glmer",
     "glmerControl",
+    "interpret",
     "lmer",
     "lmerControl",
     "load",
     "parse_formula",
     "plots",
     "pooling",
+    "predictions",
     "simulate",
+    "slopes",
 ]

@@ -1,6 +1,6 @@
 """The ``hierbayes`` command line.
 
-    hierbayes run models/sleepstudy.toml --out results/ [--fast]
+    hierbayes run models/sleepstudy.toml --out results/ [--fast] [--quiet]
     hierbayes fit "Reaction ~ Days + (Days | Subject)" --data sleepstudy.csv [--engine reml|ml|bayes]
     hierbayes models
 
@@ -8,6 +8,7 @@ Exit codes: 0 success; 2 bad input (spec, formula, data, options), reported
 in one line ``error: ...`` without a traceback; 1 a fit or an output step
 failed unexpectedly (with the traceback, for a bug report). Output piped into
 a command that stops reading (``hierbayes models | head -1``) ends quietly.
+``hierbayes run`` reports each step as it starts and ends on stderr (``--quiet``: not).
 """
 
 from __future__ import annotations
@@ -100,8 +101,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadInput(f"--out {args.out}: cannot create {out} ({exc.strerror or exc})") from None
+
+    def log(line: str) -> None:
+        print(f"hierbayes run {spec.name}: {line}", file=sys.stderr, flush=True)
+
+    # progress bars of the sampler and the bootstrap: when asked, else when stderr is a terminal; never with --quiet
+    bars = False if args.quiet else (sys.stderr.isatty() if args.progress is None else args.progress)
     try:
-        result = run_spec(spec, out, fast=args.fast, progress=None if args.progress is None else args.progress)
+        result = run_spec(spec, out, fast=args.fast, progressbar=bars, log=None if args.quiet else log)
     except HierbayesError as exc:
         text = one_line(str(exc))
         raise BadInput(text if text.startswith(str(spec.path)) else f"{spec.path}: {text}") from None
@@ -141,8 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("spec", help="path to a spec, or the name of a bundled one (see `hierbayes models`)")
     r.add_argument("--out", default="results", help="outputs go to <out>/<spec name>/ (default: results)")
     r.add_argument("--fast", action="store_true", help="few draws (200 tune + 200 draws, 2 chains) for a quick look")
-    r.add_argument("--progress", dest="progress", action="store_true", default=None, help="force progress bars")
+    r.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="progress bars of the sampler and the bootstrap (default: when stderr is a terminal)",
+    )
     r.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress: neither the steps nor the bars")
     r.set_defaults(func=_cmd_run)
     f = sub.add_parser("fit", help="fit one formula to a CSV file and print the summary")
     f.add_argument("formula", help='an lme4 formula, e.g. "Reaction ~ Days + (Days | Subject)"')

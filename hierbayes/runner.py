@@ -10,15 +10,20 @@
 
 from __future__ import annotations
 
-import sys
+import platform
+import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from hierbayes._progress import resolve
+from hierbayes._version import __version__
 from hierbayes.errors import HierbayesError
 from hierbayes.fits.base import MixedFit
 from hierbayes.model import Model
@@ -26,6 +31,7 @@ from hierbayes.report import Section, write_html, write_markdown
 from hierbayes.simulate import Simulation
 from hierbayes.spec import Spec
 from hierbayes.tables import compare, pooling
+from hierbayes.tables.params import default_intervals
 
 
 @dataclass
@@ -39,6 +45,7 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     report: Path | None = None
     intervals: dict[str, pd.DataFrame] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def labels(self) -> list[str]:
@@ -47,30 +54,69 @@ class RunResult:
 
 
 LABELS = {"reml": "REML", "ml": "ML", "bayes": "Bayes"}
-#: Profile intervals for REML/ML fits up to this many observations (Wald beyond, unless the spec says).
-PROFILE_MAX_NOBS = 20_000
+#: significant digits of the numbers in the CSV tables (the fits' own precision is far beyond a report's)
+CSV_DIGITS = 6
 
 
 def _intervals(spec: Spec, fits: dict[str, MixedFit], fast: bool) -> dict[str, pd.DataFrame]:
-    """Confidence intervals of the frequentist fits, computed once for tables and plots."""
+    """Confidence intervals of the frequentist fits, computed once for tables and plots.
+
+    The spec's ``confint`` when it names one; else hb.compare's default (profile intervals up to
+    :data:`hierbayes.tables.params.PROFILE_MAX_NOBS` observations, Wald beyond), so the report's
+    tables show what ``hb.compare(fit, post)`` shows.
+    """
     out = {}
     for engine, fit in fits.items():
         if engine == "bayes" or not hasattr(fit, "confint"):
             continue
-        method = spec.fit.get("confint") or ("profile" if fit.nobs <= PROFILE_MAX_NOBS else "wald")
-        kwargs = {}
-        if method == "boot":
-            kwargs = {"nsim": 100 if fast else spec.fit.get("nsim", 500), "seed": spec.fit.get("seed", 1)}
-        try:
-            ci = fit.confint(method=method, **kwargs)
-        except HierbayesError:
-            method, ci = "wald", fit.confint(method="wald")
+        method = spec.fit.get("confint")
+        if method is None:
+            ci, how = default_intervals(fit)
+            ci = fit.confint(method="wald") if ci is None else ci
+            method = how.lower()
+        else:
+            kwargs = {}
+            if method == "boot":
+                kwargs = {"nsim": 100 if fast else spec.fit.get("nsim", 500), "seed": spec.fit.get("seed", 1)}
+            try:
+                ci = fit.confint(method=method, **kwargs)
+            except HierbayesError:
+                method, ci = "wald", fit.confint(method="wald")
         ci.attrs["method"] = {"wald": "Wald", "boot": "bootstrap"}.get(method, method)
         out[LABELS[engine]] = ci
     return out
 
 
-def run_spec(spec: Spec, out: str | Path, fast: bool = False, progress: bool | None = None) -> RunResult:
+class _Steps:
+    """Progress per step: a ``[2/9] fitting (bayes)`` line through ``log`` as each starts; each step's time."""
+
+    def __init__(self, total: int, log: Callable[[str], None] | None):
+        self.total, self.log, self.done = total, log, 0
+        self.seconds: dict[str, float] = {}
+        self._name, self._t = "", 0.0
+
+    def start(self, name: str) -> None:
+        self.finish()
+        self._name, self._t = name, time.perf_counter()
+        self.done += 1
+        if self.log:
+            self.log(f"[{self.done}/{self.total}] {name}")
+
+    def finish(self) -> None:
+        if self._name:
+            secs = time.perf_counter() - self._t
+            self.seconds[self._name] = secs
+        self._name = ""
+
+
+def run_spec(
+    spec: Spec,
+    out: str | Path,
+    fast: bool = False,
+    progressbar: bool | None = None,
+    log: Callable[[str], None] | None = None,
+    progress: bool | None = None,
+) -> RunResult:
     """Execute a spec and write everything under ``out``.
 
     Parameters
@@ -81,76 +127,157 @@ def run_spec(spec: Spec, out: str | Path, fast: bool = False, progress: bool | N
         Output directory (created).
     fast
         Few draws for a quick look (at most 200 draws and tune, 2 chains).
+    progressbar
+        Progress bars of the sampler and the bootstrap (hierbayes' convention: by default in
+        Jupyter and interactive sessions only).
+    log
+        Called with one line per step as it starts and ends (``hierbayes run`` prints them on
+        stderr); None for silence.
     progress
-        Progress bars; by default when writing to a terminal.
+        The older spelling of ``progressbar``.
     """
+    t_start = time.perf_counter()
     out = Path(out)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    progress = sys.stderr.isatty() if progress is None else progress
+    bars = resolve(progressbar, progress, "run_spec")
     result = RunResult(spec=spec, out=out)
-    steps = len(spec.engines) + len(spec.tables) + len(spec.plots) + 1
-    with warnings.catch_warnings(record=True) as caught, tqdm(total=steps, disable=not progress, unit="step") as bar:
+    steps = _Steps(3 + len(spec.engines) + len(spec.tables) + len(spec.plots), log)
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        # ArviZ announces its coming 1.0 refactor on import: news about a dependency, not about this analysis
-        warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
-        bar.set_description("loading data")
+        steps.start("loading data")
         df, sim = spec.load_data()
         model = Model(spec.formula, df, family=spec.family, link=spec.link, priors=spec.priors or None,
                       na_action=spec.na_action, weights=spec.weights, offset=spec.offset)  # fmt: skip
         for engine in spec.engines:
-            bar.set_description(f"fitting ({engine})")
+            steps.start(f"fitting ({engine})")
             kwargs = spec.sampler_settings(fast) if engine == "bayes" else {}
             if engine == "bayes":
-                kwargs.setdefault("progressbar", progress)
+                kwargs.setdefault("progressbar", bars)
             result.fits[engine] = model.fit(engine, **kwargs)
-            bar.update()
-        bar.set_description("intervals")
+        steps.start("intervals")
         result.intervals = _intervals(spec, result.fits, fast)
-        sections = [_model_section(spec, model)]
         tables = Section("Tables")
         for name in spec.tables:
-            bar.set_description(f"table: {name}")
+            steps.start(f"table: {name}")
             _table(name, result, tables)
-            bar.update()
         if sim is not None:
             _recovery(sim, result, tables)
-        sections.append(tables)
         figures = Section("Figures")
         for name in spec.plots:
-            bar.set_description(f"plot: {name}")
+            steps.start(f"plot: {name}")
             _plot(name, result, figures)
-            bar.update()
-        sections.append(figures)
-        bar.set_description("writing report")
+        steps.start("writing posterior and report")
         if "bayes" in result.fits:
             nc = out / "posterior.nc"
             result.fits["bayes"].idata.to_netcdf(str(nc))
             result.files.append(("posterior (netCDF)", nc))
-        bar.update()
     result.warnings = _unique(f"{w.category.__name__}: {w.message}" for w in caught)
+    result.seconds = dict(steps.seconds)
+    result.seconds["total"] = time.perf_counter() - t_start
+    sections = [_methods_section(spec, model, result, fast), tables, figures]
     if result.warnings:
         sections.append(Section("Warnings").pre("\n".join(result.warnings)))
     writer, name = (write_html, "report.html") if spec.report == "html" else (write_markdown, "report.md")
     result.report = writer(out / name, spec.title, spec.description, sections)
     result.files.append(("report", result.report))
+    steps.finish()
+    if log:
+        log(f"finished in {time.perf_counter() - t_start:.1f} s")
     return result
 
 
-def _model_section(spec: Spec, model: Model) -> Section:
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages a result depends on, for a methods section."""
+    out = {"hierbayes": __version__, "Python": platform.python_version()}
+    for pkg, label in (("numpy", "NumPy"), ("scipy", "SciPy"), ("pandas", "pandas"), ("pymc", "PyMC"),
+                       ("pytensor", "PyTensor"), ("arviz", "ArviZ"), ("nutpie", "nutpie")):  # fmt: skip
+        try:
+            out[label] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _methods_section(spec: Spec, model: Model, result: RunResult, fast: bool) -> Section:
+    """Everything a methods section needs: data, model, each engine's settings and convergence, software, time."""
     d = model.design
-    s = Section("Model")
-    s.text(f"Formula: `{spec.formula}` ({model.family.name}, {model.family.link.name} link)")
+    s = Section("Methods")
     groups = ", ".join(f"{b.group} ({b.nlevels} levels)" for b in d.blocks)
-    s.text(f"{d.n} observations; grouping factors: {groups}; engines: {', '.join(spec.engines)}.")
-    if d.n_dropped:
-        s.text(f"{d.n_dropped} rows were dropped for missing, infinite or empty values.")
+    dropped = f"; {d.n_dropped} rows dropped for missing, infinite or empty values" if d.n_dropped else ""
+    rows = [("Data", f"{_data_source(spec)}: {d.n} observations{dropped}; grouping factors: {groups}"),
+            ("Model formula", f"`{spec.formula}`"),
+            ("Family", f"{model.family.name}, {model.family.link.name} link")]  # fmt: skip
+    if model.design.weights is not None:
+        rows.append(("Prior weights", f"column `{spec.weights}`"))
+    for engine, fit in result.fits.items():
+        rows += _engine_rows(engine, fit, result)
+    if fast:
+        rows.append(("Note", "run with --fast: few draws, for a quick look only; not for reporting"))
+    s.table(pd.DataFrame(rows, columns=["", "setting"]).set_index(""), "")
+    if "bayes" in result.fits:
+        priors = result.fits["bayes"].describe_priors()
+        s.table(priors, "Priors (`describe_priors()`; 'default': hierbayes' weakly informative priors scaled to the "
+                "data)")  # fmt: skip
+    soft = ", ".join(f"{k} {v}" for k, v in versions().items())
+    s.text(f"Software: {soft}.")
+    per_step = "; ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items() if k != "total")
+    s.text(f"Time taken: {result.seconds['total']:.1f} s ({per_step}).")
     return s
+
+
+def _data_source(spec: Spec) -> str:
+    d = spec.data
+    if "dataset" in d:
+        return f"data set `{d['dataset']}` (hierbayes.datasets)"
+    if "path" in d:
+        return f"file `{d['path']}`"
+    return f"simulated (`hierbayes.simulate.{d['simulate']}`, {d.get('params', {})})"
+
+
+def _engine_rows(engine: str, fit: MixedFit, result: RunResult) -> list[tuple[str, str]]:
+    label = LABELS[engine]
+    if engine == "bayes":
+        i, dg = fit.info, fit.diagnostics
+        how = "random effects integrated out while sampling, drawn afterwards" if i.marginalized else (
+            "random effects sampled with the other parameters")  # fmt: skip
+        sampler = "PyMC's NUTS" if i.sampler == "pymc" else f"NUTS ({i.sampler})"
+        return [
+            (f"{label}: estimation", f"Bayesian, posterior by MCMC: {sampler}, {i.sampler} {i.sampler_version}; {how}"),
+            (f"{label}: chains, draws, tune", f"{i.chains} chains x {i.draws} draws after {i.tune} tuning steps"),
+            (f"{label}: target_accept, seed", f"{i.target_accept:g}, {i.random_seed}"),
+            (f"{label}: convergence",
+             f"{dg.n_divergences} divergent transitions; max R-hat {dg.max_rhat:.3f}; min bulk ESS "
+             f"{dg.min_ess_bulk:.0f}, min tail ESS {dg.min_ess_tail:.0f}"
+             + ("" if not dg.problems() else " (NOT converged: see Warnings)")),
+            (f"{label}: intervals", "posterior means and medians, equal-tailed 95% credible intervals"),
+        ]  # fmt: skip
+    what = {"reml": "restricted maximum likelihood (REML)", "ml": "maximum likelihood (ML)"}[engine]
+    if hasattr(fit, "nAGQ"):
+        agq = f"adaptive Gauss-Hermite quadrature, {fit.nAGQ} points"
+        what += f", {'Laplace approximation' if fit.nAGQ <= 1 else agq}"
+    rows = [(f"{label}: estimation", f"{what}, as lme4's {'glmer' if hasattr(fit, 'nAGQ') else 'lmer'}")]
+    opts = fit.optinfo if isinstance(fit.optinfo, tuple) else (fit.optinfo,)
+    for k, opt in enumerate(opts):
+        stage = f" (stage {k + 1})" if len(opts) > 1 else ""
+        status = "converged" if opt.converged else "did NOT converge"
+        rows.append((f"{label}: optimizer{stage}", f"{opt.method}, {opt.feval} evaluations, {status}: {opt.message}"))
+    conv = getattr(fit, "convergence", None)
+    if conv is not None:
+        grad = float(np.max(np.abs(conv.gradient))) if np.size(conv.gradient) else 0.0
+        msgs = "; ".join(conv.messages) if conv.messages else "no convergence warnings"
+        rows.append((f"{label}: convergence checks", f"max |gradient| {grad:.2g}; {msgs}"))
+    if getattr(fit, "is_singular", False):
+        rows.append((f"{label}: singular fit", "yes (a variance component at zero or a correlation at ±1)"))
+    ci = result.intervals.get(label)
+    how = ci.attrs.get("method", "Wald") if ci is not None else "Wald (fixed effects only)"
+    rows.append((f"{label}: intervals", f"95% {how} confidence intervals"))
+    return rows
 
 
 def _save_table(result: RunResult, name: str, df: pd.DataFrame) -> None:
     path = result.out / "tables" / f"{name}.csv"
-    df.to_csv(path)
+    df.to_csv(path, float_format=f"%.{CSV_DIGITS}g")
     result.files.append((f"table: {name}", path))
 
 

@@ -1,10 +1,11 @@
-"""Data-generating processes from the seed documents, with their true parameters.
+"""Data-generating processes of common teaching examples, with their true parameters.
 
-* :func:`longitudinal` -- seed 002's sleep-deprivation design: subjects
-  measured on consecutive days, correlated random intercepts and slopes;
-* :func:`nested` -- seed 003's students in schools (optionally classes in
+* :func:`longitudinal` -- the sleep-deprivation design of Barr's *Learning Statistical Models
+  Through Simulation in R* (ch. 5): subjects measured on consecutive days, correlated random
+  intercepts and slopes;
+* :func:`nested` -- a multi-level regression tutorial's students in schools (optionally classes in
   schools), a treatment effect that varies by school;
-* :func:`crossed` -- seed 003's students crossed with raters.
+* :func:`crossed` -- the same tutorial's students crossed with raters.
 
 Each returns a :class:`Simulation`: the data, the formula that matches the
 process, and the truth laid out like a fit's extractors (``fixef`` Series,
@@ -138,7 +139,7 @@ def nested(
     sd_subgroup: float = 0.5,
     seed: int | np.random.Generator | None = None,
 ) -> Simulation:
-    """Students in schools (seed 003): ``y ~ treatment + (1 + treatment | school)``.
+    """Students in schools (nested): ``y ~ treatment + (1 + treatment | school)``.
 
     Half of each school's students are treated. With ``n_subgroups`` each
     school has that many classes with their own random intercept, and the
@@ -202,7 +203,7 @@ def crossed(
     sigma: float = 2.0,
     seed: int | np.random.Generator | None = None,
 ) -> Simulation:
-    """Students crossed with raters (seed 003): ``score ~ treatment + (1 + treatment | rater) + (1 | student)``.
+    """Students crossed with raters: ``score ~ treatment + (1 + treatment | rater) + (1 | student)``.
 
     Every rater scores every student under both treatments.
 

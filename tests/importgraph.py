@@ -34,6 +34,7 @@ class Import:
     deferred: bool  # inside a function
     type_checking: bool  # under ``if TYPE_CHECKING:``
     comment: str  # the line's comment (the reason a deferred import gives)
+    module: str = ""  # the module as written (``tqdm.notebook`` where ``target`` is the package ``tqdm``)
 
 
 def modules(root: Path = PACKAGE) -> dict[str, Path]:
@@ -101,7 +102,7 @@ def imports(root: Path = PACKAGE) -> list[Import]:
                 target = _resolve(t, known) if t.split(".")[0] == top else t.split(".")[0]
                 if target not in seen:  # one entry per statement and module
                     seen.add(target)
-                    out.append(Import(name, target, node.lineno, deferred, tc, comment))
+                    out.append(Import(name, target, node.lineno, deferred, tc, comment, t))
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,7 +81,9 @@ def _run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 def _one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
     assert proc.returncode == EXIT_BAD_INPUT, proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    # `hierbayes run` reports its steps on stderr ("hierbayes run NAME: [1/7] loading data"); the error is one line
+    steps = re.compile(r"^hierbayes run \S+: \[\d+/\d+\] ")
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not steps.match(ln)]
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: ") and "Traceback" not in proc.stderr
     for fragment in fragments:
@@ -157,3 +160,66 @@ def test_models_into_a_closed_pipe_is_quiet() -> None:
     err = writer.stderr.read().decode()
     assert writer.wait() == 0, err
     assert reader.returncode == 0 and "BrokenPipeError" not in err
+
+
+# --- the report is fit for a methods section (issue 17) -----------------------------------------------
+def test_report_has_what_a_methods_section_needs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import arviz
+    import numpy
+    import pymc
+
+    import hierbayes
+
+    assert main(["run", "sleepstudy", "--out", str(tmp_path), "--fast", "--no-progress"]) == EXIT_OK
+    out_dir = tmp_path / "sleepstudy"
+    report = (out_dir / "report.md").read_text()
+    err = capsys.readouterr().err
+    # progress per step on stderr, numbered, ending with the time taken
+    steps = [ln for ln in err.splitlines() if ln.startswith("hierbayes run sleepstudy: [")]
+    assert steps[0].endswith("[1/15] loading data") and steps[-1].endswith("[15/15] writing posterior and report")
+    assert "fitting (bayes)" in err and re.search(r"finished in \d+\.\d s", err)
+    methods = report.split("## Methods", 1)[1].split("## Tables", 1)[0]
+    wanted = [
+        "`Reaction ~ Days + (Days \\| Subject)`",  # formula
+        "gaussian, identity link",  # family
+        "restricted maximum likelihood (REML), as lme4's lmer",  # estimation method
+        "BOBYQA (NLopt), 44 evaluations, converged",  # optimizer and convergence
+        "max \\|gradient\\|",
+        "95% profile confidence intervals",
+        "PyMC's NUTS, pymc",  # sampler
+        "2 chains x 200 draws after 200 tuning steps",  # chains, draws, tune (--fast)
+        "| Bayes: target_accept, seed | 0.8, 2025 |",
+        "divergent transitions; max R-hat 1.",
+        "min bulk ESS ",
+        "| sd[Subject:Days] | HalfNormal(sigma=19.56) | default |",  # priors as describe_priors() prints them
+        "| eta[Subject] | LKJ(eta=2) | default |",
+        f"hierbayes {hierbayes.__version__}, Python {sys.version.split()[0]}, NumPy {numpy.__version__}",
+        f"PyMC {pymc.__version__}",
+        f"ArviZ {arviz.__version__}",
+        "Time taken: ",
+        "fitting (bayes) ",
+    ]
+    missing = [w for w in wanted if w not in methods]
+    assert not missing, f"not in the report's methods section: {missing}\n{methods}"
+    for plot in ("shrinkage", "caterpillar", "pooling", "ppc", "forest", "diagnostics"):  # figures embedded
+        assert f"![{plot}](plots/{plot}.png)" in report and (out_dir / "plots" / f"{plot}.png").stat().st_size > 5000
+    # the report's tables use profile intervals for the SDs, as hb.compare does by default: no "—" cells
+    compare_block = report.split("## Tables", 1)[1]
+    assert "SDs, correlations and sigma profile" in compare_block
+    # CSVs with six significant digits, not seventeen
+    for csv in (out_dir / "tables").glob("*.csv"):
+        numbers = re.findall(r"-?\d+\.\d+(?:e[-+]\d+)?", csv.read_text())
+        digits = [len(re.sub(r"e.*|[-.]", "", n).lstrip("0")) for n in numbers]
+        assert numbers and max(digits) <= 6, f"{csv.name}: {max(digits)} significant digits"
+    # no internal labels of the example documents
+    assert "seed 0" not in report.lower()
+
+
+def test_run_quiet_prints_no_progress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = _spec(tmp_path, "quiet", extra='[output]\ntables = ["compare"]\nplots = []\n')
+    assert main(["run", spec, "--out", str(tmp_path / "out"), "--quiet"]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert "done. Outputs in" in captured.out
+    report = (tmp_path / "out" / "quiet" / "report.md").read_text()
+    assert "| REML: intervals | 95% profile confidence intervals |" in report

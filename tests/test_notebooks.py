@@ -4,7 +4,9 @@ Each notebook runs in a fresh kernel of *this* interpreter (a kernel spec writte
 ``sys.executable``, so no other Jupyter installation on the machine is picked up), with
 ``HIERBAYES_FAST=1`` (few draws, few bootstrap replicates) and ``MPLBACKEND=Agg`` in the kernel's
 environment. A failing cell fails the test with the notebook name, the cell's number and source,
-and the error. The committed notebooks must carry no outputs.
+and the error. The committed notebooks must carry no outputs, no magics (figures show without
+``%matplotlib inline``: tests/plots/test_display.py) and no internal labels of the teaching materials
+they retell; their claims are asserted in code cells, so a failing claim fails the run.
 """
 
 from __future__ import annotations
@@ -31,13 +33,14 @@ PROBE = "import os, sys\nprint(sys.executable)\nprint(os.environ.get('HIERBAYES_
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def test_the_four_notebooks_are_there():
+def test_the_five_notebooks_are_there():
     names = [p.name for p in NOTEBOOKS]
     assert names == [
         "01_sleepstudy_pooling.ipynb",
         "02_high_school_and_beyond.ipynb",
         "03_nested_and_crossed.ipynb",
         "04_counts_ppc_and_comparison.ipynb",
+        "05_predictions_and_marginal_means.ipynb",
     ]
 
 
@@ -50,6 +53,19 @@ def test_notebook_is_committed_without_outputs_and_has_fast_mode(path: Path):
     assert nb.cells[0].cell_type == "markdown", f"{path.name} should open with a markdown introduction"
     first_code = next(c for c in nb.cells if c.cell_type == "code")
     assert 'os.environ.get("HIERBAYES_FAST") == "1"' in first_code.source, f"{path.name}: no fast-mode switch"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_has_no_magics_no_internal_labels_and_asserts_its_claims(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    magics = [line for src in code for line in src.splitlines() if line.lstrip().startswith(("%", "!"))]
+    assert not magics, f"{path.name}: magics {magics}"
+    text = "\n".join(c.source for c in nb.cells)
+    labels = re.findall(r"(?i)\bseeds? ?0\d\d\b|seed[ -]doc" + "uments?", text)
+    assert not labels, f"{path.name}: cite the book, course or data set, not {labels}"
+    asserts = sum(line.lstrip().startswith("assert ") for src in code for line in src.splitlines())
+    assert asserts >= 10, f"{path.name}: only {asserts} assertions back its prose"
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The seed documents' data-generating processes: layout, reproducibility, recovery by REML."""
+"""The teaching examples' data-generating processes: layout, reproducibility, recovery by REML."""
 
 from __future__ import annotations
 

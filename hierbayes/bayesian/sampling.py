@@ -10,7 +10,6 @@ import importlib.util
 import inspect
 import numbers
 import os
-import sys
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from hierbayes._progress import has_widgets, in_jupyter, show_progress
 from hierbayes._version import __version__
 from hierbayes._warnings import warn
 from hierbayes.bayesian import blocked, names
@@ -363,28 +363,13 @@ def _check_sampler(sampler: str) -> None:
 
 
 def _progressbar(progressbar: bool | None) -> bool:
-    """The progress bar setting: None is on in Jupyter (given ipywidgets) and interactive sessions only."""
-    jupyter = _in_jupyter()
-    widgets = importlib.util.find_spec("ipywidgets") is not None
-    if progressbar is None:
-        return widgets if jupyter else hasattr(sys, "ps1") or _in_ipython()
-    if progressbar and jupyter and not widgets:
+    """The progress bar setting, hierbayes' one convention (:mod:`hierbayes._progress`); PyMC's bar in Jupyter
+    is an ipywidget, so asking for one there without ipywidgets warns and samples without."""
+    if progressbar and in_jupyter() and not has_widgets():
         warn("a progress bar in Jupyter needs ipywidgets: pip install 'hierbayes[notebook]' (sampling without "
              "one now)", HierbayesWarning)  # fmt: skip
         return False
-    return bool(progressbar)
-
-
-def _in_ipython() -> bool:
-    ipython = sys.modules.get("IPython")
-    return ipython is not None and ipython.get_ipython() is not None
-
-
-def _in_jupyter() -> bool:
-    """Inside a Jupyter kernel (notebook, lab, VS Code), where PyMC's progress bar is an ipywidget."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+    return show_progress(progressbar)
 
 
 def _flat(da) -> np.ndarray:

@@ -1,5 +1,7 @@
 """Small datasets shipped with hierbayes, for the examples, specs and notebooks.
 
+Examples
+--------
 >>> import hierbayes as hb
 >>> hb.datasets.load("sleepstudy").shape
 (180, 3)
@@ -36,8 +38,8 @@ _INFO = {
     ),
     "sleep2": DatasetInfo(
         "sleep2",
-        "sleepstudy without the adaptation days 0 and 1, with days_deprived = Days - 2 (0-7): seed 002's "
-        "sleep2; 144 rows.",
+        "sleepstudy without the adaptation days 0 and 1, with days_deprived = Days - 2 (0-7): the sleep2 of "
+        "Barr's textbook (ch. 5); 144 rows.",
         "derived from sleepstudy as in Barr et al., 'Learning statistical models through simulation in R'",
         {"Subject": None},
     ),
@@ -46,7 +48,7 @@ _INFO = {
         "High School and Beyond: 7185 students in 160 schools. school, sector (Public/Catholic), mean_ses "
         "(school mean of ses), size, himinty, sex, ses, mathach (math achievement), minority, and cses = "
         "ses - mean_ses (school-centred SES).",
-        "Raudenbush & Bryk (2002); R package nlme's MathAchieve and MathAchSchool (GPL >= 2), merged as in seed 004",
+        "Raudenbush & Bryk (2002); R package nlme's MathAchieve and MathAchSchool (GPL >= 2), merged by school",
         {"school": None, "sector": ["Public", "Catholic"], "sex": ["Male", "Female"], "minority": ["No", "Yes"]},
     ),
     "cbpp": DatasetInfo(
@@ -77,6 +79,15 @@ _INFO = {
         "Davies & Goldsmith (1972); " + _LME4,
         {"plate": None, "sample": None},
     ),
+    "oats": DatasetInfo(
+        "oats",
+        "Yates' split-plot oats trial: yield (1/4 lbs per sub-plot) of 3 oat varieties (Variety, whole plots) at 4 "
+        "nitrogen doses (nitro: 0, 0.2, 0.4, 0.6 cwt/acre; N: the same as a factor, 0.0cwt-0.6cwt, sub-plots) in "
+        "6 blocks (Block I-VI); 72 rows.",
+        "Yates (1935), Suppl. J. R. Statist. Soc. 2:181-247; R package nlme's Oats (GPL >= 2), exported by "
+        "tests/reference/make_emmeans.R",
+        {"Block": None, "Variety": None, "N": None},
+    ),
     "dyestuff": DatasetInfo(
         "dyestuff",
         "Yield of dyestuff (Yield) from 6 batches (Batch) of an intermediate product, 5 preparations each; 30 rows.",
@@ -106,7 +117,7 @@ def load(name: str) -> pd.DataFrame:
     ----------
     name
         One of :func:`names`: ``sleepstudy``, ``sleep2``, ``hsb``, ``cbpp``,
-        ``grouseticks``, ``pastes``, ``penicillin``, ``dyestuff``.
+        ``grouseticks``, ``pastes``, ``penicillin``, ``oats``, ``dyestuff``.
 
     Examples
     --------

@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,35 @@ if TYPE_CHECKING:
 
 
 #: The keywords of ``predict`` (lme4's spellings ``allow.new.levels`` and ``re.form`` get a hint).
-PREDICT_ARGS = ["newdata", "re_form", "new_levels", "type", "allow_new_levels"]
+PREDICT_ARGS = [
+    "newdata",
+    "re_form",
+    "new_levels",
+    "type",
+    "allow_new_levels",
+    "interval",
+    "level",
+    "nsim",
+    "random_seed",
+]
+
+
+#: The function behind ``predict(interval=...)``: :func:`hierbayes.interpret.intervals.predict_interval`. The
+#: interpret package sits above the fits, so it registers the function when it is imported, and ``import
+#: hierbayes`` imports it (so every fit has it); the fits never import it.
+_PREDICT_INTERVAL: list[Callable[..., pd.DataFrame]] = []
+
+
+def register_predict_interval(function: Callable[..., pd.DataFrame]) -> None:
+    """Set the function that computes ``fit.predict(..., interval=...)`` (called by :mod:`hierbayes.interpret`)."""
+    _PREDICT_INTERVAL[:] = [function]
+
+
+def predict_interval(fit: MixedFit, *args: Any, **kwargs: Any) -> pd.DataFrame:
+    """``fit.predict(newdata, interval=...)``: the registered function's DataFrame of estimates and intervals."""
+    if not _PREDICT_INTERVAL:  # only when hierbayes.fits is loaded without the package (never by import hierbayes)
+        raise RuntimeError("predict(interval=...) needs hierbayes.interpret: import hierbayes.interpret first")
+    return _PREDICT_INTERVAL[0](fit, *args, **kwargs)
 
 
 def check_predict_type(type: str) -> None:
@@ -139,9 +168,13 @@ class MixedFit(ABC):
         type: str = "link",
         *,
         allow_new_levels: bool | None = None,
+        interval: str | None = None,
+        level: float = 0.95,
+        nsim: int = 1000,
+        random_seed: int | None = None,
         **unknown,
-    ) -> np.ndarray:
-        """Predictions from point estimates of the effects.
+    ) -> np.ndarray | pd.DataFrame:
+        """Predictions from point estimates of the effects, optionally with intervals.
 
         Parameters
         ----------
@@ -161,15 +194,39 @@ class MixedFit(ABC):
             lme4's ``type``: ``"link"`` or ``"response"``, the same for a
             linear mixed model.
         allow_new_levels
-            lme4's spelling: True is ``new_levels="population"``.
+            lme4's spelling: True is ``new_levels="population"``; with
+            ``interval="prediction"`` a new level's effects are drawn from the
+            fitted distribution.
+        interval
+            None (the predictions alone), ``"confidence"`` (delta-method interval
+            of the mean, conditional on the random effects) or ``"prediction"``
+            (an interval for a new observation, by simulation: residual noise,
+            the random effects' and the parameters' uncertainty; see
+            :mod:`hierbayes.interpret.intervals`).
+        level
+            Interval level.
+        nsim, random_seed
+            Simulations for ``interval="prediction"``, and their seed.
 
         Returns
         -------
-        numpy.ndarray
-            One prediction per row (NaN where a used value is missing).
+        numpy.ndarray or pandas.DataFrame
+            One prediction per row (NaN where a used value is missing); with
+            ``interval``, a DataFrame of ``estimate``, (``std_error``,) ``lower``, ``upper``.
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> fit = hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
+        >>> pi = fit.predict({"Days": [5], "Subject": ["308"]}, interval="prediction", random_seed=1)
+        >>> pi.columns.tolist(), bool(pi.lower[0] < pi.estimate[0] < pi.upper[0])
+        (['estimate', 'lower', 'upper'], True)
         """
         check_unknown(unknown, "predict", PREDICT_ARGS)
         check_predict_type(type)
+        if interval is not None:
+            return predict_interval(self, newdata, re_form, new_levels, allow_new_levels, interval, level, nsim,
+                                    random_seed)  # fmt: skip
         policy = new_levels_policy(allow_new_levels, new_levels)
         eta = linear_predictor(self.design, self.fixef.to_numpy(), self._ranef_arrays(), newdata, re_form, policy)
         return self._inverse_link(eta)

@@ -13,7 +13,7 @@ from hierbayes._args import check_unknown
 from hierbayes._warnings import warn
 from hierbayes.design.newdata import new_levels_policy
 from hierbayes.errors import ArgumentError, OverdispersionWarning
-from hierbayes.fits.base import PREDICT_ARGS, check_predict_type, linear_predictor
+from hierbayes.fits.base import PREDICT_ARGS, check_predict_type, linear_predictor, predict_interval
 from hierbayes.fits.frequentist import FrequentistFit, singular_warning, use_re_of
 from hierbayes.fits.glmer_summary import GlmerSummary
 from hierbayes.glmm.fit import GlmmEstimates, make_devfun
@@ -153,8 +153,10 @@ class GlmerFit(FrequentistFit):
         type: str = "link",
         *,
         allow_new_levels: bool | None = None,
+        interval: str | None = None,
+        level: float = 0.95,
         **unknown,
-    ) -> np.ndarray:
+    ) -> np.ndarray | pd.DataFrame:
         """Predictions on the link (default, as lme4) or response scale.
 
         Parameters
@@ -163,9 +165,15 @@ class GlmerFit(FrequentistFit):
             As :meth:`MixedFit.predict`.
         type
             ``"link"`` (eta) or ``"response"`` (the mean: a probability or a rate).
+        interval, level
+            ``"confidence"``: a DataFrame of ``estimate``, ``std_error``, ``lower``,
+            ``upper`` (delta method on the link scale, mapped through the inverse link
+            for ``type="response"``).
         """
-        check_unknown(unknown, "predict", PREDICT_ARGS)
+        check_unknown(unknown, "predict", [a for a in PREDICT_ARGS if a not in ("nsim", "random_seed")])
         check_predict_type(type)
+        if interval is not None:
+            return predict_interval(self, newdata, re_form, new_levels, allow_new_levels, interval, level, type=type)
         policy = new_levels_policy(allow_new_levels, new_levels)
         eta = linear_predictor(self.design, self.estimates.beta, self.estimates.b, newdata, re_form, policy)
         return eta if type == "link" else self.response.linkinv(eta)
@@ -235,7 +243,7 @@ class GlmerFit(FrequentistFit):
             Parameters (names like ``".sig01"``, ``"period2"``, 1-based positions,
             ``"theta_"`` or ``"beta_"``); all by default.
         **boot_options
-            For ``method="boot"``: ``nsim``, ``seed``, ``progress``.
+            For ``method="boot"``: ``nsim``, ``seed``, ``progressbar`` (or ``progress``).
         """
 
         methods = ("profile", "wald", "boot")
@@ -245,9 +253,11 @@ class GlmerFit(FrequentistFit):
         check_level(level)
         names = [*self.sdcor.index, *self.fixef.index]
         chosen = select(names, parm, len(self.sdcor))
-        check_unknown({k: v for k, v in boot_options.items() if k not in ("nsim", "seed", "progress")}, "confint",
-                      ["method", "level", "parm", "nsim", "seed", "progress"])  # fmt: skip
-        allowed = ("nsim", "seed", "progress") if key == "boot" else ()
+        check_unknown({k: v for k, v in boot_options.items() if k not in ("nsim", "seed", "progressbar", "progress")},
+                      "confint", ["method", "level", "parm", "nsim", "seed", "progressbar"])  # fmt: skip
+        if key != "boot":  # no progress bar to show for these; accepted as for LmerFit.confint
+            boot_options = {k: v for k, v in boot_options.items() if k not in ("progressbar", "progress")}
+        allowed = ("nsim", "seed", "progressbar", "progress") if key == "boot" else ()
         bad = [k for k in boot_options if k not in allowed]
         if bad:
             raise ArgumentError(

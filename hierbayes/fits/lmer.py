@@ -49,7 +49,8 @@ class LmerFit(FrequentistFit):
         ``hb.compare`` uses them when present; ``fit.boot = None`` forgets them.
     cache
         Results computed once and reused (lmerTest's derivatives of the
-        variance parameters, the Kenward-Roger adjustment), by name.
+        variance parameters, the Kenward-Roger adjustment, the tables'
+        default profile intervals, emmeans' bases), by name.
 
     Examples
     --------
@@ -247,26 +248,28 @@ class LmerFit(FrequentistFit):
         n_jobs: int | None = None,
         progress: bool | None = None,
         use_u: bool | None = None,
+        progressbar: bool | None = None,
     ):
         """Parametric bootstrap (lme4's ``bootMer``) or case bootstrap over groups (``resample=["Subject"]``).
 
         Replicates run on all cores with per-replicate seeds (results do not
         depend on ``n_jobs``). The result is kept as ``fit.boot``; its
         ``.confint()`` gives percentile intervals and ``.idata`` an ArviZ 1.x
-        DataTree of the replicates.
+        DataTree of the replicates. ``progressbar`` (older spelling ``progress``): a bar, by
+        default in Jupyter and interactive sessions only.
 
         Examples
         --------
         >>> import hierbayes as hb
         >>> fit = hb.lmer("Reaction ~ Days + (1 | Subject)", hb.datasets.load("sleepstudy"))
-        >>> fit.bootstrap(nsim=20, seed=1, n_jobs=1, progress=False).t.columns.tolist()
+        >>> fit.bootstrap(nsim=20, seed=1, n_jobs=1).t.columns.tolist()
         ['.sig01', '.sigma', '(Intercept)', 'Days']
         """
 
         if use_u is not None:  # lme4's bootMer spelling
             use_re = bool(use_u)
         self.boot = bootstrap(self, nsim=nsim, seed=seed, resample=resample, use_re=use_re, n_jobs=n_jobs,
-                              progress=progress)  # fmt: skip
+                              progress=progress, progressbar=progressbar)  # fmt: skip
         return self.boot
 
     def coef_table(self, ddf: str = "satterthwaite") -> pd.DataFrame:
@@ -404,8 +407,10 @@ class LmerFit(FrequentistFit):
 
         return confint(self, method=method, level=level, parm=parm, **boot_options)
 
-    def profile(self, which: str | list[str] | None = None):
+    def profile(self, which: str | list[str] | None = None, progressbar: bool | None = None):
         """Profile the likelihood (lme4's ``profile``); ``.table`` holds the zeta table.
+
+        ``progressbar``: a bar per parameter, by default in Jupyter and interactive sessions only.
 
         Examples
         --------
@@ -415,7 +420,7 @@ class LmerFit(FrequentistFit):
         ['.zeta', '.sig01', '.sigma', '(Intercept)', '.par']
         """
 
-        return profile(self, which=which)
+        return profile(self, which=which, progressbar=progressbar)
 
     def summary(self, ddf: str = "satterthwaite"):
         """lmerTest-style summary (``print(fit.summary())``); ``ddf`` as in :meth:`coef_table`."""

@@ -23,7 +23,7 @@ from hierbayes.bayesian.diagnostics import diagnose
 from hierbayes.bayesian.predict import draws_of, encode_rows, mean_of
 from hierbayes.bayesian.sampling import posterior_draws
 from hierbayes.design.newdata import new_levels_policy
-from hierbayes.fits.base import MixedFit
+from hierbayes.fits.base import MixedFit, predict_interval
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -220,8 +220,10 @@ class PosteriorFit(MixedFit):
         random_seed: int | None = None,
         *,
         allow_new_levels: bool | None = None,
-    ) -> np.ndarray | xr.DataArray:
-        """Predictions: posterior means, or draws of the mean or of new responses.
+        interval: str | None = None,
+        level: float = 0.95,
+    ) -> np.ndarray | xr.DataArray | pd.DataFrame:
+        """Predictions: posterior means, or draws of the mean or of new responses, or intervals.
 
         Parameters
         ----------
@@ -241,7 +243,16 @@ class PosteriorFit(MixedFit):
             ``"response"`` or ``"link"`` (the linear predictor; not for ``"predictive"``).
         random_seed
             Seed for ``new_levels="sample"`` and ``kind="predictive"``.
+        interval, level
+            ``"confidence"``: a DataFrame of ``estimate`` (posterior mean), ``lower``,
+            ``upper`` (equal-tailed credible interval of the expected response);
+            ``"prediction"``: the posterior predictive interval of a new observation
+            (new levels draw their effects from the fitted distribution with
+            ``allow_new_levels=True``).
         """
+        if interval is not None:
+            return predict_interval(self, newdata, re_form, new_levels, allow_new_levels, interval, level,
+                                    random_seed=random_seed, type=scale)  # fmt: skip
 
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")

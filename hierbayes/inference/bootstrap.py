@@ -10,7 +10,8 @@
 Replicate i draws from its own generator, seeded by child i of
 ``numpy.random.SeedSequence(seed)``, so the results do not depend on how the
 replicates are split between worker processes. Replicates run in a process
-pool (all cores by default) with a tqdm progress bar when interactive.
+pool (all cores by default) with a progress bar in Jupyter and interactive
+sessions (``progressbar``, :mod:`hierbayes._progress`).
 Percentile intervals use boot's ``norm.inter`` interpolation, as
 ``confint(m, method = "boot")`` does.
 """
@@ -21,7 +22,6 @@ import dataclasses
 import inspect
 import multiprocessing as mp
 import os
-import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-from tqdm.auto import tqdm
 
+from hierbayes._progress import progress_bar, resolve
 from hierbayes._warnings import warn
 from hierbayes.design import Design
 from hierbayes.design.varcorr import sdcor_parameters
@@ -120,6 +120,31 @@ class BootResult:
     n_failed: int = 0
     info: dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        """How the replicates were made, and boot's summary (original, bias, std. error) with percentile intervals."""
+        how = f"{self.kind} bootstrap".capitalize()
+        method = {"reml": "REML", "ml": "ML"}.get(str(self.info.get("method", "")), "")
+        of = f" of the {method} fit" if method else ""
+        formula = self.info.get("formula")
+        lines = [f"{how}{of}{': ' + formula if formula else ''}"]
+        extra = f", groups of {', '.join(self.resample)} resampled" if self.resample else ""
+        extra += ", conditional on the fitted random effects" if self.info.get("use_re") else ""
+        lines.append(f"{self.nsim} replicates (seed {self.seed}){extra}; {self.n_failed} failed")
+        t = self.t.to_numpy(dtype=float)
+        ci = self.confint(0.95)
+        width = max([len(c) for c in self.t.columns] + [9])
+        cols = ("original", "bias", "std. error", "2.5 %", "97.5 %")
+        lines.append(" " * width + "".join(f"{c:>12}" for c in cols))
+        with np.errstate(invalid="ignore"):
+            for j, name in enumerate(self.t.columns):
+                col = t[:, j][np.isfinite(t[:, j])]
+                t0 = float(self.t0[name])
+                vals = (t0, col.mean() - t0 if col.size else np.nan, col.std(ddof=1) if col.size > 1 else np.nan,
+                        *ci.loc[name].to_numpy())  # fmt: skip
+                lines.append(f"{name:<{width}}" + "".join(f"{_g(v):>12}" for v in vals))
+        lines.append(".confint(level, type) for other intervals, .t for the replicates, .idata for ArviZ")
+        return "\n".join(lines)
+
     def confint(self, level: float = 0.95, type: str = "perc") -> pd.DataFrame:
         """Bootstrap intervals (``confint(bootMer(...), type=)``): ``"perc"``, ``"basic"`` or ``"norm"``."""
         return boot_intervals(self.t, self.t0, level, type)
@@ -140,6 +165,10 @@ class BootResult:
             resample=",".join(self.resample), n_failed=self.n_failed,
         )  # fmt: skip
         return xr.DataTree.from_dict({"posterior": post})
+
+
+def _g(v: float) -> str:
+    return "NA" if not np.isfinite(v) else f"{v:.5g}"
 
 
 def norm_inter(t: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -198,10 +227,6 @@ def _statistics(fit: LmerFit, theta: np.ndarray, sigma: np.ndarray, beta: np.nda
     return pd.DataFrame(rows, columns=names)
 
 
-def _interactive() -> bool:
-    return bool(getattr(sys.stderr, "isatty", lambda: False)())
-
-
 def bootstrap(
     fit: LmerFit,
     nsim: int = 1000,
@@ -210,6 +235,7 @@ def bootstrap(
     use_re: bool = False,
     n_jobs: int | None = None,
     progress: bool | None = None,
+    progressbar: bool | None = None,
 ) -> BootResult:
     """Bootstrap a REML/ML fit (lme4's ``bootMer``; a case bootstrap with ``resample``).
 
@@ -231,7 +257,10 @@ def bootstrap(
     n_jobs
         Worker processes; all cores by default (1 runs in this process).
     progress
-        Show a tqdm progress bar; by default when stderr is a terminal.
+        The older spelling of ``progressbar``.
+    progressbar
+        A progress bar: by default in Jupyter and interactive sessions, never in a plain script
+        (hierbayes' one convention, as :func:`hierbayes.bayes`); True or False to choose.
 
     Returns
     -------
@@ -241,7 +270,7 @@ def bootstrap(
     --------
     >>> import hierbayes as hb
     >>> fit = hb.lmer("Reaction ~ Days + (1 | Subject)", hb.datasets.load("sleepstudy"))
-    >>> res = bootstrap(fit, nsim=20, seed=1, n_jobs=1, progress=False)
+    >>> res = bootstrap(fit, nsim=20, seed=1, n_jobs=1)
     >>> res.t.shape
     (20, 4)
     """
@@ -256,7 +285,7 @@ def bootstrap(
     seeds = np.random.SeedSequence(seed).spawn(nsim)
     items = list(enumerate(seeds))
     n_jobs = os.cpu_count() or 1 if n_jobs is None else max(1, int(n_jobs))
-    show = _interactive() if progress is None else bool(progress)
+    show = resolve(progressbar, progress, "bootstrap")
     results = _run(task, items, n_jobs, show)
     results.sort(key=lambda r: r[0])
     theta = np.array([r[1] for r in results])
@@ -269,7 +298,8 @@ def bootstrap(
         warn(f"{n_failed} of {nsim} bootstrap refits failed (NaN rows)", HierbayesWarning)
     return BootResult(
         t=t, t0=t0, theta=theta, sigma=sigma, beta=beta, kind="case" if plan else "parametric", nsim=nsim,
-        seed=seed, resample=tuple(resample or ()), n_failed=n_failed, info={"use_re": use_re, "n_jobs": n_jobs},
+        seed=seed, resample=tuple(resample or ()), n_failed=n_failed,
+        info={"use_re": use_re, "n_jobs": n_jobs, "formula": str(getattr(fit, "formula", "")), "method": fit.method},
     )  # fmt: skip
 
 
@@ -287,7 +317,7 @@ def _refit_control(fit: LmerFit):
 
 
 def _run(task: _Task, items: list, n_jobs: int, show: bool) -> list:
-    bar = tqdm(total=len(items), disable=not show, desc="bootstrap", unit="fit")
+    bar = progress_bar(len(items), "bootstrap", show, unit="refit")
     out: list = []
     try:
         if n_jobs == 1 or len(items) < 4 * n_jobs:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from hierbayes._progress import progress_bar, resolve
 from hierbayes._threads import single_thread_blas
 from hierbayes.design.varcorr import sdcor_parameters
 from hierbayes.errors import HierbayesError
@@ -51,7 +51,13 @@ def simulate_response(fit: GlmerFit, nsim: int, rng: np.random.Generator, use_u:
     return out
 
 
-def bootstrap(fit: GlmerFit, nsim: int = 500, seed: int | None = None, progress: bool = False) -> pd.DataFrame:
+def bootstrap(
+    fit: GlmerFit,
+    nsim: int = 500,
+    seed: int | None = None,
+    progress: bool | None = None,
+    progressbar: bool | None = None,
+) -> pd.DataFrame:
     """Parametric bootstrap replicates of the SDs/correlations and fixed effects.
 
     Parameters
@@ -63,7 +69,9 @@ def bootstrap(fit: GlmerFit, nsim: int = 500, seed: int | None = None, progress:
     seed
         Seed for NumPy's default generator.
     progress
-        Show a tqdm progress bar.
+        The older spelling of ``progressbar``.
+    progressbar
+        A progress bar: by default in Jupyter and interactive sessions only (:mod:`hierbayes._progress`).
 
     Returns
     -------
@@ -83,10 +91,9 @@ def bootstrap(fit: GlmerFit, nsim: int = 500, seed: int | None = None, progress:
     names = list(fit.sdcor.index) + list(fit.fixef.index)
     out = np.full((nsim, len(names)), np.nan)
     start = {"theta": fit.estimates.theta, "fixef": fit.estimates.beta}
-    iterator = range(nsim)
-    if progress:
-        iterator = tqdm(iterator, desc="bootstrap", total=nsim)
-    for s in iterator:
+    bar = progress_bar(nsim, "bootstrap", resolve(progressbar, progress, "bootstrap"), unit="refit")
+    for s in range(nsim):
+        bar.update()
         design = dataclasses.replace(fit.design, y=ys[s])
         try:
             with warnings.catch_warnings(), single_thread_blas():
@@ -96,11 +103,17 @@ def bootstrap(fit: GlmerFit, nsim: int = 500, seed: int | None = None, progress:
             continue
         covs = fit.layout.covariances(est.theta, 1.0)
         out[s] = np.concatenate([sdcor_parameters(design.blocks, covs, None).to_numpy(), est.beta])
+    bar.close()
     return pd.DataFrame(out, columns=names)
 
 
 def boot_confint(
-    fit: GlmerFit, level: float = 0.95, nsim: int = 500, seed: int | None = None, progress: bool = False
+    fit: GlmerFit,
+    level: float = 0.95,
+    nsim: int = 500,
+    seed: int | None = None,
+    progress: bool | None = None,
+    progressbar: bool | None = None,
 ) -> pd.DataFrame:
     """Percentile bootstrap intervals (lme4's ``confint(m, method = "boot")``), rows as lme4's.
 
@@ -111,7 +124,7 @@ def boot_confint(
     >>> list(boot_confint(fit, nsim=10, seed=1).columns)
     ['lower', 'upper']
     """
-    reps = bootstrap(fit, nsim=nsim, seed=seed, progress=progress)
+    reps = bootstrap(fit, nsim=nsim, seed=seed, progress=progress, progressbar=progressbar)
     a = (1 - level) / 2
     q = reps.quantile([a, 1 - a]).T
     q.columns = ["lower", "upper"]

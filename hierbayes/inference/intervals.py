@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from hierbayes._args import check_unknown
+from hierbayes._progress import resolve
 from hierbayes.errors import ArgumentError, UnknownParameterError
 from hierbayes.inference.bootstrap import bootstrap, check_boot_options
 from hierbayes.inference.profile import profile
@@ -101,6 +102,7 @@ def confint(
     check_level(level)
     names = parameter_names(fit)
     chosen = select(names, parm, len(fit.sdcor))
+    progress = {k: boot_options.pop(k) for k in ("progressbar", "progress") if k in boot_options}
     if boot_options:
         boot_names = [n for n in inspect.signature(bootstrap).parameters if n != "fit"]
         check_unknown({k: v for k, v in boot_options.items() if k not in boot_names}, "confint",
@@ -110,10 +112,12 @@ def confint(
     if method == "wald":
         return wald(fit, level).loc[chosen]
     if method == "profile":
-        ci = profile(fit, which=chosen).confint(level)
+        show = resolve(progress.get("progressbar"), progress.get("progress"), "confint(method='profile')")
+        ci = profile(fit, which=chosen, progressbar=show).confint(level)
         ci.columns = _columns(level)
         return ci.loc[chosen]
     check_boot_options(boot_options, "confint(method='boot')")
     boot_options.setdefault("nsim", BOOT_NSIM)
+    boot_options.update(progress)
     result = fit.bootstrap(**boot_options)  # the fit keeps the replicates (fit.boot)
     return result.confint(level).loc[chosen]

@@ -20,13 +20,14 @@ Mirrors lme4 1.1-31's ``profile.merMod``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hierbayes._progress import progress_bar, show_progress
 from hierbayes._warnings import warn
 from hierbayes.design.varcorr import sdcor_parameters
 from hierbayes.errors import ConvergenceWarning, UnknownParameterError
@@ -70,6 +71,24 @@ class Profile:
     forward: dict[str, PolySpline | None]
     lower: dict[str, float]
     upper: dict[str, float]
+    formula: str = ""
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        """What was profiled and the 95% intervals, not the zeta table (``.table``)."""
+        pars = list(self.backward)
+        head = f"Likelihood profile{' of ' + self.formula if self.formula else ''}"
+        head += f": {len(pars)} parameter{'s' * (len(pars) != 1)}, {len(self.table)} points (ML deviance)"
+        ci = self.confint(0.95)
+        width = max([len(p) + len(self.descriptions.get(p, "")) + 3 for p in pars] + [9])
+        lines = [head, f"{'':<{width}} {'ML est.':>11} {'2.5 %':>11} {'97.5 %':>11}"]
+        for p in pars:
+            name = f"{p} ({self.descriptions[p]})" if self.descriptions.get(p) else p
+            est = self.estimates.get(p, np.nan)
+            lo, hi = ci.loc[p].to_numpy()
+            lines.append(f"{name:<{width}} {_g(est):>11} {_g(lo):>11} {_g(hi):>11}")
+        lines.append(".confint(level) for other levels, .plot() for the zeta plots, .table for the profiled points")
+        return "\n".join(lines)
 
     def confint(self, level: float = 0.95) -> pd.DataFrame:
         """Profile intervals of every profiled parameter (lme4's ``confint.thpr``)."""
@@ -99,6 +118,23 @@ class Profile:
         warn(f"bad spline fit for {name}: falling back to linear interpolation", ConvergenceWarning)
         zz, xx = sub[".zeta"].to_numpy(), sub[name].to_numpy()
         return tuple(np.interp(z, zz, xx, left=np.nan, right=np.nan))
+
+
+def _g(v: float) -> str:
+    return "NA" if not np.isfinite(v) else f"{v:.5g}"
+
+
+def _descriptions(fit: LmerFit) -> dict[str, str]:
+    """lme4's names of the variance parameters, in words: ``.sig01`` -> ``sd (Intercept) | Subject``."""
+    out, n = {}, 0
+    for b in fit.design.blocks:
+        for r, c in b.theta_index:
+            n += 1
+            grp = b.bar_name(c)
+            what = f"sd {b.terms[r]}" if r == c else f"cor {b.terms[c]}, {b.terms[r]}"
+            out[f".sig{n:02d}"] = f"{what} | {grp}"
+    out[".sigma"] = "residual sd"
+    return out
 
 
 def sdcor_to_theta(fit: LmerFit, values: np.ndarray, sigma: float) -> np.ndarray:
@@ -233,10 +269,12 @@ class _Profiler:
             i += 1
         return rows
 
-    def profile(self, which: list[int]) -> list[np.ndarray]:
+    def profile(self, which: list[int], show: bool = False) -> list[np.ndarray]:
         centre = np.r_[0.0, self.opt]
         out = []
+        bar = progress_bar(len(which), "profile", show, unit="parameter")
         for w in which:
+            bar.set_postfix_str(self.names[w], refresh=False)
             self._current = w
             cc, pw = w + 1, self.opt[w]
             if w < self.nvp:
@@ -252,10 +290,14 @@ class _Profiler:
             pts = np.unique(np.array(up + down), axis=0)
             pts = pts[np.argsort(pts[:, cc], kind="stable")]
             out.append(pts)
+            bar.update()
+        bar.close()
         return out
 
 
-def profile(fit: LmerFit, which: list[str] | None = None, alphamax: float = 0.01) -> Profile:
+def profile(
+    fit: LmerFit, which: list[str] | None = None, alphamax: float = 0.01, progressbar: bool | None = None
+) -> Profile:
     """Profile the likelihood of an LMM (lme4's ``profile(m)``).
 
     Parameters
@@ -268,6 +310,9 @@ def profile(fit: LmerFit, which: list[str] | None = None, alphamax: float = 0.01
         parameters or all fixed effects.
     alphamax
         The profile extends to ``|zeta| = sqrt(qchisq(1 - alphamax, npar))``.
+    progressbar
+        A bar per profiled parameter: by default in Jupyter and interactive sessions, not in
+        scripts (:mod:`hierbayes._progress`); True or False to choose.
 
     Returns
     -------
@@ -284,7 +329,7 @@ def profile(fit: LmerFit, which: list[str] | None = None, alphamax: float = 0.01
     prof = _Profiler(fit, alphamax)
     names = prof.names
     idx = _which(which, names, prof.nvp)
-    tables = prof.profile(idx)
+    tables = prof.profile(idx, show_progress(progressbar))
     frames, backward, forward = [], {}, {}
     for w, pts in zip(idx, tables, strict=True):
         name = names[w]
@@ -307,6 +352,8 @@ def profile(fit: LmerFit, which: list[str] | None = None, alphamax: float = 0.01
         forward=forward,
         lower={k: v[0] for k, v in bounds.items()},
         upper={k: v[1] for k, v in bounds.items()},
+        formula=str(getattr(fit, "formula", "")),
+        descriptions=_descriptions(fit),
     )
 
 

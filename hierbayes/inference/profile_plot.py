@@ -63,7 +63,7 @@ def plot_profile(
     >>> [ax.get_xlabel() for ax in fig.axes]
     ['.sig01', '.sigma', '(Intercept)']
     """
-    from matplotlib.figure import Figure  # matplotlib only for the plot: import hierbayes stays light
+    from hierbayes._figure import HierbayesFigure  # matplotlib only for the plot: import hierbayes stays light
 
     names = list(which) if which is not None else list(profile.backward)
     missing = [n for n in names if n not in profile.backward]
@@ -71,7 +71,7 @@ def plot_profile(
         raise UnknownParameterError(f"{', '.join(missing)} not profiled; profiled: {', '.join(profile.backward)}")
     ncols = ncols or min(3, len(names))
     nrows = int(np.ceil(len(names) / ncols))
-    fig = Figure(figsize=figsize or (3.3 * ncols, 2.9 * nrows), layout="constrained")
+    fig = HierbayesFigure(figsize=figsize or (3.3 * ncols, 2.9 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     zq = stats.norm.ppf(0.5 + np.asarray(levels) / 2)
     for ax, name in zip(axes, names, strict=False):

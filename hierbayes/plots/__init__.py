@@ -9,7 +9,9 @@ Every function takes one or more fits from any engine and returns a
 * :func:`pooling`: the data per group with complete, no and partial pooling lines;
 * :func:`ppc`: posterior predictive check, and the same check from ``simulate`` for REML fits;
 * :func:`diagnostics`: residuals vs fitted, scale-location, QQ plots; trace and rank plots for posteriors;
-* :func:`forest`: fixed effects and variance components of several fits with their intervals.
+* :func:`forest`: fixed effects and variance components of several fits with their intervals;
+* :func:`predictions`, :func:`comparisons`, :func:`slopes`: bambi's ``plot_*`` of
+  :func:`hierbayes.predictions` and kin, several fits overlaid.
 
 The same colour marks an engine everywhere (:mod:`hierbayes.plots.style`).
 """
@@ -19,6 +21,17 @@ from hierbayes.plots.diagnostics import diagnostics
 from hierbayes.plots.forest import forest
 from hierbayes.plots.pooling import pooling_plot as pooling
 from hierbayes.plots.ppc import ppc
+from hierbayes.plots.predictions import comparisons, predictions, slopes
 from hierbayes.plots.shrinkage import shrinkage
 
-__all__ = ["caterpillar", "diagnostics", "forest", "pooling", "ppc", "shrinkage"]
+__all__ = [
+    "caterpillar",
+    "comparisons",
+    "diagnostics",
+    "forest",
+    "pooling",
+    "ppc",
+    "predictions",
+    "shrinkage",
+    "slopes",
+]

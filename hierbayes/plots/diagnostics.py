@@ -1,4 +1,4 @@
-"""Model checks (seed 000's list): residuals vs fitted, scale-location, QQ plots; trace and rank plots."""
+"""Model checks: residuals vs fitted, scale-location, QQ plots; trace and rank plots."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from scipy import stats
 from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit
 from hierbayes.plots._arviz import plot_collection
-from hierbayes.plots.style import SMALL, fit_styles, lowess, new_figure, target_axes
-from hierbayes.tables.fitinfo import check_fits, is_bayes
+from hierbayes.plots.style import SMALL, PlotSetup, lowess, plot_setup
+from hierbayes.tables.fitinfo import is_bayes
 
 KINDS = ("residuals", "trace", "rank")
 
@@ -66,13 +66,13 @@ def diagnostics(
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    fits = check_fits(fits, "diagnostics")
+    setup = plot_setup(fits, "diagnostics", labels)
+    fits, styles = setup.fits, setup.styles
     if kind != "residuals":
-        return _mcmc(fits, kind)
-    styles = fit_styles(fits, labels)
+        return _mcmc(setup, kind)
     re_terms = [(b.group, t) for b in fits[0].design.blocks for t in b.terms]
     ncols = 3 + len(re_terms)
-    fig, axes = target_axes(ax, ncols * len(fits), 3.2, 3.0, ncols=ncols)
+    fig, axes = setup.figure(ncols * len(fits), 3.2, 3.0, ax=ax, ncols=ncols)
     for i, (fit, st) in enumerate(zip(fits, styles, strict=True)):
         row = axes[i * ncols : (i + 1) * ncols]
         fitted = np.asarray(fit.fitted, dtype=float)
@@ -152,10 +152,11 @@ def _qq(a: Axes, values: np.ndarray, color: str) -> None:
     a.axline((0.0, b0), slope=b1, color="k", lw=1.0, label="qqline")
 
 
-def _mcmc(fits: list[MixedFit], kind: str) -> Figure:
+def _mcmc(setup: PlotSetup, kind: str) -> Figure:
     import xarray as xr  # xarray only when drawing: import hierbayes stays light
     from arviz_plots import plot_rank, plot_trace_dist  # (as xarray)
 
+    fits = setup.fits
     if len(fits) != 1 or not is_bayes(fits[0]):
         raise ModelError(f"{kind} plots need one posterior fit (hb.bayes); got {len(fits)} fit(s)")
     fit = fits[0]
@@ -164,8 +165,8 @@ def _mcmc(fits: list[MixedFit], kind: str) -> Figure:
     tree = xr.DataTree.from_dict({"posterior": ds, "sample_stats": fit.idata["sample_stats"].to_dataset()})
     by_chain = {"color": ["chain"], "overlay": ["chain"]}
     if kind == "trace":
-        fig = new_figure(10.0, 1.7 * len(names) + 0.6)
-        axes = fig.subplots(len(names), 2, squeeze=False)
+        fig, flat = setup.figure(2 * len(names), 5.0, 1.7 + 0.6 / len(names), ncols=2)
+        axes = np.array(flat, dtype=object).reshape(len(names), 2)
         pc = plot_collection(fig, dict(zip(names, axes, strict=True)), ds, aes=by_chain, column=["dist", "trace"])
         plot_trace_dist(tree, compact=False, plot_collection=pc)
         for a in axes.ravel():
@@ -174,10 +175,7 @@ def _mcmc(fits: list[MixedFit], kind: str) -> Figure:
     else:
         ncols = min(3, len(names))
         nrows = int(np.ceil(len(names) / ncols))
-        fig = new_figure(4.0 * ncols, 2.8 * nrows + 0.6)
-        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-        for extra in axes[len(names) :]:
-            extra.set_visible(False)
+        fig, axes = setup.figure(len(names), 4.0, 2.8 + 0.6 / nrows, ncols=ncols)
         pc = plot_collection(fig, dict(zip(names, axes, strict=False)), ds, aes=by_chain)
         plot_rank(tree, plot_collection=pc)
         for a in axes[: len(names)]:

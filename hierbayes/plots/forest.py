@@ -9,9 +9,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from hierbayes.fits.base import MixedFit
-from hierbayes.plots.style import SMALL, fit_styles, new_figure
+from hierbayes.plots.style import SMALL, plot_setup
 from hierbayes.tables.compare import compare
-from hierbayes.tables.fitinfo import check_fits
 from hierbayes.tables.table import _param_label
 
 
@@ -27,8 +26,8 @@ def forest(
     The rows are those of :func:`hierbayes.tables` (fixed effects, then each
     factor's SDs and correlations, then the residual SD); each row has its own
     x scale, since an intercept, a slope and an SD rarely share one. A fit
-    without an interval for a parameter (e.g. REML variance parameters before
-    profiling) shows its point estimate alone, hollow.
+    without an interval for a parameter (e.g. REML variance parameters with
+    ``intervals="wald"``) shows its point estimate alone, hollow.
 
     Parameters
     ----------
@@ -55,15 +54,14 @@ def forest(
     >>> [a.get_ylabel() for a in hb.plots.forest(fit).axes][:3]
     ['(Intercept)', 'Days', 'Subject\\nSD (Intercept)']
     """
-    fits = check_fits(fits, "forest")
-    styles = fit_styles(fits, labels)
+    setup = plot_setup(fits, "forest", labels)
+    fits, styles = setup.fits, setup.styles
     table = compare(*fits, prob=prob, intervals=intervals, labels=[s.label for s in styles]).frame
     table = table[table.index.get_level_values("effect").isin(effects)]
     n = len(table)
     if n == 0:
         raise ValueError(f"no parameters for effects {list(effects)}")
-    fig = new_figure(7.0, 0.62 * n * max(1.0, 0.6 + 0.25 * len(fits)) + 1.2)
-    axes = fig.subplots(n, 1, squeeze=False)[:, 0]
+    fig, axes = setup.figure(n, 7.0, 0.62 * max(1.0, 0.6 + 0.25 * len(fits)) + 1.2 / n, ncols=1)
     m = len(fits)
     offsets = (np.arange(m) - (m - 1) / 2) * 0.3
     for a, key in zip(axes, table.index, strict=True):

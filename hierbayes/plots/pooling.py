@@ -1,4 +1,7 @@
-"""Pooling plot: the data of each group with its complete, no and partial pooling lines (seed 002's figures)."""
+"""Pooling plot: the data of each group with its complete, no and partial pooling lines.
+
+The figures of Barr's *Learning Statistical Models Through Simulation in R* (ch. 5) for sleep2.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,7 @@ from matplotlib.figure import Figure
 
 from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit
-from hierbayes.plots.style import COMPLETE_POOLING_COLOR, DATA_COLOR, NO_POOLING_COLOR, SMALL, fit_styles, new_figure
-from hierbayes.tables.fitinfo import check_fits
+from hierbayes.plots.style import COMPLETE_POOLING_COLOR, DATA_COLOR, NO_POOLING_COLOR, SMALL, plot_setup
 from hierbayes.tables.pooling import COMPLETE, NONE, coefficient_terms, partial_label, pooling, pooling_block
 
 INTERCEPT = "(Intercept)"
@@ -61,18 +63,17 @@ def pooling_plot(
     >>> len([a for a in fig.axes if a.get_visible()])
     18
     """
-    fits = check_fits(fits, "pooling plot")
+    setup = plot_setup(fits, "pooling plot", labels)
+    fits, styles = setup.fits, setup.styles
     design = fits[0].design
     block = pooling_block(design, group)
     predictor, xvals = _predictor(design, block)
     table = pooling(*fits, group=block.group, labels=labels)
-    styles = fit_styles(fits, labels)
     chosen = _choose_levels(table, levels, max_panels)
     npan = len(chosen)
     ncols = ncols or int(min(6, max(1, np.ceil(np.sqrt(npan * 1.5)))))
     nrows = int(np.ceil(npan / ncols))
-    fig = new_figure(2.3 * ncols, 2.0 * nrows + 1.0)
-    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
+    fig, axes = setup.figure(npan, 2.3, 2.0 + 1.0 / nrows, ncols=ncols, sharex=True, sharey=True)
     y = np.asarray(design.y, dtype=float)
     grid = np.linspace(np.nanmin(xvals), np.nanmax(xvals), 2)
     codes = block.codes
@@ -93,8 +94,6 @@ def pooling_plot(
                 a.plot(grid, b0 + b1 * grid, color=color, ls=ls, lw=1.5, label=label)
         a.set_title(f"{lvl} (n={int(rows.sum())})", fontsize=SMALL + 1)
         a.tick_params(labelsize=SMALL)
-    for a in axes[npan:]:
-        a.set_visible(False)
     for col in range(min(ncols, npan)):
         bottom = axes[col + ncols * ((npan - 1 - col) // ncols)]
         bottom.xaxis.set_tick_params(labelbottom=True)

@@ -12,8 +12,8 @@ from matplotlib.lines import Line2D
 from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit
 from hierbayes.plots._arviz import plot_collection
-from hierbayes.plots.style import SMALL, fit_styles, target_axes
-from hierbayes.tables.fitinfo import check_fits, is_bayes
+from hierbayes.plots.style import SMALL, plot_setup
+from hierbayes.tables.fitinfo import is_bayes
 
 #: arviz-plots' kinds of ``plot_ppc_dist``; "cumulative" (ArviZ 0.x's name) is "ecdf"
 KINDS = ("kde", "ecdf", "hist", "dot")
@@ -74,9 +74,9 @@ def ppc(
     kind = ALIASES.get(kind, kind)
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)} (or 'cumulative'), not {kind!r}")
-    fits = check_fits(fits, "ppc")
-    styles = fit_styles(fits, labels)
-    fig, axes = target_axes(ax, len(fits), 5.0, 3.8)
+    setup = plot_setup(fits, "ppc", labels)
+    fits, styles = setup.fits, setup.styles
+    fig, axes = setup.figure(len(fits), 5.0, 3.8, ax=ax)
     for fit, st, a in zip(fits, styles, axes, strict=True):
         dt, title = replicates(fit, nsim, seed, conditional, st.label)
         pp = dt["posterior_predictive"].to_dataset()

@@ -17,11 +17,10 @@ from hierbayes.plots.style import (
     NO_POOLING_COLOR,
     SMALL,
     FitStyle,
-    fit_styles,
-    target_axes,
+    plot_setup,
     thin_labels,
 )
-from hierbayes.tables.fitinfo import check_fits, is_bayes
+from hierbayes.tables.fitinfo import is_bayes
 from hierbayes.tables.pooling import COMPLETE, NONE, partial_label, pooling, pooling_block
 
 KINDS = ("auto", "2d", "1d")
@@ -74,14 +73,14 @@ def shrinkage(
     >>> fit = hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
     >>> fig = hb.plots.shrinkage(fit)
     >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
-    ('(Intercept)', 'Days')
+    ('(Intercept): Reaction at Days = 0', 'Days: change in Reaction per unit of Days')
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    fits = check_fits(fits, "shrinkage")
+    setup = plot_setup(fits, "shrinkage", labels)
+    fits, styles = setup.fits, setup.styles
     block = pooling_block(fits[0].design, group)
     table = pooling(*fits, group=block.group, labels=labels)
-    styles = fit_styles(fits, labels)
     if kind == "auto":
         kind = "2d" if (terms is not None and len(terms) >= 2) or (terms is None and block.k >= 2) else "1d"
     want = 2 if kind == "2d" else 1
@@ -96,7 +95,7 @@ def shrinkage(
         raise ModelError(
             f"a 2D shrinkage plot needs two random-effect terms of {block.group} (it has {list(block.terms)})"
         )
-    fig, (a,) = target_axes(ax, 1, 8.5, 5.5)
+    fig, (a,) = setup.figure(1, 8.5, 5.5, ax=ax)
     if kind == "2d":
         _draw_2d(a, fits, table, styles, block.group, terms, ellipse_levels)
     else:
@@ -111,9 +110,31 @@ def _arrows(a: Axes, x0, y0, x1, y1, color: str, label: str) -> None:
              width=0.0035, headwidth=4, headlength=5, alpha=0.6, label=f"_{label} shrinkage")  # fmt: skip
 
 
-def _scale(fit: MixedFit) -> str:
+def axis_label(fit: MixedFit, term: str) -> str:
+    """A coefficient's axis label in the response's terms: what the number is a value of.
+
+    ``(Intercept): Reaction at Days = 0``, ``Days: change in Reaction per unit of Days``;
+    on the link scale for non-identity links (``(Intercept): log of the mean of TICKS ...``).
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> fit = hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
+    >>> axis_label(fit, "(Intercept)"), axis_label(fit, "Days")
+    ('(Intercept): Reaction at Days = 0', 'Days: change in Reaction per unit of Days')
+    """
+    design = fit.design
     link = fit.model.family.link.name
-    return "" if link == "identity" else f" ({link} scale)"
+    response = design.response_name
+    if link != "identity":
+        response = f"{link} of the mean of {response}"
+    others = [t for t in design.x_names if t not in ("(Intercept)", term)]
+    if term == "(Intercept)":
+        if not others:
+            return f"(Intercept): {response}"
+        at = ", ".join(f"{t} = 0" for t in others[:2]) + (", ..." if len(others) > 2 else "")
+        return f"(Intercept): {response} at {at}"
+    return f"{term}: change in {response} per unit of {term}"
 
 
 def _points(a: Axes, x, y, st: FitStyle, j: int, big: bool) -> None:
@@ -141,8 +162,8 @@ def _draw_2d(a, fits, table: pd.DataFrame, styles: list[FitStyle], group: str, t
     cx, cy = table[(COMPLETE, t1)].iloc[0], table[(COMPLETE, t2)].iloc[0]
     if np.isfinite(cx) and np.isfinite(cy):
         a.scatter([cx], [cy], marker="X", s=90, color=COMPLETE_POOLING_COLOR, label="complete pooling", zorder=5)
-    a.set_xlabel(t1 + _scale(fits[0]))
-    a.set_ylabel(t2 + _scale(fits[0]))
+    a.set_xlabel(axis_label(fits[0], t1))
+    a.set_ylabel(axis_label(fits[0], t2))
     a.set_title(f"Shrinkage of {group} coefficients: no pooling → partial pooling", fontsize=10)
     a.grid(color="0.93")
 
@@ -213,8 +234,9 @@ def _draw_1d(a, fits, table: pd.DataFrame, styles: list[FitStyle], group: str, t
         a.set_xlabel(f"{group} (ordered by no-pooling estimate; all groups have {int(n[0])} {unit})")
     else:
         a.set_xlabel(f"{unit} per {group} (group size)")
-    only_mean = list(design.x_names) == ["(Intercept)"] and term == "(Intercept)"
-    a.set_ylabel(f"mean {design.response_name} per {group}" if only_mean else term + _scale(fits[0]))
+    identity = fits[0].model.family.link.name == "identity"
+    only_mean = list(design.x_names) == ["(Intercept)"] and term == "(Intercept)" and identity
+    a.set_ylabel(f"mean {design.response_name} per {group}" if only_mean else axis_label(fits[0], term))
     hint = ": small groups move most" if x == "n" else ""
     a.set_title(f"Shrinkage of {group} {term} toward the population value{hint}", fontsize=10)
     a.grid(color="0.93")

@@ -1,9 +1,11 @@
-"""Shared look of every hierbayes plot: one colour per engine, figures made without pyplot.
+"""Shared set-up and look of every hierbayes plot: one colour per engine, figures made without pyplot.
 
-Figures are ``matplotlib.figure.Figure`` objects created directly (never
-through ``pyplot``), so a script never opens a window and nothing is left in
-pyplot's figure registry; Jupyter displays a returned Figure by itself and
-``fig.savefig("x.png")`` writes it.
+Every plot starts with :func:`plot_setup` (the fits checked, a label, colour and marker per fit)
+and takes its panels from :meth:`PlotSetup.figure` (the user's ``ax=`` or a new figure). Figures
+are :class:`hierbayes._figure.HierbayesFigure` objects created directly, never through
+``pyplot``: a script never opens a window and nothing is left in pyplot's figure registry, while
+Jupyter and VS Code display a returned figure by themselves (as a cell's last expression or as
+``fig`` in a later cell); ``fig.savefig("x.png")`` writes it.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from hierbayes._figure import new_figure
 from hierbayes.fits.base import MixedFit
-from hierbayes.tables.fitinfo import engine, fit_labels
+from hierbayes.tables.fitinfo import check_fits, check_same_data, engine, fit_labels
 
 #: Okabe-Ito colours, colour-blind safe: the same colour for an engine in every plot
 ENGINE_COLORS = {"reml": "#0072B2", "ml": "#56B4E9", "bayes": "#D55E00"}
@@ -55,26 +58,65 @@ def fit_styles(fits: Sequence[MixedFit], labels: Sequence[str] | None = None) ->
     return out
 
 
-def new_figure(width: float, height: float) -> Figure:
-    """A Figure not registered with pyplot, with constrained layout."""
-    return Figure(figsize=(width, height), layout="constrained")
+@dataclass(frozen=True)
+class PlotSetup:
+    """The fits of a plot, checked, with their styles; :meth:`figure` gives the panels."""
+
+    fits: list[MixedFit]
+    styles: list[FitStyle]
+
+    @property
+    def labels(self) -> list[str]:
+        return [s.label for s in self.styles]
+
+    def figure(
+        self,
+        panels: int,
+        width: float,
+        height: float,
+        ax: Axes | Sequence[Axes] | None = None,
+        ncols: int | None = None,
+        **subplots,
+    ) -> tuple[Figure, list[Axes]]:
+        """The user's axes (``ax=``, one per panel) or a new figure with ``panels`` panels.
+
+        ``width`` and ``height`` are per panel; ``ncols`` panels a row (default all in one row);
+        ``subplots`` go to ``Figure.subplots`` (``sharex``, ``sharey``). Unused cells of the grid
+        are hidden. Returns the figure and the ``panels`` axes, row by row.
+        """
+        if ax is not None:
+            axes = [ax] if isinstance(ax, Axes) else list(np.ravel(ax))
+            if len(axes) != panels:
+                raise ValueError(f"this plot draws {panels} panel(s); ax= got {len(axes)} axes")
+            return axes[0].figure, axes
+        ncols = ncols or panels
+        nrows = int(np.ceil(panels / ncols))
+        fig = new_figure(width * ncols, height * nrows)
+        axes = list(fig.subplots(nrows, ncols, squeeze=False, **subplots).ravel())
+        for extra_ax in axes[panels:]:
+            extra_ax.set_visible(False)
+        return fig, axes[:panels]
 
 
-def target_axes(ax: Axes | Sequence[Axes] | None, n: int, width: float, height: float, ncols: int | None = None):
-    """The user's axes (``ax=``, one per panel) or a new figure with ``n`` panels; returns (figure, axes list)."""
-    if ax is not None:
-        axes = [ax] if isinstance(ax, Axes) else list(np.ravel(ax))
-        if len(axes) != n:
-            raise ValueError(f"this plot draws {n} panel(s); ax= got {len(axes)} axes")
-        return axes[0].figure, axes
-    ncols = ncols or n
-    nrows = int(np.ceil(n / ncols))
-    fig = new_figure(width * ncols, height * nrows)
-    grid = fig.subplots(nrows, ncols, squeeze=False)
-    axes = list(grid.ravel())
-    for extra_ax in axes[n:]:
-        extra_ax.set_visible(False)
-    return fig, axes[:n]
+def plot_setup(
+    fits: Sequence[MixedFit], what: str, labels: Sequence[str] | None = None, same_data: bool = False
+) -> PlotSetup:
+    """The shared start of every plot: at least one fit, all fits (of the same data when
+    ``same_data``), and a label, colour and marker per fit.
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> fit = hb.lmer("Reaction ~ Days + (1 | Subject)", hb.datasets.load("sleepstudy"))
+    >>> setup = plot_setup([fit], "example")
+    >>> fig, axes = setup.figure(2, 3.0, 2.5)
+    >>> setup.labels, type(fig).__name__, len(axes)
+    (['REML'], 'HierbayesFigure', 2)
+    """
+    fits = check_fits(fits, what)
+    if same_data:
+        check_same_data(fits, what)
+    return PlotSetup(fits, fit_styles(fits, labels))
 
 
 def lowess(x: np.ndarray, y: np.ndarray, frac: float = 2 / 3, points: int = 60) -> tuple[np.ndarray, np.ndarray]:

@@ -35,8 +35,9 @@ def compare(
     intervals
         How REML/ML intervals are made: ``"auto"`` (bootstrap percentile
         intervals when the fit holds replicates from ``fit.bootstrap()`` or
-        ``fit.confint(method="boot")``, else Wald for fixed effects and none
-        for variance parameters), ``"wald"``, ``"profile"``,
+        ``fit.confint(method="boot")``; else profile intervals, lme4's default, for
+        every parameter up to 20,000 observations (GLMMs: 250 random effects), the same default as the CLI report;
+        else Wald for fixed effects and none for variance parameters), ``"wald"``, ``"profile"``,
         ``"boot"`` (computed now), a DataFrame in lme4's confint layout, or a
         dict from fit label to any of these.
     labels

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from hierbayes.errors import ModelError
+from hierbayes._warnings import warn
+from hierbayes.errors import HierbayesError, HierbayesWarning, ModelError
 from hierbayes.tables.fitinfo import is_bayes
 
 if TYPE_CHECKING:
@@ -32,6 +33,12 @@ if TYPE_CHECKING:
 
 COLUMNS = ["effect", "group", "term", "estimate", "median", "std.error", "conf.low", "conf.high", "interval"]
 INTERVALS = ("auto", "wald", "profile", "boot")
+#: ``intervals="auto"`` profiles REML/ML and GLMM fits up to this many observations and uses Wald intervals
+#: beyond (fixed effects only); the one rule for hb.compare, hb.tidy, the forest plot and the CLI report.
+PROFILE_MAX_NOBS = 20_000
+#: ... and GLMMs with up to this many random effects (levels x terms): each profile point of a GLMM is a
+#: Laplace refit, so beyond this a profile takes minutes (grouseticks with one effect per chick, 584: 78 s)
+PROFILE_MAX_GLMM_RANEF = 250
 
 
 def ran_pars_keys(fit: MixedFit) -> list[tuple[str, str, int, int | None]]:
@@ -73,8 +80,9 @@ def parameter_table(fit: MixedFit, prob: float = 0.95, intervals: str | pd.DataF
         Probability of the intervals (confidence level or credible mass).
     intervals
         For REML/ML fits: ``"auto"`` (bootstrap percentile intervals when the
-        fit holds bootstrap replicates, ``fit.boot``; else Wald for fixed
-        effects and none for variance parameters), ``"wald"``, ``"profile"`` or ``"boot"``
+        fit holds bootstrap replicates, ``fit.boot``; else profile intervals, lme4's default
+        ``confint``, for every parameter, up to :data:`PROFILE_MAX_NOBS` observations; else Wald
+        for fixed effects and none for variance parameters), ``"wald"``, ``"profile"`` or ``"boot"``
         (computed now with ``fit.confint``), or a DataFrame in lme4's
         ``confint`` layout (rows ``.sig01``, ..., ``.sigma`` and fixed-effect
         names; the first two columns are the ends). Ignored for posteriors.
@@ -144,12 +152,40 @@ def _confint(fit: MixedFit, prob: float, intervals) -> tuple[pd.DataFrame | None
         raise ValueError(f"intervals must be one of {', '.join(INTERVALS)} or a confint DataFrame, not {intervals!r}")
     if intervals == "auto":
         cached = _cached_confint(fit, prob)
-        return (None, "Wald") if cached is None else cached
+        if cached is not None:
+            return cached
+        ci, how = default_intervals(fit, prob)
+        return (None if ci is None else _as_lower_upper(ci)), how
     if intervals == "wald":
         return None, "Wald"
     if not hasattr(fit, "confint"):
         raise ModelError(f"{type(fit).__name__} has no confint(); cannot make {intervals} intervals")
-    return _as_lower_upper(fit.confint(method=intervals, level=prob)), intervals
+    return _as_lower_upper(fit.confint(method=intervals, level=prob, progressbar=False)), intervals
+
+
+def default_intervals(fit: MixedFit, prob: float = 0.95) -> tuple[pd.DataFrame | None, str]:
+    """The default intervals of a REML/ML or GLMM fit: profile intervals up to :data:`PROFILE_MAX_NOBS` rows
+    (and, for a GLMM, :data:`PROFILE_MAX_GLMM_RANEF` random effects).
+
+    Returns ``(confint DataFrame in lme4's layout, "profile")``, or ``(None, "Wald")`` for
+    larger data, fits without ``confint`` and profiles that fail (with the reason as a
+    warning). A fit's profile intervals are computed once per level and kept in the fit's
+    ``cache`` (``"profile_confint"``, by level), so a table, a forest plot and a report of the
+    same fit share one profile.
+    """
+    if not hasattr(fit, "confint") or fit.nobs > PROFILE_MAX_NOBS:
+        return None, "Wald"
+    if hasattr(fit, "nAGQ") and sum(b.nlevels * b.k for b in fit.design.blocks) > PROFILE_MAX_GLMM_RANEF:
+        return None, "Wald"
+    by_level = fit.cache.setdefault("profile_confint", {})
+    if prob not in by_level:
+        try:
+            by_level[prob] = fit.confint(method="profile", level=prob, progressbar=False)  # a table: no bar
+        except (HierbayesError, FloatingPointError, np.linalg.LinAlgError, ValueError) as exc:
+            warn(f"profile intervals failed ({exc}); Wald intervals for the fixed effects instead", HierbayesWarning)
+            by_level[prob] = None
+    ci = by_level[prob]
+    return (None, "Wald") if ci is None else (ci.copy(), "profile")
 
 
 def _cached_confint(fit: MixedFit, prob: float) -> tuple[pd.DataFrame, str] | None:

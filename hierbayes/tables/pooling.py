@@ -1,4 +1,6 @@
-"""``hb.pooling``: complete, no and partial pooling estimates per group (seed 002's comparison).
+"""``hb.pooling``: complete, no and partial pooling estimates per group .
+
+The comparison of Barr's *Learning Statistical Models Through Simulation in R* (ch. 5).
 
 * complete pooling: one least-squares fit of the fixed-effects part of the
   formula, ignoring the groups (``lm(Reaction ~ Days)``);

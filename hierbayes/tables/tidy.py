@@ -40,9 +40,9 @@ def tidy(
     conf_level
         Probability of ``conf.low``/``conf.high``.
     intervals
-        REML/ML intervals, as in :func:`hierbayes.tables`: ``"auto"`` (Wald
-        for fixed effects and none for variance parameters, unless the fit
-        holds bootstrap replicates), ``"wald"``, ``"profile"``, ``"boot"`` or a confint DataFrame.
+        REML/ML intervals, as in :func:`hierbayes.tables.compare`: ``"auto"`` (profile
+        intervals, or bootstrap ones when the fit holds replicates), ``"wald"``,
+        ``"profile"``, ``"boot"`` or a confint DataFrame.
     ddf
         Denominator df of a linear mixed model's t tests (``"satterthwaite"``,
         ``"kenward-roger"``, ``"residual"``); GLMMs have Wald z tests (df NaN).

@@ -28,6 +28,7 @@ def _zscores(a, b) -> np.ndarray:
     return np.abs(ma - mb) / np.sqrt(sa**2 + sb**2)
 
 
+@pytest.mark.slow  # about 3 minutes on two busy cores; the fast SBC (test_sbc_fast.py) checks the path on every change
 def test_marginalized_posterior_equals_full_posterior(sleep_data):
     priors = {"b": Prior("Normal", mu=0, sigma=30), "sd": Prior("HalfNormal", sigma=30),
               "sigma": Prior("HalfNormal", sigma=50), "eta": 2.0}  # fmt: skip

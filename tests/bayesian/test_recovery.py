@@ -1,4 +1,5 @@
-"""Parameter recovery on data simulated with known values (seed 003's designs and a sleepstudy-like one).
+"""Parameter recovery on data simulated with known values (a tutorial's nested and crossed
+designs and a sleepstudy-like one).
 
 The default suite runs one fit per design; ``pytest -m slow tests/bayesian/test_recovery.py`` repeats
 each over several simulated data sets and checks the coverage of the 90 % intervals.
@@ -42,7 +43,7 @@ def test_sleepstudy_like_design():
     assert fit.n_divergences == 0
 
 
-def test_seed003_crossed_raters():
+def test_crossed_raters_design():
     df = pd.read_csv(DATA / "sim_crossed.csv")
     fit = quiet_fit(hb.Model("score ~ treatment + (1 + treatment | rater) + (1 | student)", df),
                     draws=500, tune=400, chains=2, random_seed=2)  # fmt: skip
@@ -50,7 +51,7 @@ def test_seed003_crossed_raters():
     assert fit.ranef["rater"].shape == (6, 2) and fit.ranef["student"].shape == (40, 1)
 
 
-def test_seed003_nested_schools():
+def test_nested_schools_design():
     df = pd.read_csv(DATA / "sim_nested2.csv")
     fit = quiet_fit(hb.Model("y ~ x + (1 | school/class)", df), draws=500, tune=400, chains=2, random_seed=3)
     assert all(_covers(fit, NESTED_TRUTH, 0.99).values())

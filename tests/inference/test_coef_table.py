@@ -73,8 +73,9 @@ def test_lmertest_internals(case_id: str) -> None:
     np.testing.assert_allclose(d.jacobian, J, atol=1e-5 * np.abs(J).max())
 
 
-def test_seed_001_targets() -> None:
-    """Seed 001: Reaction ~ 1 + Days + (1|Subject): intercept SE 9.7467 df 22.8102; Days SE 0.8042 df 161."""
+def test_sleepstudy_lecture_targets() -> None:
+    """The sleepstudy lecture slides (lmerTest):
+    Reaction ~ 1 + Days + (1|Subject): intercept SE 9.7467 df 22.8102; Days SE 0.8042 df 161."""
     table = fitted("sleep_int_reml").coef_table()
     assert table.loc["(Intercept)", "Std. Error"] == pytest.approx(9.7467, abs=5e-5)
     assert table.loc["(Intercept)", "df"] == pytest.approx(22.8102, abs=5e-5)

@@ -67,7 +67,24 @@ def test_default_names_and_single_fit() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RefitWarning)
         table = hb.anova(a, b)
-    assert list(table.index) == [a.formula, b.formula]
+    # rows named as lme4 names them, by the models' names: m0, m1 by default, the user's when given (issue 17)
+    assert list(table.index) == ["m0", "m1"]
+    assert table.attrs["models"] == {"m0": a.formula, "m1": b.formula}
+    text = repr(table)
+    assert text.startswith(f"Models:\nm0: {a.formula}\nm1: {b.formula}\n") and "Signif. codes" in text
+    assert "npar" in table._repr_html_() and a.formula in table._repr_html_()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RefitWarning)
+        named = hb.anova(null=a, full=b)
+        listed = hb.anova(a, b, names=["null", "full"])
+        old = hb.anova(a, b, model_names=["null", "full"])
+    assert list(named.index) == list(listed.index) == list(old.index) == ["null", "full"]
+    assert np.allclose(named["Chisq"].iloc[1], table["Chisq"].iloc[1])
+    assert type(named.round(2)) is pd.DataFrame
+    with pytest.raises(hb.ArgumentError, match="names has 1 names for 2"):
+        hb.anova(a, b, names=["x"])
+    with pytest.raises(hb.ArgumentError, match="distinct"):
+        hb.anova(a, b, names=["x", "x"])
     single = hb.anova(a)
     assert list(single.index) == ["Days"] and "F value" in single.columns
 

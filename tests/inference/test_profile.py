@@ -35,8 +35,9 @@ def test_profile_intervals(case_id: str) -> None:
     np.testing.assert_allclose(ci.to_numpy(), ref[["lower", "upper"]].to_numpy(), atol=1e-3)
 
 
-def test_seed_002_sleep2_targets() -> None:
-    """The profile intervals printed in seed 002 for the sleep2 model."""
+def test_printed_sleep2_targets() -> None:
+    """The profile intervals of the sleep2 model printed in Barr's *Learning Statistical Models Through
+    Simulation in R*, ch. 5."""
     printed = {
         ".sig01": (19.0979934, 46.3366599), ".sig02": (-0.4051073, 0.8058951), ".sig03": (4.0079284, 10.2487351),
         ".sigma": (22.4666029, 29.3494509), "(Intercept)": (251.3443396, 284.5904989),

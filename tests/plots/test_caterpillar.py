@@ -70,3 +70,28 @@ def test_draws_on_given_axes_and_rejects_unknown_terms() -> None:
         hb.plots.caterpillar(fit, terms=["cses"])
     with pytest.raises(ValueError, match="2 panel"):
         hb.plots.caterpillar(fit, ax=axes[0])
+
+
+def test_zero_line_as_lme4_dotplot() -> None:
+    fit = fits.reml(fits.SLEEP, "sleepstudy")
+    for a in hb.plots.caterpillar(fit).axes:
+        zero = [ln for ln in a.get_lines() if ln.get_label() == "_zero"]
+        assert len(zero) == 1 and np.all(np.asarray(zero[0].get_xdata(), float) == 0.0)
+
+
+def test_extremes_show_the_lowest_and_highest_levels_all_labelled() -> None:
+    fit = fits.reml(fits.HSB_NULL, "hsb")
+    fig = hb.plots.caterpillar(fit, extremes=10)
+    a = fig.axes[0]
+    (eb,) = errorbars(a)
+    order = fit.ranef["school"]["(Intercept)"].sort_values(kind="stable")
+    wanted = list(order.index[:10]) + list(order.index[-10:])
+    assert [t.get_text() for t in a.get_yticklabels()] == wanted
+    assert np.allclose(np.sort(eb["x"]), order.loc[wanted].to_numpy())
+    assert "the 10 lowest and highest of 160 levels" in a.get_ylabel()
+    assert [ln for ln in a.get_lines() if ln.get_label() == "_gap"]
+    # few levels: extremes has nothing to leave out
+    small = hb.plots.caterpillar(fits.reml(fits.SLEEP, "sleepstudy"), extremes=10)
+    assert len(errorbars(small.axes[0])[0]["x"]) == 18
+    with pytest.raises(ValueError, match="extremes"):
+        hb.plots.caterpillar(fit, extremes=0)

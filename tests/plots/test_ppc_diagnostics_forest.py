@@ -100,9 +100,12 @@ def test_forest_rows_are_the_comparison_table() -> None:
         b = table.loc[key, "Bayes"]
         assert bars["Bayes"]["x"][0] == pytest.approx(b["estimate"])
         assert (bars["Bayes"]["lo"][0], bars["Bayes"]["hi"][0]) == pytest.approx((b["conf.low"], b["conf.high"]))
-        if key[0] == "fixed":
-            assert bars["REML"]["lo"][0] == pytest.approx(table.loc[key, ("REML", "conf.low")])
-        else:  # no REML interval: the estimate alone, hollow
+        # every REML row has its (default: profile) interval, SDs and correlations included
+        assert bars["REML"]["lo"][0] == pytest.approx(table.loc[key, ("REML", "conf.low")])
+        assert bars["REML"]["hi"][0] == pytest.approx(table.loc[key, ("REML", "conf.high")])
+    fig = hb.plots.forest(reml, post, prob=0.9, intervals="wald")
+    for a, key in zip(fig.axes, table.index, strict=True):
+        if key[0] != "fixed":  # no Wald interval of a variance parameter: the estimate alone, hollow
             (pt,) = lines(a)["REML (no interval)"]
             assert pt.get_xdata()[0] == pytest.approx(table.loc[key, ("REML", "estimate")])
             assert pt.get_markerfacecolor() == "white"

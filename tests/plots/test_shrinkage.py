@@ -22,7 +22,11 @@ def test_2d_arrows_go_from_no_pooling_to_each_fits_coef() -> None:
     table = hb.pooling(reml, post)
     fig = hb.plots.shrinkage(reml, post)
     (a,) = fig.axes
-    assert (a.get_xlabel(), a.get_ylabel()) == ("(Intercept)", "Days")
+    # the axes say what the numbers are in the response's terms, not only "(Intercept)" (issue 17)
+    assert (a.get_xlabel(), a.get_ylabel()) == (
+        "(Intercept): Reaction at Days = 0",
+        "Days: change in Reaction per unit of Days",
+    )
     q_reml, q_bayes = quivers(a)
     nop = table["no pooling"][["(Intercept)", "Days"]].to_numpy()
     for q, label in ((q_reml, "REML"), (q_bayes, "Bayes")):
@@ -49,6 +53,7 @@ def test_1d_against_group_size_hsb() -> None:
     fig = hb.plots.shrinkage(fit)
     (a,) = fig.axes
     assert a.get_xlabel() == "rows per school (group size)"
+    assert a.get_ylabel() == "mean mathach per school"
     (q,) = quivers(a)
     start, end = _arrows(q)
     assert np.allclose(start[:, 0], table[("n", "")]) and np.allclose(end[:, 0], start[:, 0])  # vertical arrows
@@ -70,6 +75,9 @@ def test_1d_balanced_groups_use_rank_and_errors() -> None:
     (q,) = quivers(fig.axes[0])
     nop = hb.pooling(fit)[("no pooling", "Days")].to_numpy()
     assert np.allclose(np.argsort(q.X), np.argsort(nop))  # x is the rank of the no-pooling slope
+    assert fig.axes[0].get_ylabel() == "Days: change in Reaction per unit of Days"
+    cses = hb.plots.shrinkage(fits.reml(fits.HSB_CSES, "hsb"))
+    assert cses.axes[0].get_ylabel() == "(Intercept): mathach at cses = 0"
     with pytest.raises(ModelError, match="two random-effect terms"):
         hb.plots.shrinkage(fits.reml(fits.HSB_CSES, "hsb"), kind="2d", terms=["(Intercept)", "cses"])
     with pytest.raises(ValueError, match="kind"):

@@ -97,6 +97,22 @@ sleepstudy <- read_factors(DATA_PATH$sleepstudy, "Subject")
 cbpp <- read_factors(DATA_PATH$cbpp, c("herd", "period"))
 grouseticks <- read_factors(DATA_PATH$grouseticks, c("INDEX", "BROOD", "YEAR", "LOCATION"))
 
+## Unbalanced subsets: with balanced data (all the fits above) Kenward-Roger's
+## adjusted covariance equals vcov(fit); these make it differ. Every 7th row
+## of sleepstudy and every 5th row of Oats, from the 3rd, are removed.
+sleep_unbal_out <- read.csv(DATA_PATH$sleepstudy)[-seq(3, 180, by = 7), ]
+write.csv(sleep_unbal_out, file.path(REF_DIR, "data", "sleepstudy_unbalanced.csv"), row.names = FALSE, quote = FALSE)
+oats_unbal_out <- read.csv(DATA_PATH$oats, stringsAsFactors = FALSE)[-seq(3, 72, by = 5), ]
+write.csv(oats_unbal_out, file.path(REF_DIR, "data", "oats_unbalanced.csv"), row.names = FALSE, quote = FALSE)
+DATA_PATH$sleep_unbal <- file.path(REF_DIR, "data", "sleepstudy_unbalanced.csv")
+DATA_PATH$oats_unbal <- file.path(REF_DIR, "data", "oats_unbalanced.csv")
+sleep_unbal <- read_factors(DATA_PATH$sleep_unbal, "Subject")
+oats_unbal <- read_factors(DATA_PATH$oats_unbal, c("Block", "Variety", "N"))
+## an empty cell (N = 0.6cwt, Variety = Victory): lme4 drops the aliased column, emmeans marks the
+## means and contrasts that involve the cell as non-estimable (nonEst, NA here)
+oats_missing <- oats[!(oats$N == "0.6cwt" & oats$Variety == "Victory"), ]
+cat("wrote tests/reference/data/sleepstudy_unbalanced.csv, oats_unbalanced.csv\n")
+
 ## ---------------------------------------------------------------------------
 ## Fits (tight optimizers; the emmeans numbers depend on the fit only through
 ## beta and the covariance V, both stored, so a test can check the emmeans
@@ -120,13 +136,27 @@ FIT_SPECS <- list(
   cbpp = list(data = "cbpp", formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)",
               family = "binomial", link = "logit"),
   grouse = list(data = "grouseticks", formula = "TICKS ~ YEAR + cHEIGHT + (1 | LOCATION/BROOD)",
-                family = "poisson", link = "log")
+                family = "poisson", link = "log"),
+  ## unbalanced data, an ML fit (pbkrtest refits it by REML for Kenward-Roger), a numeric variable
+  ## used as a factor, an offset
+  sleep_unbal = list(data = "sleep_unbal", formula = "Reaction ~ Days + (Days | Subject)", family = "gaussian",
+                     note = "sleepstudy without every 7th row from the 3rd"),
+  sleep_unbal_ml = list(data = "sleep_unbal", formula = "Reaction ~ Days + (Days | Subject)", family = "gaussian",
+                        REML = FALSE, note = "ML fit; vcov_kenward_roger is pbkrtest's, from its REML refit"),
+  oats_unbal = list(data = "oats_unbal", formula = "yield ~ N * Variety + (1 | Block/Variety)", family = "gaussian",
+                    note = "Oats without every 5th row from the 3rd"),
+  oats_fnitro = list(data = "oats", formula = "yield ~ factor(nitro) + Variety + (1 | Block/Variety)",
+                     family = "gaussian", note = "numeric nitro coerced to a factor in the formula"),
+  grouse_offset = list(data = "grouseticks", formula = "TICKS ~ YEAR + offset(log(HEIGHT)) + (1 | LOCATION)",
+                       family = "poisson", link = "log", note = "offset: emmeans puts HEIGHT at its mean"),
+  oats_missing = list(data = "oats_missing", formula = "yield ~ N * Variety + (1 | Block/Variety)",
+                      family = "gaussian", note = "oats.csv without the 6 rows of N = 0.6cwt, Variety = Victory")
 )
 FITS <- list()
 fit_record <- function(id, sp) {
   d <- get(sp$data)
   if (sp$family == "gaussian") {
-    m <- lmer(as.formula(sp$formula), data = d, REML = TRUE, control = LMER_TIGHT)
+    m <- lmer(as.formula(sp$formula), data = d, REML = sp$REML %||% TRUE, control = LMER_TIGHT)
   } else {
     fam <- get(sp$family)(link = sp$link)
     m <- glmer(as.formula(sp$formula), data = d, family = fam, control = GLMER_TIGHT)
@@ -134,7 +164,7 @@ fit_record <- function(id, sp) {
   FITS[[id]] <<- m
   rec <- list(data = DATA_PATH[[sp$data]], formula = sp$formula, family = sp$family,
               link = sp$link %||% "identity", note = sp$note,
-              REML = if (sp$family == "gaussian") TRUE else NULL,
+              REML = if (sp$family == "gaussian") (sp$REML %||% TRUE) else NULL,
               control = if (sp$family == "gaussian") LMER_TIGHT_TEXT else GLMER_TIGHT_TEXT,
               logLik = as.numeric(logLik(m)), theta = named(getME(m, "theta")),
               beta = named(fixef(m)), sigma = sigma(m),
@@ -182,7 +212,19 @@ EMM_CASES <- list(
   grouse_year_link         = 'emmeans(grouse, ~ YEAR)',
   grouse_year_response     = 'emmeans(grouse, ~ YEAR, type = "response")',
   grouse_height_by_year    = 'emmeans(grouse, ~ cHEIGHT | YEAR, at = list(cHEIGHT = c(-20, 0, 20)), type = "response")',
-  grouse_year_regrid       = 'emmeans(grouse, ~ YEAR, regrid = "response")'
+  grouse_year_regrid       = 'emmeans(grouse, ~ YEAR, regrid = "response")',
+  ## unbalanced data (Kenward-Roger's adjusted covariance), ML fit, coerced factor, offset
+  sleep_unbal_days_kr      = 'emmeans(sleep_unbal, ~ Days, at = list(Days = c(0, 4.5, 9)))',
+  sleep_unbal_days_satt    = 'emmeans(sleep_unbal, ~ Days, at = list(Days = c(0, 4.5, 9)), lmer.df = "satterthwaite")',
+  sleep_unbal_ml_days_kr   = 'emmeans(sleep_unbal_ml, ~ Days, at = list(Days = c(0, 9)))',
+  oats_unbal_N_kr          = 'emmeans(oats_unbal, ~ N)',
+  oats_unbal_N_by_variety_kr = 'emmeans(oats_unbal, ~ N | Variety)',
+  oats_unbal_N_variety_kr  = 'emmeans(oats_unbal, ~ N * Variety)',
+  oats_unbal_variety_satt  = 'emmeans(oats_unbal, ~ Variety, lmer.df = "satterthwaite")',
+  oats_fnitro_kr           = 'emmeans(oats_fnitro, ~ nitro)',
+  grouse_offset_year       = 'emmeans(grouse_offset, ~ YEAR, type = "response")',
+  oats_missing_N_by_variety_kr = 'emmeans(oats_missing, ~ N | Variety)',
+  oats_missing_variety_kr  = 'emmeans(oats_missing, ~ Variety)'
 )
 CONTRAST_CASES <- list(
   oats_N_by_variety_pairwise_tukey      = 'contrast(oats_N_by_variety_kr, method = "pairwise", adjust = "tukey")',
@@ -222,7 +264,30 @@ CONTRAST_CASES <- list(
   grouse_year_response_pairwise_tukey   = 'contrast(grouse_year_response, method = "pairwise", adjust = "tukey")',
   grouse_year_response_revpairwise_none = 'contrast(grouse_year_response, method = "revpairwise", adjust = "none")',
   grouse_year_link_trt_vs_ctrl_bonf     = 'contrast(grouse_year_link, method = "trt.vs.ctrl", adjust = "bonferroni")',
-  grouse_year_regrid_pairwise_holm      = 'contrast(grouse_year_regrid, method = "pairwise", adjust = "holm")'
+  grouse_year_regrid_pairwise_holm      = 'contrast(grouse_year_regrid, method = "pairwise", adjust = "holm")',
+  sleep_unbal_days_pairwise_default     = 'contrast(sleep_unbal_days_kr, method = "pairwise")',
+  sleep_unbal_days_satt_trt_vs_ctrl     = 'contrast(sleep_unbal_days_satt, method = "trt.vs.ctrl")',
+  sleep_unbal_ml_days_pairwise          = 'contrast(sleep_unbal_ml_days_kr, method = "pairwise")',
+  oats_unbal_N_pairwise_tukey           = 'contrast(oats_unbal_N_kr, method = "pairwise", adjust = "tukey")',
+  oats_unbal_N_pairwise_sidak           = 'contrast(oats_unbal_N_kr, method = "pairwise", adjust = "sidak")',
+  oats_unbal_N_pairwise_hochberg        = 'contrast(oats_unbal_N_kr, method = "pairwise", adjust = "hochberg")',
+  oats_unbal_N_pairwise_BH              = 'contrast(oats_unbal_N_kr, method = "pairwise", adjust = "BH")',
+  oats_unbal_N_pairwise_BY              = 'contrast(oats_unbal_N_kr, method = "pairwise", adjust = "BY")',
+  oats_unbal_N_eff_default              = 'contrast(oats_unbal_N_kr, method = "eff")',
+  oats_unbal_N_trt_vs_ctrlk_default     = 'contrast(oats_unbal_N_kr, method = "trt.vs.ctrlk")',
+  oats_unbal_N_by_variety_pairwise      = 'contrast(oats_unbal_N_by_variety_kr, method = "pairwise")',
+  oats_unbal_NxV_pairwise_by_variety    = 'contrast(oats_unbal_N_variety_kr, method = "pairwise", by = "Variety")',
+  oats_unbal_NxV_pairwise_tukey         = 'contrast(oats_unbal_N_variety_kr, method = "pairwise", adjust = "tukey")',
+  oats_unbal_variety_satt_revpairwise   = 'contrast(oats_unbal_variety_satt, method = "revpairwise")',
+  oats_fnitro_pairwise_default          = 'contrast(oats_fnitro_kr, method = "pairwise")',
+  oats_unbal_N_poly_default             = 'contrast(oats_unbal_N_kr, method = "poly")',
+  oats_N_by_variety_poly_default        = 'contrast(oats_N_by_variety_kr, method = "poly")',
+  oats_unbal_N_del_eff_default          = 'contrast(oats_unbal_N_kr, method = "del.eff")',
+  oats_unbal_N_consec_holm              = 'contrast(oats_unbal_N_kr, method = "consec", adjust = "holm")',
+  cbpp_response_consec_bonferroni       = 'contrast(cbpp_response, method = "consec", adjust = "bonferroni")',
+  grouse_offset_year_pairwise_default   = 'contrast(grouse_offset_year, method = "pairwise")',
+  oats_missing_N_by_variety_pairwise    = 'contrast(oats_missing_N_by_variety_kr, method = "pairwise")',
+  oats_missing_N_by_variety_trt_vs_ctrl = 'contrast(oats_missing_N_by_variety_kr, method = "trt.vs.ctrl", adjust = "holm")'
 )
 TREND_CASES <- list(
   oats_nitro_trend_kr   = 'emtrends(oats_nitro, ~ Variety, var = "nitro")',
@@ -248,7 +313,7 @@ emm_record <- function(id, code, kind = "emmeans") {
     pri_vars = arr(attr(s, "pri.vars") %||% character(0)), by_vars = arr(attr(s, "by.vars") %||% character(0)),
     table = df_records(s),
     messages_printed = arr(attr(s, "mesg") %||% character(0)),
-    df_method = e@misc$df.method %||% NULL,
+    df_method = attr(e@dffun, "mesg") %||% NULL,
     tran = if (is.character(e@misc$tran)) e@misc$tran else if (!is.null(e@misc$tran)) "custom" else NULL,
     inv_lbl = e@misc$inv.lbl %||% NULL,
     grid = df_records(grid),
@@ -342,7 +407,7 @@ for (id in names(EMM)) {
   e <- get(id, envir = ENV)
   if (grepl("regrid", EMM_CASES[[id]])) { EMM[[id]]$V_source <- "regrid (delta method)"; next }
   Vf <- as.matrix(vcov(FITS[[fit_id]]))
-  kr <- identical(e@misc$df.method, "kenward-roger")
+  kr <- identical(attr(e@dffun, "mesg"), "kenward-roger")
   Vr <- if (kr) as.matrix(pbkrtest::vcovAdj(FITS[[fit_id]])) else Vf
   EMM[[id]]$V_source <- if (kr) "pbkrtest::vcovAdj(fit) (fits[id].vcov_kenward_roger)" else "vcov(fit) (fits[id].vcov)"
   EMM[[id]]$max_abs_V_minus_source <- max(abs(as.matrix(e@V) - Vr))

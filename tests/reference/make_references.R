@@ -626,7 +626,7 @@ write_json_file(list(meta = c(meta, list(file = "glmer_reference.json")), cases 
                 file.path(REF_DIR, "glmer_reference.json"))
 
 ## ---------------------------------------------------------------------------
-## Seed-document targets: compare to the printed precision
+## Targets printed in the teaching materials: compare to the printed precision
 ## ---------------------------------------------------------------------------
 vc_get <- function(rec, grp, var1, var2 = NULL, what = "vcov") {
   for (r in rec$varcorr)
@@ -706,7 +706,7 @@ for (p in boot) {
 }
 TT <- do.call(rbind, TARGETS)
 options(width = 200)
-cat("\n== seed-document targets ==\n")
+cat("\n== targets from the teaching materials ==\n")
 cat("check = printed: value must round to the printed number;",
     "monte_carlo: |diff| <= half the bootstrap SD (different random stream)\n")
 print(TT, row.names = FALSE, right = FALSE)

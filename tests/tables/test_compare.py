@@ -34,7 +34,7 @@ def test_rows_follow_broom_names_and_lme4_order() -> None:
 
 def test_reml_values_are_the_fits_and_wald_intervals_match_lme4() -> None:
     fit = fits.reml(fits.SLEEP2, "sleep2")
-    t = hb.compare(fit).frame["REML"]
+    t = hb.compare(fit, intervals="wald").frame["REML"]
     vc = fit.varcorr
     assert t.loc[("ran_pars", "Subject", "sd__days_deprived"), "estimate"] == pytest.approx(vc["sdcor"][1])
     assert t.loc[("ran_pars", "Subject", "cor__(Intercept).days_deprived"), "estimate"] == pytest.approx(vc["sdcor"][2])
@@ -48,9 +48,27 @@ def test_reml_values_are_the_fits_and_wald_intervals_match_lme4() -> None:
     assert ran["conf.low"].isna().all() and set(ran["interval"]) == {"none"}
 
 
+def test_default_intervals_are_profile_intervals_for_every_parameter() -> None:
+    """By default no row shows "—": REML SDs and correlations get lme4's default (profile) intervals (issue 17)."""
+    fit = fits.reml(fits.SLEEP2, "sleep2")
+    table = hb.compare(fit)
+    t = table.frame["REML"]
+    assert set(t["interval"]) == {"profile"} and t[["conf.low", "conf.high"]].notna().all().all()
+    prof = _ref_confint("confint_profile")
+    assert t.loc[("ran_pars", "Subject", "sd__(Intercept)"), "conf.low"] == pytest.approx(prof.loc[".sig01", "2.5 %"],
+                                                                                         rel=1e-3)  # fmt: skip
+    assert "—" not in str(table)
+    assert "SDs, correlations and sigma profile" in str(table)
+    # a GLMM too, and the same numbers in a tidy table and a forest plot
+    g = fits.glmm()
+    assert set(hb.compare(g).frame[("ML", "interval")]) == {"profile"}
+    tidy = fit.tidy()
+    assert np.allclose(tidy["conf.low"].to_numpy(), t["conf.low"].to_numpy())
+
+
 def test_prob_sets_the_wald_width() -> None:
     fit = fits.reml(fits.SLEEP, "sleepstudy")
-    t = hb.compare(fit, prob=0.8).frame["REML"].loc[("fixed", "", "Days")]
+    t = hb.compare(fit, prob=0.8, intervals="wald").frame["REML"].loc[("fixed", "", "Days")]
     se = np.sqrt(fit.vcov.loc["Days", "Days"])
     assert t["conf.high"] - t["estimate"] == pytest.approx(stats.norm.ppf(0.9) * se)
 
@@ -105,7 +123,7 @@ def test_printed_table_lines_up_every_parameter() -> None:
     lines = text.splitlines()
     rows = [ln for ln in lines[3:] if ln.startswith("  ")]
     assert len(rows) == 6 and len({len(r) for r in rows} | {len(lines[1])}) == 1  # one width: columns line up
-    assert "251.4" in text and "[238.0, 264.8]" in text
+    assert "251.4" in text and "[237.7, 265.1]" in text  # lme4 profile: 237.68, 265.13
     md = c.to_markdown()
     assert md.splitlines()[0].startswith("| Parameter | REML estimate")
     assert "Subject SD (Intercept)" in md
@@ -161,7 +179,7 @@ def test_profile_intervals_are_lme4s() -> None:
 
 def test_auto_uses_bootstrap_replicates_the_fit_holds() -> None:
     fit = fits._quiet(hb.lmer, "Reaction ~ Days + (1 | Subject)", fits.data("sleepstudy"))
-    assert set(hb.compare(fit).frame[("REML", "interval")]) == {"Wald", "none"}
+    assert set(hb.compare(fit).frame[("REML", "interval")]) == {"profile"}
     fit.bootstrap(nsim=30, seed=1, n_jobs=1, progress=False)
     t = hb.compare(fit, prob=0.9).frame["REML"]
     ci = fit.boot.confint(0.9)

@@ -1,4 +1,5 @@
-"""hb.pooling: complete, no and partial pooling against seed 002's sleep2 numbers and independent fits."""
+"""hb.pooling: complete, no and partial pooling against the sleep2 numbers of
+Barr's *Learning Statistical Models Through Simulation in R* (ch. 5) and independent fits."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from hierbayes.errors import ModelError
 from hierbayes.tables.pooling import no_pooling
 from tests.tables import fits
 
-#: seed 002: lm(Reaction ~ days_deprived, sleep2)
+#: Barr (ch. 5): lm(Reaction ~ days_deprived, sleep2)
 SEED_COMPLETE = {"(Intercept)": 267.96742, "days_deprived": 11.43543}
-#: seed 002: per-subject intercept and slope of lm(Reaction ~ days_deprived * Subject) (three decimals printed)
+#: Barr (ch. 5): per-subject intercept and slope of lm(Reaction ~ days_deprived * Subject) (three decimals printed)
 SEED_NO_POOLING = {"308": (288.217, 21.690), "335": (262.874, -4.209)}
-#: seed 002: ranef(pp_mod) for two subjects
+#: Barr (ch. 5): ranef(pp_mod) for two subjects
 SEED_RANEF = {"308": (24.4992891, 8.6020000), "335": (-16.9737887, -12.0702333)}
 
 
