@@ -292,6 +292,8 @@ class Family:
         weights as the Bayesian model reads them: the only weights it takes).
     check_overdispersion
         ``glmer`` fits check the Pearson ratio and warn when the data are overdispersed.
+    mean_label
+        emmeans' name of a mean on the response scale (``prob``, ``rate`` or ``response``).
     """
 
     link: Link
@@ -302,6 +304,7 @@ class Family:
     binomial: ClassVar[bool] = False
     has_trials: ClassVar[bool] = False
     check_overdispersion: ClassVar[bool] = False
+    mean_label: ClassVar[str] = "response"
 
     @property
     def is_gaussian(self) -> bool:
@@ -443,6 +446,7 @@ class _Trials(Family):
     links: ClassVar[tuple[str, ...]] = ("logit", "probit", "cloglog")
     ml: ClassVar[bool] = True
     binomial: ClassVar[bool] = True
+    mean_label: ClassVar[str] = "prob"
 
     @property
     def r_name(self) -> str:
@@ -552,6 +556,7 @@ class Poisson(Family):
     link: Link = LINKS["log"]
     name: ClassVar[str] = "poisson"
     links: ClassVar[tuple[str, ...]] = ("log", "identity", "sqrt")
+    mean_label: ClassVar[str] = "rate"
     ml: ClassVar[bool] = True
     check_overdispersion: ClassVar[bool] = True
 

@@ -216,7 +216,7 @@ def evaluate(
     back = type == "response" and not scale.is_identity
     if isinstance(fit, PosteriorFit):
         if kind == "prediction":
-            if fit.model.family.name == "binomial":
+            if fit.model.family.has_trials:
                 raise ArgumentError(
                     "new observations of a binomial model need their numbers of trials; predict the mean "
                     "(target='mean'), a probability"
