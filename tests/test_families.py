@@ -150,3 +150,10 @@ def test_ml_pieces_only_for_glmer_families():
         from hierbayes.families import Family
 
         Family(LINKS["identity"]).logpdf(np.ones(1), np.ones(1), {}, None)
+
+
+def test_mean_labels_are_emmeans_names():
+    """emmeans' column of back-transformed means: prob (binomial, Bernoulli), rate (Poisson), response."""
+    labels = {name: get_family(name).mean_label for name in ("binomial", "bernoulli", "poisson", "gaussian", "gamma")}
+    assert labels == {"binomial": "prob", "bernoulli": "prob", "poisson": "rate", "gaussian": "response",
+                      "gamma": "response"}  # fmt: skip

@@ -50,6 +50,18 @@ def test_the_bootstrap_changes_compare_only_through_fit_boot(sleep) -> None:
     assert hb.compare(fit).frame.equals(plain)
 
 
+def test_the_tables_default_intervals_are_kept_in_the_fit_cache(sleep) -> None:
+    """hb.compare's default profile intervals are computed once per fit and level, in ``fit.cache``."""
+    fit = hb.lmer("Reaction ~ Days + (1 | Subject)", sleep)
+    before = state(fit)
+    first = hb.compare(fit).frame
+    kept = fit.cache["profile_confint"][0.95]
+    assert list(kept.index) == [".sig01", ".sigma", "(Intercept)", "Days"]
+    assert hb.compare(fit).frame.equals(first) and fit.cache["profile_confint"][0.95] is kept
+    hb.emmeans(fit, "Days", at={"Days": [0, 9]})
+    assert "emmeans_basis" in fit.cache and state(fit) == before
+
+
 def test_a_glmer_fit_keeps_no_inference_results() -> None:
     cbpp = hb.datasets.load("cbpp")
     fit = hb.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
