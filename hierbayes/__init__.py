@@ -8,7 +8,13 @@
 
 from __future__ import annotations
 
-from hierbayes import datasets
+import importlib
+
+from hierbayes import (
+    datasets,
+    interpret,  # registers fit.predict(interval=...) with the fits, which sit below it
+)
+from hierbayes._version import __version__
 from hierbayes.errors import (
     ArgumentError,
     ColumnNotFoundError,
@@ -25,16 +31,14 @@ from hierbayes.errors import (
 from hierbayes.formula import parse_formula
 from hierbayes.model import Model, bayes, glmer, lmer
 
-__version__ = "0.1.0"
-
 # Heavier parts load on first use, so `import hierbayes` stays fast and never imports PyMC.
 _LAZY = {
     "anova": ("hierbayes.inference", "anova"),
     "compare": ("hierbayes.tables", "compare"),
     "pooling": ("hierbayes.tables", "pooling"),
     "load": ("hierbayes.io", "load"),
-    "lmerControl": ("hierbayes.reml.control", "lmerControl"),
-    "glmerControl": ("hierbayes.reml.control", "glmerControl"),
+    "lmerControl": ("hierbayes.optim.control", "lmerControl"),
+    "glmerControl": ("hierbayes.optim.control", "glmerControl"),
     "plots": ("hierbayes.plots", None),
     "Prior": ("hierbayes.bayesian.priors", "Prior"),
     "simulate": ("hierbayes.simulate", None),
@@ -51,8 +55,6 @@ _LAZY = {
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-
         module, attr = _LAZY[name]
         mod = importlib.import_module(module)
         return mod if attr is None else getattr(mod, attr)
@@ -73,6 +75,7 @@ __all__ = [
     "Prior",
     "SeparationWarning",
     "SingularFitWarning",
+    "__version__",
     "anova",
     "bayes",
     "compare",

@@ -15,6 +15,10 @@ import importlib.util
 import sys
 from typing import Any
 
+from tqdm.std import tqdm as text_bar
+
+from hierbayes.errors import ArgumentError
+
 
 def in_jupyter() -> bool:
     """Inside a Jupyter kernel (notebook, lab, VS Code), where a progress bar is an ipywidget."""
@@ -46,8 +50,6 @@ def show_progress(progressbar: bool | None) -> bool:
     if progressbar is None:
         return has_widgets() if in_jupyter() else in_interactive_session()
     if not isinstance(progressbar, bool | int):
-        from hierbayes.errors import ArgumentError
-
         raise ArgumentError(f"progressbar must be True, False or None, not {progressbar!r}")
     return bool(progressbar)
 
@@ -56,8 +58,6 @@ def resolve(progressbar: bool | None, progress: bool | None = None, where: str =
     """``progressbar``, or the older spelling ``progress`` when only that is given; then :func:`show_progress`."""
     if progress is not None:
         if progressbar is not None and bool(progressbar) != bool(progress):
-            from hierbayes.errors import ArgumentError
-
             raise ArgumentError(f"{where}: give progressbar= or its older spelling progress=, not both")
         progressbar = progress
     return show_progress(progressbar)
@@ -66,7 +66,7 @@ def resolve(progressbar: bool | None, progress: bool | None = None, where: str =
 def progress_bar(total: int, desc: str, show: bool, unit: str = "it") -> Any:
     """A tqdm bar (an ipywidgets bar in Jupyter when ipywidgets is installed, else text on stderr), or a no-op."""
     if show and in_jupyter() and has_widgets():
-        from tqdm.notebook import tqdm
-    else:
-        from tqdm.std import tqdm
-    return tqdm(total=total, desc=desc, unit=unit, disable=not show, leave=True)
+        from tqdm.notebook import tqdm  # Jupyter's bar loads IPython and ipywidgets: import hierbayes stays light
+
+        return tqdm(total=total, desc=desc, unit=unit, disable=not show, leave=True)
+    return text_bar(total=total, desc=desc, unit=unit, disable=not show, leave=True)

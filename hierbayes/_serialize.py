@@ -2,7 +2,9 @@
 
 Used by :mod:`hierbayes.io` to store a fit's estimates exactly (arrays as
 float64 netCDF variables, scalars and structure as JSON), without pickle.
-Only hierbayes's own dataclasses are rebuilt on load.
+Only hierbayes's own dataclasses are rebuilt on load; files written by
+earlier versions name some at their old place, or lack fields added since
+(which take their defaults).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+
+from hierbayes.families import LINKS, get_family
+from hierbayes.glmm.response import GlmResponse
 
 
 def encode(obj: Any, name: str, variables: dict[str, xr.Variable]) -> Any:
@@ -60,16 +65,57 @@ def decode(node: Any, ds: xr.Dataset) -> Any:
         return tuple(decode(v, ds) for v in node["tuple"])
     if "dict" in node:
         return {k: decode(v, ds) for k, v in node["dict"]}
-    module, qualname = node["dataclass"].split(":")
+    path = _MOVED.get(node["dataclass"], node["dataclass"])
+    module, qualname = path.split(":")
     if not module.startswith("hierbayes"):
         raise ValueError(f"refusing to rebuild {module}.{qualname}")
+    fields = {field: decode(value, ds) for field, value in node["fields"].items()}
+    if path in _REBUILT:
+        return _REBUILT[path](fields)
     cls: Any = importlib.import_module(module)
     for part in qualname.split("."):
         cls = getattr(cls, part)
     obj = object.__new__(cls)
-    for field, value in node["fields"].items():
-        object.__setattr__(obj, field, decode(value, ds))
+    for f in dataclasses.fields(cls):  # fields a file from an older version lacks take their defaults
+        if f.name not in fields and f.default is not dataclasses.MISSING:
+            fields[f.name] = f.default
+        elif f.name not in fields and f.default_factory is not dataclasses.MISSING:
+            fields[f.name] = f.default_factory()
+    for field, value in fields.items():
+        object.__setattr__(obj, field, value)
     return obj
+
+
+#: classes that files written by earlier versions name at their old place
+_MOVED = {
+    "hierbayes.reml.optimize:OptSummary": "hierbayes.optim.minimize:OptSummary",
+    "hierbayes.reml.control:Control": "hierbayes.optim.control:Control",
+    "hierbayes.reml.control:ConvCheck": "hierbayes.optim.control:ConvCheck",
+    "hierbayes.reml.control:OptimizerSettings": "hierbayes.optim.control:OptimizerSettings",
+    "hierbayes.reml.convergence:ConvergenceReport": "hierbayes.optim.convergence:ConvergenceReport",
+    "hierbayes.glmm.glm_family:GlmResponse": "hierbayes.glmm.response:GlmResponse",
+}
+
+
+def _old_family(fields: dict) -> Any:
+    return get_family(fields["name"], fields["link"].name)
+
+
+def _old_link(fields: dict) -> Any:
+    return LINKS[fields["name"]]
+
+
+def _glm_response(fields: dict) -> Any:
+    return GlmResponse(**{k: v for k, v in fields.items() if k not in ("_aic", "_all_weighted")})
+
+
+#: classes rebuilt through their constructor: the family classes of earlier versions (one class, switched on
+#: the name), and the GLMM response, whose family constants (and weights' flag) are computed when it is made
+_REBUILT = {
+    "hierbayes.families:Family": _old_family,
+    "hierbayes.families:Link": _old_link,
+    "hierbayes.glmm.response:GlmResponse": _glm_response,
+}
 
 
 def dumps(obj: Any) -> str:

@@ -12,22 +12,16 @@ from __future__ import annotations
 import contextlib
 import functools
 
+import scipy.linalg  # noqa: F401  (SciPy's BLAS is loaded before threadpoolctl lists the libraries)
+from threadpoolctl import ThreadpoolController
+
 
 @functools.cache
 def _controller():
     """threadpoolctl's view of the loaded BLAS libraries, found once (finding them costs ~3 ms)."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        return None
-    import scipy.linalg  # noqa: F401  (SciPy's BLAS is loaded before the libraries are listed)
-
     return ThreadpoolController()
 
 
-def single_thread_blas():
-    """A context limiting BLAS to one thread (threadpoolctl, installed with PyMC), or a no-op without it."""
-    controller = _controller()
-    if controller is None:  # pragma: no cover
-        return contextlib.nullcontext()
-    return controller.limit(limits=1, user_api="blas")
+def single_thread_blas() -> contextlib.AbstractContextManager:
+    """A context limiting BLAS to one thread (threadpoolctl)."""
+    return _controller().limit(limits=1, user_api="blas")

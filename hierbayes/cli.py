@@ -16,8 +16,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 import warnings
 from pathlib import Path
+
+import pandas as pd
+
+from hierbayes.errors import HierbayesError
+from hierbayes.model import Model
+from hierbayes.runner import run_spec
+from hierbayes.spec import load_spec
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -73,8 +81,6 @@ def resolve_spec(name: str) -> Path:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from hierbayes.spec import load_spec
-
     folder = models_dir()
     if folder is None:
         raise BadInput("no models/ folder found (run from the repository root)")
@@ -86,10 +92,6 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from hierbayes.errors import HierbayesError
-    from hierbayes.runner import run_spec
-    from hierbayes.spec import load_spec
-
     spec = load_spec(resolve_spec(args.spec))
     out = Path(args.out) / spec.name
     for folder in (Path(args.out), out):
@@ -121,10 +123,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from hierbayes.model import Model
-
     data = Path(args.data)
     if not data.is_file():
         raise BadInput(f"no data file at {data}")
@@ -178,8 +176,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hierbayes`` command."""
-    from hierbayes.errors import HierbayesError
-
     args = build_parser().parse_args(argv)
     try:
         status = args.func(args)
@@ -198,8 +194,6 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception:  # an unexpected failure: say so, keep the traceback for a bug report
-        import traceback
-
         traceback.print_exc()
         print("error: hierbayes failed unexpectedly (traceback above)", file=sys.stderr)
         return EXIT_FAILED

@@ -1,95 +1,272 @@
-"""Response families and link functions, shared by the GLMM and Bayesian engines.
+"""Response families and link functions: one object each, shared by the GLMM and Bayesian engines.
 
-Only NumPy here: each engine maps a ``Family`` to its own likelihood. The
-validation of the response (0/1 for bernoulli, non-negative counts for
-poisson, (0, 1) for beta, ...) lives here so both engines give the same
-error for the same mistake.
+A :class:`Link` carries the link function, its inverse and the derivative of
+the inverse (exact, and with R's ``make.link`` clamping, which the GLMM
+engine uses so extreme linear predictors behave as in lme4), and its PyTensor
+form. A :class:`Family` carries its link and everything the engines, the fits,
+``predict`` and the tables ask of a family: the response's validation, the
+variance function, deviance residuals and lme4's ``aic`` terms (maximum
+likelihood), the NumPy log-density and random draws and the PyMC likelihood
+(Bayesian), the names of its auxiliary parameters, and flags such as whether
+``glmer`` fits it. The engines never switch on a family's name: a new family
+is one new class here.
+
+NumPy and SciPy only at import; PyTensor and PyMC are imported inside the
+methods that build their expressions, so that ``import hierbayes`` stays light.
+
+Examples
+--------
+>>> fam = get_family("binomial", "probit")
+>>> fam.name, fam.link.name, fam.ml
+('binomial', 'probit', True)
+>>> float(LINKS["logit"].inverse(np.array(0.0)))
+0.5
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import special, stats
 
 from hierbayes.errors import DataError, ModelError
 
+#: R's .Machine$double.eps: the clamp of make.link's inverse links and their derivatives
+EPS = np.finfo(float).eps
+_PROBIT_THRESH = 8.125890664701906  # -qnorm(.Machine$double.eps)
+_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
+_HALF_LOG2PI = 0.5 * float(np.log(2 * np.pi))
+
+
+# --- links ------------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Link:
-    """A link function g with its inverse and derivative of the inverse.
+    """A link function g: ``eta = g(mu)``.
 
-    Examples
-    --------
-    >>> float(LINKS["logit"].inverse(np.array(0.0)))
-    0.5
+    Subclasses give ``__call__`` (g), ``inverse`` (g^-1), ``mu_eta``
+    (d mu / d eta) and ``pt_inverse`` (g^-1 of a PyTensor expression);
+    ``linkinv_r`` and ``mu_eta_r`` are R's ``make.link`` versions, clamped
+    where R clamps them (the GLMM engine uses these).
+
+    Attributes
+    ----------
+    name
+        R's name of the link.
+    unit_scale
+        The linear predictor lives on a unit scale whatever the data's
+        (logit, probit, cloglog, log): default priors use scale 1 there.
+    domain
+        Where g is defined: ``"real"``, ``"nonnegative"``, ``"positive"`` or ``"unit"`` (0, 1).
     """
 
     name: str
+    unit_scale: ClassVar[bool] = False
+    domain: ClassVar[str] = "real"
 
     def __call__(self, mu: np.ndarray) -> np.ndarray:
-        mu = np.asarray(mu, dtype=float)
-        match self.name:
-            case "identity":
-                return mu
-            case "log":
-                return np.log(mu)
-            case "logit":
-                return special.logit(mu)
-            case "probit":
-                return stats.norm.ppf(mu)
-            case "cloglog":
-                return np.log(-np.log1p(-mu))
-            case "inverse":
-                return 1.0 / mu
-            case "sqrt":
-                return np.sqrt(mu)
-        raise ModelError(f"unknown link {self.name}")
+        raise NotImplementedError
 
     def inverse(self, eta: np.ndarray) -> np.ndarray:
         """mu = g^{-1}(eta)."""
-        eta = np.asarray(eta, dtype=float)
-        match self.name:
-            case "identity":
-                return eta
-            case "log":
-                return np.exp(eta)
-            case "logit":
-                return special.expit(eta)
-            case "probit":
-                return special.ndtr(eta)
-            case "cloglog":
-                return -np.expm1(-np.exp(eta))
-            case "inverse":
-                return 1.0 / eta
-            case "sqrt":
-                return eta * eta
-        raise ModelError(f"unknown link {self.name}")
+        raise NotImplementedError
 
     def mu_eta(self, eta: np.ndarray) -> np.ndarray:
         """d mu / d eta."""
+        raise NotImplementedError
+
+    def linkinv_r(self, eta: np.ndarray) -> np.ndarray:
+        """g^{-1}(eta) as R's ``make.link`` computes it (clamped for logit, probit, cloglog and log)."""
+        return self.inverse(eta)
+
+    def mu_eta_r(self, eta: np.ndarray) -> np.ndarray:
+        """d mu / d eta as R's ``make.link`` computes it (at least eps for logit, probit, cloglog and log)."""
+        return self.mu_eta(eta)
+
+    def pt_inverse(self, eta):
+        """mu = g^{-1}(eta) for a PyTensor expression."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class IdentityLink(Link):
+    name: str = "identity"
+
+    def __call__(self, mu):
+        return np.asarray(mu, dtype=float)
+
+    def inverse(self, eta):
+        return np.asarray(eta, dtype=float)
+
+    def mu_eta(self, eta):
+        return np.ones_like(np.asarray(eta, dtype=float))
+
+    def pt_inverse(self, eta):
+        return eta
+
+
+@dataclass(frozen=True)
+class LogLink(Link):
+    name: str = "log"
+    unit_scale: ClassVar[bool] = True
+    domain: ClassVar[str] = "positive"
+
+    def __call__(self, mu):
+        return np.log(np.asarray(mu, dtype=float))
+
+    def inverse(self, eta):
+        return np.exp(np.asarray(eta, dtype=float))
+
+    def mu_eta(self, eta):
+        return np.exp(np.asarray(eta, dtype=float))
+
+    def linkinv_r(self, eta):
+        with np.errstate(over="ignore"):  # exp() of a huge eta is inf, as in R (PIRLS halves such steps)
+            return np.maximum(np.exp(eta), EPS)
+
+    def mu_eta_r(self, eta):
+        with np.errstate(over="ignore"):  # as linkinv_r
+            return np.maximum(np.exp(eta), EPS)
+
+    def pt_inverse(self, eta):
+        import pytensor.tensor as pt  # PyTensor only for the Bayesian model: import hierbayes stays light
+
+        return pt.exp(eta)
+
+
+@dataclass(frozen=True)
+class LogitLink(Link):
+    name: str = "logit"
+    unit_scale: ClassVar[bool] = True
+    domain: ClassVar[str] = "unit"
+
+    def __call__(self, mu):
+        return special.logit(np.asarray(mu, dtype=float))
+
+    def inverse(self, eta):
+        return special.expit(np.asarray(eta, dtype=float))
+
+    def mu_eta(self, eta):
+        p = special.expit(np.asarray(eta, dtype=float))
+        return p * (1.0 - p)
+
+    def linkinv_r(self, eta):
+        return np.clip(special.expit(eta), EPS, 1.0 - EPS)
+
+    def mu_eta_r(self, eta):
+        p = special.expit(eta)
+        return np.maximum(p * (1.0 - p), EPS)
+
+    def pt_inverse(self, eta):
+        import pytensor.tensor as pt  # PyTensor only for the Bayesian model: import hierbayes stays light
+
+        return pt.sigmoid(eta)
+
+
+@dataclass(frozen=True)
+class ProbitLink(Link):
+    name: str = "probit"
+    unit_scale: ClassVar[bool] = True
+    domain: ClassVar[str] = "unit"
+
+    def __call__(self, mu):
+        return stats.norm.ppf(np.asarray(mu, dtype=float))
+
+    def inverse(self, eta):
+        return special.ndtr(np.asarray(eta, dtype=float))
+
+    def mu_eta(self, eta):
+        return stats.norm.pdf(np.asarray(eta, dtype=float))
+
+    def linkinv_r(self, eta):
+        return special.ndtr(np.clip(eta, -_PROBIT_THRESH, _PROBIT_THRESH))
+
+    def mu_eta_r(self, eta):
+        # the density written out: scipy.stats' pdf is slow on small arrays
+        return np.maximum(np.exp(-0.5 * eta * eta) * _INV_SQRT_2PI, EPS)
+
+    def pt_inverse(self, eta):
+        import pytensor.tensor as pt  # PyTensor only for the Bayesian model: import hierbayes stays light
+
+        return 0.5 * pt.erfc(-eta / np.sqrt(2.0))
+
+
+@dataclass(frozen=True)
+class CloglogLink(Link):
+    name: str = "cloglog"
+    unit_scale: ClassVar[bool] = True
+    domain: ClassVar[str] = "unit"
+
+    def __call__(self, mu):
+        return np.log(-np.log1p(-np.asarray(mu, dtype=float)))
+
+    def inverse(self, eta):
+        return -np.expm1(-np.exp(np.asarray(eta, dtype=float)))
+
+    def mu_eta(self, eta):
         eta = np.asarray(eta, dtype=float)
-        match self.name:
-            case "identity":
-                return np.ones_like(eta)
-            case "log":
-                return np.exp(eta)
-            case "logit":
-                p = special.expit(eta)
-                return p * (1.0 - p)
-            case "probit":
-                return stats.norm.pdf(eta)
-            case "cloglog":
-                return np.exp(eta - np.exp(eta))
-            case "inverse":
-                return -1.0 / (eta * eta)
-            case "sqrt":
-                return 2.0 * eta
-        raise ModelError(f"unknown link {self.name}")
+        return np.exp(eta - np.exp(eta))
+
+    def linkinv_r(self, eta):
+        return np.clip(self.inverse(eta), EPS, 1.0 - EPS)
+
+    def mu_eta_r(self, eta):
+        return np.maximum(self.mu_eta(eta), EPS)
+
+    def pt_inverse(self, eta):
+        import pytensor.tensor as pt  # PyTensor only for the Bayesian model: import hierbayes stays light
+
+        return 1.0 - pt.exp(-pt.exp(eta))
 
 
-LINKS = {name: Link(name) for name in ("identity", "log", "logit", "probit", "cloglog", "inverse", "sqrt")}
+@dataclass(frozen=True)
+class InverseLink(Link):
+    name: str = "inverse"
+    domain: ClassVar[str] = "positive"
+
+    def __call__(self, mu):
+        return 1.0 / np.asarray(mu, dtype=float)
+
+    def inverse(self, eta):
+        return 1.0 / np.asarray(eta, dtype=float)
+
+    def mu_eta(self, eta):
+        eta = np.asarray(eta, dtype=float)
+        return -1.0 / (eta * eta)
+
+    def pt_inverse(self, eta):
+        return 1.0 / eta
+
+
+@dataclass(frozen=True)
+class SqrtLink(Link):
+    name: str = "sqrt"
+    domain: ClassVar[str] = "nonnegative"
+
+    def __call__(self, mu):
+        return np.sqrt(np.asarray(mu, dtype=float))
+
+    def inverse(self, eta):
+        eta = np.asarray(eta, dtype=float)
+        return eta * eta
+
+    def mu_eta(self, eta):
+        return 2.0 * np.asarray(eta, dtype=float)
+
+    def pt_inverse(self, eta):
+        return eta**2
+
+
+LINKS: dict[str, Link] = {
+    link.name: link
+    for link in (IdentityLink(), LogLink(), LogitLink(), ProbitLink(), CloglogLink(), InverseLink(), SqrtLink())
+}
+
+
+# --- families ---------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -98,39 +275,56 @@ class Family:
 
     Attributes
     ----------
-    name
-        ``gaussian``, ``student_t``, ``bernoulli``, ``binomial``, ``poisson``,
-        ``negative_binomial``, ``gamma``, ``beta`` or ``zero_inflated_poisson``.
     link
         The link function.
+    name
+        The family's name (``gaussian``, ``binomial``, ...).
+    links
+        The links it takes, its default first.
+    aux
+        Names of its auxiliary parameters in the Bayesian model (``sigma``, ``nu``, ...).
+    ml
+        Whether ``glmer`` fits it by maximum likelihood (Laplace, AGQ).
+    binomial
+        The response is successes out of trials (a proportion with weights in lme4's form).
+    has_trials
+        Each row is successes out of its own number of trials (from ``cbind()``, or prior
+        weights as the Bayesian model reads them: the only weights it takes).
+    check_overdispersion
+        ``glmer`` fits check the Pearson ratio and warn when the data are overdispersed.
+    mean_label
+        emmeans' name of a mean on the response scale (``prob``, ``rate`` or ``response``).
     """
 
-    name: str
     link: Link
+    name: ClassVar[str] = ""
+    links: ClassVar[tuple[str, ...]] = ()
+    aux: ClassVar[tuple[str, ...]] = ()
+    ml: ClassVar[bool] = False
+    binomial: ClassVar[bool] = False
+    has_trials: ClassVar[bool] = False
+    check_overdispersion: ClassVar[bool] = False
+    mean_label: ClassVar[str] = "response"
 
     @property
     def is_gaussian(self) -> bool:
-        return self.name == "gaussian" and self.link.name == "identity"
+        """The linear mixed model: gaussian with the identity link (REML/ML by ``lmer``)."""
+        return False
 
+    @property
+    def r_name(self) -> str:
+        """The family as R names it (lme4 knows ``binomial`` for 0/1 data too)."""
+        return self.name
+
+    # --- the response -------------------------------------------------------------------------
     def validate(self, y: np.ndarray, trials: np.ndarray | None, response: str) -> None:
         """Raise a DataError naming the response when its values do not fit the family."""
-        y = np.asarray(y, dtype=float)
-        bad: np.ndarray | None = None
-        need = ""
-        if self.name == "bernoulli" or (self.name == "binomial" and trials is None and np.all((y == 0) | (y == 1))):
-            bad, need = ~np.isin(y, (0.0, 1.0)), "0 or 1"
-        elif self.name == "binomial":
-            if trials is None:
-                bad, need = (y < 0) | (y > 1), "a proportion in [0, 1] (with weights), or cbind(successes, failures)"
-            else:
-                bad, need = (y < 0) | (y > trials) | (y != np.round(y)), "whole numbers of successes <= trials"
-        elif self.name in ("poisson", "negative_binomial", "zero_inflated_poisson"):
-            bad, need = (y < 0) | (y != np.round(y)), "non-negative whole-number counts"
-        elif self.name == "gamma":
-            bad, need = y <= 0, "positive"
-        elif self.name == "beta":
-            bad, need = (y <= 0) | (y >= 1), "strictly between 0 and 1"
-        if bad is not None and bad.any():
+        bad_need = self._invalid(np.asarray(y, dtype=float), trials)
+        if bad_need is None:
+            return
+        bad, need = bad_need
+        if bad.any():
+            y = np.asarray(y, dtype=float)
             idx = np.flatnonzero(bad)
             examples = ", ".join(f"{y[i]:g} (row {i})" for i in idx[:3])
             raise DataError(
@@ -138,28 +332,360 @@ class Family:
                 f"{len(idx)} value(s) are not, e.g. {examples}"
             )
 
+    def _invalid(self, y: np.ndarray, trials: np.ndarray | None) -> tuple[np.ndarray, str] | None:
+        """(rows whose value the family cannot take, what it needs) or None."""
+        return None
 
-DEFAULT_LINKS = {
-    "gaussian": "identity",
-    "student_t": "identity",
-    "bernoulli": "logit",
-    "binomial": "logit",
-    "poisson": "log",
-    "negative_binomial": "log",
-    "gamma": "log",
-    "beta": "logit",
-    "zero_inflated_poisson": "log",
-}
-ALLOWED_LINKS = {
-    "gaussian": ("identity", "log", "inverse"),
-    "student_t": ("identity", "log"),
-    "bernoulli": ("logit", "probit", "cloglog"),
-    "binomial": ("logit", "probit", "cloglog"),
-    "poisson": ("log", "identity", "sqrt"),
-    "negative_binomial": ("log", "identity", "sqrt"),
-    "gamma": ("log", "inverse", "identity"),
-    "beta": ("logit", "probit", "cloglog"),
-    "zero_inflated_poisson": ("log",),
+    def counts(self, y: np.ndarray, trials: np.ndarray | None, weights: np.ndarray | None):
+        """The response as the Bayesian likelihood sees it: (y, trials); trials None except for binomial."""
+        return np.asarray(y, dtype=float), None
+
+    # --- maximum likelihood (lme4's glmResp) -----------------------------------------------------
+    def variance(self, mu: np.ndarray) -> np.ndarray:
+        """The variance function V(mu)."""
+        raise ModelError(f"the {self.name} family has no maximum-likelihood GLMM here")
+
+    def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        """Squared deviance residuals (R's ``family$dev.resids``)."""
+        raise ModelError(f"the {self.name} family has no maximum-likelihood GLMM here")
+
+    def aic_setup(self, y: np.ndarray, wt: np.ndarray, n: np.ndarray) -> Any:
+        """What :meth:`loglik_terms` needs that does not depend on mu (computed once per response)."""
+        return None
+
+    def loglik_terms(self, mu: np.ndarray, y: np.ndarray, wt: np.ndarray, setup: Any) -> np.ndarray:
+        """Per-row log-likelihood contributions, weighted as lme4's ``family$aic`` weighs them."""
+        raise ModelError(f"the {self.name} family has no maximum-likelihood GLMM here")
+
+    def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        """Starting means (R's ``family$initialize``)."""
+        return np.asarray(y, dtype=float).copy()
+
+    def simulate(self, mu: np.ndarray, trials: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A response drawn at the means ``mu`` (lme4's ``simulate``): successes out of ``trials``, or counts."""
+        raise ModelError(f"the {self.name} family has no maximum-likelihood GLMM here")
+
+    # --- Bayesian ---------------------------------------------------------------------------------
+    def pymc_likelihood(self, eta, y: np.ndarray, trials: np.ndarray | None, params: dict, dims: str):
+        """The observed variable ``y`` of a PyMC model (call inside the model context)."""
+        raise ModelError(f"the Bayesian engine has no likelihood for the {self.name} family")
+
+    def logpdf(self, y: np.ndarray, eta: np.ndarray, params: dict, trials: np.ndarray | None) -> np.ndarray:
+        """Pointwise log-likelihood for draws of eta (..., n); ``params`` values broadcast as (..., 1)."""
+        raise ModelError(f"the Bayesian engine has no likelihood for the {self.name} family")
+
+    def rvs(self, eta: np.ndarray, params: dict, trials: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+        """Draws of the response for draws of eta (..., n) and of the auxiliary parameters."""
+        raise ModelError(f"the Bayesian engine has no likelihood for the {self.name} family")
+
+    def response_mean(self, eta: np.ndarray, params: dict) -> np.ndarray:
+        """E[y | eta] (the inverse link, unless the family adds to it)."""
+        return self.link.inverse(eta)
+
+
+def _ylogy(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """``y log(y / mu)``, zero where y is zero (R's ``y_log_y``); mu > 0 (the links clamp it)."""
+    return special.xlogy(y, y / mu)
+
+
+def _pymc():
+    import pymc as pm  # PyMC only for the Bayesian model: import hierbayes stays light
+
+    return pm
+
+
+@dataclass(frozen=True)
+class Gaussian(Family):
+    link: Link = LINKS["identity"]
+    name: ClassVar[str] = "gaussian"
+    links: ClassVar[tuple[str, ...]] = ("identity", "log", "inverse")
+    aux: ClassVar[tuple[str, ...]] = ("sigma",)
+
+    @property
+    def is_gaussian(self) -> bool:
+        return self.link.name == "identity"
+
+    def variance(self, mu):
+        return np.ones_like(mu)
+
+    def pymc_likelihood(self, eta, y, trials, params, dims):
+        return _pymc().Normal("y", mu=self.link.pt_inverse(eta), sigma=params["sigma"], observed=y, dims=dims)
+
+    def logpdf(self, y, eta, params, trials):
+        s = params["sigma"]
+        return -0.5 * ((y - self.link.inverse(eta)) / s) ** 2 - np.log(s) - _HALF_LOG2PI
+
+    def rvs(self, eta, params, trials, rng):
+        return rng.normal(self.link.inverse(eta), params["sigma"])
+
+
+@dataclass(frozen=True)
+class StudentT(Family):
+    link: Link = LINKS["identity"]
+    name: ClassVar[str] = "student_t"
+    links: ClassVar[tuple[str, ...]] = ("identity", "log")
+    aux: ClassVar[tuple[str, ...]] = ("sigma", "nu")
+
+    def pymc_likelihood(self, eta, y, trials, params, dims):
+        return _pymc().StudentT("y", nu=params["nu"], mu=self.link.pt_inverse(eta), sigma=params["sigma"],
+                                observed=y, dims=dims)  # fmt: skip
+
+    def logpdf(self, y, eta, params, trials):
+        return stats.t.logpdf(y, params["nu"], self.link.inverse(eta), params["sigma"])
+
+    def rvs(self, eta, params, trials, rng):
+        mu = self.link.inverse(eta)
+        return mu + params["sigma"] * rng.standard_t(params["nu"], size=mu.shape)
+
+
+@dataclass(frozen=True)
+class _Trials(Family):
+    """Successes out of trials: what the Bernoulli and binomial families share (lme4's ``binomial()``)."""
+
+    link: Link = LINKS["logit"]
+    links: ClassVar[tuple[str, ...]] = ("logit", "probit", "cloglog")
+    ml: ClassVar[bool] = True
+    binomial: ClassVar[bool] = True
+    mean_label: ClassVar[str] = "prob"
+
+    @property
+    def r_name(self) -> str:
+        return "binomial"
+
+    def variance(self, mu):
+        return mu * (1.0 - mu)
+
+    def dev_resids(self, y, mu, wt):
+        return 2.0 * wt * (_ylogy(y, mu) + _ylogy(1.0 - y, 1.0 - mu))
+
+    def aic_setup(self, y, wt, n):
+        m = n if np.any(n > 1) else wt
+        yy = np.round(m * y)
+        m = np.round(m)
+        scale = np.divide(wt, m, out=np.zeros_like(m), where=m > 0)
+        const = special.gammaln(m + 1) - special.gammaln(yy + 1) - special.gammaln(m - yy + 1)
+        return m, yy, scale, const
+
+    def loglik_terms(self, mu, y, wt, setup):
+        m, yy, scale, const = setup
+        return scale * (const + special.xlogy(yy, mu) + special.xlogy(m - yy, 1.0 - mu))
+
+    def mustart(self, y, wt):
+        return (wt * y + 0.5) / (wt + 1.0)
+
+    def simulate(self, mu, trials, rng):
+        return rng.binomial(np.rint(trials).astype(np.int64), mu)
+
+    def _log_p_q(self, eta):
+        if self.link.name == "logit":
+            return special.log_expit(eta), special.log_expit(-eta)
+        mu = np.clip(self.link.inverse(eta), 1e-300, 1 - 1e-16)
+        return np.log(mu), np.log1p(-mu)
+
+    def _pymc_p(self, eta) -> dict:
+        return {"logit_p": eta} if self.link.name == "logit" else {"p": self.link.pt_inverse(eta)}
+
+
+@dataclass(frozen=True)
+class Bernoulli(_Trials):
+    name: ClassVar[str] = "bernoulli"
+
+    def _invalid(self, y, trials):
+        return ~np.isin(y, (0.0, 1.0)), "0 or 1"
+
+    def pymc_likelihood(self, eta, y, trials, params, dims):
+        return _pymc().Bernoulli("y", **self._pymc_p(eta), observed=y, dims=dims)
+
+    def logpdf(self, y, eta, params, trials):
+        lp, lq = self._log_p_q(eta)
+        return y * lp + (1 - y) * lq
+
+    def rvs(self, eta, params, trials, rng):
+        mu = self.link.inverse(eta)
+        return (rng.random(mu.shape) < mu).astype(float)
+
+
+@dataclass(frozen=True)
+class Binomial(_Trials):
+    name: ClassVar[str] = "binomial"
+    has_trials: ClassVar[bool] = True
+
+    def _invalid(self, y, trials):
+        if trials is None and np.all((y == 0) | (y == 1)):
+            return ~np.isin(y, (0.0, 1.0)), "0 or 1"
+        if trials is None:
+            return (y < 0) | (y > 1), "a proportion in [0, 1] (with weights), or cbind(successes, failures)"
+        return (y < 0) | (y > trials) | (y != np.round(y)), "whole numbers of successes <= trials"
+
+    def counts(self, y, trials, weights):
+        """``cbind(s, f)``: successes and trials; proportions with weights: ``round(y * w)`` of ``w``; 0/1: one."""
+        y = np.asarray(y, dtype=float)
+        if trials is not None:
+            return y, np.asarray(trials, dtype=float)
+        if weights is not None:
+            w = np.asarray(weights, dtype=float)
+            if np.any(np.abs(w - np.round(w)) > 1e-8):
+                raise ModelError("binomial weights must be whole numbers of trials")
+            return np.round(y * w), np.round(w)
+        return y, np.ones_like(y)
+
+    def pymc_likelihood(self, eta, y, trials, params, dims):
+        return _pymc().Binomial("y", n=trials.astype("int64"), **self._pymc_p(eta), observed=y, dims=dims)
+
+    def logpdf(self, y, eta, params, trials):
+        lp, lq = self._log_p_q(eta)
+        return (
+            special.gammaln(trials + 1)
+            - special.gammaln(y + 1)
+            - special.gammaln(trials - y + 1)
+            + y * lp
+            + (trials - y) * lq
+        )
+
+    def rvs(self, eta, params, trials, rng):
+        mu = self.link.inverse(eta)
+        return rng.binomial(np.broadcast_to(trials, mu.shape).astype(np.int64), np.clip(mu, 0, 1)).astype(float)
+
+
+def _count_invalid(y: np.ndarray) -> tuple[np.ndarray, str]:
+    return (y < 0) | (y != np.round(y)), "non-negative whole-number counts"
+
+
+@dataclass(frozen=True)
+class Poisson(Family):
+    link: Link = LINKS["log"]
+    name: ClassVar[str] = "poisson"
+    links: ClassVar[tuple[str, ...]] = ("log", "identity", "sqrt")
+    mean_label: ClassVar[str] = "rate"
+    ml: ClassVar[bool] = True
+    check_overdispersion: ClassVar[bool] = True
+
+    def _invalid(self, y, trials):
+        return _count_invalid(y)
+
+    def variance(self, mu):
+        return mu
+
+    def dev_resids(self, y, mu, wt):
+        with np.errstate(invalid="ignore"):  # an infinite mu (overflowed exp) gives NaN: a step PIRLS halves
+            return 2.0 * wt * (_ylogy(y, mu) - (y - mu))
+
+    def loglik_terms(self, mu, y, wt, setup):
+        return wt * (special.xlogy(y, mu) - mu - special.gammaln(y + 1.0))
+
+    def mustart(self, y, wt):
+        return y + 0.1
+
+    def simulate(self, mu, trials, rng):
+        return rng.poisson(mu)
+
+    def pymc_likelihood(self, eta, y, trials, params, dims):
+        return _pymc().Poisson("y", mu=self.link.pt_inverse(eta), observed=y, dims=dims)
+
+    def logpdf(self, y, eta, params, trials):
+        return stats.poisson.logpmf(y, self.link.inverse(eta))
+
+    def rvs(self, eta, params, trials, rng):
+        return rng.poisson(self.link.inverse(eta)).astype(float)
+
+
+@dataclass(frozen=True)
+class NegativeBinomial(Family):
+    link: Link = LINKS["log"]
+    name: ClassVar[str] = "negative_binomial"
+    links: ClassVar[tuple[str, ...]] = ("log", "identity", "sqrt")
+    aux: ClassVar[tuple[str, ...]] = ("alpha",)
+
+    def _invalid(self, y, trials):
+        return _count_invalid(y)
+
+    def pymc_likelihood(self, eta, y, trials, params, dims):
+        return _pymc().NegativeBinomial("y", mu=self.link.pt_inverse(eta), alpha=params["alpha"], observed=y,
+                                        dims=dims)  # fmt: skip
+
+    def logpdf(self, y, eta, params, trials):
+        a = params["alpha"]
+        return stats.nbinom.logpmf(y, a, a / (a + self.link.inverse(eta)))
+
+    def rvs(self, eta, params, trials, rng):
+        a = params["alpha"]
+        return rng.poisson(rng.gamma(a, self.link.inverse(eta) / a)).astype(float)
+
+
+@dataclass(frozen=True)
+class Gamma(Family):
+    link: Link = LINKS["log"]
+    name: ClassVar[str] = "gamma"
+    links: ClassVar[tuple[str, ...]] = ("log", "inverse", "identity")
+    aux: ClassVar[tuple[str, ...]] = ("shape",)
+
+    def _invalid(self, y, trials):
+        return y <= 0, "positive"
+
+    def pymc_likelihood(self, eta, y, trials, params, dims):
+        mu = self.link.pt_inverse(eta)
+        return _pymc().Gamma("y", alpha=params["shape"], beta=params["shape"] / mu, observed=y, dims=dims)
+
+    def logpdf(self, y, eta, params, trials):
+        return stats.gamma.logpdf(y, params["shape"], scale=self.link.inverse(eta) / params["shape"])
+
+    def rvs(self, eta, params, trials, rng):
+        return rng.gamma(params["shape"], self.link.inverse(eta) / params["shape"])
+
+
+@dataclass(frozen=True)
+class Beta(Family):
+    link: Link = LINKS["logit"]
+    name: ClassVar[str] = "beta"
+    links: ClassVar[tuple[str, ...]] = ("logit", "probit", "cloglog")
+    aux: ClassVar[tuple[str, ...]] = ("phi",)
+
+    def _invalid(self, y, trials):
+        return (y <= 0) | (y >= 1), "strictly between 0 and 1"
+
+    def pymc_likelihood(self, eta, y, trials, params, dims):
+        mu = self.link.pt_inverse(eta)
+        return _pymc().Beta("y", alpha=mu * params["phi"], beta=(1.0 - mu) * params["phi"], observed=y, dims=dims)
+
+    def logpdf(self, y, eta, params, trials):
+        mu = self.link.inverse(eta)
+        return stats.beta.logpdf(y, mu * params["phi"], (1 - mu) * params["phi"])
+
+    def rvs(self, eta, params, trials, rng):
+        mu = self.link.inverse(eta)
+        return rng.beta(mu * params["phi"], (1 - mu) * params["phi"])
+
+
+@dataclass(frozen=True)
+class ZeroInflatedPoisson(Family):
+    link: Link = LINKS["log"]
+    name: ClassVar[str] = "zero_inflated_poisson"
+    links: ClassVar[tuple[str, ...]] = ("log",)
+    aux: ClassVar[tuple[str, ...]] = ("psi",)
+
+    def _invalid(self, y, trials):
+        return _count_invalid(y)
+
+    def pymc_likelihood(self, eta, y, trials, params, dims):
+        return _pymc().ZeroInflatedPoisson("y", psi=params["psi"], mu=self.link.pt_inverse(eta), observed=y,
+                                           dims=dims)  # fmt: skip
+
+    def logpdf(self, y, eta, params, trials):
+        mu, psi = self.link.inverse(eta), params["psi"]
+        pois = stats.poisson.logpmf(y, mu) + np.log(psi)
+        return np.where(y == 0, np.logaddexp(np.log1p(-psi) + 0 * mu, pois), pois)
+
+    def rvs(self, eta, params, trials, rng):
+        mu = self.link.inverse(eta)
+        return np.where(rng.random(mu.shape) < params["psi"], rng.poisson(mu), 0).astype(float)
+
+    def response_mean(self, eta, params):
+        return params["psi"] * self.link.inverse(eta)
+
+
+FAMILIES: dict[str, type[Family]] = {
+    f.name: f
+    for f in (Gaussian, StudentT, Bernoulli, Binomial, Poisson, NegativeBinomial, Gamma, Beta, ZeroInflatedPoisson)
 }
 _ALIASES = {"normal": "gaussian", "t": "student_t", "studentt": "student_t", "negbinomial": "negative_binomial",
             "negbin": "negative_binomial", "zip": "zero_inflated_poisson", "logistic": "bernoulli"}  # fmt: skip
@@ -177,9 +703,10 @@ def get_family(family: str | Family = "gaussian", link: str | None = None) -> Fa
         return family if link is None else get_family(family.name, link)
     key = str(family).lower().replace("-", "_").replace(" ", "_")
     key = _ALIASES.get(key, key)
-    if key not in DEFAULT_LINKS:
-        raise ModelError(f"unknown family '{family}'; choose one of {', '.join(DEFAULT_LINKS)}")
-    link = link or DEFAULT_LINKS[key]
-    if link not in ALLOWED_LINKS[key]:
-        raise ModelError(f"the {key} family takes the links {', '.join(ALLOWED_LINKS[key])}, not '{link}'")
-    return Family(key, LINKS[link])
+    if key not in FAMILIES:
+        raise ModelError(f"unknown family '{family}'; choose one of {', '.join(FAMILIES)}")
+    cls = FAMILIES[key]
+    link = link or cls.links[0]
+    if link not in cls.links:
+        raise ModelError(f"the {key} family takes the links {', '.join(cls.links)}, not '{link}'")
+    return cls(LINKS[link])

@@ -12,7 +12,10 @@ A file holds everything needed to use the fit again without refitting:
   (``posterior``, ``sample_stats``, ...), each a netCDF group.
 
 Loading rebuilds the design from the stored data (the same encoding, so
-``predict(newdata)`` works) and the fit from the stored estimates.
+``predict(newdata)`` works) and the fit from the stored estimates. The
+writer is :mod:`hierbayes.fits.save` (``fit.save`` is every fit's method,
+and this module, which rebuilds models, sits above the fits); it is
+:func:`save` here too.
 
 File format 2 (this version) stores the posterior as ``xarray.DataTree.to_netcdf``
 writes it (ArviZ 1.x). Format 1, written by hierbayes on ArviZ 0.x
@@ -34,97 +37,21 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hierbayes import __version__
-from hierbayes._serialize import decode, dumps, encode, loads
-from hierbayes.design.design import WEIGHTS_COLUMN
-from hierbayes.errors import FileError, HierbayesError
+from hierbayes._serialize import decode, loads
+from hierbayes.bayesian.priors import resolve_priors
+from hierbayes.bayesian.sampling import datatree
+from hierbayes.errors import FileError
+from hierbayes.fits import GlmerFit, LmerFit, PosteriorFit
+from hierbayes.fits.save import FORMAT, GROUP, save
+from hierbayes.model import Model
 
-GROUP = "hierbayes"
-FORMAT = 2
+__all__ = ["FORMAT", "READS", "load", "save"]
+
 #: formats this version reads: 1 (ArviZ 0.x InferenceData groups), 2 (ArviZ 1.x DataTree groups)
 READS = (1, 2)
-
-
-def save(fit: Any, path: str | Path) -> Path:
-    """Write a fit (REML/ML, GLMM or posterior) to a netCDF file.
-
-    Parameters
-    ----------
-    fit
-        ``LmerFit``, ``GlmerFit`` or ``PosteriorFit``.
-    path
-        Target file (overwritten). Its directory must exist.
-
-    Raises
-    ------
-    FileError
-        The directory does not exist, a part of the path is a file, the
-        path is a directory, or the file cannot be written.
-    """
-    from hierbayes.fits.glmer import GlmerFit
-    from hierbayes.fits.lmer import LmerFit
-    from hierbayes.fits.posterior import PosteriorFit
-
-    path = _writable(path)
-    model = fit.model
-    variables: dict[str, xr.Variable] = {}
-    if isinstance(fit, (LmerFit, GlmerFit)):
-        content = encode(fit.estimates, "estimates", variables)
-    elif isinstance(fit, PosteriorFit):
-        content = encode(fit.info, "info", variables)
-    else:
-        raise HierbayesError(f"cannot save a {type(fit).__name__}")
-    data_vars, data_json = _encode_data(_used_data(model))
-    attrs = {
-        "format": FORMAT,
-        "hierbayes_version": __version__,
-        "fit_class": type(fit).__name__,
-        "formula": model.design.formula.text,
-        "family": model.family.name,
-        "link": model.family.link.name,
-        "na_action": model.na_action,
-        "weights": _weights_column(model),
-    }
-    # long texts as string variables (netCDF attributes are meant to be small)
-    variables["priors_json"] = xr.Variable((), dumps(encode(model.priors, "priors", variables)))
-    variables["content_json"] = xr.Variable((), dumps(content))
-    variables["data_json"] = xr.Variable((), data_json)
-    if model.weights is not None and not _weights_column(model):
-        variables["weights_array"] = xr.Variable("weights_row", np.asarray(model.weights, dtype=float))
-    ds = xr.Dataset({**variables, **data_vars}, attrs=attrs)
-    try:
-        if path.exists():
-            path.unlink()
-        if isinstance(fit, PosteriorFit):
-            fit.idata.to_netcdf(path)
-            ds.to_netcdf(path, mode="a", group=GROUP)
-        else:
-            ds.to_netcdf(path, group=GROUP)
-    except OSError as exc:
-        raise FileError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return path
-
-
-def _writable(path: str | Path) -> Path:
-    """``path`` as a Path whose directory exists, or a FileError that says what is in the way."""
-    if not isinstance(path, str | Path):
-        raise FileError(f"a file path (str or pathlib.Path) is needed, not {type(path).__name__}")
-    path = Path(path)
-    if path.is_dir():
-        raise FileError(f"cannot write {path}: it is a directory; give a file name such as {path / 'fit.nc'}")
-    parent = path.parent
-    for p in (parent, *parent.parents):
-        if p.exists():
-            if not p.is_dir():
-                raise FileError(f"cannot write {path}: {p} is a file, not a directory")
-            break
-    if not parent.is_dir():
-        raise FileError(f"cannot write {path}: the directory {parent} does not exist (create it first)")
-    return path
 
 
 def load(path: str | Path):
@@ -141,8 +68,6 @@ def load(path: str | Path):
     >>> import hierbayes as hb
     >>> fit = hb.load("results/sleepstudy.nc")  # doctest: +SKIP
     """
-    from hierbayes.model import Model
-
     path = Path(path)
     if not path.is_file():
         raise FileError(f"no file at {path}" + (" (it is a directory)" if path.is_dir() else ""))
@@ -163,22 +88,15 @@ def load(path: str | Path):
     content = decode(loads(str(ds["content_json"].values)), ds)
     kind = ds.attrs["fit_class"]
     if kind == "LmerFit":
-        from hierbayes.fits.lmer import LmerFit
-
         return LmerFit(model, content, warn=False)
     if kind == "GlmerFit":
-        from hierbayes.fits.glmer import GlmerFit
-
         return GlmerFit(model, content, warn=False)
-    from hierbayes.bayesian.priors import resolve_priors
-    from hierbayes.bayesian.sampling import datatree
-    from hierbayes.fits.posterior import PosteriorFit
-
     with xr.open_datatree(path) as handle:
         groups = {name: node.to_dataset().load() for name, node in handle.children.items() if name != GROUP}
     if "posterior" not in groups:
         raise FileError(f"{path} has a PosteriorFit's hierbayes group but no posterior group: the file is incomplete")
-    return PosteriorFit(model, datatree(groups, stamp=False), content, resolve_priors(model), warn=False)
+    priors = resolve_priors(model.design, model.family, model.priors)
+    return PosteriorFit(model, datatree(groups, stamp=False), content, priors, warn=False)
 
 
 def _hierbayes_group(path: Path) -> xr.Dataset:
@@ -196,38 +114,6 @@ def _hierbayes_group(path: Path) -> xr.Dataset:
         raise FileError(f"cannot read {path}: the netCDF file is damaged or truncated ({exc})") from None
     except (ValueError, KeyError, RuntimeError) as exc:
         raise FileError(f"cannot read {path}: the netCDF file is damaged or truncated ({exc})") from None
-
-
-def _used_data(model) -> pd.DataFrame:
-    """The columns of the user's data the model uses, every row."""
-    frame = model.design.frame
-    columns = [c for c in frame.data.columns if c != WEIGHTS_COLUMN]  # weights' own columns included
-    return pd.DataFrame(model.data).loc[:, columns]
-
-
-def _weights_column(model) -> str:
-    """Weights given by column (a label or an expression), as text ("" for an array); data columns load as text."""
-    w = model.weights
-    if isinstance(w, str):
-        return w
-    if w is not None and np.ndim(w) == 0 and w in model.design.frame.data.columns:
-        return f"`{w}`"
-    return ""
-
-
-def _encode_data(df: pd.DataFrame) -> tuple[dict[str, xr.Variable], str]:
-    numeric, other = {}, []
-    for i, col in enumerate(df.columns):
-        s = df[col]
-        if pd.api.types.is_bool_dtype(s.dtype) and not s.isna().any():
-            numeric[f"data.{i}"] = xr.Variable("row", s.to_numpy(dtype=np.int8), attrs={"column": col, "bool": 1})
-        elif pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-            numeric[f"data.{i}"] = xr.Variable("row", s.to_numpy(), attrs={"column": col})
-        else:
-            other.append(col)
-    text = df[other].to_json(orient="table", index=False) if other else ""
-    order = dumps([str(c) for c in df.columns])
-    return numeric, dumps({"order": order, "other": text, "index": df.index.tolist()})
 
 
 def _decode_data(ds: xr.Dataset) -> pd.DataFrame:

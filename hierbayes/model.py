@@ -22,11 +22,16 @@ import numpy as np
 import pandas as pd
 
 from hierbayes._args import check_unknown
+from hierbayes._threads import single_thread_blas
 from hierbayes._warnings import warn
+from hierbayes.bayesian import build_pymc_model, sample_posterior
+from hierbayes.bayesian.priors import check_priors_argument
+from hierbayes.bayesian.sampling import check_sampler_options
 from hierbayes.design import Design, build_design, check_lmm_levels
 from hierbayes.design.frame import as_dataframe
 from hierbayes.errors import (
     ArgumentError,
+    DataError,
     DesignWarning,
     EstimationError,
     ModelError,
@@ -34,7 +39,12 @@ from hierbayes.errors import (
     ScalingWarning,
 )
 from hierbayes.families import Family, get_family
+from hierbayes.fits import GlmerFit, LmerFit, PosteriorFit
 from hierbayes.formula import ParsedFormula
+from hierbayes.glmm import check_nagq, deviance_function, estimate_glmm
+from hierbayes.optim import as_control, with_optimizer
+from hierbayes.query import select_rows
+from hierbayes.reml import LmmObjective, fit_lmm
 
 METHODS = ("reml", "ml", "bayes")
 #: Keyword options of each engine (besides ``method`` and ``REML``/``reml``).
@@ -113,8 +123,6 @@ class Model:
         data, (weights, offset) = _subset(data, subset, (weights, offset))
         self.data = data
         self.subset = subset
-        from hierbayes.bayesian.priors import check_priors_argument
-
         self.priors = check_priors_argument(priors)
         self.weights = weights
         self.offset = offset
@@ -148,7 +156,8 @@ class Model:
             or a dict of lme4's settings), ``verbose``, ``devFunOnly``.
             GLMMs: the same and ``nAGQ``. Bayesian: ``draws``, ``tune``,
             ``chains``, ``random_seed``, ``sampler``, ... (see
-            :func:`hierbayes.bayesian.fit_bayes`).
+            :func:`hierbayes.bayesian.sample_posterior`) and ``warn`` (a
+            SamplingWarning when the diagnostics are poor).
 
         Returns
         -------
@@ -158,10 +167,8 @@ class Model:
         """
         method = self._method(method, REML, reml)
         if method == "bayes":
-            from hierbayes.bayesian import fit_bayes
-
             _check_bayes_options(options, "Model.fit")
-            return fit_bayes(self, **options)
+            return self._fit_bayes(**options)
         if self.family.is_gaussian:
             _check_options(options, LMM_OPTIONS, f"fit('{method}') of a linear mixed model")
             return self._fit_lmm(reml=method == "reml", **options)
@@ -192,16 +199,24 @@ class Model:
 
     def pymc_model(self, **kwargs: Any):
         """The PyMC model the Bayesian engine samples, for users who want to extend it."""
-        from hierbayes.bayesian import build_pymc_model
-
         return build_pymc_model(self, **kwargs)
+
+    def update(self, formula: str | ParsedFormula | None = None) -> Model:
+        """The same model with another formula (R's ``update``): same data, family, priors, weights, offset, options.
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> m = hb.Model("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
+        >>> m.update("Reaction ~ Days + (1 | Subject)").formula
+        'Reaction ~ Days + (1 | Subject)'
+        """
+        return Model(self.formula if formula is None else formula, self.data, family=self.family, priors=self.priors,
+                     na_action=self.na_action, weights=self.weights, control=self.control,
+                     offset=self.offset)  # fmt: skip
 
     def _fit_lmm(self, reml: bool, start: Any = None, optimizer: Any = "default", control: Any = None,
                  verbose: int = 0, devFunOnly: bool = False):  # fmt: skip
-        from hierbayes.fits.lmer import LmerFit
-        from hierbayes.reml.control import as_control
-        from hierbayes.reml.fit import LmmObjective, fit_lmm
-
         control = as_control(control if control is not None else self.control, "lmer")
         _check_rank(self.design, control)
         check_lmm_levels(self.design)
@@ -213,13 +228,21 @@ class Model:
 
     def _fit_glmm(self, nAGQ: Any = 1, start: Any = None, optimizer: Any = "default", control: Any = None,
                   verbose: int = 0, devFunOnly: bool = False):  # fmt: skip
-        from hierbayes.glmm import fit_glmm
-        from hierbayes.reml.control import as_control
-
         control = as_control(control if control is not None else self.control, "glmer")
         _check_rank(self.design, control)
-        return fit_glmm(self, nAGQ=nAGQ, start=start, optimizer=optimizer, control=control,
-                        verbose=_verbosity(verbose), devFunOnly=_flag(devFunOnly, "devFunOnly"))  # fmt: skip
+        verbose, devFunOnly = _verbosity(verbose), _flag(devFunOnly, "devFunOnly")
+        nAGQ = check_nagq(nAGQ)
+        if optimizer != "default":
+            control = with_optimizer(control, optimizer)
+        if devFunOnly:
+            return deviance_function(self.design, self.family, nAGQ)
+        with single_thread_blas():
+            est = estimate_glmm(self.design, self.family, nAGQ=nAGQ, start=start, control=control, verbose=verbose)
+        return GlmerFit(self, est)
+
+    def _fit_bayes(self, warn: bool = True, **options: Any):
+        post = sample_posterior(self.design, self.family, self.priors, **options)
+        return PosteriorFit(self, post.idata, post.info, post.priors, warn=warn)
 
     def __repr__(self) -> str:
         return f"Model({self.formula!r}, family={self.family.name}/{self.family.link.name}, n={self.design.n})"
@@ -253,7 +276,7 @@ def lmer(
     REML
         REML (True; lme4's default, also when None) or maximum likelihood (False); ``reml`` is the same.
     control
-        ``hb.lmerControl(...)`` or a dict of lme4's settings (:mod:`hierbayes.reml.control`).
+        ``hb.lmerControl(...)`` or a dict of lme4's settings (:mod:`hierbayes.optim.control`).
     start
         Starting theta: a vector, or lme4's ``{"theta": [...]}``.
     verbose
@@ -388,7 +411,7 @@ def bayes(
     """Fit a mixed model by Bayesian inference with PyMC (partial pooling).
 
     Shortcut for ``Model(formula, data, family, link, priors, ...).fit("bayes", **options)``;
-    ``options`` are :func:`hierbayes.bayesian.fit_bayes`'s (``draws``, ``tune``,
+    ``options`` are :func:`hierbayes.bayesian.sample_posterior`'s (``draws``, ``tune``,
     ``chains``, ``random_seed``, ...) and ``pymc.sample``'s.
 
     Examples
@@ -422,17 +445,15 @@ def _check_options(options: dict, valid: tuple[str, ...], where: str) -> None:
 
 
 def _check_bayes_options(options: dict, where: str = "hb.bayes") -> None:
-    """Sampler settings, then keywords that are neither fit_bayes' nor pymc.sample's (nor NUTS')."""
-    from hierbayes.bayesian.sampling import check_sampler_options, fit_bayes
-
+    """Sampler settings, then keywords that are neither sample_posterior's nor pymc.sample's (nor NUTS')."""
     check_sampler_options(options)
-
-    own = [n for n, p in inspect.signature(fit_bayes).parameters.items()
-           if n != "model" and p.kind is not inspect.Parameter.VAR_KEYWORD]  # fmt: skip
+    own = [n for n, p in inspect.signature(sample_posterior).parameters.items()
+           if n not in ("design", "family", "priors") and p.kind is not inspect.Parameter.VAR_KEYWORD]  # fmt: skip
+    own.append("warn")
     unknown = [k for k in options if k not in own]
     if not unknown:
         return
-    import pymc as pm
+    import pymc as pm  # PyMC only when an unknown keyword may be one of its own: import hierbayes stays light
 
     passed = set(inspect.signature(pm.sample).parameters) | set(inspect.signature(pm.NUTS.__init__).parameters)
     unknown = [k for k in unknown if k not in passed or k in ("self", "kwargs", "model")]
@@ -458,9 +479,6 @@ def _subset(data: Any, subset: Any, per_row: tuple) -> tuple[pd.DataFrame, tuple
     """The rows ``subset`` selects (a new frame; the user's is untouched), and the weights and offset of those rows."""
     if subset is None:
         return data, per_row
-    from hierbayes.errors import DataError
-    from hierbayes.query import select_rows
-
     df = as_dataframe(data)
     mask = select_rows(df, subset)
     if not mask.any():
@@ -476,12 +494,10 @@ def _subset(data: Any, subset: Any, per_row: tuple) -> tuple[pd.DataFrame, tuple
 
 def _build(formula, data, na_action: str, weights, control, family: Family, offset=None) -> Design:
     """The design, with lme4's design-time control checks (``check.rankX``, ``check.scaleX``) applied."""
-    binary = family.name in ("binomial", "bernoulli")  # a factor response: R's binomial()$initialize
-    kw = {"na_action": na_action, "weights": weights, "offset": offset, "binary_response": binary}
+    # a factor response is 0/1 for the binomial families (R's binomial()$initialize)
+    kw = {"na_action": na_action, "weights": weights, "offset": offset, "binary_response": family.binomial}
     if control is None:
         return build_design(formula, data, **kw)
-    from hierbayes.reml.control import as_control
-
     ctrl = as_control(control, "lmer" if family.is_gaussian else "glmer")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

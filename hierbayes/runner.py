@@ -15,18 +15,23 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from hierbayes._progress import resolve
+from hierbayes._version import __version__
 from hierbayes.errors import HierbayesError
 from hierbayes.fits.base import MixedFit
 from hierbayes.model import Model
 from hierbayes.report import Section, write_html, write_markdown
 from hierbayes.simulate import Simulation
 from hierbayes.spec import Spec
+from hierbayes.tables import compare, pooling
+from hierbayes.tables.params import default_intervals
 
 
 @dataclass
@@ -60,8 +65,6 @@ def _intervals(spec: Spec, fits: dict[str, MixedFit], fast: bool) -> dict[str, p
     :data:`hierbayes.tables.params.PROFILE_MAX_NOBS` observations, Wald beyond), so the report's
     tables show what ``hb.compare(fit, post)`` shows.
     """
-    from hierbayes.tables.params import default_intervals
-
     out = {}
     for engine, fit in fits.items():
         if engine == "bayes" or not hasattr(fit, "confint"):
@@ -133,8 +136,6 @@ def run_spec(
     progress
         The older spelling of ``progressbar``.
     """
-    from hierbayes._progress import resolve
-
     t_start = time.perf_counter()
     out = Path(out)
     (out / "tables").mkdir(parents=True, exist_ok=True)
@@ -188,11 +189,7 @@ def run_spec(
 
 def versions() -> dict[str, str]:
     """Versions of Python and the packages a result depends on, for a methods section."""
-    from importlib import metadata
-
-    import hierbayes
-
-    out = {"hierbayes": hierbayes.__version__, "Python": platform.python_version()}
+    out = {"hierbayes": __version__, "Python": platform.python_version()}
     for pkg, label in (("numpy", "NumPy"), ("scipy", "SciPy"), ("pandas", "pandas"), ("pymc", "PyMC"),
                        ("pytensor", "PyTensor"), ("arviz", "ArviZ"), ("nutpie", "nutpie")):  # fmt: skip
         try:
@@ -300,14 +297,10 @@ def _table(name: str, result: RunResult, section: Section) -> None:
                 result.files.append((f"summary ({engine})", path))
                 section.pre(str(summary))
         elif name == "compare":
-            from hierbayes.tables import compare
-
             table = compare(*fits.values(), intervals=result.intervals, labels=result.labels)
             _save_table(result, "compare", table.frame)
             section.pre(str(table))
         elif name == "pooling":
-            from hierbayes.tables import pooling
-
             df = pooling(*fits.values())
             _save_table(result, "pooling", df)
             section.table(df.head(40), "Complete, no and partial pooling per group")
@@ -363,7 +356,7 @@ def _vc_series(vc: pd.DataFrame) -> pd.Series:
 
 
 def _plot(name: str, result: RunResult, section: Section) -> None:
-    from hierbayes import plots
+    from hierbayes import plots  # matplotlib only when plots are drawn: import hierbayes stays light
 
     fits = list(result.fits.values())
     kwargs: dict[str, Any] = {}

@@ -24,6 +24,7 @@ import pandas as pd
 from hierbayes import datasets, simulate
 from hierbayes.errors import HierbayesError
 from hierbayes.families import get_family
+from hierbayes.query import select_rows
 
 ENGINES = ("reml", "ml", "bayes")
 TABLES = ("summary", "compare", "coef_table", "anova", "ranova", "confint", "icc", "r2", "pooling", "loo")
@@ -91,8 +92,6 @@ class Spec:
 
     def load_data(self) -> tuple[pd.DataFrame, simulate.Simulation | None]:
         """The data frame the spec names, and the simulation truth when simulated."""
-        from hierbayes.query import select_rows
-
         d = self.data
         where = str(self.path)
         sim = None

@@ -196,3 +196,25 @@ def test_a_file_from_a_newer_hierbayes_says_to_upgrade(tmp_path: Path) -> None:
     xr.Dataset(attrs={"format": 99}).to_netcdf(tmp_path / "future.nc", group="hierbayes")
     with pytest.raises(hb.errors.FileError, match="newer hierbayes \\(file format 99\\); upgrade hierbayes"):
         hb.load(tmp_path / "future.nc")
+
+
+def test_estimates_written_by_earlier_versions_are_rebuilt():
+    """Classes named at their old place (reml/optimize.py, glmm/glm_family.py, one Family class) still load."""
+    import xarray as xr
+
+    from hierbayes._serialize import decode
+    from hierbayes.families import Binomial
+    from hierbayes.optim import OptSummary
+
+    ds = xr.Dataset({"a": xr.Variable(("a_d0",), np.array([0.5, 1.0]))})
+    node = {"dataclass": "hierbayes.reml.optimize:OptSummary", "fields": {
+        "method": {"value": "BOBYQA (NLopt)"}, "initial": {"array": "a"}, "final": {"array": "a"},
+        "lower": {"array": "a"}, "fmin": {"float": "1.5"}, "feval": {"int": 3}, "converged": {"value": True},
+        "message": {"value": "NLOPT xtol reached"}, "seconds": {"float": "0.01"}}}  # fmt: skip
+    opt = decode(node, ds)
+    assert isinstance(opt, OptSummary) and opt.feval == 3 and opt.messages == () and opt.settings is None
+    family = {"dataclass": "hierbayes.families:Family", "fields": {
+        "name": {"value": "binomial"}, "link": {"dataclass": "hierbayes.families:Link", "fields": {
+            "name": {"value": "probit"}}}}}  # fmt: skip
+    fam = decode(family, ds)
+    assert isinstance(fam, Binomial) and fam.link.name == "probit"

@@ -3,11 +3,12 @@
 * :mod:`~hierbayes.bayesian.names`: names and dims of every posterior variable (the one list).
 * :mod:`~hierbayes.bayesian.priors`: default priors scaled to the data, overrides by name, ``describe_priors``.
 * :mod:`~hierbayes.bayesian.model`: ``build_pymc_model`` (partial pooling, LKJ for correlated bars, non-centered).
-* :mod:`~hierbayes.bayesian.crossprod`, :mod:`~hierbayes.bayesian.blocked`, :mod:`~hierbayes.bayesian.marginal`,
+* :mod:`~hierbayes.bayesian.blocked`, :mod:`~hierbayes.bayesian.marginal`,
   :mod:`~hierbayes.bayesian.partial`:
   the exact gaussian path (random effects integrated out, then drawn from their exact conditional).
-* :mod:`~hierbayes.bayesian.likelihood`: each family's likelihood (PyMC and NumPy).
-* :mod:`~hierbayes.bayesian.sampling`: ``fit_bayes`` and ``sample_prior_predictive``;
+* each family's likelihood (PyMC and NumPy) is the family's own (:mod:`hierbayes.families`).
+* :mod:`~hierbayes.bayesian.sampling`: ``sample_posterior`` (returns a ``Posterior``, from which
+  ``hierbayes.fits.PosteriorFit`` is made) and ``sample_prior_predictive``;
   :mod:`~hierbayes.bayesian.laplace`: its starting point and mass matrix from the posterior mode.
 * :mod:`~hierbayes.bayesian.diagnostics`: divergences, R-hat, ESS and the SamplingWarning.
 
@@ -23,6 +24,13 @@ warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS ins
 
 from hierbayes.bayesian.model import build_pymc_model  # noqa: E402
 from hierbayes.bayesian.priors import Prior, describe_priors  # noqa: E402
-from hierbayes.bayesian.sampling import fit_bayes, sample_prior_predictive  # noqa: E402
+from hierbayes.bayesian.sampling import Posterior, sample_posterior, sample_prior_predictive  # noqa: E402
 
-__all__ = ["Prior", "build_pymc_model", "describe_priors", "fit_bayes", "sample_prior_predictive"]
+__all__ = [
+    "Posterior",
+    "Prior",
+    "build_pymc_model",
+    "describe_priors",
+    "sample_posterior",
+    "sample_prior_predictive",
+]

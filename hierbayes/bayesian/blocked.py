@@ -8,9 +8,10 @@ diagonal with one copy of the factor's ``L_g`` (lower triangular,
     log p(y) = -1/2 [n log(2 pi sigma^2) + log|M| + (r'r - c'M^{-1}c) / sigma^2],
     r = y - X beta,  c = Lambda' Z' r.
 
-``M`` is factored blockwise, ``M = L L'``: the first factor's part per level
-(``L11``), then the rest dense after eliminating it (``Lrr``), with the
-off-diagonal part ``P = M21 L11^{-T}`` sparse.
+``M`` is factored by the numerical core (:mod:`hierbayes.linalg.cholesky`,
+``with_xy=False``): the first factor's part per level (``L11``), then the rest
+dense after eliminating it, with the off-diagonal part ``Ls = M21 L11^{-T}``;
+the cross-products are the core's too (:func:`gaussian_crossproducts`).
 
 Gradients (``alpha = V^{-1} r``, ``U = Z'V^{-1}Z``, ``u = M^{-1}c``):
 
@@ -29,113 +30,152 @@ The random effects given the other parameters are ``b_g = Lambda_g u_g`` with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg.lapack import dpotrf, dpotri, dtrtrs
 
-from hierbayes.bayesian.crossprod import GaussianCrossProducts
+from hierbayes.linalg import (
+    BlockedFactor,
+    CrossProducts,
+    backward,
+    factorize,
+    first_block,
+    forward,
+    minv_diag_sums,
+    trsolve,
+)
+from hierbayes.linalg import rest_left as _rest_left
+from hierbayes.linalg.crossprod import crossproducts
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design, ReBlock
 
 _LOG2PI = float(np.log(2 * np.pi))
-
-
-def _trsolve(L: np.ndarray, b: np.ndarray, trans: bool = False) -> np.ndarray:
-    """Solve L x = b (or L' x = b) for lower-triangular L with LAPACK's dtrtrs.
-
-    (``scipy.linalg.solve_triangular`` costs milliseconds on tiny systems with
-    a matrix right-hand side in SciPy 1.17.)
-    """
-    if L.shape[0] == 0:
-        return np.zeros_like(b)
-    x, info = dtrtrs(L, b, lower=1, trans=int(trans))
-    if info != 0:
-        raise np.linalg.LinAlgError("singular triangular factor")
-    return x
+#: Zr'Z1 with at most this many entries is kept dense (dense algebra beats sparse bookkeeping there)
+DENSE_MAX = 2_000_000
 
 
 @dataclass(frozen=True)
-class BlockedFactor:
-    """``M = L L'`` at one set of relative factors ``lams``; ``logdet = log|M|``."""
+class GaussianCrossProducts:
+    """The cross-products of ``[Z X y]`` (``y`` minus any offset) as the marginal likelihood reads them.
 
-    lams: list[np.ndarray]
-    L11inv: np.ndarray
-    P: sp.csr_matrix | np.ndarray | None
-    Lrr: np.ndarray
-    logdet: float
+    They are the numerical core's (:mod:`hierbayes.linalg.crossprod`, computed
+    once per fit): ``core`` is what the factor of ``M`` is computed from; the
+    pieces that involve ``y`` are copied out here, so that partial
+    marginalization can shift the response (:func:`hierbayes.bayesian.partial.shifted`)
+    without touching ``core``.
+
+    Attributes
+    ----------
+    core
+        The core's cross-products (first factor block diagonal, the rest's coupling ``Zr'Z1``
+        dense when it has at most ``DENSE_MAX`` entries).
+    n, p
+        Rows and fixed effects.
+    yty, Xty, XtX
+        ``y'y``, ``X'y`` (p,), ``X'X`` (p, p).
+    Z1tX, Z1ty
+        First factor per level: ``Z1'X`` (nl1, k1, p), ``Z1'y`` (nl1, k1).
+    ZrtX, Zrty
+        The other factors': ``Zr'X`` (qr, p), ``Zr'y`` (qr,).
+    sizes
+        (levels, k) of every block, first block first.
+    """
+
+    core: CrossProducts
+    n: int
+    p: int
+    yty: float
+    Xty: np.ndarray
+    XtX: np.ndarray
+    Z1tX: np.ndarray
+    Z1ty: np.ndarray
+    ZrtX: np.ndarray
+    Zrty: np.ndarray
+    sizes: tuple[tuple[int, int], ...]
+
+    @property
+    def A11(self) -> np.ndarray:
+        """``Z1'Z1`` per level (nl1, k1, k1)."""
+        return self.core.A11
+
+    @property
+    def Ar1(self) -> sp.csr_matrix | np.ndarray:
+        """``Zr'Z1`` (qr, q1), dense or sparse; columns level-major, term-minor."""
+        return self.core.S
+
+    @property
+    def Ar1_dense(self) -> np.ndarray | None:
+        """``Zr'Z1`` as a dense (qr, nl1, k1) array when it is kept dense, else None."""
+        return self.core.S.reshape(self.qr, self.nl1, self.k1) if self.core.dense and self.qr else None
+
+    @property
+    def Arr(self) -> np.ndarray:
+        """``Zr'Zr`` (qr, qr), dense."""
+        return self.core.Arr[: self.qr, : self.qr]
+
+    @property
+    def nl1(self) -> int:
+        return self.core.nl1
+
+    @property
+    def k1(self) -> int:
+        return self.core.k1
+
+    @property
+    def q1(self) -> int:
+        return self.core.q1
+
+    @property
+    def qr(self) -> int:
+        return self.core.qr
+
+    @property
+    def q(self) -> int:
+        return self.q1 + self.qr
 
 
-def _blockdiag(lam: np.ndarray, nlevels: int) -> sp.spmatrix:
-    k = lam.shape[0]
-    if k == 1:
-        return sp.diags(np.full(nlevels, lam[0, 0]), format="csr")
-    data = np.broadcast_to(lam, (nlevels, k, k)).copy()
-    return sp.bsr_matrix((data, np.arange(nlevels), np.arange(nlevels + 1)), shape=(nlevels * k,) * 2).tocsr()
+def gaussian_crossproducts(design: Design, blocks: list[ReBlock] | None = None) -> GaussianCrossProducts:
+    """Cross-products of a design's ``[Z X y - offset]``.
+
+    ``blocks``: only these factors' columns in Z (default: all of the
+    design's, first factor first).
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> cp = gaussian_crossproducts(hb.Model("Reaction ~ Days + (Days | Subject)",
+    ...                                      hb.datasets.load("sleepstudy")).design)
+    >>> cp.A11.shape, cp.qr
+    ((18, 2, 2), 0)
+    """
+    y = np.asarray(design.y, dtype=float)
+    if design.offset is not None:
+        y = y - design.offset
+    X = np.asarray(design.X, dtype=float)
+    blocks = list(design.blocks if blocks is None else blocks)
+    q1, qr = blocks[0].q, sum(b.q for b in blocks[1:])
+    core = crossproducts(blocks, X, y, dense_coupling=0 < q1 * qr <= DENSE_MAX)
+    p, Arr, D = X.shape[1], core.Arr, core.D
+    return GaussianCrossProducts(
+        core=core, n=len(y), p=p, yty=float(Arr[-1, -1]), Xty=Arr[qr : qr + p, -1].copy(),
+        XtX=np.ascontiguousarray(Arr[qr : qr + p, qr : qr + p]), Z1tX=np.ascontiguousarray(D[:p].transpose(1, 2, 0)),
+        Z1ty=np.ascontiguousarray(D[p]), ZrtX=np.ascontiguousarray(Arr[:qr, qr : qr + p]),
+        Zrty=Arr[:qr, -1].copy(), sizes=tuple((b.nlevels, b.k) for b in blocks),
+    )  # fmt: skip
 
 
-def _perlevel(T: np.ndarray) -> sp.spmatrix:
-    nl, k, _ = T.shape
-    if k == 1:
-        return sp.diags(T[:, 0, 0], format="csr")
-    return sp.bsr_matrix((T, np.arange(nl), np.arange(nl + 1)), shape=(nl * k,) * 2).tocsr()
-
-
-def factorize(cp: GaussianCrossProducts, lams: list[np.ndarray]) -> BlockedFactor | None:
-    """Blocked Cholesky factor of M; None when it is not positive definite."""
+def factorize_m(cp: GaussianCrossProducts, lams: list[np.ndarray]) -> BlockedFactor | None:
+    """Blocked Cholesky factor of ``M = I + Lambda'Z'Z Lambda`` (the core's); None when it is not positive definite."""
     if not all(np.isfinite(lam).all() for lam in lams):
         return None
-    lam1 = lams[0]
-    k1 = cp.k1
-    M11 = np.einsum("ji,ljk,km->lim", lam1, cp.A11, lam1)
-    M11 += np.eye(k1)
-    if k1 == 1:
-        L11 = np.sqrt(M11)
-        L11inv = 1.0 / L11
-    else:
-        try:
-            L11 = np.linalg.cholesky(M11)
-        except np.linalg.LinAlgError:
-            return None
-        L11inv = np.linalg.inv(L11)
-    logdet = 2.0 * float(np.log(np.diagonal(L11, axis1=1, axis2=2)).sum())
-    if not cp.qr:
-        return BlockedFactor(lams, L11inv, None, np.zeros((0, 0)), logdet)
-    T = np.einsum("ij,lkj->lik", lam1, L11inv)  # lam1 @ L11inv_l'
-    if cp.Ar1_dense is not None:
-        A = lam_rest(cp, lams, cp.Ar1_dense.reshape(cp.qr, -1), transpose=True).reshape(cp.Ar1_dense.shape)
-        P = np.einsum("rla,lab->rlb", A, T).reshape(cp.qr, cp.q1)
-        PPt = P @ P.T
-    else:
-        lam_r = sp.block_diag(
-            [_blockdiag(lam, nl) for lam, (nl, _) in zip(lams[1:], cp.sizes[1:], strict=True)], format="csr"
-        )
-        P = (lam_r.T @ cp.Ar1 @ _perlevel(T)).tocsr()
-        PPt = (P @ P.T).toarray()
-    S = lam_rest(cp, lams, lam_rest(cp, lams, cp.Arr, transpose=True).T, transpose=True)
-    S -= PPt
-    S[np.diag_indices_from(S)] += 1.0
-    Lrr, info = dpotrf(S, lower=1, clean=1, overwrite_a=1)
-    if info != 0:
-        return None
-    d = np.diagonal(Lrr)
-    if not np.all(d > 0):
-        return None
-    return BlockedFactor(lams, L11inv, P, Lrr, logdet + 2.0 * float(np.log(d).sum()))
+    return factorize(cp.core, lams, with_xy=False)
 
 
 def lam_rest(cp: GaussianCrossProducts, lams: list[np.ndarray], M: np.ndarray, transpose: bool) -> np.ndarray:
     """``Lambda_r' M`` (or ``Lambda_r M``) for the rest's block-diagonal Lambda, M with qr rows."""
-    out = np.empty(M.shape)
-    start = 0
-    for lam, (nl, k) in zip(lams[1:], cp.sizes[1:], strict=True):
-        block = M[start : start + nl * k]
-        if k == 1:
-            out[start : start + nl] = lam[0, 0] * block
-        else:
-            op = lam.T if transpose else lam
-            b3 = block.reshape(nl, k, -1)
-            out[start : start + nl * k] = np.einsum("ij,ljm->lim", op, b3).reshape(block.shape)
-        start += nl * k
-    return out
+    return _rest_left(M, lams[1:], cp.sizes[1:], transpose)
 
 
 @dataclass(frozen=True)
@@ -150,32 +190,20 @@ class _Solution:
 
 
 def _solve(cp: GaussianCrossProducts, beta: np.ndarray, lams: list[np.ndarray]) -> _Solution | None:
-    f = factorize(cp, lams)
+    f = factorize_m(cp, lams)
     if f is None:
         return None
     Xtr = cp.Xty - cp.XtX @ beta
     rr = cp.yty - beta @ cp.Xty - beta @ Xtr
     Z1r = cp.Z1ty - cp.Z1tX @ beta
     c1 = Z1r @ lams[0]  # row l: lam1' Z1r_l
-    w1 = np.einsum("lij,lj->li", f.L11inv, c1)
     if cp.qr:
         Zrr = cp.Zrty - cp.ZrtX @ beta
-        cr = lam_rest(cp, lams, Zrr, transpose=True) - f.P @ w1.ravel()
-        wr = _trsolve(f.Lrr, cr)
+        w1, wr = forward(f, c1, lam_rest(cp, lams, Zrr, transpose=True))
     else:
-        Zrr = wr = np.zeros(0)
+        Zrr = np.zeros(0)
+        w1, wr = forward(f, c1, Zrr)
     return _Solution(f, float(rr), Z1r, Zrr, Xtr, w1, wr)
-
-
-def _u(sol: _Solution, cp: GaussianCrossProducts, wr: np.ndarray, w1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Back-substitution L' u = w: u of the rest (qr,) and of the first block (nl1, k1)."""
-    f = sol.f
-    if cp.qr:
-        ur = _trsolve(f.Lrr, wr, trans=True)
-        w1 = w1 - (f.P.T @ ur).reshape(cp.nl1, cp.k1)
-    else:
-        ur = np.zeros(0)
-    return ur, np.einsum("lji,lj->li", f.L11inv, w1)
 
 
 def loglik(cp: GaussianCrossProducts, beta: np.ndarray, sigma: float, Ls: list[np.ndarray]) -> float:
@@ -184,7 +212,7 @@ def loglik(cp: GaussianCrossProducts, beta: np.ndarray, sigma: float, Ls: list[n
     if sol is None:
         return -np.inf
     quad = float(sol.w1.ravel() @ sol.w1.ravel() + sol.wr @ sol.wr)
-    return -0.5 * (cp.n * (_LOG2PI + 2.0 * np.log(sigma)) + sol.f.logdet + (sol.rr - quad) / sigma**2)
+    return -0.5 * (cp.n * (_LOG2PI + 2.0 * np.log(sigma)) + sol.f.logdet_L + (sol.rr - quad) / sigma**2)
 
 
 def loglik_grad(
@@ -203,13 +231,13 @@ def loglik_grad(
     f, nl, k = sol.f, cp.nl1, cp.k1
     quad = float(sol.w1.ravel() @ sol.w1.ravel() + sol.wr @ sol.wr)
     s2 = sigma**2
-    ll = -0.5 * (cp.n * (_LOG2PI + 2.0 * np.log(sigma)) + f.logdet + (sol.rr - quad) / s2)
-    ur, u1 = _u(sol, cp, sol.wr, sol.w1)
+    ll = -0.5 * (cp.n * (_LOG2PI + 2.0 * np.log(sigma)) + f.logdet_L + (sol.rr - quad) / s2)
+    u1, ur = backward(f, sol.w1, sol.wr)
     t1 = u1 @ lams[0].T  # row l: lam1 u1_l
     tr_ = lam_rest(cp, lams, ur, transpose=False) if cp.qr else ur
     AL1 = np.einsum("lij,lj->li", cp.A11, t1)
     if cp.qr:
-        Ar1 = cp.Ar1 if cp.Ar1_dense is None else cp.Ar1_dense.reshape(cp.qr, cp.q1)
+        Ar1 = cp.Ar1
         AL1 += (Ar1.T @ tr_).reshape(nl, k)
         ALr = Ar1 @ t1.ravel() + cp.Arr @ tr_
     else:
@@ -217,7 +245,7 @@ def loglik_grad(
     g1 = (sol.Z1r - AL1) / s2
     gr = (sol.Zrr - ALr) / s2
     dbeta = (sol.Xtr - np.einsum("lkp,lk->p", cp.Z1tX, t1) - cp.ZrtX.T @ tr_) / s2
-    sums = _minv_diag_sums(cp, f)
+    sums = minv_diag_sums(f)
     tr_minv = float(sum(np.trace(s) for s in sums))
     alpha2 = (sol.rr - quad - float(u1.ravel() @ u1.ravel() + ur @ ur)) / s2**2
     dsigma = sigma * (alpha2 - (cp.n - cp.q + tr_minv) / s2)
@@ -226,7 +254,7 @@ def loglik_grad(
     for L, g, S, (nlg, kg) in zip(Ls, gs, sums, cp.sizes, strict=True):
         Q = g.T @ g
         rhs = nlg * np.eye(kg) - S
-        dLs.append(Q @ L - _trsolve(L, rhs, trans=True))
+        dLs.append(Q @ L - trsolve(L, rhs, trans=True))
     if with_mean:
         return ll, dbeta, float(dsigma), dLs, np.concatenate([t1.ravel(), tr_])
     return ll, dbeta, float(dsigma), dLs
@@ -237,39 +265,6 @@ def _split(v: np.ndarray, sizes: tuple[tuple[int, int], ...]) -> list[np.ndarray
     for nl, k in sizes:
         out.append(v[start : start + nl * k].reshape(nl, k))
         start += nl * k
-    return out
-
-
-def _minv_diag_sums(cp: GaussianCrossProducts, f: BlockedFactor) -> list[np.ndarray]:
-    """Per factor, the sum over its levels of the diagonal k x k blocks of M^{-1}."""
-    first = np.einsum("lji,ljk->ik", f.L11inv, f.L11inv)  # sum_l L11inv_l' L11inv_l
-    if not cp.qr:
-        return [first]
-    Sinv, info = dpotri(f.Lrr, lower=1)
-    if info != 0:
-        raise np.linalg.LinAlgError("dpotri failed")
-    Sinv = np.tril(Sinv) + np.tril(Sinv, -1).T
-    k = cp.k1
-    if isinstance(f.P, np.ndarray):
-        B = np.einsum("rla,lab->rlb", f.P.reshape(cp.qr, cp.nl1, k), f.L11inv)  # level l: P_l L11inv_l
-        SB = (Sinv @ B.reshape(cp.qr, -1)).reshape(B.shape)
-        first += np.einsum("rla,rlb->ab", B, SB)
-    else:
-        Bsp = (f.P @ _perlevel(f.L11inv)).tocsc()
-        Bs = [Bsp[:, a::k] for a in range(k)] if k > 1 else [Bsp]
-        for a in range(k):
-            for b in range(a, k):
-                v = float((Bs[a] @ Bs[b].T).multiply(Sinv).sum())
-                first[a, b] += v
-                if b != a:
-                    first[b, a] += v
-    out = [first]
-    start = 0
-    for nl, kg in cp.sizes[1:]:
-        blk = Sinv[start : start + nl * kg, start : start + nl * kg].reshape(nl, kg, nl, kg)
-        idx = np.arange(nl)
-        out.append(blk[idx, :, idx, :].sum(axis=0))
-        start += nl * kg
     return out
 
 
@@ -287,7 +282,7 @@ def draw_ranef(
         raise np.linalg.LinAlgError("the penalized system is not positive definite at this draw")
     w1 = sol.w1 + sigma * rng.standard_normal(sol.w1.shape)
     wr = sol.wr + sigma * rng.standard_normal(sol.wr.shape)
-    ur, u1 = _u(sol, cp, wr, w1)
+    u1, ur = backward(sol.f, w1, wr)
     us = [u1, *_split(ur, cp.sizes[1:])]
     return [u @ lam.T for u, lam in zip(us, lams, strict=True)]
 
@@ -323,31 +318,15 @@ def draw_ranef_one_block(
     for s in range(0, D, step):
         e = min(D, s + step)
         lam = L[s:e] / sigma[s:e, None, None]
-        M = np.einsum("dji,ljk,dkm->dlim", lam, cp.A11, lam)
-        M += np.eye(k)
-        C = np.linalg.cholesky(M)
+        first = first_block(cp.A11, lam)
+        if first is None:
+            raise np.linalg.LinAlgError("the penalized system is not positive definite at a draw")
+        L11inv = first[0]
         Z1r = cp.Z1ty[None] - np.einsum("lkp,dp->dlk", cp.Z1tX, beta[s:e])
         if Z1r_shift is not None:
             Z1r -= Z1r_shift[s:e]
         c = np.einsum("dji,dlj->dli", lam, Z1r)
-        w = _tri_solve(C, c) + sigma[s:e, None, None] * rng.standard_normal((e - s, nl, k))
-        u = _tri_solve(C, w, trans=True)
+        w = np.einsum("dlij,dlj->dli", L11inv, c) + sigma[s:e, None, None] * rng.standard_normal((e - s, nl, k))
+        u = np.einsum("dlji,dlj->dli", L11inv, w)
         out[s:e] = np.einsum("dij,dlj->dli", lam, u)
     return out
-
-
-def _tri_solve(C: np.ndarray, b: np.ndarray, trans: bool = False) -> np.ndarray:
-    """Batched solve of C x = b (or C' x = b) for lower-triangular C (..., k, k), b (..., k)."""
-    k = C.shape[-1]
-    if k == 1:
-        return b / C[..., 0]
-    x = np.empty_like(b)
-    order = range(k - 1, -1, -1) if trans else range(k)
-    done: list[int] = []
-    for i in order:
-        acc = b[..., i].copy()
-        for j in done:
-            acc -= (C[..., j, i] if trans else C[..., i, j]) * x[..., j]
-        x[..., i] = acc / C[..., i, i]
-        done.append(i)
-    return x

@@ -105,7 +105,7 @@ def diagnose(idata, var_names: list[str], labels) -> Diagnostics:
 
     ``labels(var, index)`` names one element for the messages.
     """
-    from arviz_stats import ess, rhat
+    from arviz_stats import ess, rhat  # ArviZ only for diagnostics: import hierbayes stays light
 
     post = idata["posterior"].to_dataset()[var_names]
     chains, draws = post.sizes["chain"], post.sizes["draw"]

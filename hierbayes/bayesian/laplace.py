@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy import optimize
 
 #: dense (full) mass matrix for the marginalized model up to this many parameters, diagonal beyond
 FULL_MASS_MAX = 50
@@ -34,8 +35,10 @@ def laplace_start(
     values and the variances, or None when anything fails (PyMC's default
     initialization is used then).
     """
-    from pymc.step_methods.hmc.quadpotential import QuadPotentialDiagAdapt, QuadPotentialFullAdapt
-    from scipy import optimize
+    from pymc.step_methods.hmc.quadpotential import (  # PyMC only when sampling
+        QuadPotentialDiagAdapt,
+        QuadPotentialFullAdapt,
+    )
 
     try:
         f = step._logp_dlogp_func
@@ -94,7 +97,7 @@ def laplace_start(
 
 def _backward(transform, value: np.ndarray) -> np.ndarray:
     """The constrained value of an unconstrained one, for the transforms this engine's models use."""
-    from pymc.distributions import transforms as tr
+    from pymc.distributions import transforms as tr  # PyMC only when sampling
 
     if transform is None:
         return value

@@ -28,14 +28,20 @@ than the C backend's Python call.
 from __future__ import annotations
 
 import multiprocessing
+import os
 
+import numba
 import numpy as np
 import pytensor.tensor as pt
+from pytensor.gradient import DisconnectedType, grad_not_implemented
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
+from pytensor.link.numba.dispatch import numba_funcify
+from pytensor.link.numba.dispatch.basic import get_numba_type, numba_njit
+from threadpoolctl import threadpool_limits
 
 from hierbayes.bayesian import blocked
-from hierbayes.bayesian.crossprod import GaussianCrossProducts
+from hierbayes.bayesian.blocked import GaussianCrossProducts
 
 MAX_GRAPH_K = 4
 _LOG2PI = float(np.log(2 * np.pi))
@@ -144,8 +150,6 @@ def value_gradient_pullback(op, inputs, outputs, cotangents) -> list:
     ``perform``); the gradient outputs themselves have no derivative here (no Hessian), so a cotangent reaching
     them makes the result not implemented rather than silently wrong.
     """
-    from pytensor.gradient import DisconnectedType, grad_not_implemented
-
     if any(not isinstance(c.type, DisconnectedType) for c in cotangents[1:]):
         return [
             grad_not_implemented(op, i, x, "the gradient outputs of the marginal log-likelihood are not differentiable")
@@ -156,9 +160,6 @@ def value_gradient_pullback(op, inputs, outputs, cotangents) -> list:
 
 def object_mode_perform(op, node, **kwargs):
     """A Numba function that runs ``op.perform`` (NumPy/SciPy) in object mode; registered for the Ops here."""
-    import numba
-    from pytensor.link.numba.dispatch.basic import get_numba_type, numba_njit
-
     n_out = len(node.outputs)
     signature = numba.types.Tuple([get_numba_type(o.type) for o in node.outputs])
 
@@ -177,8 +178,6 @@ def object_mode_perform(op, node, **kwargs):
 
 
 def _register_numba(op_class: type) -> type:
-    from pytensor.link.numba.dispatch import numba_funcify
-
     numba_funcify.register(op_class)(object_mode_perform)
     return op_class
 
@@ -195,15 +194,11 @@ def _single_threaded_blas_in_worker() -> None:
     costs milliseconds per call when the cores are busy. PyMC limits the
     threads of a worker before unpickling the model, i.e. before SciPy's
     LAPACK is loaded there, so the limit is set again here, once per process.
-    (The main process is limited by ``fit_bayes`` for the duration of a fit.)
+    (The main process is limited by ``sample_posterior`` for the duration of a fit.)
     """
-    import os
-
     pid = os.getpid()
     if pid in _LIMITED:
         return
     _LIMITED.add(pid)
     if multiprocessing.parent_process() is not None:
-        from threadpoolctl import threadpool_limits
-
         threadpool_limits(limits=1, user_api="blas")

@@ -29,14 +29,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hierbayes.bayesian import names
-from hierbayes.bayesian.likelihood import binomial_counts, pymc_likelihood
+from hierbayes.bayesian.blocked import gaussian_crossproducts
 from hierbayes.bayesian.priors import Prior, PriorSet, resolve_priors
 from hierbayes.errors import ModelError
 
 if TYPE_CHECKING:
-    import pymc as pm
+    import pymc as pm  # PyMC only when a model is built: import hierbayes stays light
 
-    from hierbayes.model import Model
+    from hierbayes.bayesian.priors import ModelLike
+    from hierbayes.design import Design
+    from hierbayes.families import Family
 
 
 #: the automatic choice integrates out only the first factor when ``full_marginal_cost`` exceeds this. Measured on
@@ -72,7 +74,7 @@ class BuiltModel:
         return self.marginalization != "none"
 
 
-def resolve_marginalize(model: Model, marginalize: bool | str | None) -> str:
+def resolve_marginalize(design: Design, family: Family, marginalize: bool | str | None) -> str:
     """The marginalization a fit uses: ``"full"``, ``"first"`` or ``"none"``.
 
     None (gaussian/identity models: True; others: False); True: ``"first"``
@@ -88,23 +90,23 @@ def resolve_marginalize(model: Model, marginalize: bool | str | None) -> str:
         if mode not in MARGINALIZE:
             raise ModelError(f"marginalize must be True, False, None or one of {MARGINALIZE}, not {marginalize!r}")
     elif marginalize is None:
-        mode = "auto" if model.family.is_gaussian else "none"
+        mode = "auto" if family.is_gaussian else "none"
     else:
         mode = "auto" if marginalize else "none"
     if mode == "none":
         return mode
-    if not model.family.is_gaussian:
+    if not family.is_gaussian:
         raise ModelError(
             f"marginalize={marginalize!r} integrates the random effects out analytically, which is exact only for "
-            f"the gaussian family with the identity link; this model is {model.family.name}/"
-            f"{model.family.link.name}. Use marginalize=False (the default for it)."
+            f"the gaussian family with the identity link; this model is {family.name}/"
+            f"{family.link.name}. Use marginalize=False (the default for it)."
         )
-    from hierbayes.bayesian.partial import choose_marginal
+    from hierbayes.bayesian.partial import choose_marginal  # its module holds a PyTensor Op: import stays light
 
-    if len(choose_marginal(model.design)) == len(model.design.blocks):
+    if len(choose_marginal(design)) == len(design.blocks):
         return "full"  # nothing would be left to sample: the same model
     if mode == "auto":
-        mode = "first" if full_marginal_cost(model.design) > PARTIAL_COST_MIN else "full"
+        mode = "first" if full_marginal_cost(design) > PARTIAL_COST_MIN else "full"
     return mode
 
 
@@ -120,7 +122,7 @@ def full_marginal_cost(design) -> float:
     return float(q1) * qr**2 + float(qr) ** 3
 
 
-def build_pymc_model(model: Model, marginalize: bool | str | None = None, centered: bool | None = None) -> pm.Model:
+def build_pymc_model(model: ModelLike, marginalize: bool | str | None = None, centered: bool | None = None) -> pm.Model:
     """The PyMC model the Bayesian engine samples.
 
     Parameters
@@ -152,19 +154,25 @@ def build_pymc_model(model: Model, marginalize: bool | str | None = None, center
     >>> sorted(v.name for v in pm_model.free_RVs)
     ['beta', 'chol__Subject', 'sigma', 'z__Subject']
     """
-    return build(model, marginalize, centered).pymc_model
+    return build(model.design, model.family, model.priors, marginalize, centered).pymc_model
 
 
-def build(model: Model, marginalize: bool | str | None = None, centered: bool | None = None) -> BuiltModel:
-    """Build the PyMC model and list the variables a fit stores."""
-    import pymc as pm
-    import pytensor.tensor as pt
+def build(
+    design: Design,
+    family: Family,
+    priors: dict | None,
+    marginalize: bool | str | None = None,
+    centered: bool | None = None,
+) -> BuiltModel:
+    """Build the PyMC model of a design, family and the user's prior overrides; list the variables a fit stores."""
+    import pymc as pm  # PyMC and PyTensor only when a model is built: import hierbayes stays light
+    import pytensor.tensor as pt  # (as PyMC)
 
-    mode = resolve_marginalize(model, marginalize)
-    d, fam = model.design, model.family
-    if d.weights is not None and fam.name != "binomial":
+    mode = resolve_marginalize(design, family, marginalize)
+    d, fam = design, family
+    if d.weights is not None and not fam.has_trials:
         raise ModelError("prior weights are supported for the binomial family only; drop weights= for this model")
-    pset = resolve_priors(model)
+    pset = resolve_priors(d, fam, priors)
     coords = names.coords(d)
     coords[names.OBS_DIM] = list(d.frame.row_index)
     keep = [names.BETA]
@@ -178,18 +186,17 @@ def build(model: Model, marginalize: bool | str | None = None, centered: bool | 
             if names.has_corr(b):
                 keep.append(names.corr_var(b.group))
         params = {}
-        for par in names.FAMILY_PARAMS[fam.name]:
+        for par in fam.aux:
             params[par] = make_rv(par, pset[par])
             keep.append(par)
         if mode == "full":
-            from hierbayes.bayesian.crossprod import gaussian_crossproducts
-            from hierbayes.bayesian.marginal import marginal_loglik, uses_op
+            from hierbayes.bayesian.marginal import marginal_loglik, uses_op  # a PyTensor Op: PyMC models only
 
             cp = gaussian_crossproducts(d)
             numpy_op = uses_op(cp, len(Ls))
             pm.Potential("marginal_loglik", marginal_loglik(cp, beta, params["sigma"], Ls))
         elif mode == "first":
-            from hierbayes.bayesian.partial import partial_loglik, partial_split, uses_op
+            from hierbayes.bayesian.partial import partial_loglik, partial_split, uses_op  # a PyTensor Op, as above
 
             split = partial_split(d)
             rest = []
@@ -208,14 +215,14 @@ def build(model: Model, marginalize: bool | str | None = None, centered: bool | 
                 r = _ranef(b, L, bool(centered))
                 keep.append(names.ranef_var(b.group))
                 eta = eta + pt.sum(pt.as_tensor_variable(b.Z) * r[b.codes], axis=1)
-            y, trials = binomial_counts(d, fam)
-            pymc_likelihood(fam, eta, y, trials, params, names.OBS_DIM)
+            y, trials = fam.counts(d.y, d.trials, d.weights)
+            fam.pymc_likelihood(eta, y, trials, params, names.OBS_DIM)
     return BuiltModel(pm_model, mode, pset, tuple(keep), numpy_op)
 
 
 def make_rv(name: str, prior: Prior, dims=None, shape=None):
     """A PyMC random variable with the given prior."""
-    import pymc as pm
+    import pymc as pm  # PyMC only when a model is built: import hierbayes stays light
 
     kw = {} if dims is None else {"dims": dims}
     if shape is not None:
@@ -225,7 +232,7 @@ def make_rv(name: str, prior: Prior, dims=None, shape=None):
 
 def _dist(priors: list[Prior]):
     """An unregistered vector distribution (``.dist``) for priors of one family."""
-    import pymc as pm
+    import pymc as pm  # PyMC only when a model is built: import hierbayes stays light
 
     keys = list(priors[0].kwargs)
     params = {k: np.array([p.kwargs[k] for p in priors], dtype=float) for k in keys}
@@ -234,8 +241,8 @@ def _dist(priors: list[Prior]):
 
 def vector_rv(name: str, priors: list[Prior], dims: str):
     """One vector variable with elementwise priors; split by distribution when they differ."""
-    import pymc as pm
-    import pytensor.tensor as pt
+    import pymc as pm  # PyMC and PyTensor only when a model is built: import hierbayes stays light
+    import pytensor.tensor as pt  # (as PyMC)
 
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(priors):
@@ -254,8 +261,8 @@ def vector_rv(name: str, priors: list[Prior], dims: str):
 
 def _block_factor(block, pset: PriorSet):
     """L_g for one factor, and its ``sd__g`` / ``corr__g`` variables."""
-    import pymc as pm
-    import pytensor.tensor as pt
+    import pymc as pm  # PyMC and PyTensor only when a model is built: import hierbayes stays light
+    import pytensor.tensor as pt  # (as PyMC)
 
     g, k = block.group, block.k
     sd_priors = [pset[names.sd_label(g, t)] for t in block.terms]
@@ -297,8 +304,8 @@ def _center(block, centered: bool | None) -> bool:
 
 
 def _ranef(block, L, centered: bool):
-    import pymc as pm
-    import pytensor.tensor as pt
+    import pymc as pm  # PyMC and PyTensor only when a model is built: import hierbayes stays light
+    import pytensor.tensor as pt  # (as PyMC)
 
     g = block.group
     dims = (names.level_dim(g), names.term_dim(g))

@@ -35,25 +35,16 @@ Readable labels used by ``fit.summary()`` and by prior names:
 
 from __future__ import annotations
 
-from hierbayes.design import ReBlock
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hierbayes.design import ReBlock
+
 
 BETA = "beta"
 FIXEF_DIM = "fixef"
 OBS_DIM = "obs"
 Y = "y"
-
-#: family -> names of its extra parameters, in the order they are built
-FAMILY_PARAMS: dict[str, tuple[str, ...]] = {
-    "gaussian": ("sigma",),
-    "student_t": ("sigma", "nu"),
-    "bernoulli": (),
-    "binomial": (),
-    "poisson": (),
-    "negative_binomial": ("alpha",),
-    "gamma": ("shape",),
-    "beta": ("phi",),
-    "zero_inflated_poisson": ("psi",),
-}
 
 
 def sd_var(group: str) -> str:

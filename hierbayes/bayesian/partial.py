@@ -34,16 +34,27 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pytensor.sparse as psp
 import pytensor.tensor as pt
 import scipy.sparse as sp
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
 from hierbayes.bayesian import blocked
-from hierbayes.bayesian.crossprod import GaussianCrossProducts, gaussian_crossproducts
-from hierbayes.design import Design
+from hierbayes.bayesian.blocked import GaussianCrossProducts, gaussian_crossproducts
+from hierbayes.bayesian.marginal import (
+    MAX_GRAPH_K,
+    _register_numba,
+    _single_threaded_blas_in_worker,
+    one_block_from_residuals,
+    value_gradient_pullback,
+)
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design
 
 #: another factor is integrated out with the first while ``q1 m^2 + m^3 <= SMALL_COST_MAX`` (m: effects so added)
 SMALL_COST_MAX = 1e6
@@ -156,15 +167,11 @@ def partial_loglik(split: PartialSplit, beta, sigma, Ls: list, b_s):
 
 def uses_op(split: PartialSplit) -> bool:
     """Whether :func:`partial_loglik` needs the NumPy Op (more than the first factor integrated out, or a wide one)."""
-    from hierbayes.bayesian.marginal import MAX_GRAPH_K
 
     return len(split.marginal) > 1 or split.cp.k1 > MAX_GRAPH_K
 
 
 def _first_only_graph(split: PartialSplit, beta, sigma, L1, b_s):
-    import pytensor.sparse as psp
-
-    from hierbayes.bayesian.marginal import one_block_from_residuals
 
     cp = split.cp
     col = b_s[:, None]
@@ -194,7 +201,6 @@ class PartialLoglikOp(Op):
         return Apply(self, inputs, outputs)
 
     def perform(self, node, inputs, outputs):
-        from hierbayes.bayesian.marginal import _single_threaded_blas_in_worker
 
         _single_threaded_blas_in_worker()
         beta, sigma, b_s, *Ls = inputs
@@ -203,13 +209,11 @@ class PartialLoglikOp(Op):
             out[0] = np.asarray(value, dtype="float64")
 
     def pullback(self, inputs, outputs, cotangents):
-        from hierbayes.bayesian.marginal import value_gradient_pullback
 
         return value_gradient_pullback(self, inputs, outputs, cotangents)
 
 
 def _register() -> None:
-    from hierbayes.bayesian.marginal import _register_numba
 
     _register_numba(PartialLoglikOp)
 

@@ -44,7 +44,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -53,7 +53,17 @@ from hierbayes.bayesian import names
 from hierbayes.errors import ArgumentError, ModelError
 
 if TYPE_CHECKING:
-    from hierbayes.model import Model
+    from hierbayes.design import Design
+    from hierbayes.families import Family
+
+
+class ModelLike(Protocol):
+    """What the engine's convenience functions read from a model (a :class:`hierbayes.Model`)."""
+
+    design: Design
+    family: Family
+    priors: dict[str, Any]
+
 
 #: distributions a prior may use (PyMC names), by support
 REAL = ("Normal", "StudentT", "Cauchy", "Laplace", "Logistic", "Flat", "Uniform", "SkewNormal")
@@ -193,7 +203,7 @@ class PriorSet:
         return "\n".join(f"{n:<{width}}  {row.prior}  ({row.source})" for n, row in df.iterrows())
 
 
-def describe_priors(model: Model) -> pd.DataFrame:
+def describe_priors(model: ModelLike) -> pd.DataFrame:
     """The priors a Bayesian fit of ``model`` uses, one row per parameter.
 
     Examples
@@ -203,15 +213,15 @@ def describe_priors(model: Model) -> pd.DataFrame:
     >>> list(describe_priors(m).index)
     ['b[(Intercept)]', 'b[cses]', 'sd[school:(Intercept)]', 'sigma']
     """
-    return resolve_priors(model).frame()
+    return resolve_priors(model.design, model.family, model.priors).frame()
 
 
-def resolve_priors(model: Model) -> PriorSet:
-    """Defaults for every parameter, overridden by ``model.priors``."""
-    priors = default_priors(model)
+def resolve_priors(design: Design, family: Family, overrides: dict[str, Any] | None) -> PriorSet:
+    """Defaults for every parameter of the model, overridden by the user's ``priors=`` (``overrides``)."""
+    priors = default_priors(design, family)
     source = dict.fromkeys(priors, "default")
-    targets = _targets(model, priors)
-    user = check_priors_argument(model.priors)
+    targets = _targets(design, priors)
+    user = check_priors_argument(overrides)
     # shortcuts first, so that a specific name given too wins
     for key in sorted(user, key=lambda k: _generality(k, targets)):
         if key not in targets:
@@ -243,11 +253,11 @@ def check_priors_argument(priors: Any) -> dict[str, Any]:
     return dict(priors)
 
 
-def default_priors(model: Model) -> dict[str, Prior]:
+def default_priors(design: Design, family: Family) -> dict[str, Prior]:
     """The default prior of every parameter, canonical name -> Prior (see the module docstring)."""
-    d, fam = model.design, model.family
-    y = _response_scale_y(model)
-    s = _link_scale(y, fam.link.name)
+    d, fam = design, family
+    y = _response_scale_y(d)
+    s = _link_scale(y, fam.link)
     out: dict[str, Prior] = {}
     X = d.X
     mean_x, sd_x = X.mean(axis=0), X.std(axis=0, ddof=1) if d.n > 1 else np.ones(d.p)
@@ -273,7 +283,7 @@ def default_priors(model: Model) -> dict[str, Prior]:
             if len(cols) > 1:
                 out[names.eta_label(b.bar_name(cols[0]))] = Prior("LKJ", eta=LKJ_ETA)
     sd_y = float(np.std(y, ddof=1)) if len(y) > 1 and np.std(y) > 0 else 1.0
-    for par in names.FAMILY_PARAMS[fam.name]:
+    for par in fam.aux:
         out[par] = {
             "sigma": Prior("HalfStudentT", nu=4, sigma=sd_y),
             "nu": Prior("Gamma", alpha=2, beta=0.1),
@@ -282,8 +292,7 @@ def default_priors(model: Model) -> dict[str, Prior]:
     return out
 
 
-def _response_scale_y(model: Model) -> np.ndarray:
-    d = model.design
+def _response_scale_y(d: Design) -> np.ndarray:
     y = np.asarray(d.y, dtype=float)
     if d.trials is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -291,11 +300,12 @@ def _response_scale_y(model: Model) -> np.ndarray:
     return y
 
 
-def _link_scale(y: np.ndarray, link: str) -> float:
-    if link in ("log", "logit", "probit", "cloglog"):
+def _link_scale(y: np.ndarray, link) -> float:
+    """The scale of the linear predictor: 1 for links whose scale is the unit one, else the SD of g(y)."""
+    if link.unit_scale:
         return 1.0
     with np.errstate(invalid="ignore", divide="ignore"):
-        v = {"identity": y, "sqrt": np.sqrt(np.clip(y, 0, None)), "inverse": 1.0 / y}[link]
+        v = link(y)
     v = v[np.isfinite(v)]
     s = float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
     return s if s > 0 else 1.0
@@ -303,18 +313,17 @@ def _link_scale(y: np.ndarray, link: str) -> float:
 
 def _intercept_mean(y: np.ndarray, family) -> float:
     m = float(np.mean(y))
-    if family.link.name in ("logit", "probit", "cloglog"):
+    if family.link.domain == "unit":
         m = min(max(m, 0.01), 0.99)
-    elif family.link.name in ("log", "inverse"):
+    elif family.link.domain == "positive":
         m = max(m, 0.01)
     with np.errstate(all="ignore"):
         v = float(family.link(np.array(m)))
     return v if np.isfinite(v) else 0.0
 
 
-def _targets(model: Model, priors: dict[str, Prior]) -> dict[str, list[str]]:
+def _targets(d: Design, priors: dict[str, Prior]) -> dict[str, list[str]]:
     """Every accepted override key -> the canonical parameters it sets."""
-    d = model.design
     out: dict[str, list[str]] = {name: [name] for name in priors}
     for x in d.x_names:
         out[x] = [names.fixef_label(x)]

@@ -1,4 +1,8 @@
-"""``fit_bayes``: build the PyMC model, sample it, and assemble the DataTree (ArviZ 1.x) of a ``PosteriorFit``."""
+"""``sample_posterior``: build the PyMC model, sample it, and assemble the posterior DataTree (ArviZ 1.x).
+
+The engine returns a :class:`Posterior` (the DataTree, how it was sampled, the priors); the fit object
+(``PosteriorFit``) is made from it by :mod:`hierbayes.fits`.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +17,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
-from hierbayes.bayesian import names
+from hierbayes._progress import has_widgets, in_jupyter, show_progress
+from hierbayes._version import __version__
+from hierbayes._warnings import warn
+from hierbayes.bayesian import blocked, names
 from hierbayes.bayesian.laplace import laplace_start
-from hierbayes.bayesian.likelihood import binomial_counts, logpdf, rvs
 from hierbayes.bayesian.model import build
 from hierbayes.bayesian.predict import PosteriorDraws, encode_rows, eta_chunks
-from hierbayes.errors import ArgumentError, ModelError
+from hierbayes.errors import ArgumentError, HierbayesWarning, ModelError
 
 if TYPE_CHECKING:
-    from hierbayes.fits.posterior import PosteriorFit
-    from hierbayes.model import Model
+    from hierbayes.bayesian.priors import ModelLike, PriorSet
+    from hierbayes.design import Design
+    from hierbayes.families import Family
 
 SAMPLERS = ("pymc", "nutpie", "numpyro", "blackjax")
 #: the packages each sampler needs, and the hierbayes extra that installs them
@@ -56,8 +64,19 @@ class SamplingInfo:
     sampler_version: str = ""
 
 
-def fit_bayes(
-    model: Model,
+@dataclass(frozen=True)
+class Posterior:
+    """What the Bayesian engine returns: the draws as an ArviZ 1.x DataTree, how they were obtained, the priors."""
+
+    idata: Any
+    info: SamplingInfo
+    priors: PriorSet
+
+
+def sample_posterior(
+    design: Design,
+    family: Family,
+    priors: dict | None = None,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
@@ -70,16 +89,17 @@ def fit_bayes(
     centered: bool | None = None,
     log_likelihood: bool | None = None,
     posterior_predictive: bool | None = None,
-    warn: bool = True,
     **kwargs: Any,
-) -> PosteriorFit:
-    """Fit a mixed model by Bayesian inference (NUTS).
+) -> Posterior:
+    """Sample the posterior of a mixed model (NUTS); what ``hb.bayes`` and ``Model.fit("bayes")`` run.
 
     Parameters
     ----------
-    model
-        A :class:`hierbayes.Model` (its ``priors`` override the defaults of
-        :mod:`hierbayes.bayesian.priors`).
+    design, family
+        The model's design and family.
+    priors
+        The user's prior overrides (``Model(priors=...)``) of the defaults of
+        :mod:`hierbayes.bayesian.priors`.
     draws, tune, chains
         Draws kept per chain, tuning iterations per chain, number of chains.
     random_seed
@@ -131,45 +151,39 @@ def fit_bayes(
     log_likelihood, posterior_predictive
         Store the pointwise log-likelihood / posterior predictive in
         ``fit.idata``. None: when draws x rows is at most 50 million.
-    warn
-        Issue a SamplingWarning when diagnostics are poor.
     **kwargs
         Passed to ``pymc.sample`` (e.g. ``init``, ``max_treedepth``).
 
     Returns
     -------
-    PosteriorFit
+    Posterior
+        ``hierbayes.fits.PosteriorFit`` is made from it.
 
     Examples
     --------
     >>> import hierbayes as hb
-    >>> fit = hb.Model("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy")).fit(
-    ...     "bayes", draws=200, tune=200, chains=2, random_seed=1)  # doctest: +SKIP
-    >>> fit.diagnostics.n_divergences  # doctest: +SKIP
-    0
+    >>> m = hb.Model("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
+    >>> post = sample_posterior(m.design, m.family, draws=200, tune=200, chains=2, random_seed=1)  # doctest: +SKIP
+    >>> post.info.sampler  # doctest: +SKIP
+    'pymc'
     """
     _check_settings(draws, tune, chains, random_seed, sampler, target_accept, cores, progressbar, log_likelihood,
                     posterior_predictive, kwargs)  # fmt: skip
-    import pymc  # noqa: F401  (loads NumPy's and SciPy's BLAS before the thread limit below)
-    from threadpoolctl import threadpool_limits
-
-    from hierbayes.bayesian import blocked  # noqa: F401
+    import pymc  # noqa: F401  (PyMC only when sampling; it loads NumPy's and SciPy's BLAS before the limit below)
 
     with threadpool_limits(limits=1, user_api="blas"):
-        return _fit(model, draws, tune, chains, random_seed, sampler, marginalize, target_accept, progressbar, cores,
-                    centered, log_likelihood, posterior_predictive, warn, kwargs)  # fmt: skip
+        return _sample(design, family, priors, draws, tune, chains, random_seed, sampler, marginalize, target_accept,
+                       progressbar, cores, centered, log_likelihood, posterior_predictive, kwargs)  # fmt: skip
 
 
-def _fit(model, draws, tune, chains, random_seed, sampler, marginalize, target_accept, progressbar, cores, centered,
-         log_likelihood, posterior_predictive, warn, kwargs):  # fmt: skip
-    import pymc as pm
-
-    from hierbayes.fits.posterior import PosteriorFit
+def _sample(design, family, priors, draws, tune, chains, random_seed, sampler, marginalize, target_accept,
+            progressbar, cores, centered, log_likelihood, posterior_predictive, kwargs):  # fmt: skip
+    import pymc as pm  # PyMC only when sampling: import hierbayes stays light
 
     t0 = time.perf_counter()
     sampler = str(sampler).lower()
     _check_sampler(sampler)
-    built = build(model, marginalize, centered)
+    built = build(design, family, priors, marginalize, centered)
     if sampler in ("numpyro", "blackjax") and built.numpy_op:
         raise ModelError(
             f"sampler='{sampler}' compiles the model to JAX, which cannot run the NumPy Op of this marginalized "
@@ -189,7 +203,7 @@ def _fit(model, draws, tune, chains, random_seed, sampler, marginalize, target_a
         if built.marginalized and "step" not in pm_kwargs and "initvals" not in pm_kwargs:
             nuts_kw = {k: pm_kwargs.pop(k) for k in ("max_treedepth", "early_max_treedepth") if k in pm_kwargs}
             step = pm.NUTS(model=built.pymc_model, target_accept=target_accept, **nuts_kw)
-            unit = {f"z__{b.group}" for b in model.design.blocks} if built.marginalization == "first" else set()
+            unit = {f"z__{b.group}" for b in design.blocks} if built.marginalization == "first" else set()
             rng_start = np.random.default_rng(s_ranef.spawn(1)[0])
             start = laplace_start(step, built.pymc_model, chains, rng_start, unit_variance=unit)
             pm_kwargs["step"] = step
@@ -211,15 +225,14 @@ def _fit(model, draws, tune, chains, random_seed, sampler, marginalize, target_a
     posterior = idata["posterior"]
     used = str(posterior.attrs.get("inference_library", sampler))
     post = posterior.to_dataset()[[v for v in var_names if v in posterior]]
-    design = model.design
     if built.marginalization == "full":
-        post = post.assign(_conditional_ranef(model, post, np.random.default_rng(s_ranef)))
+        post = post.assign(_conditional_ranef(design, post, np.random.default_rng(s_ranef)))
     elif built.marginalization == "first":
-        post = post.assign(_conditional_first(model, post, np.random.default_rng(s_ranef)))
-    post.attrs = {**posterior.attrs, "hierbayes_version": _version()}
-    draws_ = posterior_draws(model, post)
-    groups, stored = _observation_groups(model, post, draws_, log_likelihood, posterior_predictive, s_ppc)
-    y, trials = binomial_counts(design, model.family)
+        post = post.assign(_conditional_first(design, post, np.random.default_rng(s_ranef)))
+    post.attrs = {**posterior.attrs, "hierbayes_version": __version__}
+    draws_ = posterior_draws(design, family, post)
+    groups, stored = _observation_groups(design, family, post, draws_, log_likelihood, posterior_predictive, s_ppc)
+    y, trials = family.counts(design.y, design.trials, design.weights)
     obs = {names.OBS_DIM: list(design.frame.row_index)}
     tree = {
         "posterior": post,
@@ -237,7 +250,7 @@ def _fit(model, draws, tune, chains, random_seed, sampler, marginalize, target_a
         marginalization=built.marginalization,
         sampler_version=str(posterior.attrs.get("inference_library_version", "")),
     )  # fmt: skip
-    return PosteriorFit(model, result, info, built.priors, warn=warn)
+    return Posterior(result, info, built.priors)
 
 
 def datatree(groups: dict, stamp: bool = True):
@@ -245,8 +258,8 @@ def datatree(groups: dict, stamp: bool = True):
 
     ``stamp``: give groups without attributes ArviZ's standard ones (creation time and library).
     """
-    from arviz_base import make_attrs
-    from xarray import DataTree
+    from arviz_base import make_attrs  # ArviZ only for the DataTree: import hierbayes stays light
+    from xarray import DataTree  # (as ArviZ)
 
     order = ("posterior", "posterior_predictive", "log_likelihood", "sample_stats", "observed_data", "constant_data")
     names_ = [g for g in order if g in groups] + [g for g in groups if g not in order]
@@ -255,23 +268,17 @@ def datatree(groups: dict, stamp: bool = True):
         ds = groups[g]
         if stamp and not ds.attrs:
             ds = ds.assign_attrs(make_attrs({"inference_library": "hierbayes",
-                                             "inference_library_version": _version()}))  # fmt: skip
+                                             "inference_library_version": __version__}))  # fmt: skip
         out[g] = ds
     return DataTree.from_dict(out)
 
 
-def _version() -> str:
-    from hierbayes import __version__
-
-    return __version__
-
-
 def check_sampler_options(options: dict) -> None:
-    """The sampler settings among ``options`` (hb.bayes' keywords) checked against fit_bayes' defaults.
+    """The sampler settings among ``options`` (hb.bayes' keywords) checked against sample_posterior's defaults.
 
     Called by hb.bayes and Model.fit before the model is built, so a bad setting costs nothing.
     """
-    params = inspect.signature(fit_bayes).parameters
+    params = inspect.signature(sample_posterior).parameters
     names = ("draws", "tune", "chains", "random_seed", "sampler", "target_accept", "cores", "progressbar",
              "log_likelihood", "posterior_predictive")  # fmt: skip
     values = [options.get(n, params[n].default) for n in names]
@@ -322,8 +329,8 @@ _OWN = {"draws", "tune", "chains", "cores", "random_seed", "progressbar", "quiet
 
 
 def _passthrough_keywords() -> set[str]:
-    """Keywords of ``pymc.sample`` and of its NUTS step that ``fit_bayes`` passes on."""
-    import pymc as pm
+    """Keywords of ``pymc.sample`` and of its NUTS step that ``sample_posterior`` passes on."""
+    import pymc as pm  # PyMC only when sampling: import hierbayes stays light
 
     sample = set(inspect.signature(pm.sample).parameters)
     nuts = {p for c in pm.NUTS.__mro__ if "__init__" in vars(c) for p in inspect.signature(c.__init__).parameters}
@@ -358,12 +365,7 @@ def _check_sampler(sampler: str) -> None:
 def _progressbar(progressbar: bool | None) -> bool:
     """The progress bar setting, hierbayes' one convention (:mod:`hierbayes._progress`); PyMC's bar in Jupyter
     is an ipywidget, so asking for one there without ipywidgets warns and samples without."""
-    from hierbayes._progress import has_widgets, in_jupyter, show_progress
-
     if progressbar and in_jupyter() and not has_widgets():
-        from hierbayes._warnings import warn
-        from hierbayes.errors import HierbayesWarning
-
         warn("a progress bar in Jupyter needs ipywidgets: pip install 'hierbayes[notebook]' (sampling without "
              "one now)", HierbayesWarning)  # fmt: skip
         return False
@@ -386,24 +388,20 @@ def chol_draws(post, block) -> np.ndarray:
     return sd[:, :, None] * np.eye(block.k)
 
 
-def posterior_draws(model: Model, post) -> PosteriorDraws:
+def posterior_draws(design: Design, family: Family, post) -> PosteriorDraws:
     """Flattened draws of everything the predictions need."""
-    d = model.design
+    d = design
     return PosteriorDraws(
         beta=_flat(post[names.BETA]),
         ranef=[_flat(post[names.ranef_var(b.group)]) for b in d.blocks],
         chol=[chol_draws(post, b) for b in d.blocks],
-        params={p: _flat(post[p]) for p in names.FAMILY_PARAMS[model.family.name]},
+        params={p: _flat(post[p]) for p in family.aux},
     )
 
 
-def _conditional_ranef(model: Model, post, rng: np.random.Generator) -> dict:
+def _conditional_ranef(d: Design, post, rng: np.random.Generator) -> dict:
     """Exact draws of the random effects given each posterior draw of beta, the SDs/correlations and sigma."""
-    from hierbayes.bayesian import blocked
-    from hierbayes.bayesian.crossprod import gaussian_crossproducts
-
-    d = model.design
-    cp = gaussian_crossproducts(d)
+    cp = blocked.gaussian_crossproducts(d)
     beta = _flat(post[names.BETA])
     sigma = _flat(post["sigma"])
     Ls = [chol_draws(post, b) for b in d.blocks]
@@ -426,11 +424,10 @@ def _conditional_ranef(model: Model, post, rng: np.random.Generator) -> dict:
     return _ranef_arrays(d.blocks, out, post)
 
 
-def _conditional_first(model: Model, post, rng: np.random.Generator) -> dict:
+def _conditional_first(d: Design, post, rng: np.random.Generator) -> dict:
     """Exact draws of the integrated-out factors' effects given each posterior draw (partial marginalization)."""
-    from hierbayes.bayesian.partial import draw_marginalized, partial_split
+    from hierbayes.bayesian.partial import draw_marginalized, partial_split  # imports PyTensor (its Op)
 
-    d = model.design
     split = partial_split(d)
     sampled = [d.blocks[i] for i in split.sampled]
     b_s = np.concatenate([_flat(post[names.ranef_var(b.group)]).reshape(-1, b.nlevels * b.k) for b in sampled], axis=1)
@@ -442,7 +439,7 @@ def _conditional_first(model: Model, post, rng: np.random.Generator) -> dict:
 
 def _ranef_arrays(blocks, arrays: list[np.ndarray], post) -> dict:
     """``r__<g>`` DataArrays (chain, draw, level, term) from flat (draws, levels, k) arrays."""
-    import xarray as xr
+    import xarray as xr  # xarray only for the DataTree: import hierbayes stays light
 
     chains, ndraw = post.sizes["chain"], post.sizes["draw"]
     result = {}
@@ -460,16 +457,15 @@ def _ranef_arrays(blocks, arrays: list[np.ndarray], post) -> dict:
     return result
 
 
-def _observation_groups(model, post, draws: PosteriorDraws, want_ll, want_pp, seed) -> tuple[dict, tuple[str, ...]]:
+def _observation_groups(d, fam, post, draws: PosteriorDraws, want_ll, want_pp, seed) -> tuple[dict, tuple[str, ...]]:
     """The log_likelihood and posterior_predictive groups, from one pass over the draws of eta."""
-    d, fam = model.design, model.family
     chains, ndraw = post.sizes["chain"], post.sizes["draw"]
     big = draws.size * d.n > AUTO_STORE_MAX
     want_ll = not big if want_ll is None else want_ll
     want_pp = not big if want_pp is None else want_pp
     if not (want_ll or want_pp):
         return {}, ()
-    y, trials = binomial_counts(d, fam)
+    y, trials = fam.counts(d.y, d.trials, d.weights)
     rows = encode_rows(d, None, None)
     rng = np.random.default_rng(seed)
     ll = np.empty((draws.size, d.n)) if want_ll else None
@@ -477,9 +473,9 @@ def _observation_groups(model, post, draws: PosteriorDraws, want_ll, want_pp, se
     for sl, eta in eta_chunks(rows, draws, rng):
         params = {k: v[sl][:, None] for k, v in draws.params.items()}
         if ll is not None:
-            ll[sl] = logpdf(fam, y, eta, params, trials)
+            ll[sl] = fam.logpdf(y, eta, params, trials)
         if pp is not None:
-            pp[sl] = rvs(fam, eta, params, trials, rng)
+            pp[sl] = fam.rvs(eta, params, trials, rng)
     coords = {"chain": post["chain"].values, "draw": post["draw"].values, names.OBS_DIM: list(d.frame.row_index)}
     dims = ("chain", "draw", names.OBS_DIM)
     groups, stored = {}, []
@@ -491,12 +487,12 @@ def _observation_groups(model, post, draws: PosteriorDraws, want_ll, want_pp, se
 
 
 def _dataset(data: dict, coords: dict):
-    import xarray as xr
+    import xarray as xr  # xarray only for the DataTree: import hierbayes stays light
 
     return xr.Dataset(data, coords=coords)
 
 
-def sample_prior_predictive(model: Model, draws: int = 500, random_seed: int | None = None):
+def sample_prior_predictive(model: ModelLike, draws: int = 500, random_seed: int | None = None):
     """Draws from the prior and the prior predictive distribution of the response.
 
     Uses the full (non-marginalized) PyMC model, so the random effects are
@@ -526,8 +522,8 @@ def sample_prior_predictive(model: Model, draws: int = 500, random_seed: int | N
     (1, 50, 180)
     """
     _check_settings(draws, 0, 1, random_seed, "pymc", None, None, None, None, None, {})
-    import pymc as pm
+    import pymc as pm  # PyMC only when sampling: import hierbayes stays light
 
-    built = build(model, marginalize=False)
+    built = build(model.design, model.family, model.priors, marginalize=False)
     var_names = [*built.var_names, names.Y]
     return pm.sample_prior_predictive(draws, model=built.pymc_model, var_names=var_names, random_seed=random_seed)

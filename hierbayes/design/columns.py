@@ -18,6 +18,7 @@ a new level.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
@@ -82,8 +83,6 @@ class ColumnTable:
 
 
 def _find_name(formula: str, name: str) -> int | None:
-    import re
-
     for pattern in (rf"`{re.escape(name)}`", rf"Q\(\s*[\"']{re.escape(name)}[\"']\s*\)",
                     rf"(?<![\w.`]){re.escape(name)}(?![\w.`])"):  # fmt: skip
         m = re.search(pattern, formula)

@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from hierbayes._args import check_unknown
 from hierbayes.design import Design
 from hierbayes.design.newdata import encode_rows, new_levels_policy
 from hierbayes.errors import ArgumentError, DataError
+from hierbayes.tables.tidy import augment, tidy
 
 if TYPE_CHECKING:
     from hierbayes.model import Model
@@ -35,6 +37,24 @@ PREDICT_ARGS = [
     "nsim",
     "random_seed",
 ]
+
+
+#: The function behind ``predict(interval=...)``: :func:`hierbayes.interpret.intervals.predict_interval`. The
+#: interpret package sits above the fits, so it registers the function when it is imported, and ``import
+#: hierbayes`` imports it (so every fit has it); the fits never import it.
+_PREDICT_INTERVAL: list[Callable[..., pd.DataFrame]] = []
+
+
+def register_predict_interval(function: Callable[..., pd.DataFrame]) -> None:
+    """Set the function that computes ``fit.predict(..., interval=...)`` (called by :mod:`hierbayes.interpret`)."""
+    _PREDICT_INTERVAL[:] = [function]
+
+
+def predict_interval(fit: MixedFit, *args: Any, **kwargs: Any) -> pd.DataFrame:
+    """``fit.predict(newdata, interval=...)``: the registered function's DataFrame of estimates and intervals."""
+    if not _PREDICT_INTERVAL:  # only when hierbayes.fits is loaded without the package (never by import hierbayes)
+        raise RuntimeError("predict(interval=...) needs hierbayes.interpret: import hierbayes.interpret first")
+    return _PREDICT_INTERVAL[0](fit, *args, **kwargs)
 
 
 def check_predict_type(type: str) -> None:
@@ -56,6 +76,9 @@ class MixedFit(ABC):
 
     def __init__(self, model: Model):
         self.model = model
+        #: Results computed once from the fit and kept for later calls (e.g. lmerTest's derivatives of the
+        #: variance parameters, which every coefficient table and anova of the fit reuses).
+        self.cache: dict[str, object] = {}
 
     # --- what every engine provides -------------------------------------------------
     @property
@@ -201,9 +224,7 @@ class MixedFit(ABC):
         """
         check_unknown(unknown, "predict", PREDICT_ARGS)
         check_predict_type(type)
-        if interval is not None:  # the interpret package sits above the fits, hence the import here
-            from hierbayes.interpret.intervals import predict_interval
-
+        if interval is not None:
             return predict_interval(self, newdata, re_form, new_levels, allow_new_levels, interval, level, nsim,
                                     random_seed)  # fmt: skip
         policy = new_levels_policy(allow_new_levels, new_levels)
@@ -215,19 +236,15 @@ class MixedFit(ABC):
 
     def tidy(self, **kw) -> pd.DataFrame:
         """broom.mixed-style parameter table; see :func:`hierbayes.tables.tidy`."""
-        from hierbayes.tables.tidy import tidy
-
         return tidy(self, **kw)
 
     def augment(self, **kw) -> pd.DataFrame:
         """The model's rows with .fitted, .resid, ...; see :func:`hierbayes.tables.augment`."""
-        from hierbayes.tables.tidy import augment
-
         return augment(self, **kw)
 
     def save(self, path) -> None:
         """Write the fit to a netCDF file; :func:`hierbayes.load` reads it back (see :mod:`hierbayes.io`)."""
-        from hierbayes.io import save
+        from hierbayes.fits.save import save  # netCDF writing loads xarray: import hierbayes stays light
 
         save(self, path)
 

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 
 from hierbayes._warnings import warn
+from hierbayes.design.varcorr import sdcor_parameters, varcorr_frame
 from hierbayes.errors import ArgumentError, EstimationError, SingularFitWarning
 from hierbayes.fits.base import MixedFit
-from hierbayes.reml import ThetaLayout, sdcor_parameters, varcorr_frame
+from hierbayes.linalg import ThetaLayout
 from hierbayes.reml.fit import SINGULAR_TOL
 
 

@@ -13,10 +13,16 @@ from hierbayes._args import check_unknown
 from hierbayes._warnings import warn
 from hierbayes.design.newdata import new_levels_policy
 from hierbayes.errors import ArgumentError, OverdispersionWarning
-from hierbayes.fits.base import PREDICT_ARGS, check_predict_type, linear_predictor
+from hierbayes.fits.base import PREDICT_ARGS, check_predict_type, linear_predictor, predict_interval
 from hierbayes.fits.frequentist import FrequentistFit, singular_warning, use_re_of
+from hierbayes.fits.glmer_summary import GlmerSummary
 from hierbayes.glmm.fit import GlmmEstimates, make_devfun
-from hierbayes.reml import ThetaLayout
+from hierbayes.inference import glmm_intervals
+from hierbayes.inference.glmm_bootstrap import boot_confint, simulate_response
+from hierbayes.inference.intervals import check_level, select
+from hierbayes.inference.simulate import check_nsim
+from hierbayes.linalg import ThetaLayout
+from hierbayes.optim import OptStages
 
 if TYPE_CHECKING:
     from hierbayes.model import Model
@@ -101,9 +107,14 @@ class GlmerFit(FrequentistFit):
         return float(self.response.dev_resid(self.estimates.mu).sum())
 
     @property
-    def optinfo(self):
-        """Optimizer records: ``(stage 1, stage 2)`` (stage 2 None for nAGQ = 0)."""
-        return self.estimates.opt_stage1, self.estimates.opt
+    def optinfo(self) -> OptStages:
+        """The optimizer records of both stages, ``(stage1, stage2)`` (stage 2 None for nAGQ = 0).
+
+        Each is an :class:`~hierbayes.optim.OptSummary`: settings, start, final
+        parameters, objective, evaluations, time, return code and lme4's
+        convergence messages (lme4's ``optinfo``).
+        """
+        return OptStages(self.estimates.opt_stage1, self.estimates.opt)
 
     @cached_property
     def devfun(self):
@@ -161,9 +172,7 @@ class GlmerFit(FrequentistFit):
         """
         check_unknown(unknown, "predict", [a for a in PREDICT_ARGS if a not in ("nsim", "random_seed")])
         check_predict_type(type)
-        if interval is not None:  # the interpret package sits above the fits, hence the import here
-            from hierbayes.interpret.intervals import predict_interval
-
+        if interval is not None:
             return predict_interval(self, newdata, re_form, new_levels, allow_new_levels, interval, level, type=type)
         policy = new_levels_policy(allow_new_levels, new_levels)
         eta = linear_predictor(self.design, self.estimates.beta, self.estimates.b, newdata, re_form, policy)
@@ -192,7 +201,6 @@ class GlmerFit(FrequentistFit):
 
     def summary(self):
         """lme4-style summary; ``print(fit.summary())``."""
-        from hierbayes.fits.glmer_summary import GlmerSummary
 
         return GlmerSummary.from_fit(self)
 
@@ -237,8 +245,6 @@ class GlmerFit(FrequentistFit):
         **boot_options
             For ``method="boot"``: ``nsim``, ``seed``, ``progressbar`` (or ``progress``).
         """
-        from hierbayes.glmm import intervals
-        from hierbayes.inference.intervals import check_level, select
 
         methods = ("profile", "wald", "boot")
         key = method.lower() if isinstance(method, str) else method
@@ -259,10 +265,9 @@ class GlmerFit(FrequentistFit):
                 + (f"; valid: {', '.join(allowed)}" if allowed else " (nsim, seed and progress apply to method='boot')")
             )
         if key == "wald":
-            return intervals.wald_confint(self, level).loc[chosen]
+            return glmm_intervals.wald_confint(self, level).loc[chosen]
         if key == "profile":
-            return intervals.profile_confint(self, level, parm=chosen).loc[chosen]
-        from hierbayes.glmm.bootstrap import boot_confint
+            return glmm_intervals.profile_confint(self, level, parm=chosen).loc[chosen]
 
         return boot_confint(self, level=level, **boot_options).loc[chosen]
 
@@ -275,8 +280,6 @@ class GlmerFit(FrequentistFit):
         form: successes for ``cbind(s, f)``, proportions for proportions with
         weights, 0/1 for bernoulli data, counts for Poisson.
         """
-        from hierbayes.glmm.bootstrap import simulate_response
-        from hierbayes.inference.simulate import check_nsim
 
         return simulate_response(self, check_nsim(nsim), np.random.default_rng(seed),
                                  use_u=use_re_of(use_re, re_form)).T  # fmt: skip
@@ -287,7 +290,7 @@ class GlmerFit(FrequentistFit):
             singular_warning(self)
         if self.convergence is not None:
             self.convergence.warn()
-        if self.family.name == "poisson":
+        if self.family.check_overdispersion:
             od = self.overdispersion()
             if od["ratio"] > OVERDISPERSION_RATIO and od["p_value"] < OVERDISPERSION_P:
                 warn(

@@ -39,4 +39,4 @@ class GlmerSummary(LmerSummary):
 
 
 def _family_name(fit: GlmerFit) -> str:
-    return "binomial" if fit.family.name == "bernoulli" else fit.family.name  # lme4 knows only binomial
+    return fit.family.r_name  # lme4 knows only binomial

@@ -10,8 +10,19 @@ import pandas as pd
 
 from hierbayes.errors import ArgumentError
 from hierbayes.fits.frequentist import FrequentistFit, singular_warning, use_re_of
-from hierbayes.reml import LmmEstimates, LmmObjective, ThetaLayout
-from hierbayes.reml.fit import SINGULAR_TOL
+from hierbayes.fits.lmer_summary import LmerSummary
+from hierbayes.inference.anova_terms import anova_table
+from hierbayes.inference.bootstrap import bootstrap
+from hierbayes.inference.coef_table import coef_table
+from hierbayes.inference.intervals import confint
+from hierbayes.inference.profile import profile
+from hierbayes.inference.r2 import icc_interval, icc_values, r2_nakagawa
+from hierbayes.inference.ranova import ranova
+from hierbayes.inference.simulate import simulate
+from hierbayes.linalg import ThetaLayout
+from hierbayes.optim import OptSummary
+from hierbayes.reml import LmmEstimates, LmmObjective
+from hierbayes.reml.fit import SINGULAR_TOL, fit_lmm
 from hierbayes.reml.objective import prior_weights, profiled_criterion
 
 if TYPE_CHECKING:
@@ -27,6 +38,20 @@ class LmerFit(FrequentistFit):
     on an lme4 REML fit are); ``deviance`` is -2 times the ML log-likelihood
     at the estimates.
 
+    Attributes
+    ----------
+    estimates
+        The engine's :class:`~hierbayes.reml.LmmEstimates`.
+    boot
+        The last bootstrap replicates (a ``BootResult``), or None: set by
+        :meth:`bootstrap`, ``confint(method="boot")`` and ``icc(ci="boot")``,
+        and nothing else. ``intervals="auto"`` in the tables and
+        ``hb.compare`` uses them when present; ``fit.boot = None`` forgets them.
+    cache
+        Results computed once and reused (lmerTest's derivatives of the
+        variance parameters, the Kenward-Roger adjustment, the tables'
+        default profile intervals, emmeans' bases), by name.
+
     Examples
     --------
     >>> import hierbayes as hb
@@ -37,11 +62,12 @@ class LmerFit(FrequentistFit):
     25.592
     """
 
-    #: The last bootstrap result (:meth:`bootstrap`, ``confint(method="boot")``, ``icc(ci="boot")``).
-    boot = None
-
     def __init__(self, model: Model, estimates: LmmEstimates, warn: bool = True):
         super().__init__(model)
+        #: The last bootstrap replicates (:meth:`bootstrap`, ``confint(method="boot")``, ``icc(ci="boot")``):
+        #: tables and ``hb.compare`` take their intervals from them when asked for ``intervals="auto"``.
+        self.boot = None
+        self._ml_refit: LmerFit | None = None
         self.estimates = estimates
         self.method = "reml" if estimates.reml else "ml"
         self.layout = ThetaLayout(self.design.blocks)
@@ -127,8 +153,24 @@ class LmerFit(FrequentistFit):
         return LmmObjective(self.design, self.reml)
 
     @property
-    def optinfo(self):
-        """The optimizer's record: method, evaluations, initial and final theta, objective, message."""
+    def optinfo(self) -> OptSummary:
+        """The optimizer's record (lme4's ``optinfo``, MixedModels.jl's ``OptSummary``).
+
+        Settings, start, final theta, objective, evaluations, time, return
+        code and lme4's convergence messages; ``print(fit.optinfo)`` shows them.
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> fit = hb.lmer("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
+        >>> print(fit.optinfo)  # doctest: +ELLIPSIS
+        Optimizer: BOBYQA (NLopt) [nloptwrap: ftol_abs=1e-08, xtol_abs=1e-08, maxeval=100000]
+        Start:     [1, 0, 1]
+        Final:     [0.96673..., 0.01516..., 0.2309...]
+        Objective: 1743.628272 after ... evaluations in ...
+        Return:    NLOPT ... reached...converged
+        Checks:    none failed
+        """
         return self.estimates.opt
 
     def icc(self, ci: str | None = None, level: float = 0.95, **boot_options) -> pd.Series | pd.DataFrame:
@@ -157,7 +199,6 @@ class LmerFit(FrequentistFit):
         >>> round(float(fit.icc()["school"]), 3)
         0.18
         """
-        from hierbayes.inference.r2 import icc_interval, icc_values
 
         if ci is None:
             if boot_options:
@@ -177,7 +218,6 @@ class LmerFit(FrequentistFit):
         >>> fit.r2()[["R2_marginal", "R2_conditional"]].round(3).tolist()
         [0.044, 0.225]
         """
-        from hierbayes.inference.r2 import r2_nakagawa
 
         return r2_nakagawa(self)
 
@@ -196,7 +236,6 @@ class LmerFit(FrequentistFit):
         >>> fit.simulate(nsim=2, seed=1).shape
         (180, 2)
         """
-        from hierbayes.inference.simulate import simulate
 
         return simulate(self, nsim=nsim, seed=seed, use_re=use_re_of(use_re, re_form))
 
@@ -226,14 +265,12 @@ class LmerFit(FrequentistFit):
         >>> fit.bootstrap(nsim=20, seed=1, n_jobs=1).t.columns.tolist()
         ['.sig01', '.sigma', '(Intercept)', 'Days']
         """
-        from hierbayes.inference.bootstrap import bootstrap
 
         if use_u is not None:  # lme4's bootMer spelling
             use_re = bool(use_u)
-        result = bootstrap(self, nsim=nsim, seed=seed, resample=resample, use_re=use_re, n_jobs=n_jobs,
-                           progress=progress, progressbar=progressbar)  # fmt: skip
-        self.__dict__["boot"] = result
-        return result
+        self.boot = bootstrap(self, nsim=nsim, seed=seed, resample=resample, use_re=use_re, n_jobs=n_jobs,
+                              progress=progress, progressbar=progressbar)  # fmt: skip
+        return self.boot
 
     def coef_table(self, ddf: str = "satterthwaite") -> pd.DataFrame:
         """Fixed-effects table with df and p-values (``summary(lmerTest::lmer(...))$coefficients``).
@@ -257,7 +294,6 @@ class LmerFit(FrequentistFit):
         >>> fit.coef_table().round(4).loc["(Intercept)", ["Std. Error", "df"]].tolist()
         [9.7467, 22.8102]
         """
-        from hierbayes.inference.coef_table import coef_table
 
         return coef_table(self, ddf)
 
@@ -276,12 +312,10 @@ class LmerFit(FrequentistFit):
         """
         if not self.reml:
             return self
-        if "_ml_refit" not in self.__dict__:
-            from hierbayes.reml.fit import fit_lmm
-
+        if self._ml_refit is None:
             est = fit_lmm(self.design, reml=False, start=self.estimates.theta, control=self.estimates.control)
-            self.__dict__["_ml_refit"] = LmerFit(self.model, est, warn=False)
-        return self.__dict__["_ml_refit"]
+            self._ml_refit = LmerFit(self.model, est, warn=False)
+        return self._ml_refit
 
     def anova(self, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
         """F tests of the fixed-effects terms, like ``anova()`` on an lmerTest fit.
@@ -307,7 +341,6 @@ class LmerFit(FrequentistFit):
         >>> fit.anova().round(2).loc["Days", ["NumDF", "DenDF", "F value"]].tolist()
         [1.0, 17.0, 45.85]
         """
-        from hierbayes.inference.anova_terms import anova_table
 
         return anova_table(self, type=type, ddf=ddf)
 
@@ -329,7 +362,6 @@ class LmerFit(FrequentistFit):
         >>> fit.ranova().index.tolist()
         ['<none>', 'Days in (Days | Subject)']
         """
-        from hierbayes.inference.ranova import ranova
 
         return ranova(self)
 
@@ -372,7 +404,6 @@ class LmerFit(FrequentistFit):
         >>> fit.confint(parm=".sigma").round(3).values.tolist()
         [[22.898, 28.858]]
         """
-        from hierbayes.inference.intervals import confint
 
         return confint(self, method=method, level=level, parm=parm, **boot_options)
 
@@ -388,13 +419,11 @@ class LmerFit(FrequentistFit):
         >>> fit.profile().table.columns.tolist()
         ['.zeta', '.sig01', '.sigma', '(Intercept)', '.par']
         """
-        from hierbayes.inference.profile import profile
 
         return profile(self, which=which, progressbar=progressbar)
 
     def summary(self, ddf: str = "satterthwaite"):
         """lmerTest-style summary (``print(fit.summary())``); ``ddf`` as in :meth:`coef_table`."""
-        from hierbayes.fits.lmer_summary import LmerSummary
 
         return LmerSummary.from_fit(self, ddf=ddf)
 

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from hierbayes._warnings import warn
+from hierbayes.errors import ConvergenceWarning
 from hierbayes.fits.rformat import abbreviate, coefmat, format_column, text_table
+from hierbayes.inference.coef_table import ddf_method
 
 if TYPE_CHECKING:
     from hierbayes.fits.lmer import LmerFit
@@ -157,8 +159,6 @@ _METHODS = {"satterthwaite": "Satterthwaite's method", "kenward-roger": "Kenward
 
 def _coefficients(fit: LmerFit, ddf: str) -> tuple[pd.DataFrame, str]:
     """The fixed-effects table and the title's method (lme4's plain table if the df cannot be computed)."""
-    from hierbayes.errors import ConvergenceWarning
-    from hierbayes.inference.coef_table import ddf_method
 
     method = ddf_method(ddf)
     try:

@@ -18,8 +18,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from hierbayes.bayesian import names
+from hierbayes.bayesian.diagnostics import diagnose
+from hierbayes.bayesian.predict import draws_of, encode_rows, mean_of
+from hierbayes.bayesian.sampling import posterior_draws
 from hierbayes.design.newdata import new_levels_policy
-from hierbayes.fits.base import MixedFit
+from hierbayes.fits.base import MixedFit, predict_interval
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -71,8 +75,6 @@ class PosteriorFit(MixedFit):
         self.priors = priors
         self._fitted: np.ndarray | None = None
         self._posterior: tuple[Any, xr.Dataset] | None = None
-        from hierbayes.bayesian.diagnostics import diagnose
-
         self.diagnostics = diagnose(idata, self._checked_vars(), self._label)
         if warn:
             self.diagnostics.warn()
@@ -97,24 +99,18 @@ class PosteriorFit(MixedFit):
 
     def ranef_draws(self, group: str) -> xr.DataArray:
         """Draws of one factor's random effects, dims (chain, draw, level, term), coords = names."""
-        from hierbayes.bayesian import names
-
         self._group(group)
         da = self.posterior[names.ranef_var(group)]
         return da.rename({names.level_dim(group): "level", names.term_dim(group): "term"})
 
     def sd_draws(self, group: str) -> xr.DataArray:
         """Draws of a factor's random-effect SDs, dims (chain, draw, term)."""
-        from hierbayes.bayesian import names
-
         self._group(group)
         return self.posterior[names.sd_var(group)].rename({names.term_dim(group): "term"})
 
     def corr_draws(self, group: str) -> xr.DataArray:
         """Draws of a factor's correlation matrix, dims (chain, draw, term, term2) (identity if uncorrelated)."""
-        import xarray as xr
-
-        from hierbayes.bayesian import names
+        import xarray as xr  # xarray only for draws: import hierbayes stays light
 
         block = self._group(group)
         if names.has_corr(block):
@@ -254,14 +250,9 @@ class PosteriorFit(MixedFit):
             (new levels draw their effects from the fitted distribution with
             ``allow_new_levels=True``).
         """
-        if interval is not None:  # the interpret package sits above the fits, hence the import here
-            from hierbayes.interpret.intervals import predict_interval
-
+        if interval is not None:
             return predict_interval(self, newdata, re_form, new_levels, allow_new_levels, interval, level,
                                     random_seed=random_seed, type=scale)  # fmt: skip
-        from hierbayes.bayesian.likelihood import binomial_counts, response_mean, rvs
-        from hierbayes.bayesian.predict import draws_of, encode_rows, mean_of
-        from hierbayes.bayesian.sampling import posterior_draws
 
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
@@ -271,7 +262,7 @@ class PosteriorFit(MixedFit):
         if default and self._fitted is not None:
             return self._fitted.copy()
         rows = encode_rows(self.design, newdata, re_form, new_levels_policy(allow_new_levels, new_levels))
-        draws = posterior_draws(self.model, self.posterior)
+        draws = posterior_draws(self.design, self.model.family, self.posterior)
         rng = np.random.default_rng(random_seed)
         fam = self.model.family
 
@@ -279,15 +270,15 @@ class PosteriorFit(MixedFit):
             return {k: v[sl][:, None] for k, v in draws.params.items()}
 
         if kind == "predictive":
-            trials = binomial_counts(self.design, fam)[1] if newdata is None else None
-            if fam.name == "binomial" and trials is None:
+            trials = fam.counts(self.design.y, self.design.trials, self.design.weights)[1] if newdata is None else None
+            if fam.has_trials and trials is None:
                 raise ValueError("posterior predictive draws of a binomial model need the fitting data's trials")
-            out = draws_of(rows, draws, lambda eta, sl: rvs(fam, eta, params(sl), trials, rng), rng)
+            out = draws_of(rows, draws, lambda eta, sl: fam.rvs(eta, params(sl), trials, rng), rng)
         elif scale == "link":
             out = (mean_of if kind == "mean" else draws_of)(rows, draws, lambda eta, sl: eta, rng)
         else:
             fn = mean_of if kind == "mean" else draws_of
-            out = fn(rows, draws, lambda eta, sl: response_mean(fam, eta, params(sl)), rng)
+            out = fn(rows, draws, lambda eta, sl: fam.response_mean(eta, params(sl)), rng)
         if kind == "mean":
             if default:
                 self._fitted = out.copy()
@@ -295,7 +286,7 @@ class PosteriorFit(MixedFit):
         return self._as_obs_array(out, newdata)
 
     def _as_obs_array(self, arr: np.ndarray, newdata) -> xr.DataArray:
-        import xarray as xr
+        import xarray as xr  # xarray only for draws: import hierbayes stays light
 
         post = self.posterior
         index = list(self.design.frame.row_index) if newdata is None else list(pd.DataFrame(newdata).index)
@@ -336,9 +327,7 @@ class PosteriorFit(MixedFit):
 
     def parameters(self, ranef: bool = False) -> xr.Dataset:
         """The posterior with one variable per scalar parameter, named readably (``b[Days]``, ...)."""
-        import xarray as xr
-
-        from hierbayes.bayesian import names
+        import xarray as xr  # xarray only for draws: import hierbayes stays light
 
         post, out = self.posterior, {}
         for x in self.design.x_names:
@@ -354,7 +343,7 @@ class PosteriorFit(MixedFit):
                         out[names.corr_label(b.group, b.terms[cj], b.terms[ci])] = corr.isel(
                             term=ci, term2=cj, drop=True
                         )
-        for p in names.FAMILY_PARAMS[self.model.family.name]:
+        for p in self.model.family.aux:
             out[p] = post[p]
         if ranef:
             for b in self.design.blocks:
@@ -375,7 +364,7 @@ class PosteriorFit(MixedFit):
         ``kwargs`` go to ``arviz_stats.summary`` (e.g. ``kind="stats"``,
         ``ci_kind="hdi"``).
         """
-        from arviz_stats import summary
+        from arviz_stats import summary  # ArviZ only for posterior summaries: import hierbayes stays light
 
         if not 0 < prob < 1:
             raise ValueError(f"prob must be in (0, 1), not {prob}")
@@ -398,7 +387,7 @@ class PosteriorFit(MixedFit):
         Returns arviz-stats' ``ELPDData``: ``elpd``, ``se``, ``p`` and, with
         ``pointwise=True``, ``elpd_i`` and ``pareto_k``.
         """
-        from arviz_stats import loo
+        from arviz_stats import loo  # ArviZ only for LOO: import hierbayes stays light
 
         if "log_likelihood" not in self.idata.children:
             raise ValueError("this fit has no log_likelihood group; refit with log_likelihood=True")
@@ -412,12 +401,10 @@ class PosteriorFit(MixedFit):
             raise KeyError(str(exc.args[0])) from None
 
     def _checked_vars(self) -> list[str]:
-        from hierbayes.bayesian import names
-
         wanted = [names.BETA]
         for b in self.design.blocks:
             wanted += [names.sd_var(b.group), names.corr_var(b.group), names.ranef_var(b.group)]
-        wanted += list(names.FAMILY_PARAMS[self.model.family.name])
+        wanted += list(self.model.family.aux)
         return [v for v in wanted if v in self.posterior]
 
     def _label(self, var: str, index: tuple) -> str:

@@ -19,14 +19,18 @@ comparable). With one node the rule is the Laplace approximation.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.polynomial.hermite import hermgauss
 
-from hierbayes.design import Design
 from hierbayes.errors import ModelError
-from hierbayes.glmm.glm_family import GlmResponse
 from hierbayes.glmm.laplace import LaplaceDeviance
 from hierbayes.glmm.pirls import Pirls, PirlsResult
+from hierbayes.glmm.response import GlmResponse
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design
 
 MAX_NAGQ = 100
 
@@ -71,7 +75,7 @@ class AgqDeviance(LaplaceDeviance):
     Examples
     --------
     >>> import hierbayes as hb
-    >>> from hierbayes.glmm.glm_family import glm_response
+    >>> from hierbayes.glmm.response import glm_response
     >>> m = hb.Model("cbind(incidence, size - incidence) ~ period + (1 | herd)", hb.datasets.load("cbpp"),
     ...              family="binomial")
     >>> f = AgqDeviance(m.design, glm_response(m.design, m.family), nAGQ=25)

@@ -23,34 +23,36 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from hierbayes._threads import single_thread_blas
 from hierbayes._warnings import warn
-from hierbayes.design import Design
 from hierbayes.errors import ArgumentError, ConvergenceWarning, EstimationError, ModelError, SeparationWarning
 from hierbayes.families import Family
 from hierbayes.glmm.agq import MAX_NAGQ, AgqDeviance, check_agq
-from hierbayes.glmm.glm_family import GlmResponse, glm_response
 from hierbayes.glmm.laplace import LaplaceDeviance, ThetaDeviance
-from hierbayes.glmm.optimize import STAGE2, bobyqa
 from hierbayes.glmm.pirls import Pirls, PirlsResult
+from hierbayes.glmm.response import GlmResponse, glm_response
 from hierbayes.glmm.separation import saturated, separated_effects
-from hierbayes.reml.control import Control, OptimizerSettings, as_control
-from hierbayes.reml.convergence import ConvergenceReport, controlled_messages, derivatives
-from hierbayes.reml.crossprod import crossproducts
-from hierbayes.reml.fit import with_optimizer
-from hierbayes.reml.objective import conditional_covariances, factorize, fixef_precision_factor, lower_inverse
-from hierbayes.reml.optimize import OptSummary, run_optimizer
-from hierbayes.reml.params import ThetaLayout
+from hierbayes.linalg import ThetaLayout, conditional_covariances, factorize, fixef_precision_factor, lower_inverse
+from hierbayes.linalg.crossprod import crossproducts
+from hierbayes.optim import (
+    GLMM_STAGE1,
+    GLMM_STAGE2,
+    Control,
+    OptSummary,
+    as_control,
+    bobyqa,
+    check_boundary,
+    check_start,
+    labelled,
+    run_optimizer,
+)
+from hierbayes.optim.convergence import ConvergenceReport, controlled_messages, derivatives
 
 if TYPE_CHECKING:
-    from hierbayes.fits.glmer import GlmerFit
-    from hierbayes.model import Model
+    from hierbayes.design import Design
 
-#: lme4's ``isSingular`` tolerance and glmerControl's ``boundary.tol``
+#: lme4's ``isSingular`` tolerance
 SINGULAR_TOL = 1e-4
-BOUNDARY_TOL = 1e-5
 #: lme4's ``deriv12`` step
 DERIV_STEP = 1e-4
 
@@ -152,73 +154,25 @@ def check_response(design: Design, response: GlmResponse, action: str) -> None:
     warn(msg, SeparationWarning)
 
 
-def fit_glmm(
-    model: Model,
-    nAGQ: int = 1,
-    start: dict[str, Any] | None = None,
-    warn: bool = True,
-    optimizer: Any = "default",
-    control: Any = None,
-    verbose: int = 0,
-    devFunOnly: bool = False,
-) -> GlmerFit:
-    """Fit a GLMM by maximum likelihood (lme4's ``glmer``); what ``Model.fit("ml")`` calls.
-
-    Parameters
-    ----------
-    model
-        A :class:`hierbayes.Model` with a binomial, bernoulli or Poisson family.
-    nAGQ
-        0 (stage 1 only: beta estimated inside PIRLS), 1 (Laplace, default),
-        or the number of adaptive Gauss-Hermite nodes for a model with a
-        single scalar random effect.
-    start
-        ``{"theta": ..., "fixef": ...}`` starting values (lme4's ``start``), or a vector of theta.
-    warn
-        Issue singular-fit, convergence and overdispersion warnings.
-    optimizer, control
-        lme4's optimizer name(s) and ``glmerControl`` settings (:mod:`hierbayes.reml.control`).
-    verbose
-        Print every evaluation when > 0.
-    devFunOnly
-        Return the deviance function (of theta for nAGQ = 0, of c(theta, beta) otherwise) instead of fitting.
-
-    Returns
-    -------
-    GlmerFit
+def deviance_function(design: Design, family: Family, nAGQ: int = 1) -> ThetaDeviance | LaplaceDeviance:
+    """lme4's ``glmer(devFunOnly = TRUE)``: the deviance of theta (nAGQ = 0) or of c(theta, beta).
 
     Examples
     --------
     >>> import hierbayes as hb
     >>> m = hb.Model("cbind(incidence, size - incidence) ~ period + (1 | herd)", hb.datasets.load("cbpp"),
     ...              family="binomial")
-    >>> round(fit_glmm(m).loglik, 3)
-    -92.026
+    >>> round(float(deviance_function(m.design, m.family, 0)([0.64])), 3)
+    184.109
     """
-    from hierbayes.fits.glmer import GlmerFit
-
     nAGQ = check_nagq(nAGQ)
-    control = as_control(control, "glmer")
-    if optimizer != "default":
-        control = with_optimizer(control, optimizer)
-    if devFunOnly:
-        check_agq(model.design, nAGQ)
-        response = glm_response(model.design, model.family)
-        return ThetaDeviance(model.design, response) if nAGQ == 0 else make_devfun(model.design, response, nAGQ)
-    with single_thread_blas():
-        estimates = estimate_glmm(model.design, model.family, nAGQ=nAGQ, start=start, control=control,
-                                  verbose=verbose)  # fmt: skip
-    return GlmerFit(model, estimates, warn=warn)
-
-
-#: Stage 1's default optimizer: lme4's nloptwrap settings (BOBYQA, ftol_abs = xtol_abs = 1e-8).
-STAGE1 = OptimizerSettings()
+    check_agq(design, nAGQ)
+    response = glm_response(design, family)
+    return ThetaDeviance(design, response) if nAGQ == 0 else make_devfun(design, response, nAGQ)
 
 
 def glmm_start(design: Design, start: Any, nAGQ: int) -> tuple[np.ndarray | None, np.ndarray | None]:
     """lme4's ``start`` for glmer: ``{"theta", "fixef"}`` or a vector of theta; checked against the model."""
-    from hierbayes.reml.fit import start_theta
-
     if start is None:
         return None, None
     fixef = None
@@ -230,11 +184,11 @@ def glmm_start(design: Design, start: Any, nAGQ: int) -> tuple[np.ndarray | None
             )
         fixef = start.get("fixef")
         start = start.get("theta")
-    theta = None if start is None else start_theta(design, start)
+    theta = None if start is None else check_start(ThetaLayout(design.blocks), start)
     if fixef is not None:
         if nAGQ == 0:
             raise ArgumentError("start['fixef'] cannot be used with nAGQ=0 (beta is estimated inside PIRLS there)")
-        if isinstance(fixef, pd.Series) and not isinstance(fixef.index, pd.RangeIndex):
+        if labelled(fixef):
             missing = [n for n in design.x_names if n not in fixef.index]
             if missing or len(fixef) != design.p:
                 raise ArgumentError(f"start['fixef'] names {', '.join(map(str, fixef.index))}; the model's fixed "
@@ -253,7 +207,24 @@ def estimate_glmm(
     control: Control | None = None,
     verbose: int = 0,
 ) -> GlmmEstimates:
-    """The two-stage maximum-likelihood fit; returns the estimates (see :func:`fit_glmm`).
+    """Fit a GLMM by maximum likelihood in lme4's two stages (lme4's ``glmer``); returns the estimates.
+
+    Parameters
+    ----------
+    design, family
+        The model's design and a family that ``glmer`` fits (binomial, bernoulli, Poisson).
+    nAGQ
+        0 (stage 1 only: beta estimated inside PIRLS), 1 (Laplace, default),
+        or the number of adaptive Gauss-Hermite nodes for a model with a
+        single scalar random effect.
+    start
+        ``{"theta": ..., "fixef": ...}`` starting values (lme4's ``start``), or a vector of theta.
+    calc_derivs
+        Compute the Hessian (vcov, convergence checks, Newton polish).
+    control
+        lme4's ``glmerControl`` settings (:mod:`hierbayes.optim.control`).
+    verbose
+        Print every evaluation when > 0.
 
     With ``calc_derivs=False`` (bootstrap refits, or lme4's ``calc.derivs =
     FALSE``) the Hessian, the Newton polish and the convergence checks are
@@ -274,8 +245,8 @@ def estimate_glmm(
     layout = ThetaLayout(design.blocks)
     theta_start, fixef_start = glmm_start(design, start, nAGQ)
     theta0 = layout.start if theta_start is None else theta_start
-    s1 = control.settings(0, STAGE1).updated(verbose=verbose) if verbose else control.settings(0, STAGE1)
-    s2 = control.settings(1, STAGE2).updated(verbose=verbose) if verbose else control.settings(1, STAGE2)
+    s1 = control.settings(0, GLMM_STAGE1).updated(verbose=verbose) if verbose else control.settings(0, GLMM_STAGE1)
+    s2 = control.settings(1, GLMM_STAGE2).updated(verbose=verbose) if verbose else control.settings(1, GLMM_STAGE2)
     btol = control.boundary_tol
     separated: list[str] = []
     try:
@@ -299,7 +270,7 @@ def estimate_glmm(
         raise EstimationError("the deviance is not finite at any (theta, beta) the optimizer tried")
     if s2.name is not None and not opt.converged:
         warn(f"convergence code from {s2.name}: {opt.message}", ConvergenceWarning)
-    pars = _boundary(devfun, opt.final, lower, opt.fmin, btol) if btol > 0 else opt.final
+    pars = check_boundary(devfun, opt.final, lower, opt.fmin, btol) if btol > 0 else opt.final
     free_theta = pars[: layout.size][layout.lower == 0]
     singular = bool(np.any(free_theta < control.check_conv_singular.tol))
     if not calc_derivs or s2.name is None:
@@ -320,6 +291,7 @@ def estimate_glmm(
     report = None
     if not singular:  # lme4 skips the gradient checks on a boundary fit
         report = ConvergenceReport(g, H, np.arange(len(pars)), controlled_messages(g, H, pars, control))
+        opt = dataclasses.replace(opt, messages=tuple(report.messages))
     objective = devfun(pars)
     est = _estimates(design, response, layout, nAGQ, pars[: layout.size], pars[layout.size :], objective, opt1,
                      opt, (g, H), report, control, pirls.pdev_tol)  # fmt: skip
@@ -343,7 +315,7 @@ def _stage1(design, response, layout, theta0, settings, control, pdev_tol):
     opt1 = run_optimizer(stage1, theta0, layout.lower, settings)
     if not np.isfinite(opt1.fmin):
         raise FloatingPointError("the nAGQ = 0 deviance is not finite at any theta tried")
-    theta1 = _boundary(stage1, opt1.final, layout.lower, opt1.fmin, control.boundary_tol)
+    theta1 = check_boundary(stage1, opt1.final, layout.lower, opt1.fmin, control.boundary_tol)
     res1 = pirls.run(theta1, None)
     return pirls, stage1, opt1, theta1, res1
 
@@ -462,17 +434,6 @@ def _polish(
     return x, evals
 
 
-def _boundary(fun, x: np.ndarray, lower: np.ndarray, fmin: float, tol: float = BOUNDARY_TOL) -> np.ndarray:
-    """lme4's ``check.boundary``: a theta within ``tol`` (1e-5) of its bound is moved there if that is no worse."""
-    x = np.array(x, float)
-    for i in np.flatnonzero(np.isfinite(lower) & (x - lower > 0) & (x - lower < tol)):
-        trial = x.copy()
-        trial[i] = lower[i]
-        if fun(trial) < fmin:
-            x = trial
-    return x
-
-
 def _unscaled_vcov(res: PirlsResult) -> np.ndarray:
     """``(R_X' R_X)^{-1}`` from a joint (u, beta) PIRLS factor."""
     RXinv = lower_inverse(res.RX)
@@ -490,17 +451,17 @@ def _estimates(
     sqrtw, wres = response.working(res.eta, res.mu)
     z = res.eta - response.offset + wres
     cp = crossproducts(design.blocks, design.X, z, sqrtw)
-    f = factorize(cp, layout, theta)
+    f = factorize(cp, layout.lambdas(theta))
     if f is None:
         # separated data (the separation check names them afterwards): the diverging effects' rows have
         # working weights that underflow against the others' (their effects cancel at +-1e2); floored at
         # 1e-4 of the largest, those effects keep a huge variance (as lme4 reports one)
         floor = 1e-4 * float(np.max(sqrtw))
         cp = crossproducts(design.blocks, design.X, z, np.maximum(sqrtw, floor))
-        f = factorize(cp, layout, theta)
+        f = factorize(cp, layout.lambdas(theta))
     if f is None:
         raise ModelError(f"the penalized weighted system is singular at the estimates (theta={theta})")
-    RXinv = lower_inverse(fixef_precision_factor(f, cp))
+    RXinv = lower_inverse(fixef_precision_factor(f))
     vcov, source = RXinv.T @ RXinv, "RX"
     g = H = None
     if derivs is not None:
@@ -514,7 +475,7 @@ def _estimates(
                 "or contains NA values: falling back to var-cov estimated from RX",
                 ConvergenceWarning,
             )
-    condvar = conditional_covariances(f, cp, layout, 1.0)
+    condvar = conditional_covariances(f, 1.0)
     b = [u @ lam.T for u, lam in zip(res.u, layout.lambdas(theta), strict=True)]
     return GlmmEstimates(
         nAGQ=nAGQ, theta=np.asarray(theta, float), beta=np.asarray(beta, float), u=res.u, b=b, condvar=condvar,

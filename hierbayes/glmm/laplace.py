@@ -15,11 +15,15 @@ a function of theta alone, with beta estimated by PIRLS together with u.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from hierbayes.design import Design
-from hierbayes.glmm.glm_family import GlmResponse
 from hierbayes.glmm.pirls import Pirls, PirlsResult
+from hierbayes.glmm.response import GlmResponse
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design
 
 
 def laplace_value(res: PirlsResult, response: GlmResponse) -> float:
@@ -38,7 +42,7 @@ class ThetaDeviance:
     Examples
     --------
     >>> import hierbayes as hb
-    >>> from hierbayes.glmm.glm_family import glm_response
+    >>> from hierbayes.glmm.response import glm_response
     >>> m = hb.Model("cbind(incidence, size - incidence) ~ period + (1 | herd)", hb.datasets.load("cbpp"),
     ...              family="binomial")
     >>> f = ThetaDeviance(m.design, glm_response(m.design, m.family))
@@ -72,7 +76,7 @@ class LaplaceDeviance:
     Examples
     --------
     >>> import hierbayes as hb
-    >>> from hierbayes.glmm.glm_family import glm_response
+    >>> from hierbayes.glmm.response import glm_response
     >>> m = hb.Model("cbind(incidence, size - incidence) ~ period + (1 | herd)", hb.datasets.load("cbpp"),
     ...              family="binomial")
     >>> f = LaplaceDeviance(m.design, glm_response(m.design, m.family))

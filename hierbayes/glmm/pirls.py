@@ -24,16 +24,18 @@ accurate.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hierbayes.design import Design
 from hierbayes.errors import ModelError
-from hierbayes.glmm.glm_family import GlmResponse
+from hierbayes.glmm.response import GlmResponse
 from hierbayes.glmm.system import SystemFactor, WeightedSystem
-from hierbayes.reml.crossprod import crossproducts
-from hierbayes.reml.objective import factorize, fixef_precision_factor, solve
-from hierbayes.reml.params import ThetaLayout
+from hierbayes.linalg import ThetaLayout, factorize, fixef_precision_factor, solve
+from hierbayes.linalg.crossprod import crossproducts
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design
 
 MAX_HALVINGS = 20
 
@@ -83,7 +85,7 @@ class Pirls:
     design
         The model's design (X and the random-effects blocks).
     response
-        The response in lme4's form (:func:`hierbayes.glmm.glm_family.glm_response`).
+        The response in lme4's form (:func:`hierbayes.glmm.response.glm_response`).
     tol
         Stop when the largest change of the linear predictor is below this.
     maxit
@@ -243,11 +245,11 @@ class Pirls:
             return self._systems[joint].factor(lams, z, sqrtw)
         # very large crossed designs: the REML engine's sparse cross-products
         cp = crossproducts(self.design.blocks, X, z, sqrtw)
-        f = factorize(cp, self.layout, theta)
+        f = factorize(cp, lams)
         if f is None:
             return None
-        u1, ur, beta = solve(f, cp)
-        return SystemFactor(f.logdet_L, u1, ur, beta, fixef_precision_factor(f, cp))
+        u1, ur, beta = solve(f)
+        return SystemFactor(f.logdet_L, u1, ur, beta, fixef_precision_factor(f))
 
     def _split(self, coef: np.ndarray) -> list[np.ndarray]:
         """Coefficients (u1, ur, beta) -> u per block (levels x k)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linprog
 
-from hierbayes.glmm.glm_family import GlmResponse
+from hierbayes.glmm.response import GlmResponse
 
 
 def separated_effects(X: np.ndarray, response: GlmResponse, names, tol: float = 1e-7) -> list[str]:
@@ -33,14 +33,14 @@ def separated_effects(X: np.ndarray, response: GlmResponse, names, tol: float = 
     X
         Fixed-effects model matrix (full column rank).
     response
-        The response in lme4's form (:func:`hierbayes.glmm.glm_family.glm_response`).
+        The response in lme4's form (:func:`hierbayes.glmm.response.glm_response`).
     names
         Column names of X.
 
     Examples
     --------
     >>> import hierbayes as hb
-    >>> from hierbayes.glmm.glm_family import glm_response
+    >>> from hierbayes.glmm.response import glm_response
     >>> import numpy as np, pandas as pd
     >>> d = pd.DataFrame({"y": [0, 0, 1, 1, 0, 1, 0, 1], "x": [-2.0, -1, 1, 2, -0.5, 0.5, 0, 0],
     ...                   "g": list("aabbccdd")})  # x = 0 has both outcomes: the intercept stays finite

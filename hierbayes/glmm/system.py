@@ -17,11 +17,14 @@ used once at the estimates (conditional variances, ``R_X``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.linalg.lapack import dpotrf, dtrtrs
 
-from hierbayes.design import Design
+if TYPE_CHECKING:
+    from hierbayes.design import Design
+
 
 #: Largest dense coupling block (qr x q1 entries) handled here
 MAX_DENSE_COUPLING = 4_000_000

@@ -18,6 +18,8 @@ Percentile intervals use boot's ``norm.inter`` interpolation, as
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import multiprocessing as mp
 import os
 import warnings
@@ -29,12 +31,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hierbayes._progress import progress_bar, resolve
 from hierbayes._warnings import warn
 from hierbayes.design import Design
+from hierbayes.design.varcorr import sdcor_parameters
 from hierbayes.errors import ArgumentError, HierbayesWarning
 from hierbayes.inference.resample import CasePlan, resample_design
 from hierbayes.inference.simulate import check_nsim, simulate_response
-from hierbayes.reml.params import ThetaLayout, sdcor_parameters
+from hierbayes.linalg import ThetaLayout
+from hierbayes.optim.control import as_control
 from hierbayes.reml.refit import refit, with_response
 
 if TYPE_CHECKING:
@@ -151,7 +156,7 @@ class BootResult:
         ``az.summary(result.idata)`` and ``az.plot_dist(result.idata)`` work on it
         as on a posterior; ``attrs["inference"]`` says it is a bootstrap.
         """
-        import xarray as xr
+        import xarray as xr  # xarray only for the DataTree view: import hierbayes stays light
 
         data = {c: xr.DataArray(self.t[c].to_numpy()[None, :], dims=("chain", "draw")) for c in self.t.columns}
         post = xr.Dataset(data, coords={"chain": [0], "draw": np.arange(len(self.t))})
@@ -280,8 +285,6 @@ def bootstrap(
     seeds = np.random.SeedSequence(seed).spawn(nsim)
     items = list(enumerate(seeds))
     n_jobs = os.cpu_count() or 1 if n_jobs is None else max(1, int(n_jobs))
-    from hierbayes._progress import resolve
-
     show = resolve(progressbar, progress, "bootstrap")
     results = _run(task, items, n_jobs, show)
     results.sort(key=lambda r: r[0])
@@ -302,8 +305,6 @@ def bootstrap(
 
 def check_boot_options(options: dict, where: str) -> None:
     """Raise an ArgumentError for a keyword :func:`bootstrap` does not take, listing those it does."""
-    import inspect
-
     allowed = [n for n in inspect.signature(bootstrap).parameters if n != "fit"]
     bad = [k for k in options if k not in allowed]
     if bad:
@@ -312,16 +313,10 @@ def check_boot_options(options: dict, where: str) -> None:
 
 def _refit_control(fit: LmerFit):
     """The fit's control for the replicates, without the derivatives (no convergence report is kept for them)."""
-    import dataclasses
-
-    from hierbayes.reml.control import as_control
-
     return dataclasses.replace(as_control(fit.estimates.control, "lmer"), calc_derivs=False)
 
 
 def _run(task: _Task, items: list, n_jobs: int, show: bool) -> list:
-    from hierbayes._progress import progress_bar
-
     bar = progress_bar(len(items), "bootstrap", show, unit="refit")
     out: list = []
     try:

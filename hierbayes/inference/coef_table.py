@@ -40,8 +40,8 @@ def ddf_method(ddf: str) -> str:
 
 
 def cached(fit: Any, key: str, compute: Callable[[], Any]) -> Any:
-    """Compute something about a fit once and keep it on the fit."""
-    store = fit.__dict__.setdefault("_inference_cache", {})
+    """Compute something about a fit once and keep it in the fit's ``cache``."""
+    store = fit.cache
     if key not in store:
         store[key] = compute()
     return store[key]

@@ -12,6 +12,7 @@ the order given; the formulas are printed above the table, not used as row names
 
 from __future__ import annotations
 
+import html
 from typing import Any, Protocol
 
 import numpy as np
@@ -114,8 +115,6 @@ class AnovaTable(pd.DataFrame):
     __str__ = __repr__
 
     def _repr_html_(self) -> str:
-        import html
-
         head = "<br>".join(html.escape(line) for line in self._head())
         return f"<p><small>{head}</small></p>" + self._cells().to_html()
 

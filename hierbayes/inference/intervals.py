@@ -13,13 +13,18 @@ fixed effects; columns ``"2.5 %"`` and ``"97.5 %"`` (for level 0.95).
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hierbayes._args import check_unknown
+from hierbayes._progress import resolve
 from hierbayes.errors import ArgumentError, UnknownParameterError
+from hierbayes.inference.bootstrap import bootstrap, check_boot_options
+from hierbayes.inference.profile import profile
 
 if TYPE_CHECKING:
     from hierbayes.fits.lmer import LmerFit
@@ -99,11 +104,6 @@ def confint(
     chosen = select(names, parm, len(fit.sdcor))
     progress = {k: boot_options.pop(k) for k in ("progressbar", "progress") if k in boot_options}
     if boot_options:
-        import inspect
-
-        from hierbayes._args import check_unknown
-        from hierbayes.inference.bootstrap import bootstrap
-
         boot_names = [n for n in inspect.signature(bootstrap).parameters if n != "fit"]
         check_unknown({k: v for k, v in boot_options.items() if k not in boot_names}, "confint",
                       ["method", "level", "parm", *boot_names])  # fmt: skip
@@ -112,18 +112,12 @@ def confint(
     if method == "wald":
         return wald(fit, level).loc[chosen]
     if method == "profile":
-        from hierbayes._progress import resolve
-        from hierbayes.inference.profile import profile
-
         show = resolve(progress.get("progressbar"), progress.get("progress"), "confint(method='profile')")
         ci = profile(fit, which=chosen, progressbar=show).confint(level)
         ci.columns = _columns(level)
         return ci.loc[chosen]
-    from hierbayes.inference.bootstrap import bootstrap, check_boot_options
-
     check_boot_options(boot_options, "confint(method='boot')")
     boot_options.setdefault("nsim", BOOT_NSIM)
     boot_options.update(progress)
-    result = bootstrap(fit, **boot_options)
-    fit.__dict__["boot"] = result
+    result = fit.bootstrap(**boot_options)  # the fit keeps the replicates (fit.boot)
     return result.confint(level).loc[chosen]

@@ -23,17 +23,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import nlopt
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hierbayes._progress import progress_bar, show_progress
 from hierbayes._warnings import warn
+from hierbayes.design.varcorr import sdcor_parameters
 from hierbayes.errors import ConvergenceWarning, UnknownParameterError
+from hierbayes.inference.profile_plot import plot_profile
 from hierbayes.inference.spline import PolySpline, back_spline, interp_spline
+from hierbayes.optim import PROFILE, minimize_theta, run_optimizer
 from hierbayes.reml.fit import LmmObjective
-from hierbayes.reml.optimize import minimize_theta
-from hierbayes.reml.params import sdcor_parameters
 from hierbayes.reml.refit import criterion_pieces, with_fixed_offset
 
 if TYPE_CHECKING:
@@ -107,8 +108,6 @@ class Profile:
 
     def plot(self, **kwargs):
         """Zeta plot of the profiled parameters (:func:`hierbayes.inference.profile_plot.plot_profile`)."""
-        from hierbayes.inference.profile_plot import plot_profile
-
         return plot_profile(self, **kwargs)
 
     def _linear(self, name: str, z: np.ndarray) -> tuple[float, float]:
@@ -225,26 +224,8 @@ class _Profiler:
             return vp
 
         if others:
-            best = {"f": np.inf, "x": x0}
-
-            def objective(x: np.ndarray, _grad: np.ndarray) -> float:
-                f = self.deviance(full(x))
-                if f < best["f"]:
-                    best["f"], best["x"] = f, np.array(x)
-                return f
-
-            opt = nlopt.opt(nlopt.LN_BOBYQA, len(others))
-            opt.set_min_objective(objective)
-            opt.set_lower_bounds(lo)
-            opt.set_upper_bounds(hi)
-            opt.set_ftol_abs(1e-11)
-            opt.set_xtol_rel(1e-10)
-            opt.set_maxeval(20_000)
-            try:
-                opt.optimize(x0)
-            except nlopt.RoundoffLimited:
-                pass  # the best point seen is kept
-            x, dev = best["x"], best["f"]
+            opt = run_optimizer(lambda x: self.deviance(full(x)), x0, lo, PROFILE, upper=hi)
+            x, dev = opt.final, opt.fmin
         else:
             x, dev = x0, self.deviance(full(x0))
         return self._row_for_varpar(full(x), dev)
@@ -289,8 +270,6 @@ class _Profiler:
         return rows
 
     def profile(self, which: list[int], show: bool = False) -> list[np.ndarray]:
-        from hierbayes._progress import progress_bar
-
         centre = np.r_[0.0, self.opt]
         out = []
         bar = progress_bar(len(which), "profile", show, unit="parameter")
@@ -350,8 +329,6 @@ def profile(
     prof = _Profiler(fit, alphamax)
     names = prof.names
     idx = _which(which, names, prof.nvp)
-    from hierbayes._progress import show_progress
-
     tables = prof.profile(idx, show_progress(progressbar))
     frames, backward, forward = [], {}, {}
     for w, pts in zip(idx, tables, strict=True):

@@ -19,7 +19,7 @@ from scipy import stats
 from hierbayes.errors import UnknownParameterError
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # matplotlib only for the plot: import hierbayes stays light
 
     from hierbayes.inference.profile import Profile
 
@@ -63,7 +63,7 @@ def plot_profile(
     >>> [ax.get_xlabel() for ax in fig.axes]
     ['.sig01', '.sigma', '(Intercept)']
     """
-    from hierbayes._figure import HierbayesFigure  # shown by Jupyter by itself, never through pyplot
+    from hierbayes._figure import HierbayesFigure  # matplotlib only for the plot: import hierbayes stays light
 
     names = list(which) if which is not None else list(profile.backward)
     missing = [n for n in names if n not in profile.backward]

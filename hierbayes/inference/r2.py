@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from hierbayes.design import Design
+from hierbayes.inference.bootstrap import check_boot_options, norm_inter
+from hierbayes.inference.intervals import check_level
 
 if TYPE_CHECKING:
     from hierbayes.fits.lmer import LmerFit
@@ -65,13 +67,9 @@ def icc_interval(fit: LmerFit, level: float = 0.95, **boot_options) -> pd.DataFr
     covariates (for random intercepts, the only case where rows do not matter, this is exact
     also for a case bootstrap).
     """
-    from hierbayes.inference.bootstrap import bootstrap, check_boot_options, norm_inter
-    from hierbayes.inference.intervals import check_level
-
     check_boot_options(boot_options, "icc(ci='boot')")
     check_level(level)
-    result = bootstrap(fit, **boot_options)
-    fit.__dict__["boot"] = result
+    result = fit.bootstrap(**boot_options)  # the fit keeps the replicates (fit.boot)
     layout, d = fit.layout, fit.design
     reps = [
         icc_values(d, layout.covariances(th, s), s) if np.isfinite(s) else None

@@ -136,8 +136,6 @@ def ranova(fit: LmerFit) -> pd.DataFrame:
     >>> list(tab.index), round(float(tab["LRT"].iloc[1]), 2)
     (['<none>', 'Days in (Days | Subject)'], 42.84)
     """
-    import hierbayes as hb
-
     rows = {"<none>": (fit.npar, fit.loglik)}
     formulas = {}
     for name, bars in _reductions(fit):
@@ -149,9 +147,7 @@ def ranova(fit: LmerFit) -> pd.DataFrame:
         formulas[name] = formula
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", HierbayesWarning)
-            model = hb.Model(formula, fit.model.data, na_action=fit.model.na_action, weights=fit.model.weights,
-                             offset=getattr(fit.model, "offset", None))  # fmt: skip
-            reduced = model.fit(fit.method, control=fit.estimates.control)
+            reduced = fit.model.update(formula).fit(fit.method, control=fit.estimates.control)
         if reduced.nobs != fit.nobs:
             raise DataError(
                 f"the reduced model for '{name}' uses {reduced.nobs} rows, the full model {fit.nobs}: "

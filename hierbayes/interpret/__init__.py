@@ -17,10 +17,11 @@ return tidy tables:
 The package sits above the fits: it uses their public extractors, the
 design's encoding of new data and the Kenward-Roger and Satterthwaite
 functions of :mod:`hierbayes.inference`; nothing below imports it (the fits'
-``predict`` reaches it lazily). The functions shadow the modules of the same
-name as attributes of the package (``hierbayes.interpret.emmeans`` is the
-function); import a module's other names from it directly
-(``from hierbayes.interpret.emmeans import EmmGrid``).
+``predict(interval=...)`` reaches :mod:`hierbayes.interpret.intervals` through the
+function that module registers with them, and ``import hierbayes`` imports this package).
+The functions shadow the modules of the same name as attributes of the package
+(``hierbayes.interpret.emmeans`` is the function); import a module's other names from it
+directly (``from hierbayes.interpret.emmeans import EmmGrid``).
 """
 
 from hierbayes.interpret.comparisons import comparisons, slopes

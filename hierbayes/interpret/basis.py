@@ -21,18 +21,20 @@ The df rules come from :mod:`hierbayes.inference.kenward_roger` and
 
 from __future__ import annotations
 
-import weakref
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hierbayes.errors import ArgumentError, ModelError
+from hierbayes.fits.base import MixedFit
+from hierbayes.fits.glmer import GlmerFit
+from hierbayes.fits.lmer import LmerFit
+from hierbayes.fits.posterior import PosteriorFit
+from hierbayes.inference import kenward_roger as kr
+from hierbayes.inference import satterthwaite as satt
 from hierbayes.interpret.scale import Scale, fit_scale
-
-if TYPE_CHECKING:
-    from hierbayes.fits.base import MixedFit
 
 DF_METHODS = ("kenward-roger", "satterthwaite", "asymptotic")
 _DF_SPELLINGS = {
@@ -111,13 +113,8 @@ def df_method_name(df: str | None) -> str | None:
     return _DF_SPELLINGS[key]
 
 
-_BASES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def check_fit(fit: object, what: str) -> None:
     """An ArgumentError unless ``fit`` is a fitted model (LmerFit, GlmerFit or PosteriorFit)."""
-    from hierbayes.fits.base import MixedFit
-
     if not isinstance(fit, MixedFit):
         raise ArgumentError(
             f"{what} takes a fitted model (from hb.lmer, hb.glmer or hb.bayes), not {fit.__class__.__name__}"
@@ -127,23 +124,17 @@ def check_fit(fit: object, what: str) -> None:
 def fit_basis(fit: MixedFit, df: str | None = None) -> Basis:
     """The basis of a fit, with the df method asked for (None: emmeans' default for the engine).
 
-    Kept per fit (weakly), so that the Kenward-Roger adjustment or Satterthwaite's
-    derivatives are computed once for all the means and contrasts of one fit.
+    Kept in the fit's ``cache`` (``"emmeans_basis"``, by df method), so that the Kenward-Roger adjustment or
+    Satterthwaite's derivatives are computed once for all the means and contrasts of one fit.
     """
     key = df_method_name(df)
-    try:
-        cache = _BASES.setdefault(fit, {})
-    except TypeError:  # not weakly referenceable
-        cache = {}
+    cache = fit.cache.setdefault("emmeans_basis", {})
     if key not in cache:
         cache[key] = _fit_basis(fit, df)
     return cache[key]
 
 
 def _fit_basis(fit: MixedFit, df: str | None) -> Basis:
-    from hierbayes.fits.glmer import GlmerFit
-    from hierbayes.fits.lmer import LmerFit
-    from hierbayes.fits.posterior import PosteriorFit
 
     method = df_method_name(df)
     scale = fit_scale(fit)
@@ -173,8 +164,6 @@ def _fit_basis(fit: MixedFit, df: str | None) -> Basis:
     if method == "asymptotic":
         return Basis(beta, V, None, "asymptotic", _inf_df, scale, names, tuple(messages))
     if method == "satterthwaite":
-        from hierbayes.inference import satterthwaite as satt
-
         derivs = satt.varpar_derivatives(fit)
         satt.warn_messages(derivs)
 
@@ -182,7 +171,6 @@ def _fit_basis(fit: MixedFit, df: str | None) -> Basis:
             return np.array([_guarded(lambda row: satt.contrast_df(row, V, derivs), row, V) for row in L])
 
         return Basis(beta, V, None, "satterthwaite", satt_rows, scale, names, tuple(messages))
-    from hierbayes.inference import kenward_roger as kr
 
     if fit.reml:
         adj = kr.vcov_adjusted(fit)
@@ -206,7 +194,6 @@ def _guarded(fn: Callable[[np.ndarray], float], row: np.ndarray, V: np.ndarray) 
 
 
 def _reml_refit(fit) -> MixedFit:
-    import warnings
 
     with warnings.catch_warnings():  # the ML fit already warned about anything the refit would
         warnings.simplefilter("ignore")

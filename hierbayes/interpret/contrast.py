@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
+from hierbayes.design.names import r_label
 from hierbayes.errors import ArgumentError, DataError
 from hierbayes.interpret.adjust import method_name
 from hierbayes.interpret.emmeans import EmmeansTable, EmmGrid, _summary_frame, check_type, make_table
@@ -144,7 +145,6 @@ def _level_labels(grid: EmmGrid, rows: np.ndarray, pri: list[str]) -> list[str]:
 
 
 def _fmt(x: Any) -> str:
-    from hierbayes.design.names import r_label
 
     if isinstance(x, (float, np.floating, int, np.integer)) and not isinstance(x, bool):
         return r_label(float(x)) if isinstance(x, (float, np.floating)) else str(int(x))

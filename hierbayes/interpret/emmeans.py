@@ -34,8 +34,19 @@ import numpy as np
 import pandas as pd
 
 from hierbayes.errors import ArgumentError, DataError
+from hierbayes.interpret import adjust as adj
 from hierbayes.interpret.basis import Basis, check_fit, fit_basis, regridded
-from hierbayes.interpret.grid import ReferenceGrid, Variable, find_variable, reference_grid
+from hierbayes.interpret.grid import (
+    _SAFE,
+    ReferenceGrid,
+    Variable,
+    cross,
+    estimable,
+    find_variable,
+    full_matrix,
+    nonestimable_basis,
+    reference_grid,
+)
 from hierbayes.interpret.scale import Scale
 
 if TYPE_CHECKING:
@@ -117,7 +128,6 @@ class EmmGrid:
     @property
     def estimable(self) -> np.ndarray:
         """Rows that are estimable (all, unless the design dropped aliased columns)."""
-        from hierbayes.interpret.grid import estimable
 
         if self.linfct_full is None:
             return np.ones(len(self.linfct), dtype=bool)
@@ -234,7 +244,7 @@ def _bayes_interval(draws: np.ndarray, level: float, kind: str) -> tuple[np.ndar
     if not ok.any():
         return lo, hi
     if kind == "hdi":
-        from arviz_stats.base import array_stats
+        from arviz_stats.base import array_stats  # ArviZ only for HPD intervals: import hierbayes stays light
 
         hdi = np.asarray(array_stats.hdi(draws[:, ok], level, axis=0))
         lo[ok], hi[ok] = hdi[..., 0], hdi[..., 1]
@@ -247,7 +257,6 @@ def _summary_frame(
     grid: EmmGrid, intervals: bool, tests: bool, level: float | None = None, adjust: str | None = None
 ) -> pd.DataFrame:
     """emmeans' ``summary(object, infer = c(intervals, tests))`` as a DataFrame, its notes in ``attrs``."""
-    from hierbayes.interpret import adjust as adj
 
     level = grid.level if level is None else _check_level(level)
     adjust_name = adj.method_name(grid.adjust if adjust is None else adjust)
@@ -398,7 +407,6 @@ def parse_specs(specs: Any, by: Any = None) -> tuple[list[str], list[str]]:
 
 def _interaction_note(fit: MixedFit, spec_vars: list[Variable], averaged: list[Variable]) -> str | None:
     """emmeans' "NOTE: Results may be misleading due to involvement in interactions"."""
-    from hierbayes.interpret.grid import _SAFE
 
     safe = {c.label: c.safe for c in fit.design.columns}
     spec_safe = {safe[v.label] for v in spec_vars}
@@ -432,7 +440,6 @@ def _combine(rg: ReferenceGrid, spec: list[Variable]) -> tuple[np.ndarray, pd.Da
 
 
 def _cross_labels(rg: ReferenceGrid, spec: list[Variable]) -> pd.DataFrame:
-    from hierbayes.interpret.grid import cross
 
     if not spec:
         return pd.DataFrame({"1": ["overall"]})
@@ -470,7 +477,6 @@ def _grid_for(
     basis = fit_basis(fit, df)
     design = fit.design
     X = design.fixed_matrix(rg.data)
-    from hierbayes.interpret.grid import full_matrix, nonestimable_basis
 
     nonest = nonestimable_basis(fit)
     X_full = full_matrix(fit, rg.data) if nonest is not None else None

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from hierbayes.design.encode import replay_matrix
 from hierbayes.design.names import r_label, sort_levels
 from hierbayes.errors import ArgumentError, DataError
 
@@ -274,7 +275,6 @@ def nonestimable_basis(fit: MixedFit) -> np.ndarray | None:
 
 def full_matrix(fit: MixedFit, data: pd.DataFrame) -> np.ndarray:
     """The fixed-effects matrix of ``data`` with every column, aliased ones included."""
-    from hierbayes.design.encode import replay_matrix
 
     design = fit.design
     safe = design.safe_data(data, list(design.fixed_labels), "fixed effects")

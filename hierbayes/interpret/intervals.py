@@ -1,6 +1,8 @@
 """Intervals for predictions of new data: confidence intervals of the mean, prediction intervals of new observations.
 
-``fit.predict(newdata, interval=...)`` of every engine lands here.
+``fit.predict(newdata, interval=...)`` of every engine lands here: the fits sit below this package, so
+:func:`predict_interval` is registered with them (:func:`hierbayes.fits.base.register_predict_interval`) when
+this module is imported, which ``import hierbayes`` does.
 
 Confidence intervals (``interval="confidence"``) are the delta method on the
 fixed effects, conditional on the random effects' modes (lme4 #147's
@@ -38,7 +40,7 @@ draw.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,9 +50,12 @@ from scipy.sparse.linalg import splu
 
 from hierbayes.design.newdata import as_newdata, encode_rows, included_terms, new_levels_policy
 from hierbayes.errors import ArgumentError, ModelError
-
-if TYPE_CHECKING:
-    from hierbayes.fits.base import MixedFit
+from hierbayes.fits.base import MixedFit, register_predict_interval
+from hierbayes.fits.glmer import GlmerFit
+from hierbayes.fits.lmer import LmerFit
+from hierbayes.fits.posterior import PosteriorFit
+from hierbayes.inference.satterthwaite import varpar_derivatives
+from hierbayes.interpret.scale import fit_scale
 
 INTERVALS = ("confidence", "prediction")
 
@@ -77,7 +82,6 @@ def _nsim(nsim: Any) -> int:
 # ---------------------------------------------------------------------------------------------------------------------
 def _varpar_draws(fit, nsim: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Draws of theta (nsim x ntheta) and sigma (nsim,) from their approximate sampling distribution."""
-    from hierbayes.inference.satterthwaite import varpar_derivatives
 
     d = varpar_derivatives(fit)
     vp = d.varpar
@@ -141,7 +145,6 @@ def simulate_new(
 
     See the module's description for what is drawn. Rows with a missing value give NaN.
     """
-    from hierbayes.fits.lmer import LmerFit
 
     if not isinstance(fit, LmerFit):
         raise ModelError("prediction intervals by simulation are for linear mixed models (LmerFit)")
@@ -252,7 +255,6 @@ def predict_interval(
     scale of the estimate) for REML/ML and GLMM fits. Rows are those of
     ``newdata`` (of the fitting data when None), with its index.
     """
-    from hierbayes.fits.posterior import PosteriorFit
 
     check_interval(interval, level)
     level = float(level)
@@ -274,8 +276,6 @@ def predict_interval(
                           scale=type) if interval == "confidence" else _column_means(arr)  # fmt: skip
         return pd.DataFrame({"estimate": est, "lower": lo, "upper": hi}, index=index)
     if interval == "prediction":
-        from hierbayes.fits.lmer import LmerFit
-
         if not isinstance(fit, LmerFit):
             raise ModelError(
                 "interval='prediction' is available for linear mixed models (LmerFit) and posterior fits; for a GLMM "
@@ -290,7 +290,6 @@ def predict_interval(
     se = np.sqrt(np.einsum("ij,jk,ik->i", X, V, X))
     z = stats.norm.ppf(q[1])
     lo, hi = eta - z * se, eta + z * se
-    from hierbayes.interpret.scale import fit_scale
 
     scale = fit_scale(fit)
     if type == "response" and scale.kind == "link" and not scale.is_identity:
@@ -301,6 +300,9 @@ def predict_interval(
     else:
         est = eta
     return pd.DataFrame({"estimate": est, "std_error": se, "lower": lo, "upper": hi}, index=index)
+
+
+register_predict_interval(predict_interval)
 
 
 def posterior_new_groups(fit, newdata: pd.DataFrame | None, re_form: Any, policy: str):
@@ -350,7 +352,6 @@ def linear_rows(fit, newdata: pd.DataFrame | None, re_form: Any, policy: str) ->
 
     Rows with a missing value give NaN predictions and zero rows of the matrix.
     """
-    from hierbayes.fits.glmer import GlmerFit
 
     design = fit.design
     if isinstance(fit, GlmerFit):

@@ -43,9 +43,13 @@ import pandas as pd
 from pandas.api.types import is_float_dtype, is_integer_dtype
 from scipy import stats
 
+from hierbayes.design.names import r_label, r_labels
+from hierbayes.design.newdata import included_terms
 from hierbayes.errors import ArgumentError, DataError
+from hierbayes.fits.posterior import PosteriorFit
 from hierbayes.interpret.basis import check_fit
 from hierbayes.interpret.grid import Variable, check_values, find_variable, model_variables
+from hierbayes.interpret.intervals import linear_rows, posterior_new_groups, simulate_new
 from hierbayes.interpret.scale import fit_scale
 
 if TYPE_CHECKING:
@@ -79,7 +83,6 @@ def typical(v: Variable) -> Any:
 
 
 def _level_codes(v: Variable) -> np.ndarray:
-    from hierbayes.design.names import r_labels
 
     labels = np.asarray(r_labels(v.data.to_numpy(dtype=object)), dtype=object)
     index = {lab: i for i, lab in enumerate(v.labels)}
@@ -208,14 +211,12 @@ def evaluate(
     random_seed: int | None,
 ) -> Quantity:
     """The mean (or new observations) at the rows of ``frame`` on the ``type`` scale."""
-    from hierbayes.fits.posterior import PosteriorFit
-    from hierbayes.interpret.intervals import linear_rows, posterior_new_groups, simulate_new
 
     scale = fit_scale(fit)
     back = type == "response" and not scale.is_identity
     if isinstance(fit, PosteriorFit):
         if kind == "prediction":
-            if fit.model.family.name == "binomial":
+            if fit.model.family.has_trials:
                 raise ArgumentError(
                     "new observations of a binomial model need their numbers of trials; predict the mean "
                     "(target='mean'), a probability"
@@ -251,7 +252,7 @@ def summarise(fit: MixedFit, q: Quantity, level: float, ci_kind: str) -> pd.Data
     if q.draws is not None:
         est = q.draws.mean(axis=0) if (_is_bayes(fit) or q.est is None) else q.est
         if ci_kind == "hdi":
-            from arviz_stats.base import array_stats
+            from arviz_stats.base import array_stats  # ArviZ only for HDIs: import hierbayes stays light
 
             hdi = np.asarray(array_stats.hdi(q.draws, level, axis=0))
             lo, hi = hdi[..., 0], hdi[..., 1]
@@ -280,7 +281,6 @@ def _is_bayes(fit: MixedFit) -> bool:
 def grid_variables(fit: MixedFit, re_form: Any) -> list[Variable]:
     """The variables a prediction needs: the fixed part's, and the grouping and slope variables of the random
     terms ``re_form`` keeps."""
-    from hierbayes.design.newdata import included_terms
 
     kept = included_terms(fit.design, re_form)
     wanted = set(fit.design.fixed_labels)
@@ -345,7 +345,6 @@ def display(frame: pd.DataFrame, variables: list[Variable]) -> pd.DataFrame:
         col = frame[v.label]
         if v.kind == "factor":
             index = {lv: lab for lv, lab in zip(v.levels, v.labels, strict=True)}
-            from hierbayes.design.names import r_label
 
             out[v.name] = [index.get(x, r_label(x)) for x in col.tolist()]
         else:

@@ -9,7 +9,8 @@ it like a link: R's emmeans detects ``log``, ``log2``, ``log10``, ``log1p``,
 (``2*sqrt(y)``, ``log(y + 1)``). An identity link with an untransformed
 response has one scale: ``type="response"`` is the link scale.
 
-``Scale`` holds the inverse and its derivative (for the delta method) and
+``Scale`` holds the inverse and its derivative (for the delta method: a family's
+:class:`~hierbayes.families.Link`, or a response transformation's) and
 the names emmeans prints: ``prob``, ``rate`` or ``response`` for means on the
 response scale, ``odds.ratio`` or ``ratio`` for contrasts of log-type scales.
 """
@@ -17,11 +18,12 @@ response scale, ``odds.ratio`` or ``ratio`` for contrasts of log-type scales.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import special, stats
+
+from hierbayes.families import Link
 
 if TYPE_CHECKING:
     from hierbayes.fits.base import MixedFit
@@ -52,6 +54,8 @@ class Scale:
         ``"link"`` (a GLMM's family link) or ``"response"`` (a transformed response of a linear model).
     mult, offset
         Constants of the transformation (1 and 0 for a plain function).
+    link
+        The family's link (``kind="link"``): its inverse and derivative are the ones the fit uses.
     """
 
     name: str
@@ -59,6 +63,7 @@ class Scale:
     kind: str = "link"
     mult: float = 1.0
     offset: float = 0.0
+    link: Link | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_identity(self) -> bool:
@@ -72,18 +77,21 @@ class Scale:
     def inverse(self, eta: np.ndarray) -> np.ndarray:
         """The response-scale value of ``eta``."""
         u = np.asarray(eta, dtype=float) / self.mult
-        return _INVERSE[self.name](u) - self.offset
+        inverse = self.link.inverse if self.link is not None else _INVERSE[self.name]
+        return inverse(u) - self.offset
 
     def mu_eta(self, eta: np.ndarray) -> np.ndarray:
         """d inverse / d eta."""
         u = np.asarray(eta, dtype=float) / self.mult
-        return _DERIV[self.name](u) / self.mult
+        deriv = self.link.mu_eta if self.link is not None else _DERIV[self.name]
+        return deriv(u) / self.mult
 
 
 def _sqrt_inv(u):
     return np.maximum(u, 0.0) ** 2
 
 
+#: inverses and derivatives of the response transformations (a family's link brings its own, hierbayes.families)
 _INVERSE = {
     "identity": lambda u: u,
     "log": np.exp,
@@ -92,10 +100,6 @@ _INVERSE = {
     "log1p": np.expm1,
     "sqrt": _sqrt_inv,
     "exp": np.log,
-    "logit": special.expit,
-    "probit": special.ndtr,
-    "cloglog": lambda u: -np.expm1(-np.exp(u)),
-    "inverse": lambda u: 1.0 / u,
 }
 _DERIV = {
     "identity": np.ones_like,
@@ -105,10 +109,6 @@ _DERIV = {
     "log1p": np.exp,
     "sqrt": lambda u: 2.0 * np.maximum(u, 0.0),
     "exp": lambda u: 1.0 / u,
-    "logit": lambda u: special.expit(u) * special.expit(-u),
-    "probit": stats.norm.pdf,
-    "cloglog": lambda u: np.exp(u - np.exp(u)),
-    "inverse": lambda u: -1.0 / (u * u),
 }
 
 IDENTITY = Scale("identity")
@@ -145,12 +145,12 @@ def response_transform(response: str) -> Scale | None:
 def fit_scale(fit: MixedFit) -> Scale:
     """The scale of the fit's linear predictor (emmeans' ``tran``): the family's link, or the response's transform.
 
-    A binomial or Bernoulli mean is labelled ``prob``, a Poisson mean ``rate``, other means ``response``.
+    A mean is labelled as the family says (``prob`` for binomial and Bernoulli, ``rate`` for Poisson,
+    ``response`` for others).
     """
     fam = family_of(fit)
     link = fam.link.name
     if link != "identity":
-        label = "prob" if fam.name in ("binomial", "bernoulli") else "rate" if fam.name == "poisson" else "response"
-        return Scale(link, label, "link")
+        return Scale(link, fam.mean_label, "link", link=fam.link)
     tran = response_transform(fit.design.response_name)
     return tran if tran is not None else IDENTITY

@@ -45,7 +45,7 @@ def plot_collection(
     column
         Coordinates of a ``column`` dimension (``plot_trace_dist``'s ``["dist", "trace"]``).
     """
-    from arviz_plots import PlotCollection
+    from arviz_plots import PlotCollection  # arviz-plots only when drawing: import hierbayes stays light
 
     plots, rows, cols = {}, {}, {}
     for i, (var, ax) in enumerate(axes.items()):

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from scipy import stats
 
 from hierbayes.fits.base import MixedFit
 from hierbayes.plots.style import SMALL, plot_setup, thin_labels
@@ -135,6 +136,5 @@ def _how(eng: str, label: str, prob: float) -> str:
 
 
 def _z(prob: float) -> float:
-    from scipy import stats
 
     return float(stats.norm.ppf(0.5 + prob / 2))

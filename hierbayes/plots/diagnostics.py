@@ -11,6 +11,7 @@ from scipy import stats
 
 from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit
+from hierbayes.plots._arviz import plot_collection
 from hierbayes.plots.style import SMALL, PlotSetup, lowess, plot_setup
 from hierbayes.tables.fitinfo import is_bayes
 
@@ -152,10 +153,8 @@ def _qq(a: Axes, values: np.ndarray, color: str) -> None:
 
 
 def _mcmc(setup: PlotSetup, kind: str) -> Figure:
-    import xarray as xr
-    from arviz_plots import plot_rank, plot_trace_dist
-
-    from hierbayes.plots._arviz import plot_collection
+    import xarray as xr  # xarray only when drawing: import hierbayes stays light
+    from arviz_plots import plot_rank, plot_trace_dist  # (as xarray)
 
     fits = setup.fits
     if len(fits) != 1 or not is_bayes(fits[0]):

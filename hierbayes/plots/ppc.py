@@ -11,6 +11,7 @@ from matplotlib.lines import Line2D
 
 from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit
+from hierbayes.plots._arviz import plot_collection
 from hierbayes.plots.style import SMALL, plot_setup
 from hierbayes.tables.fitinfo import is_bayes
 
@@ -68,9 +69,7 @@ def ppc(
     >>> fig.axes[0].get_title()
     'REML: 20 simulated data sets (fitted random effects) vs data'
     """
-    from arviz_plots import plot_ppc_dist
-
-    from hierbayes.plots._arviz import plot_collection
+    from arviz_plots import plot_ppc_dist  # arviz-plots only when drawing: import hierbayes stays light
 
     kind = ALIASES.get(kind, kind)
     if kind not in KINDS:
@@ -102,7 +101,7 @@ def replicates(fit: MixedFit, nsim: int, seed: int | None, conditional: bool, la
     A posterior contributes ``nsim`` of its posterior predictive draws, chosen at random with ``seed``
     (all of them when it has fewer).
     """
-    from arviz_base import from_dict
+    from arviz_base import from_dict  # ArviZ only when drawing: import hierbayes stays light
 
     if nsim < 1:
         raise ValueError(f"nsim must be at least 1, not {nsim}")

@@ -25,6 +25,10 @@ from matplotlib.figure import Figure
 
 from hierbayes.errors import ArgumentError
 from hierbayes.fits.base import MixedFit
+from hierbayes.interpret import comparisons as interpret_comparisons
+from hierbayes.interpret import predictions as interpret_predictions
+from hierbayes.interpret import slopes as interpret_slopes
+from hierbayes.interpret.scale import fit_scale
 from hierbayes.plots.style import SMALL, PlotSetup, plot_setup
 
 MAX_PANELS = 24
@@ -91,7 +95,7 @@ def _figure(
     ncols = min(n, 4)
     cats = None if _is_numeric(frames, x) else len({v for f in frames for v in (f[x] if x else [0])})
     width = 4.2 if n > 1 else max(6.0, 0.35 * (cats or 0) * len(fits) + 2.5)
-    fig, axes = PlotSetup(list(fits), list(styles)).figure(n, width, 3.4, ax=ax, ncols=ncols)
+    fig, axes = PlotSetup(fits, styles).figure(n, width, 3.4, ax=ax, ncols=ncols)
     numeric = _is_numeric(frames, x)
     positions = None
     if not numeric:
@@ -142,7 +146,6 @@ def _relabel(fits, styles, level: float, kind: str, kwargs: dict) -> list:
 
 def _quantity(fit: MixedFit, type: str) -> str:
     """What the y axis measures: the response's name, a probability, a rate, or the link."""
-    from hierbayes.interpret.scale import fit_scale
 
     scale = fit_scale(fit)
     if type == "link" and not scale.is_identity:
@@ -199,12 +202,10 @@ def predictions(
     >>> fig.axes[0].get_lines()[0].get_label()
     'REML (95% CI)'
     """
-    from hierbayes.interpret import predictions as compute
-
     setup = plot_setup(fits, "predictions", labels)
-    fits = setup.fits
+    fits, styles = setup.fits, setup.styles
     x, panel = _layout(conditional, average_by, "predictions")
-    styles = setup.styles
+    compute = interpret_predictions
     frames = [compute(f, conditional=conditional, average_by=average_by, target=target, type=type, interval=interval,
                       level=level, re_form=re_form, **kwargs) for f in fits]  # fmt: skip
     kind = "prediction" if (target != "mean" or interval == "prediction") else "mean"
@@ -240,14 +241,12 @@ def comparisons(
     >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
     ['1_vs_4']
     """
-    from hierbayes.interpret import comparisons as compute
-
     setup = plot_setup(fits, "comparisons", labels)
-    fits = setup.fits
+    fits, styles = setup.fits, setup.styles
     x, panel = _layout(conditional, average_by, "comparisons")
     if panel is not None:
         raise ArgumentError("comparisons: plot one variable (the x axis); the compared pairs make the panels")
-    styles = setup.styles
+    compute = interpret_comparisons
     frames = [compute(f, contrast, conditional=conditional, average_by=average_by, comparison=comparison, type=type,
                       level=level, re_form=re_form, **kwargs) for f in fits]  # fmt: skip
     styles = _relabel(fits, styles, level, "mean", kwargs)
@@ -286,12 +285,10 @@ def slopes(
     >>> fig.axes[0].get_xlabel()
     'Subject'
     """
-    from hierbayes.interpret import slopes as compute
-
     setup = plot_setup(fits, "slopes", labels)
-    fits = setup.fits
+    fits, styles = setup.fits, setup.styles
     x, panel = _layout(conditional, average_by, "slopes")
-    styles = setup.styles
+    compute = interpret_slopes
     frames = [compute(f, wrt, conditional=conditional, average_by=average_by, slope=slope, type=type, level=level,
                       re_form=re_form, **kwargs) for f in fits]  # fmt: skip
     styles = _relabel(fits, styles, level, "mean", kwargs)

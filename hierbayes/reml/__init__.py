@@ -1,17 +1,10 @@
 """The REML/ML engine: profiled criteria over theta (NumPy/SciPy only)."""
 
 from hierbayes.reml.fit import LmmEstimates, LmmObjective, estimates_at, fit_lmm
-from hierbayes.reml.optimize import OptSummary, minimize_theta
-from hierbayes.reml.params import ThetaLayout, sdcor_parameters, varcorr_frame
 
 __all__ = [
     "LmmEstimates",
     "LmmObjective",
-    "OptSummary",
-    "ThetaLayout",
     "estimates_at",
     "fit_lmm",
-    "minimize_theta",
-    "sdcor_parameters",
-    "varcorr_frame",
 ]

@@ -3,19 +3,22 @@
 O(n^3): it forms the marginal covariance ``V0 = Z Lambda Lambda' Z' + W^-1``
 explicitly (W the prior weights, identity without them; rows of weight zero
 left out) and uses generalized least squares. It shares no linear algebra
-with :mod:`hierbayes.reml.objective` beyond the design, so agreement between
+with the numerical core (:mod:`hierbayes.linalg`) beyond the design, so agreement between
 the two is a real check. Only for small designs.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from hierbayes.design import Design
-from hierbayes.reml.objective import block_lambda
-from hierbayes.reml.params import ThetaLayout
+from hierbayes.linalg import ThetaLayout, block_lambda
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design
 
 
 def direct_criterion(design: Design, theta: np.ndarray, reml: bool = True) -> float:

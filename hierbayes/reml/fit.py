@@ -8,30 +8,41 @@ frozen ``LmmEstimates``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from hierbayes._threads import single_thread_blas
 from hierbayes._warnings import warn
-from hierbayes.design import Design
 from hierbayes.errors import ArgumentError, ConvergenceWarning, EstimationError
-from hierbayes.reml.control import Control, OptimizerSettings, as_control
-from hierbayes.reml.convergence import ConvergenceReport, check_derivatives, free_parameters, updated_gradient
-from hierbayes.reml.crossprod import CrossProducts, crossproducts
-from hierbayes.reml.objective import (
-    Factor,
+from hierbayes.linalg import (
+    BlockedFactor,
+    CrossProducts,
+    ThetaLayout,
     conditional_covariances,
-    criterion,
-    factorize,
     fixef_precision_factor,
     lower_inverse,
-    prior_weights,
     solve,
 )
-from hierbayes.reml.optimize import OptSummary, run_optimizer
-from hierbayes.reml.params import ThetaLayout
+from hierbayes.linalg.crossprod import crossproducts
+from hierbayes.optim import (
+    LMER,
+    Control,
+    OptimizerSettings,
+    OptSummary,
+    as_control,
+    check_start,
+    run_optimizer,
+    with_optimizer,
+)
+from hierbayes.optim import check_boundary as _check_boundary
+from hierbayes.optim.convergence import ConvergenceReport, check_derivatives, free_parameters, updated_gradient
+from hierbayes.reml.objective import criterion, factorize, prior_weights
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design
 
 #: Rest (dense) dimension from which the optimisation runs with single-threaded BLAS (see hierbayes._threads).
 DENSE_SINGLE_THREAD = 200
@@ -87,7 +98,7 @@ class LmmObjective:
         f = factorize(self.cp, self.layout, theta)
         return criterion(f, self.weights.n, self.design.p, self.reml, self.weights.ldw)
 
-    def factor(self, theta) -> Factor | None:
+    def factor(self, theta) -> BlockedFactor | None:
         """The blocked Cholesky factor at theta."""
         return factorize(self.cp, self.layout, np.asarray(theta, dtype=float))
 
@@ -146,26 +157,31 @@ def estimates_at(
     convergence: ConvergenceReport | None = None,
     control: Control | None = None,
 ) -> LmmEstimates:
-    """Estimates at a given theta (the optimum, or any theta for profiling)."""
+    """Estimates at a given theta (the optimum, or any theta for profiling).
+
+    lme4's convergence messages of ``convergence`` go into the optimizer's record too.
+    """
+    if convergence is not None:
+        opt = dataclasses.replace(opt, messages=tuple(convergence.messages))
     f = objective.factor(theta)
     if f is None:
         raise EstimationError(
             f"the penalized least-squares system is not positive definite at theta = {np.asarray(theta)}; "
             "the criterion is not finite there"
         )
-    cp, d = objective.cp, objective.design
-    u1, ur, beta = solve(f, cp)
+    d = objective.design
+    u1, ur, beta = solve(f)
     beta = beta + objective.beta0
     n = objective.n
     dof = n - d.p if objective.reml else n
     sigma = float(np.sqrt(f.r2 / dof))
     us = [u1, *_split(ur, d.blocks[1:])]
     b = [np.einsum("ij,lj->li", lam, u) for lam, u in zip(f.lambdas, us, strict=True)]
-    RXinv = lower_inverse(fixef_precision_factor(f, cp))
+    RXinv = lower_inverse(fixef_precision_factor(f))
     vcov = sigma**2 * RXinv.T @ RXinv
-    condvar = conditional_covariances(f, cp, objective.layout, sigma)
+    condvar = conditional_covariances(f, sigma)
     return LmmEstimates(
-        reml=objective.reml, theta=f.theta, beta=beta, sigma=sigma, b=b, condvar=condvar, vcov=vcov,
+        reml=objective.reml, theta=np.array(theta, float), beta=beta, sigma=sigma, b=b, condvar=condvar, vcov=vcov,
         objective=criterion(f, n, d.p, objective.reml, objective.weights.ldw), pwrss=f.r2, logdet_L=f.logdet_L,
         logdet_RX=f.logdet_RX, opt=opt, convergence=convergence, control=control,
     )  # fmt: skip
@@ -207,8 +223,6 @@ def lme4_start(design: Design) -> np.ndarray:
     return np.sqrt(np.asarray(v) / v_e)
 
 
-#: The optimizer lmer runs by default: lme4's nloptwrap (BOBYQA, ftol_abs = xtol_abs = 1e-8).
-LMER_OPTIMIZER = OptimizerSettings()
 #: Newton steps on the finite-difference derivatives after the optimizer, at most (see :func:`polish`).
 POLISH_STEPS = 3
 #: A Newton step smaller than this (relative to theta) is not taken: the optimum is already that close.
@@ -241,8 +255,6 @@ def start_theta(design: Design, start) -> np.ndarray:
     layout = ThetaLayout(design.blocks)
     if start is None:
         return lme4_start(design)
-    names = layout.names
-    expect = f"{layout.size} value(s): {', '.join(names)}"
     if isinstance(start, dict):
         bad = set(start) - {"theta", "fixef"}
         if bad:
@@ -252,22 +264,7 @@ def start_theta(design: Design, start) -> np.ndarray:
         if start.get("theta") is None:
             return lme4_start(design)
         start = start["theta"]
-    if isinstance(start, pd.Series) and not isinstance(start.index, pd.RangeIndex):
-        unknown = [str(k) for k in start.index if k not in names]
-        if unknown or len(start) != layout.size:
-            raise ArgumentError(f"start names {', '.join(map(str, start.index))}; the model's theta has {expect}")
-        start = start[names]
-    if isinstance(start, (str, bytes)) or not np.ndim(start) <= 1:
-        raise ArgumentError(f"start must be a vector of theta ({expect}), not {type(start).__name__}")
-    try:
-        theta = np.atleast_1d(np.asarray(start, dtype=float))
-    except (TypeError, ValueError):
-        raise ArgumentError(f"start must be numbers (theta: {expect}), got {start!r}") from None
-    if theta.shape != (layout.size,):
-        raise ArgumentError(f"start has {theta.size} value(s); the model's theta has {expect}")
-    if not np.all(np.isfinite(theta)):
-        raise ArgumentError(f"start must be finite numbers, got {theta.tolist()}")
-    return theta
+    return check_start(layout, start)
 
 
 def check_estimable(objective: LmmObjective) -> None:
@@ -326,7 +323,7 @@ def fit_lmm(
         ``"nlminbwrap"``) or hierbayes' ``"lbfgsb"``; ``"default"`` keeps the
         control's (lme4's nloptwrap).
     control
-        lme4's ``lmerControl`` settings (:mod:`hierbayes.reml.control`).
+        lme4's ``lmerControl`` settings (:mod:`hierbayes.optim.control`).
     verbose
         Print every evaluation when > 0.
 
@@ -351,7 +348,7 @@ def fit_lmm(
     check_estimable(objective)
     layout = objective.layout
     x0 = start_theta(design, start)
-    settings = control.settings(0, LMER_OPTIMIZER)
+    settings = control.settings(0, LMER)
     if verbose:
         settings = settings.updated(verbose=verbose)
     # a large dense part (crossed designs) is factored at every evaluation: keep BLAS on one thread
@@ -383,25 +380,6 @@ def fit_lmm(
     return estimates_at(objective, opt.final, opt, report, control)
 
 
-def with_optimizer(control: Control, optimizer) -> Control:
-    """The control with lme4's ``optimizer`` (one name; None for no optimisation) set."""
-    import dataclasses
-
-    from hierbayes.reml.control import apply_optctrl, check_optimizer_name
-
-    if isinstance(optimizer, (tuple, list)) and control.kind == "glmer" and 1 <= len(optimizer) <= 2:
-        for o in optimizer:
-            check_optimizer_name(o)
-        names = tuple(optimizer)
-    else:
-        check_optimizer_name(optimizer)
-        names = (optimizer,)
-    for n in names:
-        if n is not None:
-            apply_optctrl(OptimizerSettings(), n, control.optCtrl)  # optCtrl must suit the new optimizer
-    return dataclasses.replace(control, optimizer=names, optimizer_given=True)
-
-
 def restart_edge(objective, opt: OptSummary, lower: np.ndarray, settings: OptimizerSettings) -> OptSummary:
     """lme4's ``restart_edge``: restart when a parameter on its bound has a negative one-sided derivative."""
     theta = opt.final
@@ -421,16 +399,8 @@ def restart_edge(objective, opt: OptSummary, lower: np.ndarray, settings: Optimi
 
 
 def check_boundary(objective, opt: OptSummary, lower: np.ndarray, tol: float) -> OptSummary:
-    """lme4's ``check.boundary``: a parameter within ``tol`` of its bound goes there when that is no worse."""
-    x = np.array(opt.final, float)
-    near = np.flatnonzero(np.isfinite(lower) & (x - lower > 0) & (x - lower < tol))
-    if not len(near):
-        return opt
-    for i in near:
-        trial = x.copy()
-        trial[i] = lower[i]
-        if objective(trial) < opt.fmin:
-            x = trial
+    """lme4's ``check.boundary`` (:func:`hierbayes.optim.check_boundary`) on the optimizer's record."""
+    x = _check_boundary(objective, opt.final, lower, opt.fmin, tol)
     if np.array_equal(x, opt.final):
         return opt
     return _merged(opt, x, objective(x), 0, "; moved onto the boundary (boundary.tol)")
@@ -504,8 +474,6 @@ def newton_step(g: np.ndarray, H: np.ndarray) -> np.ndarray | None:
 
 
 def _merged(opt: OptSummary, x: np.ndarray, fmin: float, extra: int, note: str) -> OptSummary:
-    import dataclasses
-
     return dataclasses.replace(opt, final=np.asarray(x, float), fmin=float(fmin), feval=opt.feval + int(extra),
                                message=opt.message + note)  # fmt: skip
 

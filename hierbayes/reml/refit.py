@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hierbayes.design import Design
 from hierbayes.errors import DataError
+from hierbayes.linalg import fixef_precision_factor, lower_inverse, solve
 from hierbayes.reml.fit import LmmEstimates, LmmObjective, fit_lmm
-from hierbayes.reml.objective import fixef_precision_factor, lower_inverse, solve
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design
 
 
 @dataclass(frozen=True)
@@ -73,9 +76,9 @@ def criterion_pieces(objective: LmmObjective, theta: np.ndarray) -> CriterionPie
     f = objective.factor(np.asarray(theta, dtype=float))
     if f is None:
         return None
-    cp, design = objective.cp, objective.design
-    RXinv = lower_inverse(fixef_precision_factor(f, cp))
-    u1, ur, beta = solve(f, cp)
+    design = objective.design
+    RXinv = lower_inverse(fixef_precision_factor(f))
+    u1, ur, beta = solve(f)
     beta = beta + objective.beta0  # the engine works with y - X beta0
     us = [u1]
     start = 0
@@ -135,12 +138,12 @@ def with_rows(design: Design, rows: np.ndarray, codes: list[np.ndarray], nlevels
     block's number of levels (levels without rows are allowed; they do not
     change the criterion).
     """
-    import dataclasses as dc
-
     blocks = tuple(
-        dc.replace(b, codes=np.asarray(c, dtype=np.int64), Z=b.Z[rows], levels=tuple(str(i) for i in range(m)))
+        dataclasses.replace(b, codes=np.asarray(c, dtype=np.int64), Z=b.Z[rows], levels=tuple(str(i) for i in range(m)))
         for b, c, m in zip(design.blocks, codes, nlevels, strict=True)
     )
     offset = None if design.offset is None else design.offset[rows]
     weights = None if design.weights is None else np.asarray(design.weights)[rows]
-    return dc.replace(design, y=design.y[rows], X=design.X[rows], offset=offset, blocks=blocks, weights=weights)
+    return dataclasses.replace(
+        design, y=design.y[rows], X=design.X[rows], offset=offset, blocks=blocks, weights=weights
+    )

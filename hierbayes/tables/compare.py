@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
-from hierbayes.fits.base import MixedFit
 from hierbayes.tables.fitinfo import check_fits, fit_labels, is_bayes
 from hierbayes.tables.params import parameter_table
 from hierbayes.tables.table import Comparison
+
+if TYPE_CHECKING:
+    from hierbayes.fits.base import MixedFit
 
 KEY = ["effect", "group", "term"]
 

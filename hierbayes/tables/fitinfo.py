@@ -8,9 +8,12 @@ the one place that tells them apart, by behaviour rather than by class.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from hierbayes.errors import ModelError
-from hierbayes.fits.base import MixedFit
+
+if TYPE_CHECKING:
+    from hierbayes.fits.base import MixedFit
 
 ENGINE_LABELS = {"reml": "REML", "ml": "ML", "bayes": "Bayes"}
 
@@ -22,7 +25,7 @@ def is_bayes(fit: MixedFit) -> bool:
 
 def engine(fit: MixedFit) -> str:
     """``"reml"``, ``"ml"`` or ``"bayes"``."""
-    if not isinstance(fit, MixedFit):
+    if getattr(fit, "method", None) not in ENGINE_LABELS or not hasattr(fit, "fixef"):
         raise TypeError(f"expected a fitted model (LmerFit, GlmerFit or PosteriorFit), got {type(fit).__name__}")
     return fit.method
 

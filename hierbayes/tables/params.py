@@ -18,15 +18,18 @@ equal-tailed credible interval, or ``"none"``).
 
 from __future__ import annotations
 
-import weakref
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from hierbayes.errors import ModelError
-from hierbayes.fits.base import MixedFit
+from hierbayes._warnings import warn
+from hierbayes.errors import HierbayesError, HierbayesWarning, ModelError
 from hierbayes.tables.fitinfo import is_bayes
+
+if TYPE_CHECKING:
+    from hierbayes.fits.base import MixedFit
 
 COLUMNS = ["effect", "group", "term", "estimate", "median", "std.error", "conf.low", "conf.high", "interval"]
 INTERVALS = ("auto", "wald", "profile", "boot")
@@ -160,32 +163,22 @@ def _confint(fit: MixedFit, prob: float, intervals) -> tuple[pd.DataFrame | None
     return _as_lower_upper(fit.confint(method=intervals, level=prob, progressbar=False)), intervals
 
 
-_PROFILES: dict[int, tuple[weakref.ref, dict[float, pd.DataFrame]]] = {}
-
-
 def default_intervals(fit: MixedFit, prob: float = 0.95) -> tuple[pd.DataFrame | None, str]:
     """The default intervals of a REML/ML or GLMM fit: profile intervals up to :data:`PROFILE_MAX_NOBS` rows
     (and, for a GLMM, :data:`PROFILE_MAX_GLMM_RANEF` random effects).
 
     Returns ``(confint DataFrame in lme4's layout, "profile")``, or ``(None, "Wald")`` for
     larger data, fits without ``confint`` and profiles that fail (with the reason as a
-    warning). A fit's profile intervals are computed once per level and kept in this
-    module (fits are immutable; the entry goes when the fit does), so a table, a forest plot
-    and a report of the same fit share one profile.
+    warning). A fit's profile intervals are computed once per level and kept in the fit's
+    ``cache`` (``"profile_confint"``, by level), so a table, a forest plot and a report of the
+    same fit share one profile.
     """
     if not hasattr(fit, "confint") or fit.nobs > PROFILE_MAX_NOBS:
         return None, "Wald"
     if hasattr(fit, "nAGQ") and sum(b.nlevels * b.k for b in fit.design.blocks) > PROFILE_MAX_GLMM_RANEF:
         return None, "Wald"
-    key = id(fit)
-    ref, by_level = _PROFILES.get(key, (None, {}))
-    if ref is None or ref() is not fit:
-        by_level = {}
-        _PROFILES[key] = (weakref.ref(fit, lambda _r, k=key: _PROFILES.pop(k, None)), by_level)
+    by_level = fit.cache.setdefault("profile_confint", {})
     if prob not in by_level:
-        from hierbayes._warnings import warn
-        from hierbayes.errors import HierbayesError, HierbayesWarning
-
         try:
             by_level[prob] = fit.confint(method="profile", level=prob, progressbar=False)  # a table: no bar
         except (HierbayesError, FloatingPointError, np.linalg.LinAlgError, ValueError) as exc:
@@ -197,7 +190,7 @@ def default_intervals(fit: MixedFit, prob: float = 0.95) -> tuple[pd.DataFrame |
 
 def _cached_confint(fit: MixedFit, prob: float) -> tuple[pd.DataFrame, str] | None:
     """Bootstrap intervals from replicates the fit already holds (``fit.boot``, kept by ``bootstrap``/``confint``)."""
-    boot = fit.__dict__.get("boot")
+    boot = getattr(fit, "boot", None)
     if boot is None or not hasattr(boot, "confint"):
         return None
     return _as_lower_upper(boot.confint(prob)), "boot"

@@ -25,13 +25,18 @@ columns are NaN and only the fits' partial-pooling coefficients are given.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from hierbayes.design import Design, ReBlock
 from hierbayes.errors import ModelError
-from hierbayes.fits.base import MixedFit
+from hierbayes.glmm.response import glm_response
 from hierbayes.tables.fitinfo import check_fits, check_same_data, fit_labels
+
+if TYPE_CHECKING:
+    from hierbayes.fits.base import MixedFit
 
 COMPLETE, NONE = "complete pooling", "no pooling"
 #: relative size below which a least-squares direction counts as not identified
@@ -86,7 +91,7 @@ def pooling(*fits: MixedFit, group: str | None = None, labels: list[str] | None 
     levels = pd.Index(block.levels, name=block.group)
     parts = {("n", ""): pd.Series(block.group_sizes(), index=levels)}
     family = fits[0].model.family
-    if (family.name == "gaussian" and family.link.name == "identity") or _is_glm(family):
+    if family.is_gaussian or _is_glm(family):
         cp, nop = complete_pooling(design, family), no_pooling(design, block, family)
     else:
         cp, nop = dict.fromkeys(terms, np.nan), pd.DataFrame(np.nan, index=levels, columns=terms)
@@ -169,11 +174,9 @@ def no_pooling(design: Design, block: ReBlock, family=None) -> pd.DataFrame:
 
 
 def _is_glm(family) -> bool:
-    if family is None or (family.name == "gaussian" and family.link.name == "identity"):
+    if family is None or family.is_gaussian:
         return False
-    from hierbayes.glmm.glm_family import GLMM_FAMILIES
-
-    return family.name in GLMM_FAMILIES
+    return family.ml
 
 
 def _gaussian(design: Design) -> tuple[np.ndarray, np.ndarray]:
@@ -225,8 +228,6 @@ def _irls(design: Design, family, solve, eta_of, per_level=None, max_iter: int =
     levels still moving at the end (separation: estimates running off to
     infinity) are set to NaN rather than failing the whole fit.
     """
-    from hierbayes.glmm.glm_family import glm_response
-
     resp = glm_response(design, family)
     mu = resp.mustart()
     eta = family.link(mu)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from hierbayes.fits.base import MixedFit
 from hierbayes.tables.fitinfo import is_bayes
 from hierbayes.tables.params import parameter_table, ranef_table
+
+if TYPE_CHECKING:
+    from hierbayes.fits.base import MixedFit
 
 TIDY_COLUMNS = ["effect", "group", "term", "estimate", "std.error", "statistic", "df", "p.value", "conf.low",
                 "conf.high"]  # fmt: skip
@@ -83,11 +86,9 @@ def tidy(
 
 
 def _add_tests(fit: MixedFit, t: pd.DataFrame, ddf: str) -> None:
-    from hierbayes.fits.lmer import LmerFit
-
     if not hasattr(fit, "coef_table"):
         return
-    table = fit.coef_table(ddf) if isinstance(fit, LmerFit) else fit.coef_table()
+    table = fit.coef_table(ddf) if fit.model.family.is_gaussian else fit.coef_table()  # t tests of an LMM
     stat = next(c for c in table.columns if c.endswith("value"))
     pval = next(c for c in table.columns if c.startswith("Pr("))
     fixed = t["effect"] == "fixed"

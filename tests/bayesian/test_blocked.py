@@ -12,7 +12,7 @@ from scipy import stats
 
 import hierbayes as hb
 from hierbayes.bayesian import blocked
-from hierbayes.bayesian.crossprod import gaussian_crossproducts
+from hierbayes.bayesian.blocked import gaussian_crossproducts
 from hierbayes.bayesian.marginal import marginal_loglik
 from tests.refdata import ROOT
 
@@ -165,13 +165,12 @@ def test_conditional_draws_have_the_exact_gaussian_moments(case):
 @pytest.mark.parametrize("case", ["crossed", "nested", "wide_first"])
 def test_sparse_rest_path_equals_dense_rest_path(case, monkeypatch):
     """Large designs keep Zr'Z1 sparse; the result must not depend on it."""
-    from hierbayes.bayesian import crossprod
 
     d = _design(case)
     rng = np.random.default_rng(5)
     beta, sigma, Ls = _params(d, rng)
     dense = gaussian_crossproducts(d)
-    monkeypatch.setattr(crossprod, "DENSE_MAX", 0)
+    monkeypatch.setattr(blocked, "DENSE_MAX", 0)
     sparse = gaussian_crossproducts(d)
     assert dense.Ar1_dense is not None and sparse.Ar1_dense is None
     a, b = blocked.loglik_grad(dense, beta, sigma, Ls), blocked.loglik_grad(sparse, beta, sigma, Ls)

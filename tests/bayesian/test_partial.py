@@ -19,6 +19,10 @@ from tests.bayesian.test_agreement import Z_MAX, _zscores
 from tests.bayesian.test_blocked import _design, _params
 
 
+def _marginalize(model, how):
+    return resolve_marginalize(model.design, model.family, how)
+
+
 def _dense(design, marginal, Ls):
     """Z_M, Z_S and the prior covariance of the integrated-out effects, dense."""
     sampled = [i for i in range(len(design.blocks)) if i not in marginal]
@@ -118,20 +122,20 @@ def test_marginalize_choice():
     large = hb.Model(formula, _crossed(250, n_first=1000, n=6000))
     assert [b.group for b in large.design.blocks] == ["s", "r", "t"]
     assert full_marginal_cost(small.design) < PARTIAL_COST_MIN < full_marginal_cost(large.design)
-    assert resolve_marginalize(small, None) == resolve_marginalize(small, True) == "full"
-    assert resolve_marginalize(large, None) == resolve_marginalize(large, True) == "first"
-    assert resolve_marginalize(large, "full") == "full" and resolve_marginalize(large, "First") == "first"
-    assert resolve_marginalize(small, False) == "none"
+    assert _marginalize(small, None) == _marginalize(small, True) == "full"
+    assert _marginalize(large, None) == _marginalize(large, True) == "first"
+    assert _marginalize(large, "full") == "full" and _marginalize(large, "First") == "first"
+    assert _marginalize(small, False) == "none"
     # the 4-level t is integrated out with the first factor; r is sampled
     assert choose_marginal(large.design) == (0, 2)
     # nothing left to sample (one factor, or only small ones): the same model as "full"
-    assert resolve_marginalize(small, "first") == "full"
-    assert resolve_marginalize(hb.Model("y ~ x + (1 | s)", _crossed(8)), "first") == "full"
+    assert _marginalize(small, "first") == "full"
+    assert _marginalize(hb.Model("y ~ x + (1 | s)", _crossed(8)), "first") == "full"
     with pytest.raises(hb.ModelError, match="marginalize must be"):
-        resolve_marginalize(small, "partial")
+        _marginalize(small, "partial")
     counts = hb.Model(formula, _crossed(8).assign(y=lambda df: (df.y > 1).astype(int)), family="bernoulli")
     with pytest.raises(hb.ModelError, match="exact only for the gaussian family"):
-        resolve_marginalize(counts, "first")
+        _marginalize(counts, "first")
 
 
 PRIORS = {

@@ -9,6 +9,11 @@ from hierbayes.bayesian import Prior, describe_priors
 from hierbayes.bayesian.priors import resolve_priors
 
 
+def _resolve(m):
+    """The priors a Bayesian fit of the model m uses (the engine takes its design, family and overrides)."""
+    return resolve_priors(m.design, m.family, m.priors)
+
+
 @pytest.fixture(scope="module")
 def sleep():
     return hb.datasets.load("sleepstudy")
@@ -21,7 +26,7 @@ def test_every_parameter_has_a_default_scaled_to_the_data(sleep):
         "b[(Intercept)]", "b[Days]", "sd[Subject:(Intercept)]", "sd[Subject:Days]", "eta[Subject]", "sigma"
     ]  # fmt: skip
     assert set(table["source"]) == {"default"}
-    p = resolve_priors(m)
+    p = _resolve(m)
     sd_y = sleep["Reaction"].std()
     assert p["sigma"].kwargs["sigma"] == pytest.approx(sd_y)
     assert p["b[Days]"].kwargs["sigma"] == pytest.approx(2.5 * sd_y / sleep["Days"].std())
@@ -29,7 +34,7 @@ def test_every_parameter_has_a_default_scaled_to_the_data(sleep):
     assert p["b[(Intercept)]"].kwargs["mu"] == pytest.approx(sleep["Reaction"].mean())
     # doubling y doubles every scale
     m2 = hb.Model("Reaction ~ Days + (Days | Subject)", sleep.assign(Reaction=2 * sleep["Reaction"]))
-    assert resolve_priors(m2)["sd[Subject:(Intercept)]"].kwargs["sigma"] == pytest.approx(
+    assert _resolve(m2)["sd[Subject:(Intercept)]"].kwargs["sigma"] == pytest.approx(
         2 * p["sd[Subject:(Intercept)]"].kwargs["sigma"]
     )
 
@@ -37,7 +42,7 @@ def test_every_parameter_has_a_default_scaled_to_the_data(sleep):
 def test_link_scale_priors_for_a_logit_model():
     cbpp = hb.datasets.load("cbpp")
     m = hb.Model("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
-    p = resolve_priors(m)
+    p = _resolve(m)
     assert "sigma" not in p.priors
     assert p["sd[herd:(Intercept)]"].kwargs["sigma"] == 1.0
 
@@ -54,7 +59,7 @@ def test_overrides_by_name_and_shortcuts(sleep):
             "sigma": Prior("Exponential", lam=0.1),
         },
     )
-    p = resolve_priors(m)
+    p = _resolve(m)
     assert str(p["sd[Subject:(Intercept)]"]) == "HalfNormal(sigma=5)"
     assert str(p["sd[Subject:Days]"]) == "HalfNormal(sigma=2)"  # the specific name wins
     assert p["b[Days]"].dist == "StudentT"
@@ -65,7 +70,7 @@ def test_overrides_by_name_and_shortcuts(sleep):
 def test_unknown_prior_name_lists_the_valid_ones(sleep):
     m = hb.Model("Reaction ~ Days + (Days | Subject)", sleep, priors={"Dayz": Prior("Normal", sigma=1)})
     with pytest.raises(hb.ModelError, match=r"no parameter named 'Dayz'.*b\[Days\].*sd\[Subject:Days\]"):
-        resolve_priors(m)
+        _resolve(m)
 
 
 def test_unknown_distribution_and_wrong_support_are_errors(sleep):
@@ -73,10 +78,10 @@ def test_unknown_distribution_and_wrong_support_are_errors(sleep):
         Prior("Normall", sigma=1)
     m = hb.Model("Reaction ~ Days + (Days | Subject)", sleep, priors={"sigma": Prior("Normal", mu=0, sigma=1)})
     with pytest.raises(hb.ModelError, match="sigma is positive"):
-        resolve_priors(m)
+        _resolve(m)
     m = hb.Model("Reaction ~ Days + (Days || Subject)", sleep, priors={"eta": 2})
     with pytest.raises(hb.ModelError, match="no parameter named 'eta'"):
-        resolve_priors(m)
+        _resolve(m)
 
 
 def test_independent_bars_have_no_lkj(sleep):
@@ -113,10 +118,10 @@ def test_bad_priors_argument_and_dict_priors_name_the_parameter(sleep):
         hb.Model(formula, sleep, priors={1: Prior("Normal", sigma=1)})
     m = hb.Model(formula, sleep, priors={"Days": {"dist": "Normal", "sd": 5}})
     with pytest.raises(hb.ModelError, match=r"prior for 'Days': prior Normal\(sd=5\): Normal has no parameter 'sd'"):
-        resolve_priors(m)
+        _resolve(m)
     m = hb.Model(formula, sleep, priors={"sigma": {"dist": "HalfNormal", "sigma": -2}})
     with pytest.raises(hb.ModelError, match=r"prior for 'sigma'.*sigma must be positive"):
-        resolve_priors(m)
+        _resolve(m)
     # through hb.bayes: the error comes before anything is built or compiled
     with pytest.raises(hb.ModelError, match="no parameter named 'Dayz'"):
         hb.bayes(formula, sleep, priors={"Dayz": Prior("Normal", sigma=1)}, draws=10, tune=10)

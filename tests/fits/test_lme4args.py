@@ -480,12 +480,12 @@ def test_bad_weights_are_described_briefly(sleep) -> None:
     ],
 )
 def test_sampler_settings_are_checked_before_anything_is_built(sleep, monkeypatch, options, words) -> None:
-    import hierbayes.bayesian as bayesian
+    import hierbayes.model as model_module
 
     def never(*a, **k):  # nothing may be built or compiled before the settings are checked
         raise AssertionError("the sampler was reached")
 
-    monkeypatch.setattr(bayesian, "fit_bayes", never)
-    monkeypatch.setattr(bayesian, "build_pymc_model", never)
+    monkeypatch.setattr(model_module, "sample_posterior", never)
+    monkeypatch.setattr(model_module, "build_pymc_model", never)
     with pytest.raises(ArgumentError, match=words):
         hb.bayes("Reaction ~ Days + (1 | Subject)", sleep, **options)

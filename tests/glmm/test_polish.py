@@ -16,9 +16,9 @@ import pytest
 import hierbayes as hb
 from hierbayes.families import get_family
 from hierbayes.glmm.fit import _polish
-from hierbayes.glmm.glm_family import GlmResponse, glm_response
 from hierbayes.glmm.pirls import Pirls
-from hierbayes.reml.convergence import derivatives
+from hierbayes.glmm.response import GlmResponse, glm_response
+from hierbayes.optim.convergence import derivatives
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::hierbayes.errors.OverdispersionWarning", "ignore::hierbayes.errors.SingularFitWarning"

@@ -10,7 +10,10 @@ standard error from the replicates' coverages, so the dependence within a replic
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -125,3 +128,20 @@ def test_posterior_predictive_leaves_out_terms_as_new_groups(posterior):
     width_new = float(new["upper"].iloc[1] - new["lower"].iloc[1])
     assert width_pop == pytest.approx(width_new, rel=0.1)
     assert width_pop > 1.3 * float(new["upper"].iloc[0] - new["lower"].iloc[0])
+
+
+def test_predict_intervals_need_only_import_hierbayes():
+    """The fits reach hierbayes.interpret (a layer above them) through the function it registers on import;
+    ``import hierbayes`` imports it, so a user who did nothing else gets intervals."""
+    code = (
+        "import hierbayes as hb\n"
+        "from hierbayes.fits.base import _PREDICT_INTERVAL\n"
+        "from hierbayes.interpret.intervals import predict_interval\n"
+        "assert _PREDICT_INTERVAL == [predict_interval]\n"
+        "fit = hb.lmer('Reaction ~ Days + (1 | Subject)', hb.datasets.load('sleepstudy'))\n"
+        "print(fit.predict({'Days': [1], 'Subject': ['308']}, interval='confidence').columns.tolist())\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                         env={"PYTHONPATH": str(root)}, check=True)  # fmt: skip
+    assert out.stdout.strip() == "['estimate', 'std_error', 'lower', 'upper']"

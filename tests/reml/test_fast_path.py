@@ -15,9 +15,9 @@ import pytest
 import scipy.sparse as sp
 
 from hierbayes.design import build_design
-from hierbayes.reml import LmmObjective, ThetaLayout, estimates_at, fit_lmm
+from hierbayes.linalg import ThetaLayout, block_lambda
+from hierbayes.reml import LmmObjective, estimates_at, fit_lmm
 from hierbayes.reml.direct import direct_criterion
-from hierbayes.reml.objective import block_lambda
 
 
 def _crossed(n: int, n_a: int, n_b: int, seed: int) -> pd.DataFrame:

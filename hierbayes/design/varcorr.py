@@ -1,70 +1,15 @@
-"""The covariance parameters theta: layout, bounds, and conversion to variances.
+"""lme4's presentation of the random-effects covariances: ``VarCorr`` rows and the ``.sig01`` profile names.
 
-theta is the concatenation of every block's free entries of its relative
-covariance factor lambda (lme4's ``getME(m, "theta")``); the random effects
-of a block have covariance ``sigma^2 * lambda @ lambda.T``.
+Both are named by the design's blocks: groups as lme4 prints them (a second
+bar on a factor is ``g.1``), terms as the model columns.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
-
 import numpy as np
 import pandas as pd
 
-from hierbayes.design import ReBlock
-
-
-@dataclass(frozen=True)
-class ThetaLayout:
-    """Where each block's parameters sit in theta."""
-
-    blocks: tuple[ReBlock, ...]
-
-    @cached_property
-    def slices(self) -> list[slice]:
-        out, start = [], 0
-        for b in self.blocks:
-            out.append(slice(start, start + b.n_theta))
-            start += b.n_theta
-        return out
-
-    @property
-    def size(self) -> int:
-        return sum(b.n_theta for b in self.blocks)
-
-    @property
-    def lower(self) -> np.ndarray:
-        return np.concatenate([b.theta_lower for b in self.blocks])
-
-    @property
-    def start(self) -> np.ndarray:
-        return np.concatenate([b.theta_start for b in self.blocks])
-
-    @property
-    def names(self) -> list[str]:
-        return [n for b in self.blocks for n in b.theta_names]
-
-    @cached_property
-    def _flat_index(self) -> list[tuple[int, np.ndarray, slice]]:
-        return [
-            (b.k, np.array([r * b.k + c for r, c in b.theta_index], dtype=np.intp), s)
-            for b, s in zip(self.blocks, self.slices, strict=True)
-        ]
-
-    def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
-        """The k x k factor of every block."""
-        out = []
-        for k, idx, s in self._flat_index:
-            lam = np.zeros(k * k)
-            lam[idx] = theta[s]
-            out.append(lam.reshape(k, k))
-        return out
-
-    def covariances(self, theta: np.ndarray, sigma: float) -> list[np.ndarray]:
-        """Covariance matrix of every block's random effects: sigma^2 lambda lambda'."""
-        return [sigma**2 * lam @ lam.T for lam in self.lambdas(theta)]
+from hierbayes.design.random import ReBlock
 
 
 def varcorr_frame(blocks: tuple[ReBlock, ...], covs: list[np.ndarray], sigma: float | None) -> pd.DataFrame:

@@ -59,6 +59,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from hierbayes.errors import ArgumentError
 
 #: lme4's optimizer names that hierbayes runs, and the algorithm each maps onto.
@@ -104,7 +106,7 @@ class ConvCheck:
 
 @dataclass(frozen=True)
 class OptimizerSettings:
-    """An optimizer and its settings, ready to run (see :func:`hierbayes.reml.optimize.run_optimizer`).
+    """An optimizer and its settings, ready to run (see :func:`hierbayes.optim.minimize.run_optimizer`).
 
     Attributes
     ----------
@@ -210,7 +212,7 @@ def lmerControl(
     """lme4's ``lmerControl()``: settings for ``hb.lmer(..., control=)``.
 
     Parameters are lme4's (R's dots written as underscores); see
-    :mod:`hierbayes.reml.control` for what each does here. Other lme4 settings
+    the module docstring for what each does here. Other lme4 settings
     (``sparseX``, ``check.nlev.gtr.1``, ...) are accepted with lme4's default value.
 
     Examples
@@ -456,8 +458,6 @@ def _nonnegative(value: Any, name: str) -> float:
 
 
 def _steps(value: Any, name: str):
-    import numpy as np
-
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
@@ -492,3 +492,18 @@ def _choice(out: dict, name: str, allowed: tuple) -> None:
         raise ArgumentError(
             f"control setting '{name.replace('_', '.')}' must be one of {', '.join(allowed)}, not {out[name]!r}"
         )
+
+
+def with_optimizer(control: Control, optimizer) -> Control:
+    """The control with lme4's ``optimizer`` (one name; None for no optimisation) set."""
+    if isinstance(optimizer, (tuple, list)) and control.kind == "glmer" and 1 <= len(optimizer) <= 2:
+        for o in optimizer:
+            check_optimizer_name(o)
+        names = tuple(optimizer)
+    else:
+        check_optimizer_name(optimizer)
+        names = (optimizer,)
+    for n in names:
+        if n is not None:
+            apply_optctrl(OptimizerSettings(), n, control.optCtrl)  # optCtrl must suit the new optimizer
+    return dataclasses.replace(control, optimizer=names, optimizer_given=True)

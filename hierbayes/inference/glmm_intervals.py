@@ -23,7 +23,7 @@ from scipy import optimize, stats
 
 from hierbayes._threads import single_thread_blas
 from hierbayes.errors import UnknownParameterError
-from hierbayes.glmm.optimize import bobyqa
+from hierbayes.optim import bobyqa
 
 if TYPE_CHECKING:
     from hierbayes.fits.glmer import GlmerFit

@@ -212,7 +212,7 @@ def check_derivatives(
 ) -> ConvergenceReport:
     """lme4's convergence check at an optimum: derivatives in the free parameters and their verdict.
 
-    ``control`` (a :class:`hierbayes.reml.control.Control`) sets the checks' actions and tolerances
+    ``control`` (a :class:`hierbayes.optim.control.Control`) sets the checks' actions and tolerances
     (lme4's defaults when None). ``check=False`` computes the derivatives without a verdict (no messages).
     """
     x = np.asarray(x, float)

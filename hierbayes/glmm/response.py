@@ -1,33 +1,27 @@
-"""GLM pieces of the binomial and Poisson families, as lme4's ``glmResp`` uses them.
+"""The response of a GLMM in lme4's internal form (lme4's ``glmResp``).
 
 ``GlmResponse`` holds the response as lme4 stores it -- the proportion ``y``
 with prior weights ``wt`` equal to the number of trials for binomial data
 (``cbind(s, f)`` or proportions with ``weights``), counts for Poisson -- and
-gives, for a mean ``mu``: the variance function, the deviance residuals, the
-family's ``aic`` term (-2 times the conditional log-likelihood), the IRLS
-working weights and response, and lme4's starting values (``mustart``).
-
-Links come from :mod:`hierbayes.families`; the inverse link and its
-derivative are clamped as R's ``make.link`` does (``mu`` kept inside
-(eps, 1 - eps) for binomial links, ``exp(eta) >= eps`` for the log link), so
-extreme linear predictors behave as in lme4.
+gives, for a linear predictor or a mean, what PIRLS and the Laplace deviance
+need: the inverse link and its derivative (clamped as R's ``make.link`` does),
+the deviance residuals, the family's ``aic`` term (-2 times the conditional
+log-likelihood), the IRLS working weights and response, and lme4's starting
+values. The family's formulas are the family's (:mod:`hierbayes.families`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import special
 
-from hierbayes.design import Design
 from hierbayes.errors import ModelError
-from hierbayes.families import Family
+from hierbayes.families import FAMILIES, Family
 
-EPS = np.finfo(float).eps
-_PROBIT_THRESH = 8.125890664701906  # -qnorm(.Machine$double.eps)
-_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
-GLMM_FAMILIES = ("binomial", "bernoulli", "poisson")
+if TYPE_CHECKING:
+    from hierbayes.design import Design
 
 
 @dataclass(frozen=True)
@@ -53,49 +47,30 @@ class GlmResponse:
     wt: np.ndarray
     n: np.ndarray
     offset: np.ndarray
+    _aic: Any = field(default=None, repr=False, compare=False)
+    #: every prior weight positive (the working weights' fast path)
+    _all_weighted: bool = field(default=True, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_aic", self.family.aic_setup(self.y, self.wt, self.n))
+        object.__setattr__(self, "_all_weighted", bool(np.all(self.wt > 0)))
 
     @property
     def binomial(self) -> bool:
-        return self.family.name in ("binomial", "bernoulli")
+        return self.family.binomial
 
-    # --- link ---------------------------------------------------------------------------
     def linkinv(self, eta: np.ndarray) -> np.ndarray:
-        name = self.family.link.name
-        if name == "logit":
-            return np.clip(special.expit(eta), EPS, 1.0 - EPS)
-        if name == "probit":
-            return special.ndtr(np.clip(eta, -_PROBIT_THRESH, _PROBIT_THRESH))
-        if name == "log":
-            with np.errstate(over="ignore"):  # exp() of a huge eta is inf, as in R (PIRLS halves such steps)
-                return np.maximum(np.exp(eta), EPS)
-        mu = self.family.link.inverse(eta)
-        return np.clip(mu, EPS, 1.0 - EPS) if self.binomial else mu
+        return self.family.link.linkinv_r(eta)
 
     def mu_eta(self, eta: np.ndarray) -> np.ndarray:
-        name = self.family.link.name
-        if name == "logit":  # fast paths for the common links (scipy.stats' pdf is slow on small arrays)
-            p = special.expit(eta)
-            d = p * (1.0 - p)
-        elif name == "probit":
-            d = np.exp(-0.5 * eta * eta) * _INV_SQRT_2PI
-        elif name == "log":
-            with np.errstate(over="ignore"):
-                d = np.exp(eta)
-        else:
-            d = self.family.link.mu_eta(eta)
-        return np.maximum(d, EPS) if self.binomial or name == "log" else d
+        return self.family.link.mu_eta_r(eta)
 
-    # --- distribution -------------------------------------------------------------------
     def variance(self, mu: np.ndarray) -> np.ndarray:
-        return mu * (1.0 - mu) if self.binomial else mu
+        return self.family.variance(mu)
 
     def dev_resid(self, mu: np.ndarray) -> np.ndarray:
         """Squared deviance residuals (R's ``family$dev.resids``)."""
-        y, wt = self.y, self.wt
-        if self.binomial:
-            return 2.0 * wt * (_ylogy(y, mu) + _ylogy(1.0 - y, 1.0 - mu))
-        with np.errstate(invalid="ignore"):  # an infinite mu (overflowed exp) gives NaN: a step PIRLS halves
-            return 2.0 * wt * (_ylogy(y, mu) - (y - mu))
+        return self.family.dev_resids(self.y, mu, self.wt)
 
     def aic(self, mu: np.ndarray) -> float:
         """-2 sum of log-likelihood contributions (R's ``family$aic`` without the 2p)."""
@@ -103,32 +78,12 @@ class GlmResponse:
 
     def loglik_terms(self, mu: np.ndarray) -> np.ndarray:
         """Per-row log-likelihood contributions, weighted as lme4's ``aic``."""
-        if self.binomial:
-            m, yy, scale, const = self._binomial_terms
-            ll = const + special.xlogy(yy, mu) + special.xlogy(m - yy, 1.0 - mu)
-            return scale * ll
-        return self.wt * (special.xlogy(self.y, mu) - mu - special.gammaln(self.y + 1.0))
-
-    @property
-    def _binomial_terms(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        cached = self.__dict__.get("_bt")
-        if cached is None:
-            m = self.n if np.any(self.n > 1) else self.wt
-            yy = np.round(m * self.y)
-            m = np.round(m)
-            scale = np.divide(self.wt, m, out=np.zeros_like(m), where=m > 0)
-            const = special.gammaln(m + 1) - special.gammaln(yy + 1) - special.gammaln(m - yy + 1)
-            cached = (m, yy, scale, const)
-            object.__setattr__(self, "_bt", cached)
-        return cached
+        return self.family.loglik_terms(mu, self.y, self.wt, self._aic)
 
     def mustart(self) -> np.ndarray:
         """Starting means (R's ``family$initialize``)."""
-        if self.binomial:
-            return (self.wt * self.y + 0.5) / (self.wt + 1.0)
-        return self.y + 0.1
+        return self.family.mustart(self.y, self.wt)
 
-    # --- IRLS ---------------------------------------------------------------------------
     def working(self, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Square-root working weights and working residuals ``(y - mu) / mu_eta`` at eta.
 
@@ -146,14 +101,6 @@ class GlmResponse:
             wres = np.where(used, (self.y - mu) / np.where(used, me, 1.0), 0.0)
         return sqrtw, wres
 
-    @property
-    def _all_weighted(self) -> bool:
-        cached = self.__dict__.get("_aw")
-        if cached is None:
-            cached = bool(np.all(self.wt > 0))
-            object.__setattr__(self, "_aw", cached)
-        return cached
-
     def residuals(self, eta: np.ndarray, kind: str = "deviance") -> np.ndarray:
         """lme4's ``residuals(m, type)``: deviance, pearson, response or working."""
         mu = self.linkinv(eta)
@@ -169,17 +116,12 @@ class GlmResponse:
         raise ValueError(f"residual type must be deviance, pearson, response or working, not {kind!r}")
 
 
-def _ylogy(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
-    """``y log(y / mu)``, zero where y is zero (R's ``y_log_y``); mu > 0 (the links clamp it)."""
-    return special.xlogy(y, y / mu)
-
-
 def glm_response(design: Design, family: Family) -> GlmResponse:
     """The response of a design in lme4's internal form.
 
     ``cbind(s, f)`` gives the proportion ``s / (s + f)`` with weights ``s + f``
     (times any prior weights); a proportion with ``weights`` keeps those
-    weights as trials; 0/1 data have unit weights.
+    weights as trials; 0/1 data and counts have unit weights.
 
     Examples
     --------
@@ -190,24 +132,26 @@ def glm_response(design: Design, family: Family) -> GlmResponse:
     >>> float(r.y[0]), float(r.wt[0])
     (0.14285714285714285, 14.0)
     """
-    if family.name not in GLMM_FAMILIES:
+    if not family.ml:
         raise ModelError(
-            f"maximum-likelihood GLMMs support the {', '.join(GLMM_FAMILIES)} families, not '{family.name}'; "
+            f"maximum-likelihood GLMMs support the {', '.join(ML_FAMILIES)} families, not '{family.name}'; "
             "fit it with method='bayes'"
         )
     n_obs = design.n
     prior = np.ones(n_obs) if design.weights is None else np.asarray(design.weights, float)
     y = np.asarray(design.y, float)
-    if family.name == "poisson":
-        return GlmResponse(family, y, prior, np.ones(n_obs), _offset(design))
-    if design.trials is not None:
+    if family.binomial and design.trials is not None:
         trials = np.asarray(design.trials, float)
         prop = np.divide(y, trials, out=np.zeros_like(y), where=trials > 0)
         return GlmResponse(family, prop, prior * trials, trials, _offset(design))
-    # proportions with weights (the weights are the trials), or 0/1 data:
+    # counts, proportions with weights (the weights are the trials), or 0/1 data:
     # (R's binomial initialize sets n = 1 here; its aic then takes the weights as trials)
     return GlmResponse(family, y, prior, np.ones(n_obs), _offset(design))
 
 
 def _offset(design: Design) -> np.ndarray:
     return np.zeros(design.n) if design.offset is None else np.asarray(design.offset, float)
+
+
+#: the families glmer fits (maximum likelihood by Laplace or AGQ)
+ML_FAMILIES = tuple(name for name, cls in FAMILIES.items() if cls.ml)

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from hierbayes._progress import progress_bar, resolve
 from hierbayes._threads import single_thread_blas
+from hierbayes.design.varcorr import sdcor_parameters
 from hierbayes.errors import HierbayesError
 from hierbayes.glmm.fit import estimate_glmm
-from hierbayes.reml.params import sdcor_parameters
 
 if TYPE_CHECKING:
     from hierbayes.fits.glmer import GlmerFit
@@ -34,20 +35,19 @@ def simulate_response(fit: GlmerFit, nsim: int, rng: np.random.Generator, use_u:
     """
     d, r, e = fit.design, fit.response, fit.estimates
     base = d.X @ e.beta + r.offset
+    proportions = r.binomial and d.trials is None  # 0/1 data, or proportions with weights as the trials
+    if proportions:
+        trials = np.ones(d.n, np.int64) if d.weights is None else np.rint(d.weights).astype(np.int64)
+    else:
+        trials = d.trials
     out = np.empty((nsim, d.n))
     for s in range(nsim):
         eta = base.copy()
         for block, lam, bb in zip(d.blocks, fit.layout.lambdas(e.theta), e.b, strict=True):
             b = bb if use_u else rng.standard_normal((block.nlevels, block.k)) @ lam.T
             eta += np.einsum("ij,ij->i", block.Z, b[block.codes])
-        mu = r.linkinv(eta)
-        if r.binomial and d.trials is not None:
-            out[s] = rng.binomial(np.rint(d.trials).astype(np.int64), mu)
-        elif r.binomial:
-            trials = np.ones(d.n, np.int64) if d.weights is None else np.rint(d.weights).astype(np.int64)
-            out[s] = rng.binomial(trials, mu) / np.maximum(trials, 1)
-        else:
-            out[s] = rng.poisson(mu)
+        y = r.family.simulate(r.linkinv(eta), trials, rng)
+        out[s] = y / np.maximum(trials, 1) if proportions else y
     return out
 
 
@@ -91,8 +91,6 @@ def bootstrap(
     names = list(fit.sdcor.index) + list(fit.fixef.index)
     out = np.full((nsim, len(names)), np.nan)
     start = {"theta": fit.estimates.theta, "fixef": fit.estimates.beta}
-    from hierbayes._progress import progress_bar, resolve
-
     bar = progress_bar(nsim, "bootstrap", resolve(progressbar, progress, "bootstrap"), unit="refit")
     for s in range(nsim):
         bar.update()
