@@ -27,6 +27,7 @@ from hierbayes.errors import (
 )
 from hierbayes.formula import parse_formula
 from hierbayes.model import Model, bayes, glmer, lmer
+from hierbayes.structures import corAR1, corCAR1, corCompSymm, varComb, varExp, varIdent, varPower
 
 # Heavier parts load on first use, so `import hierbayes` stays fast and never imports PyMC.
 _LAZY = {
@@ -67,6 +68,9 @@ __all__ = [
     "anova",
     "bayes",
     "compare",
+    "corAR1",
+    "corCAR1",
+    "corCompSymm",
     "datasets",
     "glmer",
     "glmerControl",
@@ -77,4 +81,8 @@ __all__ = [
     "plots",
     "pooling",
     "simulate",
+    "varComb",
+    "varExp",
+    "varIdent",
+    "varPower",
 ]

@@ -45,6 +45,9 @@ from hierbayes.glmm import check_nagq, deviance_function, estimate_glmm
 from hierbayes.optim import as_control, with_optimizer
 from hierbayes.query import select_rows
 from hierbayes.reml import LmmObjective, fit_lmm
+from hierbayes.reml.fit import start_theta
+from hierbayes.reml.structured import StructuredObjective, fit_structured
+from hierbayes.structures import Correlation, ResidualStructure, Variance, bind_structure
 
 METHODS = ("reml", "ml", "bayes")
 #: Keyword options of each engine (besides ``method`` and ``REML``/``reml``).
@@ -116,6 +119,8 @@ class Model:
         subset: Any = None,
         control: Any = None,
         offset: str | np.ndarray | None = None,
+        correlation: Correlation | None = None,
+        variance: Variance | None = None,
     ):
         self.family = get_family(family, link)
         self.na_action = na_action  # checked by the model frame (lme4's and hierbayes' names, see NA_ACTIONS)
@@ -128,6 +133,8 @@ class Model:
         self.offset = offset
         self.design: Design = _build(formula, data, na_action, weights, control, self.family, offset)
         self.family.validate(self.design.y, self.design.trials, self.design.response_name)
+        self.correlation, self.variance = correlation, variance
+        self.structure: ResidualStructure | None = _bind_structure(self, correlation, variance)
 
     @property
     def formula(self) -> str:
@@ -213,13 +220,25 @@ class Model:
         """
         return Model(self.formula if formula is None else formula, self.data, family=self.family, priors=self.priors,
                      na_action=self.na_action, weights=self.weights, control=self.control,
-                     offset=self.offset)  # fmt: skip
+                     offset=self.offset, correlation=self.correlation, variance=self.variance)  # fmt: skip
 
     def _fit_lmm(self, reml: bool, start: Any = None, optimizer: Any = "default", control: Any = None,
                  verbose: int = 0, devFunOnly: bool = False):  # fmt: skip
-        control = as_control(control if control is not None else self.control, "lmer")
+        given_control = control if control is not None else self.control
+        control = as_control(given_control, "lmer")
         _check_rank(self.design, control)
         check_lmm_levels(self.design)
+        if self.structure is not None:
+            if _flag(devFunOnly, "devFunOnly"):
+                return StructuredObjective(self.design, self.structure, reml)
+            if optimizer != "default" or given_control is not None:
+                raise ArgumentError(
+                    "optimizer= and control= are not used with a residual structure (its fit runs BOBYQA tightly, "
+                    "then Newton steps); leave them out"
+                )
+            start = start_theta(self.design, start) if start is not None else None
+            est = fit_structured(self.design, self.structure, reml=reml, start=start, verbose=_verbosity(verbose))
+            return LmerFit(self, est)
         if _flag(devFunOnly, "devFunOnly"):
             return LmmObjective(self.design, reml)
         est = fit_lmm(self.design, reml=reml, start=start, optimizer=optimizer, control=control,
@@ -263,6 +282,8 @@ def lmer(
     na_action: str = "omit",
     optimizer: Any = "default",
     devFunOnly: bool = False,
+    correlation: Correlation | None = None,
+    variance: Variance | None = None,
     **unknown: Any,
 ):
     """Fit a linear mixed model by REML (default) or ML, like ``lme4::lmer``.
@@ -296,6 +317,13 @@ def lmer(
         a shortcut for ``control={"optimizer": ...}``.
     devFunOnly
         Return the criterion as a function of theta instead of fitting.
+    correlation
+        A residual correlation structure within groups, nlme's ``correlation=``:
+        ``hb.corAR1("~ 1 | g")``, ``hb.corCAR1("~ t | g")``, ``hb.corCompSymm("~ 1 | g")``.
+    variance
+        A residual variance function, nlme's ``weights=``: ``hb.varIdent("~ 1 | s")``,
+        ``hb.varPower()``, ``hb.varPower("~ x")``, ``hb.varExp("~ x")``, ``hb.varComb(...)``.
+        With either, the fit is nlme's ``lme`` (``fit.residual_params`` holds their estimates).
 
     Returns
     -------
@@ -311,7 +339,8 @@ def lmer(
     'ml'
     """
     _check_unknown(unknown, "hb.lmer", _LMER_NAMES)
-    model = Model(formula, data, na_action=na_action, weights=weights, subset=subset, control=control, offset=offset)
+    model = Model(formula, data, na_action=na_action, weights=weights, subset=subset, control=control, offset=offset,
+                  correlation=correlation, variance=variance)  # fmt: skip
     if REML is None and reml is None:
         REML = True
     return model.fit(REML=REML, reml=reml, start=start, optimizer=optimizer, control=control, verbose=verbose,
@@ -433,6 +462,11 @@ _GLMER_NAMES = [n for n in inspect.signature(glmer).parameters if n != "unknown"
 
 def _check_unknown(unknown: dict, where: str, valid: list[str]) -> None:
     hint = None
+    if where == "hb.glmer" and set(unknown) & {"correlation", "variance"}:
+        raise ModelError(
+            f"{', '.join(sorted(set(unknown) & {'correlation', 'variance'}))} (a residual structure) is defined for "
+            "gaussian models only: hb.glmer does not take one; fit a gaussian model with hb.lmer or hb.bayes"
+        )
     if where == "hb.lmer" and set(unknown) & {"family", "link"}:
         hint = "hb.lmer fits gaussian models; for another family call hb.glmer(..., family=...)"
     check_unknown(unknown, where, valid, hint)
@@ -512,6 +546,21 @@ def _build(formula, data, na_action: str, weights, control, family: Family, offs
                 raise EstimationError(f"{w.message} (check.scaleX = 'stop')")
         warn(str(w.message), w.category)
     return design
+
+
+def _bind_structure(model: Model, correlation, variance) -> ResidualStructure | None:
+    """The residual structure on the model's rows (None without one); only gaussian models take one."""
+    if correlation is None and variance is None:
+        return None
+    if not model.family.is_gaussian:
+        given = ", ".join(n for n, v in (("correlation", correlation), ("variance", variance)) if v is not None)
+        raise ModelError(
+            f"{given} (a residual structure) is defined for gaussian models only, not for the "
+            f"{model.family.name} family: fit it with hb.lmer or a gaussian hb.bayes"
+        )
+    kept = model.design.frame.kept
+    rows = model.data if kept is None else model.data.iloc[np.flatnonzero(kept)]
+    return bind_structure(correlation, variance, rows, model.design.blocks)
 
 
 def _check_rank(design: Design, control) -> None:
