@@ -103,6 +103,13 @@ class LmerFit(FrequentistFit):
         """
         return dict(getattr(self.estimates, "residual_params", None) or {})
 
+    def _without_structure(self, what: str) -> None:
+        if self.structure is not None:
+            raise ModelError(
+                f"{what} is not available for a fit with a residual structure (correlation=/variance=) yet: it "
+                "would ignore the structure; use confint(method='wald') and hb.anova for likelihood-ratio tests"
+            )
+
     def _ldw(self) -> float:
         if self.structure is not None:
             return -self.estimates.logdet_R
@@ -257,6 +264,7 @@ class LmerFit(FrequentistFit):
             return icc_values(self.design, list(self.covariances.values()), self.sigma)
         if ci != "boot":
             raise ArgumentError(f"ci must be None or 'boot', not {ci!r}")
+        self._without_structure("icc(ci='boot')")
         return icc_interval(self, level=level, **boot_options)
 
     def r2(self) -> pd.Series:
@@ -288,6 +296,7 @@ class LmerFit(FrequentistFit):
         (180, 2)
         """
 
+        self._without_structure("simulate")
         return simulate(self, nsim=nsim, seed=seed, use_re=use_re_of(use_re, re_form))
 
     def bootstrap(
@@ -317,6 +326,7 @@ class LmerFit(FrequentistFit):
 
         if use_u is not None:  # lme4's bootMer spelling
             use_re = bool(use_u)
+        self._without_structure("bootstrap")
         self.boot = bootstrap(self, nsim=nsim, seed=seed, resample=resample, use_re=use_re, n_jobs=n_jobs,
                               progress=progress)  # fmt: skip
         return self.boot
@@ -428,6 +438,7 @@ class LmerFit(FrequentistFit):
         ['<none>', 'Days in (Days | Subject)']
         """
 
+        self._without_structure("ranova")
         return ranova(self)
 
     def confint(
@@ -470,6 +481,8 @@ class LmerFit(FrequentistFit):
         [[22.898, 28.858]]
         """
 
+        if str(method).lower() != "wald":
+            self._without_structure(f"confint(method={method!r})")
         return confint(self, method=method, level=level, parm=parm, **boot_options)
 
     def profile(self, which: str | list[str] | None = None):
@@ -483,6 +496,7 @@ class LmerFit(FrequentistFit):
         ['.zeta', '.sig01', '.sigma', '(Intercept)', '.par']
         """
 
+        self._without_structure("profile")
         return profile(self, which=which)
 
     def summary(self, ddf: str | None = None):

@@ -116,3 +116,22 @@ def test_ml_refit_of_a_structured_fit():
     refit = reml.refit_ml()
     assert rel(refit.loglik, ml["logLik"]) < 1e-8
     assert rel(refit.residual_params["Phi"], ml["residual_params"]["Phi"]) < 1e-4
+
+
+def test_methods_that_would_ignore_the_structure_say_so():
+    fit = fitted("ovary_ar1_reml")
+    for call in (fit.simulate, fit.profile, fit.ranova, lambda: fit.confint(), lambda: fit.bootstrap(nsim=2)):
+        with pytest.raises(hb.ModelError, match="residual structure"):
+            call()
+    with pytest.raises(hb.ModelError, match="Kenward-Roger"):
+        fit.coef_table("KR")
+    wald = fit.confint(method="wald")
+    assert np.isfinite(wald.loc["(Intercept)"]).all()
+    # Satterthwaite is available, with the structure's parameters held at their estimates
+    assert (fit.coef_table("satterthwaite")["df"] > 10).all()
+
+
+def test_update_keeps_the_structure():
+    fit = fitted("ovary_ar1_reml")
+    again = fit.model.update().fit()
+    assert again.residual_params == pytest.approx(fit.residual_params, rel=1e-8)
