@@ -260,7 +260,7 @@ class Model:
         return GlmerFit(self, est)
 
     def _fit_bayes(self, warn: bool = True, **options: Any):
-        post = sample_posterior(self.design, self.family, self.priors, **options)
+        post = sample_posterior(self.design, self.family, self.priors, structure=self.structure, **options)
         return PosteriorFit(self, post.idata, post.info, post.priors, warn=warn)
 
     def __repr__(self) -> str:
@@ -435,13 +435,17 @@ def bayes(
     weights: str | np.ndarray | None = None,
     offset: str | np.ndarray | None = None,
     na_action: str = "omit",
+    correlation: Correlation | None = None,
+    variance: Variance | None = None,
     **options: Any,
 ):
     """Fit a mixed model by Bayesian inference with PyMC (partial pooling).
 
     Shortcut for ``Model(formula, data, family, link, priors, ...).fit("bayes", **options)``;
     ``options`` are :func:`hierbayes.bayesian.sample_posterior`'s (``draws``, ``tune``,
-    ``chains``, ``random_seed``, ...) and ``pymc.sample``'s.
+    ``chains``, ``random_seed``, ...) and ``pymc.sample``'s. ``correlation`` and ``variance``
+    are residual structures as in :func:`lmer` (gaussian family; the random effects are then
+    sampled, and their parameters are in ``fit.residual_params``).
 
     Examples
     --------
@@ -452,7 +456,7 @@ def bayes(
     """
     _check_bayes_options(options)
     model = Model(formula, data, family=family, link=link, priors=priors, na_action=na_action, weights=weights,
-                  subset=subset, offset=offset)  # fmt: skip
+                  subset=subset, offset=offset, correlation=correlation, variance=variance)  # fmt: skip
     return model.fit("bayes", **options)
 
 

@@ -163,11 +163,23 @@ def build(
     priors: dict | None,
     marginalize: bool | str | None = None,
     centered: bool | None = None,
+    structure=None,
 ) -> BuiltModel:
-    """Build the PyMC model of a design, family and the user's prior overrides; list the variables a fit stores."""
+    """Build the PyMC model of a design, family and the user's prior overrides; list the variables a fit stores.
+
+    ``structure``: a residual structure (:class:`hierbayes.structures.ResidualStructure`) of a gaussian
+    model; its likelihood (:mod:`hierbayes.bayesian.structured`) needs the random effects sampled.
+    """
     import pymc as pm  # PyMC and PyTensor only when a model is built: import hierbayes stays light
     import pytensor.tensor as pt  # (as PyMC)
 
+    if structure is not None:
+        if marginalize not in (None, False, "none"):
+            raise ModelError(
+                f"marginalize={marginalize!r} is not available with a residual structure (correlation=/variance=): "
+                "its likelihood is evaluated with the random effects sampled; leave marginalize out"
+            )
+        marginalize = False
     mode = resolve_marginalize(design, family, marginalize)
     d, fam = design, family
     if d.weights is not None and not fam.has_trials:
@@ -215,8 +227,15 @@ def build(
                 r = _ranef(b, L, bool(centered))
                 keep.append(names.ranef_var(b.group))
                 eta = eta + pt.sum(pt.as_tensor_variable(b.Z) * r[b.codes], axis=1)
-            y, trials = fam.counts(d.y, d.trials, d.weights)
-            fam.pymc_likelihood(eta, y, trials, params, names.OBS_DIM)
+            if structure is not None:
+                from hierbayes.bayesian.structured import structure_variables, structured_loglik  # PyMC, as above
+
+                svars, snames = structure_variables(structure, pm_model)
+                keep += snames
+                pm.Potential("structured_loglik", structured_loglik(structure, d.y, eta, params["sigma"], svars))
+            else:
+                y, trials = fam.counts(d.y, d.trials, d.weights)
+                fam.pymc_likelihood(eta, y, trials, params, names.OBS_DIM)
     return BuiltModel(pm_model, mode, pset, tuple(keep), numpy_op)
 
 

@@ -89,6 +89,7 @@ def sample_posterior(
     centered: bool | None = None,
     log_likelihood: bool | None = None,
     posterior_predictive: bool | None = None,
+    structure=None,
     **kwargs: Any,
 ) -> Posterior:
     """Sample the posterior of a mixed model (NUTS); what ``hb.bayes`` and ``Model.fit("bayes")`` run.
@@ -97,6 +98,8 @@ def sample_posterior(
     ----------
     design, family
         The model's design and family.
+    structure
+        A residual structure (:func:`hierbayes.structures.bind_structure`) of a gaussian model, or None.
     priors
         The user's prior overrides (``Model(priors=...)``) of the defaults of
         :mod:`hierbayes.bayesian.priors`.
@@ -173,17 +176,25 @@ def sample_posterior(
 
     with threadpool_limits(limits=1, user_api="blas"):
         return _sample(design, family, priors, draws, tune, chains, random_seed, sampler, marginalize, target_accept,
-                       progressbar, cores, centered, log_likelihood, posterior_predictive, kwargs)  # fmt: skip
+                       progressbar, cores, centered, log_likelihood, posterior_predictive, kwargs,
+                       structure)  # fmt: skip
 
 
 def _sample(design, family, priors, draws, tune, chains, random_seed, sampler, marginalize, target_accept,
-            progressbar, cores, centered, log_likelihood, posterior_predictive, kwargs):  # fmt: skip
+            progressbar, cores, centered, log_likelihood, posterior_predictive, kwargs, structure=None):  # fmt: skip
     import pymc as pm  # PyMC only when sampling: import hierbayes stays light
 
     t0 = time.perf_counter()
     sampler = str(sampler).lower()
     _check_sampler(sampler)
-    built = build(design, family, priors, marginalize, centered)
+    if structure is not None:
+        if log_likelihood or posterior_predictive:
+            raise ModelError(
+                "log_likelihood and posterior_predictive are not stored for a model with a residual structure (its "
+                "rows are not independent given the random effects); leave them out"
+            )
+        log_likelihood = posterior_predictive = False
+    built = build(design, family, priors, marginalize, centered, structure)
     if sampler in ("numpyro", "blackjax") and built.numpy_op:
         raise ModelError(
             f"sampler='{sampler}' compiles the model to JAX, which cannot run the NumPy Op of this marginalized "
