@@ -183,7 +183,23 @@ def build(
     mode = resolve_marginalize(design, family, marginalize)
     d, fam = design, family
     if d.weights is not None and not fam.has_trials:
-        raise ModelError("prior weights are supported for the binomial family only; drop weights= for this model")
+        if not fam.is_gaussian:
+            raise ModelError(
+                f"prior weights are supported for the gaussian and binomial families only, not {fam.name}; "
+                "drop weights= for this model"
+            )
+        if structure is not None:
+            raise ModelError("prior weights and a residual structure together are not available in hb.bayes")
+        if mode == "first":
+            raise ModelError(
+                "prior weights with a partially marginalized model are not available; use marginalize='full' "
+                "or marginalize=False"
+            )
+        if mode == "none" and np.any(np.asarray(d.weights) <= 0):
+            raise ModelError(
+                "prior weights of zero need the marginalized model (marginalize='full'): with the random effects "
+                "sampled, drop those rows instead"
+            )
     pset = resolve_priors(d, fam, priors)
     coords = names.coords(d)
     coords[names.OBS_DIM] = list(d.frame.row_index)
@@ -206,7 +222,7 @@ def build(
 
             cp = gaussian_crossproducts(d)
             numpy_op = uses_op(cp, len(Ls))
-            pm.Potential("marginal_loglik", marginal_loglik(cp, beta, params["sigma"], Ls))
+            pm.Potential("marginal_loglik", marginal_loglik(cp, beta, params["sigma"], Ls) + 0.5 * cp.ldw)
         elif mode == "first":
             from hierbayes.bayesian.partial import partial_loglik, partial_split, uses_op  # a PyTensor Op, as above
 
@@ -233,6 +249,9 @@ def build(
                 svars, snames = structure_variables(structure, pm_model)
                 keep += snames
                 pm.Potential("structured_loglik", structured_loglik(structure, d.y, eta, params["sigma"], svars))
+            elif fam.is_gaussian and d.weights is not None:  # residual SD sigma / sqrt(w)
+                sd = params["sigma"] / np.sqrt(np.asarray(d.weights, dtype=float))
+                pm.Normal(names.Y, mu=fam.link.pt_inverse(eta), sigma=sd, observed=d.y, dims=names.OBS_DIM)
             else:
                 y, trials = fam.counts(d.y, d.trials, d.weights)
                 fam.pymc_likelihood(eta, y, trials, params, names.OBS_DIM)

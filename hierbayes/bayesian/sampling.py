@@ -496,8 +496,16 @@ def _observation_groups(d, fam, post, draws: PosteriorDraws, want_ll, want_pp, s
     rng = np.random.default_rng(seed)
     ll = np.empty((draws.size, d.n)) if want_ll else None
     pp = np.empty((draws.size, d.n)) if want_pp else None
+    # gaussian prior weights: row i has residual SD sigma / sqrt(w_i) (a zero weight: no information, NaN)
+    scale = None
+    if fam.is_gaussian and d.weights is not None:
+        with np.errstate(divide="ignore"):
+            scale = 1.0 / np.sqrt(np.asarray(d.weights, dtype=float))
+        scale[~np.isfinite(scale)] = np.nan
     for sl, eta in eta_chunks(rows, draws, rng):
         params = {k: v[sl][:, None] for k, v in draws.params.items()}
+        if scale is not None:
+            params["sigma"] = params["sigma"] * scale
         if ll is not None:
             ll[sl] = fam.logpdf(y, eta, params, trials)
         if pp is not None:

@@ -97,7 +97,7 @@ def test_ovary_ar1_posterior_agrees_with_reml():
     reml = hb.lmer(OV, ov, correlation=hb.corAR1("~ 1 | Mare"))
     fit = hb.bayes(OV, ov, correlation=hb.corAR1("~ 1 | Mare"), draws=1000, tune=1000, chains=4, random_seed=1)
     assert fit.max_rhat < 1.01 and fit.min_ess_bulk >= 400 and fit.n_divergences == 0
-    sd = fit.fixef_draws.std(("chain", "draw")).to_numpy()
+    sd = fit.fixef_draws().std(("chain", "draw")).to_numpy()
     assert np.all(np.abs(fit.fixef.to_numpy() - reml.fixef.to_numpy()) < 0.25 * sd)
     phi = fit.posterior["Phi"]
     assert abs(float(phi.mean()) - reml.residual_params["Phi"]) < 0.5 * float(phi.std())
