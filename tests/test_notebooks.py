@@ -31,13 +31,14 @@ PROBE = "import os, sys\nprint(sys.executable)\nprint(os.environ.get('HIERBAYES_
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def test_the_four_notebooks_are_there():
+def test_the_notebooks_are_there():
     names = [p.name for p in NOTEBOOKS]
     assert names == [
         "01_sleepstudy_pooling.ipynb",
         "02_high_school_and_beyond.ipynb",
         "03_nested_and_crossed.ipynb",
         "04_counts_ppc_and_comparison.ipynb",
+        "06_longitudinal_structures.ipynb",
     ]
 
 
