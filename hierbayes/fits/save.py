@@ -18,7 +18,7 @@ import xarray as xr
 from hierbayes._serialize import dumps, encode
 from hierbayes._version import __version__
 from hierbayes.design.design import WEIGHTS_COLUMN
-from hierbayes.errors import FileError, HierbayesError
+from hierbayes.errors import FileError, HierbayesError, ModelError
 
 GROUP = "hierbayes"
 FORMAT = 2
@@ -39,7 +39,14 @@ def save(fit: Any, path: str | Path) -> Path:
     FileError
         The directory does not exist, a part of the path is a file, the
         path is a directory, or the file cannot be written.
+    ModelError
+        A fit with a residual structure (``correlation=``/``variance=``): not stored yet.
     """
+    if getattr(fit.model, "structure", None) is not None:
+        raise ModelError(
+            "saving a fit with a residual structure (correlation=/variance=) is not available yet; "
+            "keep the data and refit it"
+        )
     path = _writable(path)
     model = fit.model
     variables: dict[str, xr.Variable] = {}

@@ -73,7 +73,7 @@ def test_weighted_recovery():
     d = pd.DataFrame({"g": pd.Categorical(g), "x": x, "y": y, "w": w})
     fit = hb.bayes("y ~ x + (1 | g)", d, weights="w", draws=1000, tune=1000, chains=4, random_seed=3)
     assert fit.max_rhat < 1.01 and fit.min_ess_bulk >= 400
-    lo, hi = fit.fixef_interval(0.99).iloc[:, 0].to_numpy(), fit.fixef_interval(0.99).iloc[:, 1].to_numpy()
-    assert np.all((lo < [1.0, 0.5]) & ([1.0, 0.5] < hi))
+    ci = fit.fixef_interval(0.99)
+    assert np.all((ci["lower"].to_numpy() < [1.0, 0.5]) & ([1.0, 0.5] < ci["upper"].to_numpy()))
     s = fit.sigma_draws()
     assert float(s.quantile(0.005)) < 1.5 < float(s.quantile(0.995))

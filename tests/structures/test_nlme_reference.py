@@ -135,3 +135,8 @@ def test_update_keeps_the_structure():
     fit = fitted("ovary_ar1_reml")
     again = fit.model.update().fit()
     assert again.residual_params == pytest.approx(fit.residual_params, rel=1e-8)
+
+
+def test_saving_a_structured_fit_says_it_is_not_stored(tmp_path):
+    with pytest.raises(hb.ModelError, match="residual structure"):
+        fitted("ovary_ar1_reml").save(tmp_path / "fit.nc")
