@@ -150,8 +150,8 @@ def included_terms(design: Design, re_form: object) -> dict[str, tuple[int, ...]
 def bar_term_names(design: Design, lhs: str) -> tuple[str, ...]:
     """R's names of a bar's columns (``("(Intercept)", "Days")``), evaluated on the fitting data."""
     for b in design.blocks:
-        if lhs in b.bar_lhs:
-            cols = b.bars[b.bar_lhs.index(lhs)]
+        if lhs in b.bar_lhs:  # a diag() bar is one bar per column, each with the bar's lhs
+            cols = [c for bl, bc in zip(b.bar_lhs, b.bars, strict=True) if bl == lhs for c in bc]
             return tuple(b.terms[c] for c in cols)
     known = {c.label: c.safe for c in design.columns}
     tr = Translator(ColumnTable(design.frame.data.columns), known=known)
