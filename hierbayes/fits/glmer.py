@@ -142,7 +142,8 @@ class GlmerFit(FrequentistFit):
         """The deviance as a function of c(theta, beta) (lme4's ``devFunOnly = TRUE``, nAGQ >= 1 stage).
 
         For a family with its own estimated parameter (NB theta, a
-        dispersion), a function of ``c(theta, beta, log(par))``.
+        dispersion), a function of ``c(theta, beta, log(par))``
+        (:class:`~hierbayes.glmm.FamilyParDeviance`).
         """
         if self.estimates.family_par_free:
             return FamilyParDeviance(self.design, self.response, self.model.family)
@@ -270,6 +271,11 @@ class GlmerFit(FrequentistFit):
         if key not in methods:
             raise ArgumentError(f"confint method must be one of {', '.join(map(repr, methods))}, not {method!r}")
         check_level(level)
+        if key == "profile" and self.estimates.family_par_free:
+            raise ArgumentError(
+                f"profile intervals are not available for a {self.family.name} fit with an estimated "
+                f"{self.family.ml_parameter}; use confint(method='wald') or confint(method='boot')"
+            )
         names = [*self.sdcor.index, *self.fixef.index]
         chosen = select(names, parm, len(self.sdcor))
         check_unknown({k: v for k, v in boot_options.items() if k not in ("nsim", "seed", "progress")}, "confint",

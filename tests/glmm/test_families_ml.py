@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 import hierbayes as hb
-from hierbayes.errors import DataError, HierbayesError, ModelError
+from hierbayes.errors import DataError, HierbayesError, ModelError, OverdispersionWarning, SingularFitWarning
 from tests.refdata import REFERENCE, case_data
 
 #: R's factors in the families' data (tests/reference/README.md, make_families.R)
@@ -46,6 +46,9 @@ def fitted(kind: str, cid: str):
     case = families_reference()[kind][cid]
     d = data_of(case)
     if kind == "negative_binomial":
+        if case["lme4"]["isSingular"]:
+            with pytest.warns(SingularFitWarning):
+                return hb.glmer_nb(case["formula"], d)
         return hb.glmer_nb(case["formula"], d)
     return hb.glmer(case["formula"], d, family=case["family"], link=case["link"])
 
@@ -187,3 +190,25 @@ def test_bad_input() -> None:
     with pytest.raises(HierbayesError, match="glmer_nb fits the negative binomial"):
         hb.glmer_nb("z ~ x + (1 | f)", counts, family="poisson")
     assert d["y_log"].iloc[5] != 0.0  # the user's frame is untouched
+
+
+def test_intervals_and_comparison() -> None:
+    """Wald and bootstrap intervals (the dispersion re-estimated per replicate), anova of Poisson vs NB."""
+    fit = fitted("gamma", "glmmext_gamma_inverse_int")
+    boot = fit.confint("boot", nsim=4, seed=1)
+    assert list(boot.index) == [".sig01", ".sigma", "(Intercept)"]
+    assert boot.notna().all().all() and (boot["lower"] <= boot["upper"]).all()
+    assert 0.5 < boot.loc[".sigma", "lower"] <= boot.loc[".sigma", "upper"] < 1.0
+    wald = fit.confint("wald")
+    se = np.sqrt(fit.vcov.to_numpy()[0, 0])
+    assert wald.loc["(Intercept)", "upper"] - fit.fixef.iloc[0] == pytest.approx(1.959964 * se, rel=1e-5)
+    with pytest.raises(HierbayesError, match="profile intervals are not available for a gamma fit"):
+        fit.confint()
+    g = hb.datasets.load("grouseticks")
+    with pytest.warns(OverdispersionWarning, match="negative binomial model"):
+        po = hb.glmer("TICKS ~ YEAR + (1 | LOCATION)", g, family="poisson")
+    nb = hb.glmer_nb("TICKS ~ YEAR + (1 | LOCATION)", g)
+    table = hb.anova(po, nb)
+    assert table["npar"].tolist() == [4, 5]
+    assert table["Chisq"].iloc[1] == pytest.approx(2 * (nb.loglik - po.loglik), rel=1e-10)
+    assert nb.overdispersion()["ratio"] < 1.5 < po.overdispersion()["ratio"]
