@@ -212,3 +212,5 @@ def test_intervals_and_comparison() -> None:
     assert table["npar"].tolist() == [4, 5]
     assert table["Chisq"].iloc[1] == pytest.approx(2 * (nb.loglik - po.loglik), rel=1e-10)
     assert nb.overdispersion()["ratio"] < 1.5 < po.overdispersion()["ratio"]
+    pool = hb.pooling(nb)  # the no-pooling GLMs at the fitted theta
+    assert pool[("complete pooling", "(Intercept)")].notna().all()
