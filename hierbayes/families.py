@@ -933,6 +933,138 @@ class ZeroInflatedPoisson(Family):
         return params["psi"] * self.link.inverse(eta)
 
 
+def _mix_zero(y: np.ndarray, log_p0: np.ndarray, log_q: np.ndarray, logp: np.ndarray) -> np.ndarray:
+    """Zero inflation: ``log((1 - psi) + psi p(0))`` at zeros, ``log psi + log p(y)`` elsewhere (log_q = log psi)."""
+    return np.where(y == 0, np.logaddexp(log_p0, log_q + logp), log_q + logp)
+
+
+def _truncated_counts(dist, mu_shape: tuple, p0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draws of a count distribution given y > 0 (inverse CDF from above P(0))."""
+    u = p0 + (1.0 - p0) * rng.random(mu_shape)
+    return np.maximum(dist.ppf(np.minimum(u, 1.0 - 1e-16)), 1.0)
+
+
+@dataclass(frozen=True)
+class ZeroInflatedNegativeBinomial(Family):
+    """With probability ``1 - psi`` a structural zero, else NB(mu, alpha) (PyMC's and bambi's parametrisation)."""
+
+    link: Link = LINKS["log"]
+    name: ClassVar[str] = "zero_inflated_negative_binomial"
+    links: ClassVar[tuple[str, ...]] = ("log", "identity", "sqrt")
+    aux: ClassVar[tuple[str, ...]] = ("psi", "alpha")
+
+    def _invalid(self, y, trials):
+        return _count_invalid(y)
+
+    def pymc_likelihood(self, eta, y, trials, params, dims):
+        return _pymc().ZeroInflatedNegativeBinomial("y", psi=params["psi"], mu=self.link.pt_inverse(eta),
+                                                    alpha=params["alpha"], observed=y, dims=dims)  # fmt: skip
+
+    def logpdf(self, y, eta, params, trials):
+        a, psi = params["alpha"], params["psi"]
+        mu = self.link.inverse(eta)
+        return _mix_zero(y, np.log1p(-psi), np.log(psi), stats.nbinom.logpmf(y, a, a / (a + mu)))
+
+    def rvs(self, eta, params, trials, rng):
+        a, mu = params["alpha"], self.link.inverse(eta)
+        counts = rng.poisson(rng.gamma(a, mu / a))
+        return np.where(rng.random(mu.shape) < params["psi"], counts, 0).astype(float)
+
+    def response_mean(self, eta, params):
+        return params["psi"] * self.link.inverse(eta)
+
+
+@dataclass(frozen=True)
+class ZeroInflatedBinomial(Binomial):
+    """With probability ``1 - psi`` zero successes, else Binomial(n, p) (PyMC's ``ZeroInflatedBinomial``)."""
+
+    name: ClassVar[str] = "zero_inflated_binomial"
+    aux: ClassVar[tuple[str, ...]] = ("psi",)
+    ml: ClassVar[bool] = False
+
+    def pymc_likelihood(self, eta, y, trials, params, dims):
+        return _pymc().ZeroInflatedBinomial("y", psi=params["psi"], n=trials.astype("int64"),
+                                            p=self.link.pt_inverse(eta), observed=y, dims=dims)  # fmt: skip
+
+    def logpdf(self, y, eta, params, trials):
+        psi = params["psi"]
+        return _mix_zero(y, np.log1p(-psi), np.log(psi), super().logpdf(y, eta, params, trials))
+
+    def rvs(self, eta, params, trials, rng):
+        draws = super().rvs(eta, params, trials, rng)
+        return np.where(rng.random(draws.shape) < params["psi"], draws, 0.0)
+
+    def response_mean(self, eta, params):
+        return params["psi"] * self.link.inverse(eta)
+
+
+@dataclass(frozen=True)
+class HurdlePoisson(Family):
+    """Zero with probability ``1 - psi``; else a zero-truncated Poisson(mu) (PyMC's ``HurdlePoisson``)."""
+
+    link: Link = LINKS["log"]
+    name: ClassVar[str] = "hurdle_poisson"
+    links: ClassVar[tuple[str, ...]] = ("log",)
+    aux: ClassVar[tuple[str, ...]] = ("psi",)
+
+    def _invalid(self, y, trials):
+        return _count_invalid(y)
+
+    def pymc_likelihood(self, eta, y, trials, params, dims):
+        return _pymc().HurdlePoisson("y", psi=params["psi"], mu=self.link.pt_inverse(eta), observed=y, dims=dims)
+
+    def logpdf(self, y, eta, params, trials):
+        psi, mu = params["psi"], self.link.inverse(eta)
+        positive = np.log(psi) + stats.poisson.logpmf(y, mu) - np.log(-np.expm1(-mu))
+        return np.where(y == 0, np.log1p(-psi) + 0.0 * mu, positive)
+
+    def rvs(self, eta, params, trials, rng):
+        mu = self.link.inverse(eta)
+        pos = _truncated_counts(stats.poisson(mu), mu.shape, np.exp(-mu), rng)
+        return np.where(rng.random(mu.shape) < params["psi"], pos, 0.0)
+
+    def response_mean(self, eta, params):
+        mu = self.link.inverse(eta)
+        return params["psi"] * mu / -np.expm1(-mu)
+
+
+@dataclass(frozen=True)
+class HurdleNegativeBinomial(Family):
+    """Zero with probability ``1 - psi``; else a zero-truncated NB(mu, alpha) (PyMC's ``HurdleNegativeBinomial``)."""
+
+    link: Link = LINKS["log"]
+    name: ClassVar[str] = "hurdle_negative_binomial"
+    links: ClassVar[tuple[str, ...]] = ("log",)
+    aux: ClassVar[tuple[str, ...]] = ("psi", "alpha")
+
+    def _invalid(self, y, trials):
+        return _count_invalid(y)
+
+    def pymc_likelihood(self, eta, y, trials, params, dims):
+        return _pymc().HurdleNegativeBinomial("y", psi=params["psi"], mu=self.link.pt_inverse(eta),
+                                              alpha=params["alpha"], observed=y, dims=dims)  # fmt: skip
+
+    @staticmethod
+    def _log_p0(mu, a):
+        return a * (np.log(a) - np.log(a + mu))
+
+    def logpdf(self, y, eta, params, trials):
+        psi, a, mu = params["psi"], params["alpha"], self.link.inverse(eta)
+        lp0 = self._log_p0(mu, a)
+        positive = np.log(psi) + stats.nbinom.logpmf(y, a, a / (a + mu)) - np.log(-np.expm1(lp0))
+        return np.where(y == 0, np.log1p(-psi) + 0.0 * mu, positive)
+
+    def rvs(self, eta, params, trials, rng):
+        a, mu = params["alpha"], self.link.inverse(eta)
+        a = np.broadcast_to(a, mu.shape)
+        pos = _truncated_counts(stats.nbinom(a, a / (a + mu)), mu.shape, np.exp(self._log_p0(mu, a)), rng)
+        return np.where(rng.random(mu.shape) < params["psi"], pos, 0.0)
+
+    def response_mean(self, eta, params):
+        a, mu = params["alpha"], self.link.inverse(eta)
+        return params["psi"] * mu / -np.expm1(self._log_p0(mu, a))
+
+
 FAMILIES: dict[str, type[Family]] = {
     f.name: f
     for f in (
@@ -946,10 +1078,15 @@ FAMILIES: dict[str, type[Family]] = {
         InverseGaussian,
         Beta,
         ZeroInflatedPoisson,
+        ZeroInflatedNegativeBinomial,
+        ZeroInflatedBinomial,
+        HurdlePoisson,
+        HurdleNegativeBinomial,
     )
 }
 _ALIASES = {"normal": "gaussian", "t": "student_t", "studentt": "student_t", "negbinomial": "negative_binomial",
             "negbin": "negative_binomial", "zip": "zero_inflated_poisson", "logistic": "bernoulli",
+            "zinb": "zero_inflated_negative_binomial",
             "negative.binomial": "negative_binomial", "nbinom2": "negative_binomial",
             "inverse.gaussian": "inverse_gaussian", "inversegaussian": "inverse_gaussian"}  # fmt: skip
 
