@@ -40,6 +40,10 @@ _LAZY = {
     "plots": ("hierbayes.plots", None),
     "simulate": ("hierbayes.simulate", None),
     "fits": ("hierbayes.fits", None),
+    "Gamma": ("hierbayes.families", "gamma_family"),
+    "inverse_gaussian": ("hierbayes.families", "inverse_gaussian_family"),
+    "negative_binomial": ("hierbayes.families", "negative_binomial_family"),
+    "glmer_nb": ("hierbayes.model", "glmer_nb"),
 }
 
 
@@ -58,6 +62,7 @@ __all__ = [
     "DataError",
     "EstimationError",
     "FormulaError",
+    "Gamma",
     "HierbayesError",
     "HierbayesWarning",
     "Model",
@@ -74,9 +79,12 @@ __all__ = [
     "datasets",
     "glmer",
     "glmerControl",
+    "glmer_nb",
+    "inverse_gaussian",
     "lmer",
     "lmerControl",
     "load",
+    "negative_binomial",
     "parse_formula",
     "plots",
     "pooling",

@@ -41,7 +41,14 @@ from hierbayes.errors import (
 from hierbayes.families import Family, get_family
 from hierbayes.fits import GlmerFit, LmerFit, PosteriorFit
 from hierbayes.formula import ParsedFormula
-from hierbayes.glmm import check_nagq, deviance_function, estimate_glmm
+from hierbayes.glmm import (
+    FamilyParDeviance,
+    check_nagq,
+    deviance_function,
+    estimate_family_par_glmm,
+    estimate_glmm,
+    glm_response,
+)
 from hierbayes.optim import as_control, with_optimizer
 from hierbayes.query import select_rows
 from hierbayes.reml import LmmObjective, fit_lmm
@@ -254,9 +261,12 @@ class Model:
         if optimizer != "default":
             control = with_optimizer(control, optimizer)
         if devFunOnly:
+            if self.family.ml_parameter is not None:  # a function of c(theta, beta, log(par)) (par fixed: without)
+                return FamilyParDeviance(self.design, glm_response(self.design, self.family), self.family)
             return deviance_function(self.design, self.family, nAGQ)
+        estimate = estimate_family_par_glmm if self.family.ml_parameter is not None else estimate_glmm
         with single_thread_blas():
-            est = estimate_glmm(self.design, self.family, nAGQ=nAGQ, start=start, control=control, verbose=verbose)
+            est = estimate(self.design, self.family, nAGQ=nAGQ, start=start, control=control, verbose=verbose)
         return GlmerFit(self, est)
 
     def _fit_bayes(self, warn: bool = True, **options: Any):
@@ -375,7 +385,16 @@ def glmer(
     data
         A pandas DataFrame (never modified).
     family, link
-        ``"binomial"``, ``"bernoulli"`` or ``"poisson"``, and a link. As in lme4,
+        ``"binomial"``, ``"bernoulli"``, ``"poisson"``, ``"Gamma"``,
+        ``"inverse_gaussian"`` or ``"negative_binomial"`` (R's spellings too:
+        ``"inverse.gaussian"``, ``"negative.binomial"``; or ``hb.Gamma(link)``,
+        ``hb.inverse_gaussian(link)``, ``hb.negative_binomial(theta)`` with a
+        fixed theta), and a link (R's default when None: ``Gamma``'s is
+        ``"inverse"``). The negative binomial's theta (``fit.nb_theta``, as
+        ``glmer.nb``) and the Gamma/inverse Gaussian dispersion (``fit.sigma``
+        = sqrt(phi)) are estimated by maximum likelihood; for these two
+        families the fit maximises the Laplace likelihood (glmmTMB's fit, not
+        lme4 1.1-31's: docs/families.md). As in lme4,
         ``family="gaussian"`` (identity link) fits the linear mixed model by
         REML with a warning (call :func:`lmer` instead).
     nAGQ
@@ -407,7 +426,7 @@ def glmer(
     184.05
     """
     _check_unknown(unknown, "hb.glmer", _GLMER_NAMES)
-    fam = get_family(family, link)
+    fam = get_family(family, link, r_default=True)
     if fam.is_gaussian:  # lme4's shortcut (its message), then lme4's lmer call: REML by default
         warn(
             "calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is deprecated; "
@@ -422,6 +441,24 @@ def glmer(
                   offset=offset)  # fmt: skip
     return model.fit("ml", nAGQ=nAGQ, start=start, optimizer=optimizer, control=control, verbose=verbose,
                      devFunOnly=devFunOnly)  # fmt: skip
+
+
+def glmer_nb(formula: str, data: pd.DataFrame, link: str = "log", **options: Any):
+    """A negative-binomial GLMM with theta by maximum likelihood, like ``lme4::glmer.nb``.
+
+    ``hb.glmer(formula, data, family="negative_binomial", link=link, **options)``;
+    theta is ``fit.nb_theta`` (lme4's ``getME(fit, "glmer.nb.theta")``).
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> fit = hb.glmer_nb("TICKS ~ YEAR + (1 | LOCATION)", hb.datasets.load("grouseticks"))
+    >>> round(fit.nb_theta, 3)
+    2.049
+    """
+    if "family" in options:
+        raise ArgumentError("hb.glmer_nb fits the negative binomial family; call hb.glmer for another family")
+    return glmer(formula, data, family="negative_binomial", link=link, **options)
 
 
 def bayes(
