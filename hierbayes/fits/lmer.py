@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from hierbayes.errors import ArgumentError
+from hierbayes.fits.base import require_rows
 from hierbayes.fits.frequentist import FrequentistFit, singular_warning, use_re_of
 from hierbayes.fits.lmer_summary import LmerSummary
 from hierbayes.inference.anova_terms import anova_table
@@ -95,6 +96,7 @@ class LmerFit(FrequentistFit):
     @property
     def weights(self) -> np.ndarray:
         """Prior weights, one per row (ones without ``weights=``; lme4's ``weights(m)``)."""
+        require_rows(self.design, "weights")
         w = self.design.weights
         return self._pad(np.ones(self.design.n) if w is None else np.asarray(w, float).copy())
 
@@ -116,6 +118,7 @@ class LmerFit(FrequentistFit):
         """
         if type not in ("response", "pearson", "working", "deviance"):
             raise ArgumentError(f"type must be one of response, pearson, working, deviance, not {type!r}")
+        require_rows(self.design, "resid()")
         r = self.design.y - self.predict()
         if type in ("pearson", "deviance") and self.design.weights is not None:
             r = r * np.sqrt(np.asarray(self.design.weights, float))
@@ -192,6 +195,7 @@ class LmerFit(FrequentistFit):
             return icc_values(self.design, list(self.covariances.values()), self.sigma)
         if ci != "boot":
             raise ArgumentError(f"ci must be None or 'boot', not {ci!r}")
+        require_rows(self.design, "icc(ci='boot') (a bootstrap)")
         return icc_interval(self, level=level, **boot_options)
 
     def r2(self) -> pd.Series:
@@ -205,6 +209,7 @@ class LmerFit(FrequentistFit):
         [0.044, 0.225]
         """
 
+        require_rows(self.design, "r2() (the variance of the fixed-effects predictions)")
         return r2_nakagawa(self)
 
     def simulate(self, nsim: int = 1, seed: int | None = None, use_re: bool = False, re_form: Any = ...) -> np.ndarray:
@@ -223,6 +228,7 @@ class LmerFit(FrequentistFit):
         (180, 2)
         """
 
+        require_rows(self.design, "simulate()")
         return simulate(self, nsim=nsim, seed=seed, use_re=use_re_of(use_re, re_form))
 
     def bootstrap(
@@ -252,6 +258,7 @@ class LmerFit(FrequentistFit):
 
         if use_u is not None:  # lme4's bootMer spelling
             use_re = bool(use_u)
+        require_rows(self.design, "bootstrap()")
         self.boot = bootstrap(self, nsim=nsim, seed=seed, resample=resample, use_re=use_re, n_jobs=n_jobs,
                               progress=progress)  # fmt: skip
         return self.boot
