@@ -96,14 +96,14 @@ def formula_columns(formula: str | ParsedFormula, columns: Sequence[Hashable]) -
 class TransformStats:
     """Sums over the pieces of one stateful transform's input, and the state they give (as for the whole column)."""
 
-    def __init__(self, key: str):
+    def __init__(self, key: str, center: float | None = None):
         self.key = key
         self.kind = "scale" if key.startswith("_r_scale(") else "poly"
         self.args: dict[str, Any] = {}
         self.n = 0
         self.mean = 0.0
         self.m2 = 0.0  # scale: sum of squares about the mean (Chan's merge), or about a given center
-        self.c0: float | None = None  # poly: the provisional center of the power sums
+        self.c0: float | None = center  # poly: the center of the power sums (the same for parts to be combined)
         self.powers: np.ndarray | None = None
 
     def add(self, values: np.ndarray, **args: Any) -> None:
@@ -128,13 +128,30 @@ class TransformStats:
         self.n = n
         if self.kind == "poly" and not args.get("raw", False):
             degree = int(args["degree"])
-            if self.c0 is None:
-                self.c0, self.powers = mb, np.zeros(2 * degree + 1)
+            if self.powers is None:
+                self.c0 = mb if self.c0 is None else self.c0
+                self.powers = np.zeros(2 * degree + 1)
             t = v - self.c0
             p = np.ones_like(t)
             for j in range(2 * degree + 1):
                 self.powers[j] += float(np.sum(p))
                 p = p * t
+
+    def combine(self, other: TransformStats) -> None:
+        """Add the statistics of other pieces (taken about the same center)."""
+        if not other.n:
+            return
+        self.args = other.args
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        self.mean += delta * other.n / n
+        self.m2 += other.m2 + delta * delta * self.n * other.n / n
+        self.n = n
+        if other.powers is not None:
+            if self.powers is None:
+                self.c0, self.powers = other.c0, other.powers.copy()
+            else:
+                self.powers = self.powers + other.powers
 
     def state(self) -> dict:
         """The transform's state, as its evaluation on the whole column would have set it."""

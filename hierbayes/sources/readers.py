@@ -13,8 +13,9 @@ is missing from some file, or whose type changes between files, is a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -77,6 +78,13 @@ class Source:
 
     def batches(self, columns: Sequence[str]) -> Iterator[pd.DataFrame]:
         raise NotImplementedError
+
+    def reduce(self, columns: Sequence[str], empty: Callable[[], Any]) -> Any:
+        """A mergeable pass over the pieces: ``empty()`` makes a part, which ``add``s every piece in turn."""
+        part = empty()
+        for df in self.batches(columns):
+            part.add(df)
+        return part
 
 
 def _kind(t: pa.DataType) -> str:

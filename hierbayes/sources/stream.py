@@ -4,25 +4,28 @@
 into a :class:`~hierbayes.design.batches.StreamedDesign`, reading only the
 columns the formula uses:
 
-1. the scan: rows with a missing, infinite or empty value in a used column
-   are dropped and counted per column (exactly as for a data frame), and the
-   rows that first show each level make the prototype, on which
-   ``build_design`` fixes the encoding (types, R's level order, names);
+1. the scan (:class:`Scan`): rows with a missing, infinite or empty value in
+   a used column are dropped and counted per column (exactly as for a data
+   frame), and the rows that first show each level make the prototype, on
+   which ``build_design`` fixes the encoding (types, R's level order, names);
 2. only when the formula has ``scale()`` or ``poly()``: their whole-column
-   statistics;
-3. the cross-products of [Z X y], accumulated piece by piece by
-   :class:`hierbayes.linalg.Accumulator`, with the few sums the checks and
-   lme4's starting values need.
+   statistics (:class:`TransformPass`);
+3. the cross-products of [Z X y] (:class:`CrossPass`), accumulated piece by
+   piece by :class:`hierbayes.linalg.Accumulator`, with the few sums the
+   checks and lme4's starting values need.
 
-No piece is kept after it was added: memory holds one record batch, the
-cross-products and per-level sums.
+Each pass is a mergeable reduction: a part ``add``s pieces of rows and
+``combine``s with the part of other pieces, in any tree. A Parquet source
+adds its record batches one after the other; a Dask source reduces its
+partitions where they live (:mod:`hierbayes.sources.frames`). No piece is
+kept after it was added: memory holds one record batch, the cross-products
+and per-level sums.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Hashable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Hashable
 
 import numpy as np
 import pandas as pd
@@ -43,6 +46,8 @@ from hierbayes.design.batches import (
     with_transform_states,
 )
 from hierbayes.design.checks import check_scaling_stats, check_slopes_vary_stats, drop_aliased_gram
+from hierbayes.design.columns import safe_frame
+from hierbayes.design.encode import evaluate_vector, replay_matrix
 from hierbayes.design.frame import NA_ACTIONS, unusable
 from hierbayes.errors import DataError, DesignWarning, DroppedRowsWarning, RankDeficiencyWarning, ScalingWarning
 from hierbayes.linalg import Accumulator, CrossProducts, Piece, Structure
@@ -55,45 +60,40 @@ PROTOTYPE_HEAD = 1000
 MAX_TRACKED = 10_000
 
 
-@dataclass
+def _complete(df: pd.DataFrame, used: list) -> tuple[pd.DataFrame, np.ndarray]:
+    """A piece's used columns and its mask of unusable values per column (rows x columns)."""
+    df = df.loc[:, used]
+    bad = np.column_stack([unusable(df[c]) for c in used]) if used else np.zeros((len(df), 0), bool)
+    return df, bad
+
+
 class Scan:
-    """The first pass: rows read and kept, drops per column, and the prototype rows."""
+    """Pass 1, mergeable: rows read and kept, drops per column, and the prototype rows.
 
-    n_input: int = 0
-    n_kept: int = 0
-    dropped_by_column: dict = field(default_factory=dict)
-    prototype: pd.DataFrame | None = None
+    A level's rows already seen (in this part or, on ``combine``, in the
+    other's) are not taken again.
+    """
 
+    def __init__(self, cols: FormulaColumns):
+        self.used = list(cols.used)
+        self.n_input = 0
+        self.n_kept = 0
+        self.dropped = np.zeros(len(self.used), dtype=np.int64)
+        self.seen: dict[tuple, set | None] = {key: set() for key in cols.level_keys}
+        self.categories: dict[Hashable, dict] = {}
+        self.ordered: dict[Hashable, bool] = {}
+        self.pieces: list[pd.DataFrame] = []
 
-def complete_pieces(source: Source, used: Sequence[Hashable]) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-    """Each piece of the source (used columns) with its mask of unusable values per column (n x columns)."""
-    for df in source.batches(list(used)):
-        df = df.loc[:, list(used)]
-        bad = np.column_stack([unusable(df[c]) for c in used]) if used else np.zeros((len(df), 0), bool)
-        yield df, bad
+    @property
+    def dropped_by_column(self) -> dict:
+        return {c: int(k) for c, k in zip(self.used, self.dropped, strict=True) if k}
 
-
-def scan(source: Source, cols: FormulaColumns) -> Scan:
-    """Pass 1: count rows and drops, and collect the prototype (the rows that first show each level)."""
-    used = list(cols.used)
-    out = Scan()
-    dropped = np.zeros(len(used), dtype=np.int64)
-    seen: dict[tuple, set | None] = {key: set() for key in cols.level_keys}
-    categories: dict[Hashable, dict] = {}
-    ordered: dict[Hashable, bool] = {}
-    pieces = []
-    for df, bad in complete_pieces(source, used):
-        drop = bad.any(axis=1)
-        dropped += bad.sum(axis=0)
-        kept = df.loc[~drop]
-        for c in used:
-            if isinstance(df[c].dtype, pd.CategoricalDtype):
-                categories.setdefault(c, {}).update(dict.fromkeys(df[c].cat.categories))
-                ordered[c] = bool(df[c].dtype.ordered)
+    def _select(self, kept: pd.DataFrame, head: bool) -> None:
+        """Keep the rows of ``kept`` that show a level (combination) not seen yet (and the first rows)."""
         select = np.zeros(len(kept), dtype=bool)
-        if out.n_input == 0:
+        if head:
             select[:PROTOTYPE_HEAD] = True
-        for key, known in seen.items():
+        for key, known in self.seen.items():
             if known is None or not len(kept):
                 continue
             sub = kept[list(key)]
@@ -103,19 +103,153 @@ def scan(source: Source, cols: FormulaColumns) -> Scan:
             known.update(values)
             select[new] = True
             if len(key) == 1 and len(known) > MAX_TRACKED and pd.api.types.is_float_dtype(kept[key[0]].dtype):
-                seen[key] = None  # a continuous column: its values are not levels
-        out.n_input += len(df)
-        out.n_kept += int((~drop).sum())
-        pieces.append(kept.iloc[np.flatnonzero(select)])
-    out.dropped_by_column = {c: int(k) for c, k in zip(used, dropped, strict=True) if k}
-    if out.n_input == 0:
-        raise DataError(f"the {source.description} has no rows")
-    proto = pd.concat(pieces) if pieces else pd.DataFrame(columns=used)
-    for c, cats in categories.items():
-        labels = proto[c].astype(object)
-        proto[c] = pd.Categorical(labels, categories=list(cats), ordered=ordered[c])
-    out.prototype = proto.reset_index(drop=True)
-    return out
+                self.seen[key] = None  # a continuous column: its values are not levels
+        if select.any():
+            self.pieces.append(kept.iloc[np.flatnonzero(select)])
+
+    def add(self, df: pd.DataFrame) -> Scan:
+        df, bad = _complete(df, self.used)
+        drop = bad.any(axis=1)
+        self.dropped += bad.sum(axis=0)
+        for c in self.used:
+            if isinstance(df[c].dtype, pd.CategoricalDtype):
+                self.categories.setdefault(c, {}).update(dict.fromkeys(df[c].cat.categories))
+                self.ordered[c] = bool(df[c].dtype.ordered)
+        self._select(df.loc[~drop], head=self.n_input == 0)
+        self.n_input += len(df)
+        self.n_kept += int((~drop).sum())
+        return self
+
+    def combine(self, other: Scan) -> Scan:
+        head = self.n_input == 0
+        self.n_input += other.n_input
+        self.n_kept += other.n_kept
+        self.dropped = self.dropped + other.dropped
+        for c, cats in other.categories.items():
+            self.categories.setdefault(c, {}).update(cats)
+            self.ordered[c] = other.ordered[c]
+        for piece in other.pieces:
+            self._select(piece, head=head)
+            head = False
+        return self
+
+    def prototype(self) -> pd.DataFrame:
+        """The rows that first show each level, categoricals with the union of the pieces' categories."""
+        proto = pd.concat(self.pieces) if self.pieces else pd.DataFrame(columns=self.used)
+        for c, cats in self.categories.items():
+            proto[c] = pd.Categorical(proto[c].astype(object), categories=list(cats), ordered=self.ordered[c])
+        return proto.reset_index(drop=True)
+
+
+class TransformPass:
+    """Pass 2, mergeable: the whole-column statistics of the stateful transforms (``scale``, ``poly``)."""
+
+    def __init__(self, design, keys: list[str], used: list, centers: dict[str, float | None]):
+        self.design, self.keys, self.used = design, keys, used
+        self.stats = {k: TransformStats(k, centers.get(k)) for k in keys}
+
+    def add(self, df: pd.DataFrame) -> TransformPass:
+        df, bad = _complete(df, self.used)
+        collect_transform_stats(self.design, self.keys, df.loc[~bad.any(axis=1)], self.stats)
+        return self
+
+    def combine(self, other: TransformPass) -> TransformPass:
+        for k in self.keys:
+            self.stats[k].combine(other.stats[k])
+        return self
+
+    def states(self) -> dict:
+        return {k: st.state() for k, st in self.stats.items()}
+
+
+class _Moments:
+    """Column-wise count, mean and sum of squared deviations, mergeable (Chan et al.)."""
+
+    def __init__(self, k: int):
+        self.n, self.mean, self.m2 = 0, np.zeros(k), np.zeros(k)
+
+    def add(self, v: np.ndarray) -> None:
+        other = _Moments(v.shape[1])
+        if v.shape[0]:
+            other.n, other.mean = v.shape[0], v.mean(axis=0)
+            other.m2 = ((v - other.mean) ** 2).sum(axis=0)
+        self.combine(other)
+
+    def combine(self, other: _Moments) -> None:
+        if not other.n:
+            return
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        self.mean = self.mean + delta * other.n / n
+        self.m2 = self.m2 + other.m2 + delta * delta * self.n * other.n / n
+        self.n = n
+
+    @property
+    def var(self) -> np.ndarray:
+        return self.m2 / max(self.n - 1, 1)
+
+
+class CrossPass:
+    """Pass 3, mergeable: the cross-products of [Z X (y - X shift)] and the sums the checks need.
+
+    ``shift`` (the prototype's least-squares fit) keeps y'y on the scale of
+    the residuals; it is the same for every part, so parts add up.
+    """
+
+    def __init__(self, design, response_code: str, used: list, shift: np.ndarray):
+        self.design, self.used, self.shift = design, used, shift
+        self.encoder = BatchEncoder(design, response_code)
+        P = len(shift)
+        self.acc = Accumulator(Structure.of(design.blocks, P))
+        self.rows = 0
+        self.ym, self.xm = _Moments(1), _Moments(P)
+        self.binary = np.ones(P, dtype=bool)
+        self.y_maxabs, self.y_ss = 0.0, 0.0
+        bl = design.blocks
+        self.counts = [np.zeros(b.nlevels) for b in bl]
+        self.ysum = [np.zeros(b.nlevels) for b in bl]
+        self.zsum = [np.zeros((b.nlevels, b.k)) for b in bl]
+        self.zsq = [np.zeros((b.nlevels, b.k)) for b in bl]
+        self.ones = [np.ones(b.k, dtype=bool) for b in bl]
+
+    def add(self, df: pd.DataFrame) -> CrossPass:
+        df, bad = _complete(df, self.used)
+        kept = df.loc[~bad.any(axis=1)]
+        first_row, self.rows = self.rows, self.rows + len(df)
+        if not len(kept):
+            return self
+        e = self.encoder.encode(kept, first_row)
+        self.acc.add(Piece(e.codes, e.Z, e.X, e.y - e.X @ self.shift))
+        self.ym.add(e.y[:, None])
+        self.y_maxabs = max(self.y_maxabs, float(np.max(np.abs(e.y))))
+        self.y_ss += float(e.y @ e.y)
+        self.xm.add(e.X)
+        self.binary &= np.all((e.X == 0.0) | (e.X == 1.0), axis=0)
+        for i, b in enumerate(self.design.blocks):
+            c, Z = e.codes[i], e.Z[i]
+            self.counts[i] += np.bincount(c, minlength=b.nlevels)
+            self.ysum[i] += np.bincount(c, weights=e.y, minlength=b.nlevels)
+            for j in range(b.k):
+                self.zsum[i][:, j] += np.bincount(c, weights=Z[:, j], minlength=b.nlevels)
+                self.zsq[i][:, j] += np.bincount(c, weights=Z[:, j] ** 2, minlength=b.nlevels)
+            self.ones[i] &= np.all(Z == 1.0, axis=0)
+        return self
+
+    def combine(self, other: CrossPass) -> CrossPass:
+        self.acc = self.acc.combine(other.acc)
+        self.rows += other.rows
+        self.ym.combine(other.ym)
+        self.xm.combine(other.xm)
+        self.binary &= other.binary
+        self.y_maxabs = max(self.y_maxabs, other.y_maxabs)
+        self.y_ss += other.y_ss
+        for i in range(len(self.counts)):
+            self.counts[i] += other.counts[i]
+            self.ysum[i] += other.ysum[i]
+            self.zsum[i] += other.zsum[i]
+            self.zsq[i] += other.zsq[i]
+            self.ones[i] &= other.ones[i]
+        return self
 
 
 def _dropped(scan_: Scan, na_action: str, description: str) -> None:
@@ -152,35 +286,16 @@ def _prototype_design(cols: FormulaColumns, proto: pd.DataFrame):
     return design
 
 
-class _Moments:
-    """Column-wise count, mean and sum of squared deviations, merged over pieces (Chan et al.)."""
-
-    def __init__(self, k: int):
-        self.n, self.mean, self.m2 = 0, np.zeros(k), np.zeros(k)
-
-    def add(self, v: np.ndarray) -> None:
-        nb = v.shape[0]
-        if not nb:
-            return
-        mb = v.mean(axis=0)
-        m2b = ((v - mb) ** 2).sum(axis=0)
-        n = self.n + nb
-        delta = mb - self.mean
-        self.mean = self.mean + delta * nb / n
-        self.m2 = self.m2 + m2b + delta * delta * self.n * nb / n
-        self.n = n
-
-    @property
-    def var(self) -> np.ndarray:
-        return self.m2 / max(self.n - 1, 1)
+def _shift(design, cols: FormulaColumns, proto: pd.DataFrame) -> np.ndarray:
+    """The least-squares fit of y on the full X of the prototype rows: every part's shift of the response."""
+    safe = safe_frame(proto, design.columns)
+    X = replay_matrix(design.fixed_spec, safe, "fixed effects", design.naming)
+    y = evaluate_vector(cols.response_code, safe, "response", design.naming)
+    ok = np.isfinite(y) & np.isfinite(X).all(axis=1)
+    return np.linalg.lstsq(X[ok], y[ok], rcond=None)[0] if X.shape[1] else np.zeros(0)
 
 
-def _states(stats: dict) -> dict:
-    return {k: st.state() for k, st in stats.items()}
-
-
-def streamed_design(formula, source: Source, na_action: str = "omit",
-                    progress: Callable[[str, int], None] | None = None) -> StreamedDesign:  # fmt: skip
+def streamed_design(formula, source: Source, na_action: str = "omit") -> StreamedDesign:
     """The design of ``formula`` on a source read in pieces (see the module docstring).
 
     Raises
@@ -192,68 +307,30 @@ def streamed_design(formula, source: Source, na_action: str = "omit",
     cols = formula_columns(formula, source.columns)
     used = list(cols.used)
     source.check(used)
-    s = scan(source, cols)
+    s = source.reduce(used, lambda: Scan(cols))
+    if s.n_input == 0:
+        raise DataError(f"the {source.description} has no rows")
     _dropped(s, na_action, source.description)
-    design = _prototype_design(cols, s.prototype)
+    proto = s.prototype()
+    design = _prototype_design(cols, proto)
     keys = stateful_keys(design)
     states: dict = {}
     if keys:
-        stats = {k: TransformStats(k) for k in keys}
-        for df, bad in complete_pieces(source, used):
-            collect_transform_stats(design, keys, df.loc[~bad.any(axis=1)], stats)
-        states = _states(stats)
+        # poly()'s power sums are taken about one center for every part: the prototype's mean of its input
+        local = TransformPass(design, keys, used, {}).add(proto)
+        centers = {k: st.mean for k, st in local.stats.items()}
+        states = source.reduce(used, lambda: TransformPass(design, keys, used, centers)).states()
         design = with_transform_states(design, states)
-    return _accumulate(design, cols, source, s, states)
+    shift = _shift(design, cols, proto)
+    part = source.reduce(used, lambda: CrossPass(design, cols.response_code, used, shift))
+    return _finish(design, part, source, s, states, proto)
 
 
-def _accumulate(design, cols: FormulaColumns, source: Source, s: Scan, states: dict) -> StreamedDesign:
-    """Pass 3: the cross-products of [Z X y] and the sums the checks and the starting values need."""
-    used = list(cols.used)
-    enc = BatchEncoder(design, cols.response_code)
-    acc = None
-    shift = None
-    ym = _Moments(1)
-    xm = None
-    binary = None
-    y_maxabs, y_ss = 0.0, 0.0
-    counts = [np.zeros(b.nlevels) for b in design.blocks]
-    ysum = [np.zeros(b.nlevels) for b in design.blocks]
-    zsum = [np.zeros((b.nlevels, b.k)) for b in design.blocks]
-    zsq = [np.zeros((b.nlevels, b.k)) for b in design.blocks]
-    ones = [np.ones(b.k, dtype=bool) for b in design.blocks]
-    row = 0
-    for df, bad in complete_pieces(source, used):
-        drop = bad.any(axis=1)
-        kept = df.loc[~drop]
-        first_row = row
-        row += len(df)
-        if not len(kept):
-            continue
-        e = enc.encode(kept, first_row)
-        if acc is None:
-            P = e.X.shape[1]
-            acc = Accumulator(Structure.of(design.blocks, P))
-            shift = np.linalg.lstsq(e.X, e.y, rcond=None)[0] if P else np.zeros(0)
-            xm, binary = _Moments(P), np.ones(P, dtype=bool)
-        acc.add(Piece(e.codes, e.Z, e.X, e.y - e.X @ shift))
-        ym.add(e.y[:, None])
-        y_maxabs = max(y_maxabs, float(np.max(np.abs(e.y))))
-        y_ss += float(e.y @ e.y)
-        xm.add(e.X)
-        binary &= np.all((e.X == 0.0) | (e.X == 1.0), axis=0)
-        for i, b in enumerate(design.blocks):
-            c, Z = e.codes[i], e.Z[i]
-            counts[i] += np.bincount(c, minlength=b.nlevels)
-            ysum[i] += np.bincount(c, weights=e.y, minlength=b.nlevels)
-            for j in range(b.k):
-                zsum[i][:, j] += np.bincount(c, weights=Z[:, j], minlength=b.nlevels)
-                zsq[i][:, j] += np.bincount(c, weights=Z[:, j] ** 2, minlength=b.nlevels)
-            ones[i] &= np.all(Z == 1.0, axis=0)
-    full = acc.finish()
-    qr = full.structure.qr
-    Pfull = full.structure.p
-    G = full.Arr[qr : qr + Pfull, qr : qr + Pfull]
-    keep = drop_aliased_gram(G)
+def _finish(design, part: CrossPass, source: Source, s: Scan, states: dict, proto: pd.DataFrame) -> StreamedDesign:
+    """The row-less design from the last pass: aliased columns dropped (from X'X), the checks on the sums."""
+    full = part.acc.finish()
+    qr, P = full.structure.qr, full.structure.p
+    keep = drop_aliased_gram(full.Arr[qr : qr + P, qr : qr + P])
     names_full = full_names(design)
     aliased = tuple(n for j, n in enumerate(names_full) if j not in keep)
     if aliased:
@@ -263,15 +340,15 @@ def _accumulate(design, cols: FormulaColumns, source: Source, s: Scan, states: d
             f"{', '.join(aliased)}",
             RankDeficiencyWarning,
         )
-    cp, beta0 = _reduce(full, keep, shift)
+    cp, beta0 = _reduce(full, keep, part.shift)
     x_names = [names_full[j] for j in keep]
-    check_scaling_stats(xm.mean[keep], np.sqrt(xm.var[keep]), binary[keep], xm.n, x_names)
+    check_scaling_stats(part.xm.mean[keep], np.sqrt(part.xm.var[keep]), part.binary[keep], part.xm.n, x_names)
     for i, b in enumerate(design.blocks):
-        check_slopes_vary_stats(b, ones[i], zsum[i], zsq[i], counts[i])
+        check_slopes_vary_stats(b, part.ones[i], part.zsum[i], part.zsq[i], part.counts[i])
     rows = StreamedRows(
-        n=int(ym.n), n_input=s.n_input, crossproducts=cp, beta0=beta0, y_mean=float(ym.mean[0]),
-        y_var=float(ym.var[0]), y_maxabs=y_maxabs, y_ss=y_ss, level_counts=tuple(counts), level_ysum=tuple(ysum),
-        source=source.description, states=states, prototype=s.prototype,
+        n=int(part.ym.n), n_input=s.n_input, crossproducts=cp, beta0=beta0, y_mean=float(part.ym.mean[0]),
+        y_var=float(part.ym.var[0]), y_maxabs=part.y_maxabs, y_ss=part.y_ss, level_counts=tuple(part.counts),
+        level_ysum=tuple(part.ysum), source=source.description, states=states, prototype=proto,
     )  # fmt: skip
     return rowless(design, rows, keep, aliased, s.dropped_by_column)
 

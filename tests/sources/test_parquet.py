@@ -116,7 +116,7 @@ def test_ml_and_dropped_rows_counted_as_for_a_frame(frame, tmp_path):
         hb.lmer(FORMULA, tmp_path / "d.parquet", na_action="raise")
 
 
-@pytest.mark.filterwarnings("ignore::hierbayes.errors.RefitWarning")
+@pytest.mark.filterwarnings("ignore::hierbayes.inference.compare.RefitWarning")
 def test_extractors(frame, mem, tmp_path):
     frame.to_parquet(tmp_path / "d.parquet")
     src = _fit(FORMULA, tmp_path / "d.parquet")
