@@ -64,7 +64,7 @@ def _kind(dtype) -> str:
         return "logical"
     if pd.api.types.is_numeric_dtype(dtype):
         return "numeric"
-    if pd.api.types.is_string_dtype(dtype) or dtype == object:
+    if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
         return "text"
     return str(dtype)
 

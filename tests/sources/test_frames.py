@@ -79,7 +79,7 @@ def test_dask_type_change_between_partitions(frame):
 
 
 def test_dask_series_is_refused(frame):
-    with pytest.raises(DataError, match="dask.dataframe.DataFrame is needed"):
+    with pytest.raises(DataError, match=r"dask\.dataframe\.DataFrame is needed"):
         hb.lmer(FORMULA, dd.from_pandas(frame["y"], npartitions=2))
 
 
