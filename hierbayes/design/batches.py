@@ -303,6 +303,8 @@ class StreamedRows:
         Per block, the rows and the sum of the response of each level.
     source
         The source's description.
+    x_mean, x_sd, z_sd
+        Mean and SD (n - 1) of each column of X, and SD of each block's Z columns (default priors).
     states
         The whole data's states of the stateful transforms (code -> state).
     prototype
@@ -323,6 +325,9 @@ class StreamedRows:
     level_counts: tuple[np.ndarray, ...]
     level_ysum: tuple[np.ndarray, ...]
     source: str = "data"
+    x_mean: np.ndarray | None = None
+    x_sd: np.ndarray | None = None
+    z_sd: tuple[np.ndarray, ...] = ()
     states: dict = field(default_factory=dict)
     prototype: pd.DataFrame | None = field(default=None, repr=False)
     proxy: Design | None = field(default=None, repr=False)

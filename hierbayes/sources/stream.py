@@ -348,9 +348,18 @@ def _finish(design, part: CrossPass, source: Source, s: Scan, states: dict, prot
     rows = StreamedRows(
         n=int(part.ym.n), n_input=s.n_input, crossproducts=cp, beta0=beta0, y_mean=float(part.ym.mean[0]),
         y_var=float(part.ym.var[0]), y_maxabs=part.y_maxabs, y_ss=part.y_ss, level_counts=tuple(part.counts),
-        level_ysum=tuple(part.ysum), source=source.description, states=states, prototype=proto,
+        level_ysum=tuple(part.ysum), source=source.description, x_mean=part.xm.mean[keep],
+        x_sd=np.sqrt(part.xm.var[keep]), z_sd=tuple(_column_sd(zs, zq, part.ym.n) for zs, zq in zip(part.zsum, part.zsq,
+                                                                                                    strict=True)),
+        states=states, prototype=proto,
     )  # fmt: skip
     return rowless(design, rows, keep, aliased, s.dropped_by_column)
+
+
+def _column_sd(zsum: np.ndarray, zsq: np.ndarray, n: int) -> np.ndarray:
+    """SD (n - 1) of each Z column from its per-level sums and sums of squares."""
+    s, q = zsum.sum(axis=0), zsq.sum(axis=0)
+    return np.sqrt(np.maximum(q - s * s / n, 0.0) / max(n - 1, 1))
 
 
 def _reduce(full: CrossProducts, keep: list[int], shift: np.ndarray) -> tuple[CrossProducts, np.ndarray]:
@@ -389,7 +398,8 @@ def streamed_record(design: StreamedDesign) -> dict:
         "sizes": [list(x) for x in cp.structure.sizes], "p": cp.structure.p, "dense": cp.structure.dense_coupling,
         "A11": cp.A11, "D": cp.D, "Arr": cp.Arr, "S_data": S.data, "S_indices": S.indices.astype(np.int64),
         "S_indptr": S.indptr.astype(np.int64), "S_shape": list(S.shape), "keep": list(design.fixed_keep),
-        "aliased": list(design.aliased), "dropped": dict(design.frame.dropped_by_column),
+        "aliased": list(design.aliased), "dropped": dict(design.frame.dropped_by_column), "x_mean": r.x_mean,
+        "x_sd": r.x_sd, "z_sd": list(r.z_sd),
     }  # fmt: skip
 
 
@@ -411,6 +421,7 @@ def restore_design(formula: str, prototype: pd.DataFrame, record: dict) -> Strea
         n=record["n"], n_input=record["n_input"], crossproducts=cp, beta0=np.asarray(record["beta0"], float),
         y_mean=record["y_mean"], y_var=record["y_var"], y_maxabs=record["y_maxabs"], y_ss=record["y_ss"],
         level_counts=tuple(record["level_counts"]), level_ysum=tuple(record["level_ysum"]),
-        source=record["source"], states=states, prototype=prototype,
+        source=record["source"], x_mean=record.get("x_mean"), x_sd=record.get("x_sd"),
+        z_sd=tuple(record.get("z_sd", ())), states=states, prototype=prototype,
     )  # fmt: skip
     return rowless(design, rows, list(record["keep"]), tuple(record["aliased"]), record["dropped"])
