@@ -56,7 +56,8 @@ class FormulaColumns:
         Labels of the columns the formula reads, in order of first use.
     level_keys
         Column sets whose distinct (combined) values must all reach the
-        prototype: each grouping factor's columns, and each other column one by one.
+        prototype: each grouping factor's columns (the first ``n_grouping``),
+        and each other column one by one.
     response_code
         The response's translated code.
     """
@@ -65,6 +66,7 @@ class FormulaColumns:
     used: tuple[Hashable, ...]
     level_keys: tuple[tuple[Hashable, ...], ...]
     response_code: str
+    n_grouping: int = 0
 
 
 def formula_columns(formula: str | ParsedFormula, columns: Sequence[Hashable]) -> FormulaColumns:
@@ -82,12 +84,13 @@ def formula_columns(formula: str | ParsedFormula, columns: Sequence[Hashable]) -
         cols = tuple(dict.fromkeys(c for g in bar.group for c in tr.columns_of(g, "grouping factor")))
         if cols and cols not in keys:
             keys.append(cols)
+    n_grouping = len(keys)
     keys += [(c,) for c in used if (c,) not in keys]
     response = code["response"][0]
     if any(s in response for s in _STATEFUL):
         raise ModelError(f"the response '{parsed.response_text}' uses scale() or poly(), whose whole-column "
                          "statistics a streamed source cannot give the response; transform it in the data")  # fmt: skip
-    return FormulaColumns(parsed, used, tuple(keys), response)
+    return FormulaColumns(parsed, used, tuple(keys), response, n_grouping)
 
 
 # --- whole-column statistics of the stateful transforms --------------------------------------------------------
@@ -255,6 +258,18 @@ class BatchEncoder:
         self.design = design
         self.response_code = response_code
         self._levels = [pd.Index(b.levels) for b in design.blocks]
+        numeric = {c.safe for c in design.columns if c.kind == "numeric"}
+        # a grouping factor that is one integer column: its levels are the integers' labels, looked up as integers
+        self._int_levels: list[pd.Index | None] = []
+        for b in design.blocks:
+            ints = None
+            if len(b.group_code) == 1 and b.group_code[0] in numeric:
+                try:
+                    values = np.array([int(v) for v in b.levels], dtype=np.int64)
+                    ints = pd.Index(values) if [str(v) for v in values] == list(b.levels) else None
+                except ValueError:
+                    ints = None
+            self._int_levels.append(ints)
 
     def encode(self, kept: pd.DataFrame, first_row: int = 0) -> Encoded:
         """Encode complete rows (the user's columns); ``first_row`` numbers them in messages."""
@@ -266,9 +281,14 @@ class BatchEncoder:
         X = replay_matrix(d.fixed_spec, safe, "fixed effects", d.naming)
         check_finite(X, [f"column {j}" for j in range(X.shape[1])], "fixed-effects", rows)
         codes, Zs = [], []
-        for b, index in zip(d.blocks, self._levels, strict=True):
-            keys = b.keys(safe)
-            c = index.get_indexer(keys).astype(np.int64)
+        for b, index, ints in zip(d.blocks, self._levels, self._int_levels, strict=True):
+            col = safe[b.group_code[0]] if ints is not None else None
+            if col is not None and pd.api.types.is_integer_dtype(col.dtype):
+                c = ints.get_indexer(col.to_numpy(dtype=np.int64)).astype(np.int64)
+                keys = col.astype(str).tolist() if (c < 0).any() else None
+            else:
+                keys = b.keys(safe)
+                c = index.get_indexer(keys).astype(np.int64)
             if (c < 0).any():
                 i = int(np.flatnonzero(c < 0)[0])
                 raise DataError(f"level '{keys[i]}' of {b.group} in row {rows[i]} was not seen in the first pass "

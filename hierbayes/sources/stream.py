@@ -80,6 +80,7 @@ class Scan:
         self.n_kept = 0
         self.dropped = np.zeros(len(self.used), dtype=np.int64)
         self.seen: dict[tuple, set | None] = {key: set() for key in cols.level_keys}
+        self.grouping = set(cols.level_keys[: cols.n_grouping])
         self.categories: dict[Hashable, dict] = {}
         self.ordered: dict[Hashable, bool] = {}
         self.pieces: list[pd.DataFrame] = []
@@ -98,12 +99,14 @@ class Scan:
                 continue
             sub = kept[list(key)]
             first = np.flatnonzero(~sub.duplicated().to_numpy())
+            if len(key) == 1 and key not in self.grouping and len(first) + len(known) > MAX_TRACKED:
+                if pd.api.types.is_float_dtype(kept[key[0]].dtype):
+                    self.seen[key] = None  # a continuous column: its values are not levels
+                    continue
             values = list(sub.iloc[first].itertuples(index=False, name=None))
             new = [i for i, v in zip(first, values, strict=True) if v not in known]
             known.update(values)
             select[new] = True
-            if len(key) == 1 and len(known) > MAX_TRACKED and pd.api.types.is_float_dtype(kept[key[0]].dtype):
-                self.seen[key] = None  # a continuous column: its values are not levels
         if select.any():
             self.pieces.append(kept.iloc[np.flatnonzero(select)])
 
