@@ -54,6 +54,7 @@ from hierbayes.query import select_rows
 from hierbayes.reml import LmmObjective, fit_lmm
 from hierbayes.reml.fit import start_theta
 from hierbayes.reml.structured import StructuredObjective, fit_structured
+from hierbayes.sources import is_source, open_source, streamed_design
 from hierbayes.structures import Correlation, ResidualStructure, Variance, bind_structure
 
 METHODS = ("reml", "ml", "bayes")
@@ -132,6 +133,16 @@ class Model:
         self.family = get_family(family, link)
         self.na_action = na_action  # checked by the model frame (lme4's and hierbayes' names, see NA_ACTIONS)
         self.control = control
+        if is_source(data):  # a Parquet path, an Arrow dataset, a polars or Dask frame: read in pieces
+            _check_streamed(self.family, weights, offset, subset, na_action)
+            if correlation is not None or variance is not None:
+                raise ModelError("a residual structure (correlation=, variance=) needs the rows in a pandas DataFrame, "
+                                 "not data read in pieces")  # fmt: skip
+            self.correlation, self.variance, self.structure = None, None, None
+            self.data, self.subset, self.weights, self.offset = data, None, None, None
+            self.priors = check_priors_argument(priors)
+            self.design = streamed_design(formula, open_source(data), na_action)
+            return
         data, (weights, offset) = _subset(data, subset, (weights, offset))
         self.data = data
         self.subset = subset
@@ -142,6 +153,19 @@ class Model:
         self.family.validate(self.design.y, self.design.trials, self.design.response_name)
         self.correlation, self.variance = correlation, variance
         self.structure: ResidualStructure | None = _bind_structure(self, correlation, variance)
+
+    @classmethod
+    def of_design(cls, design: Design, family: str | Family = "gaussian", link: str | None = None,
+                  priors: dict[str, Any] | None = None, na_action: str = "omit") -> Model:  # fmt: skip
+        """A model of a design already built from data read in pieces (``hb.load`` of such a fit)."""
+        model = cls.__new__(cls)
+        model.family = get_family(family, link)
+        model.na_action, model.control, model.subset, model.weights, model.offset = na_action, None, None, None, None
+        model.data = None
+        model.priors = check_priors_argument(priors)
+        model.design = design
+        model.correlation, model.variance, model.structure = None, None, None
+        return model
 
     @property
     def formula(self) -> str:
@@ -565,6 +589,24 @@ def _subset(data: Any, subset: Any, per_row: tuple) -> tuple[pd.DataFrame, tuple
             values = np.asarray(values)[mask]
         out.append(values)
     return df.loc[mask], tuple(out)
+
+
+def _check_streamed(family: Family, weights, offset, subset, na_action) -> None:
+    """What a model of data read in pieces (hierbayes.sources) does not take, as errors that say what to do."""
+    if not family.is_gaussian:
+        raise ModelError(
+            f"a {family.name} model needs a pandas DataFrame: fits from data read in pieces (Parquet, Arrow, polars, "
+            "Dask) are linear mixed models (gaussian family); GLMMs need a pass over the rows per PIRLS iteration, "
+            "not supported yet"
+        )
+    for name, value in (("weights", weights), ("offset", offset), ("subset", subset)):
+        if value is not None:
+            raise ArgumentError(f"{name}= is not supported for data read in pieces (Parquet, Arrow, polars, Dask); "
+                                f"filter or transform the data first (e.g. a pyarrow.dataset filter or a Dask "
+                                f"expression), or fit a pandas DataFrame")  # fmt: skip
+    if na_action in ("exclude", "na.exclude"):
+        raise ArgumentError("na_action='exclude' pads per-row results, which a fit from data read in pieces does not "
+                            "keep; use na_action='omit'")  # fmt: skip
 
 
 def _build(formula, data, na_action: str, weights, control, family: Family, offset=None) -> Design:

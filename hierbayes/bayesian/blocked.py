@@ -35,9 +35,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from hierbayes.design import Design, ReBlock
+from hierbayes.errors import ModelError
 from hierbayes.linalg import (
     BlockedFactor,
     CrossProducts,
+    Structure,
     backward,
     factorize,
     first_block,
@@ -46,7 +48,7 @@ from hierbayes.linalg import (
     trsolve,
 )
 from hierbayes.linalg import rest_left as _rest_left
-from hierbayes.linalg.crossprod import crossproducts
+from hierbayes.linalg.crossprod import crossproducts, shifted
 
 _LOG2PI = float(np.log(2 * np.pi))
 #: Zr'Z1 with at most this many entries is kept dense (dense algebra beats sparse bookkeeping there)
@@ -152,6 +154,16 @@ def gaussian_crossproducts(design: Design, blocks: list[ReBlock] | None = None) 
     >>> cp.A11.shape, cp.qr
     ((18, 2, 2), 0)
     """
+    streamed = getattr(design, "streamed", None)
+    if streamed is not None:  # rows read in pieces: their cross-products, moved back from y - X beta0 to y
+        if blocks is not None and list(blocks) != list(design.blocks):
+            raise ModelError("a fit from data read in pieces integrates out every factor (marginalize='full')")
+        core = shifted(streamed.crossproducts, -np.asarray(streamed.beta0))
+        q1, qr = core.q1, core.qr
+        if 0 < q1 * qr <= DENSE_MAX:
+            st = core.structure
+            core = CrossProducts(Structure(st.sizes, st.p, True), core.A11, core.D, core.S_sparse.toarray(), core.Arr)
+        return _gaussian(core, streamed.n, design.p, design.blocks)
     y = np.asarray(design.y, dtype=float)
     if design.offset is not None:
         y = y - design.offset
@@ -163,7 +175,11 @@ def gaussian_crossproducts(design: Design, blocks: list[ReBlock] | None = None) 
         w = np.asarray(design.weights, dtype=float)
         sqrtw, n, ldw = np.sqrt(w), int((w > 0).sum()), float(np.log(w[w > 0]).sum())
     core = crossproducts(blocks, X, y, sqrtw, dense_coupling=0 < q1 * qr <= DENSE_MAX)
-    p, Arr, D = X.shape[1], core.Arr, core.D
+    return _gaussian(core, n, X.shape[1], blocks, ldw)
+
+
+def _gaussian(core: CrossProducts, n: int, p: int, blocks, ldw: float = 0.0) -> GaussianCrossProducts:
+    qr, Arr, D = core.qr, core.Arr, core.D
     return GaussianCrossProducts(
         core=core, n=n, ldw=ldw, p=p, yty=float(Arr[-1, -1]), Xty=Arr[qr : qr + p, -1].copy(),
         XtX=np.ascontiguousarray(Arr[qr : qr + p, qr : qr + p]), Z1tX=np.ascontiguousarray(D[:p].transpose(1, 2, 0)),

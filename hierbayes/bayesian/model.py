@@ -93,6 +93,11 @@ def resolve_marginalize(design: Design, family: Family, marginalize: bool | str 
         mode = "auto" if family.is_gaussian else "none"
     else:
         mode = "auto" if marginalize else "none"
+    if getattr(design, "streamed", None) is not None and mode not in ("auto", "full"):
+        raise ModelError(f"marginalize={marginalize!r}: a model of data read in pieces keeps only the "
+                         "cross-products, so every factor is integrated out (marginalize=True or 'full')")  # fmt: skip
+    if getattr(design, "streamed", None) is not None:
+        return "full"
     if mode == "none":
         return mode
     if not family.is_gaussian:

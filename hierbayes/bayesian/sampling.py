@@ -26,7 +26,7 @@ from hierbayes.bayesian import blocked, names
 from hierbayes.bayesian.laplace import laplace_start
 from hierbayes.bayesian.model import build
 from hierbayes.bayesian.predict import PosteriorDraws, encode_rows, eta_chunks
-from hierbayes.errors import ArgumentError, HierbayesWarning, ModelError
+from hierbayes.errors import ArgumentError, DataError, HierbayesWarning, ModelError
 
 if TYPE_CHECKING:
     from hierbayes.bayesian.priors import ModelLike, PriorSet
@@ -251,6 +251,8 @@ def _sample(design, family, priors, draws, tune, chains, random_seed, sampler, m
         "observed_data": _dataset({names.Y: ((names.OBS_DIM,), y)}, obs),
         **groups,
     }
+    if getattr(design, "streamed", None) is not None:  # rows read in pieces: no observed rows to store
+        del tree["observed_data"]
     if trials is not None:  # a binomial response is successes out of these: what y and its replicates count
         tree["constant_data"] = _dataset({"trials": ((names.OBS_DIM,), np.asarray(trials, dtype=float))}, obs)
     result = datatree(tree)
@@ -486,6 +488,12 @@ def _ranef_arrays(blocks, arrays: list[np.ndarray], post) -> dict:
 def _observation_groups(d, fam, post, draws: PosteriorDraws, want_ll, want_pp, seed) -> tuple[dict, tuple[str, ...]]:
     """The log_likelihood and posterior_predictive groups, from one pass over the draws of eta."""
     chains, ndraw = post.sizes["chain"], post.sizes["draw"]
+    streamed = getattr(d, "streamed", None)
+    if streamed is not None:  # rows read in pieces and not kept: nothing per row to store
+        if want_ll or want_pp:
+            raise DataError(f"log_likelihood and posterior_predictive are per row, and a fit from the "
+                            f"{streamed.source} keeps no rows; leave them unset")  # fmt: skip
+        return {}, ()
     big = draws.size * d.n > AUTO_STORE_MAX
     want_ll = not big if want_ll is None else want_ll
     want_pp = not big if want_pp is None else want_pp

@@ -171,6 +171,13 @@ def encode_rows(
     """Encode the fitting data (``newdata=None``) or new data for prediction."""
     if new_levels not in NEW_LEVELS:
         raise DataError(f"new_levels must be one of {', '.join(NEW_LEVELS)}, not {new_levels!r}")
+    streamed = getattr(design, "streamed", None)
+    if newdata is None and streamed is not None:
+        raise DataError(
+            f"this needs the fitting rows, which a fit from the {streamed.source} does not keep (it holds their "
+            "cross-products only); read a piece of the data (e.g. pd.read_parquet(path, columns=...) or one "
+            "record batch) and pass it as newdata=piece"
+        )
     terms = included_terms(design, re_form)
     newdata = as_newdata(newdata)
     if newdata is None:

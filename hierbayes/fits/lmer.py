@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from hierbayes.errors import ArgumentError, ModelError
+from hierbayes.fits.base import require_rows
 from hierbayes.fits.frequentist import FrequentistFit, singular_warning, use_re_of
 from hierbayes.fits.lmer_summary import LmerSummary
 from hierbayes.inference.anova_terms import anova_table
@@ -135,6 +136,7 @@ class LmerFit(FrequentistFit):
     @property
     def weights(self) -> np.ndarray:
         """Prior weights, one per row (ones without ``weights=``; lme4's ``weights(m)``)."""
+        require_rows(self.design, "weights")
         w = self.design.weights
         return self._pad(np.ones(self.design.n) if w is None else np.asarray(w, float).copy())
 
@@ -161,6 +163,7 @@ class LmerFit(FrequentistFit):
         types = ("response", "pearson", "working", "deviance") + (("normalized",) if self.structure else ())
         if type not in types:
             raise ArgumentError(f"type must be one of {', '.join(types)}, not {type!r}")
+        require_rows(self.design, "resid()")
         r = self.design.y - self.predict()
         if self.structure is not None and type in ("pearson", "deviance", "normalized"):
             st, o = self.structure, self.structure.order
@@ -265,6 +268,7 @@ class LmerFit(FrequentistFit):
         if ci != "boot":
             raise ArgumentError(f"ci must be None or 'boot', not {ci!r}")
         self._without_structure("icc(ci='boot')")
+        require_rows(self.design, "icc(ci='boot') (a bootstrap)")
         return icc_interval(self, level=level, **boot_options)
 
     def r2(self) -> pd.Series:
@@ -278,6 +282,7 @@ class LmerFit(FrequentistFit):
         [0.044, 0.225]
         """
 
+        require_rows(self.design, "r2() (the variance of the fixed-effects predictions)")
         return r2_nakagawa(self)
 
     def simulate(self, nsim: int = 1, seed: int | None = None, use_re: bool = False, re_form: Any = ...) -> np.ndarray:
@@ -297,6 +302,7 @@ class LmerFit(FrequentistFit):
         """
 
         self._without_structure("simulate")
+        require_rows(self.design, "simulate()")
         return simulate(self, nsim=nsim, seed=seed, use_re=use_re_of(use_re, re_form))
 
     def bootstrap(
@@ -327,6 +333,7 @@ class LmerFit(FrequentistFit):
         if use_u is not None:  # lme4's bootMer spelling
             use_re = bool(use_u)
         self._without_structure("bootstrap")
+        require_rows(self.design, "bootstrap()")
         self.boot = bootstrap(self, nsim=nsim, seed=seed, resample=resample, use_re=use_re, n_jobs=n_jobs,
                               progress=progress)  # fmt: skip
         return self.boot

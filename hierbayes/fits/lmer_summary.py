@@ -56,14 +56,19 @@ class LmerSummary:
             crit = aic_table(fit)
         if method:
             title += f". t-tests use {method}"
-        return cls.assemble(fit, title, crit, fit.resid("pearson", scaled=True), coefficients)
+        streamed = getattr(fit.design, "streamed", None) is not None  # rows read in pieces and not kept
+        scaled = np.full(5, np.nan) if streamed else fit.resid("pearson", scaled=True)
+        return cls.assemble(fit, title, crit, scaled, coefficients)
 
     @classmethod
     def assemble(cls, fit, title: str, criterion: str, scaled_residuals, coefficients, **extra) -> LmerSummary:
         """The parts every mixed-model summary shares, from a fit and its own header lines."""
-        q = np.nanquantile(scaled_residuals, [0, 0.25, 0.5, 0.75, 1])  # NaN: rows excluded (na.exclude)
-        mx = np.abs(q).max()
-        q = np.round(q, max(0, 5 - int(np.ceil(np.log10(mx)))) if mx > 0 else 5)  # lme4: zapsmall(q, digits + 1)
+        if np.all(np.isnan(scaled_residuals)):  # no rows kept (data read in pieces)
+            q = np.full(5, np.nan)
+        else:
+            q = np.nanquantile(scaled_residuals, [0, 0.25, 0.5, 0.75, 1])  # NaN: rows excluded (na.exclude)
+            mx = np.abs(q).max()
+            q = np.round(q, max(0, 5 - int(np.ceil(np.log10(mx)))) if mx > 0 else 5)  # lme4: zapsmall(q, digits + 1)
         groups = "; ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
         vcov = fit.vcov.to_numpy()
         sd = np.sqrt(np.diag(vcov))
@@ -92,11 +97,14 @@ class LmerSummary:
 
     def __str__(self) -> str:
         out = [self.title, *([self.family_line] if self.family_line else []), f"Formula: {self.formula}", ""]
-        out += [self.criterion, "", "Scaled residuals: "]
-        qs = format_column(self.residual_quantiles.to_numpy(), 4)
-        w = max(len(s) for s in [*qs, "Median"])
-        out.append(" ".join(h.rjust(w) for h in self.residual_quantiles.index))
-        out.append(" ".join(s.rjust(w) for s in qs))
+        if self.residual_quantiles.isna().all():
+            out += [self.criterion, "", "Scaled residuals: not kept (the rows were read in pieces)"]
+        else:
+            out += [self.criterion, "", "Scaled residuals: "]
+            qs = format_column(self.residual_quantiles.to_numpy(), 4)
+            w = max(len(s) for s in [*qs, "Median"])
+            out.append(" ".join(h.rjust(w) for h in self.residual_quantiles.index))
+            out.append(" ".join(s.rjust(w) for s in qs))
         out += ["", "Random effects:", self._random_table(), self.groups_line, *self.structure_lines]
         out += ["", "Fixed effects:"]
         out.append(coefmat(self.coefficients))

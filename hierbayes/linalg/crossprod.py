@@ -422,3 +422,41 @@ def crossproducts(
     """
     structure = Structure.of(blocks, X.shape[1], dense_coupling)
     return RowPattern(structure, [b.codes for b in blocks], [b.Z for b in blocks], X).crossproducts(y, sqrtw)
+
+
+def shifted(cp: CrossProducts, coef: np.ndarray) -> CrossProducts:
+    """The cross-products of [Z X (y - X coef)] from those of [Z X y], exactly (each block is linear in y).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(2)
+    >>> codes, X, y = rng.integers(0, 3, 12), rng.normal(size=(12, 2)), rng.normal(size=12)
+    >>> s = Structure(sizes=((3, 1),), p=2)
+    >>> whole = accumulate(s, [Piece((codes,), (np.ones((12, 1)),), X, y)])
+    >>> direct = accumulate(s, [Piece((codes,), (np.ones((12, 1)),), X, y - X @ [0.5, -1.0])])
+    >>> bool(np.allclose(shifted(whole, np.array([0.5, -1.0])).Arr, direct.Arr))
+    True
+    """
+    coef = np.asarray(coef, dtype=float)
+    qr, p = cp.qr, cp.p
+    D = cp.D.copy()
+    D[p] -= np.tensordot(coef, cp.D[:p], axes=1)
+    A = cp.Arr.copy()
+    ix, iy = slice(qr, qr + p), qr + p
+    zy = cp.Arr[:qr, iy] - cp.Arr[:qr, ix] @ coef
+    xy = cp.Arr[ix, iy] - cp.Arr[ix, ix] @ coef
+    yy = cp.Arr[iy, iy] - 2.0 * coef @ cp.Arr[ix, iy] + coef @ cp.Arr[ix, ix] @ coef
+    A[:qr, iy] = A[iy, :qr] = zy
+    A[ix, iy] = A[iy, ix] = xy
+    A[iy, iy] = yy
+    return CrossProducts(cp.structure, cp.A11, D, cp.S, A)
+
+
+def with_columns(cp: CrossProducts, keep: Sequence[int]) -> CrossProducts:
+    """The cross-products of [Z X[:, keep] y]: some columns of X left out (aliased ones, a profiled effect)."""
+    keep = [int(j) for j in keep]
+    qr, p = cp.qr, cp.p
+    idx = [*range(qr), *(qr + j for j in keep), qr + p]
+    st = cp.structure
+    structure = Structure(st.sizes, len(keep), st.dense_coupling)
+    return CrossProducts(structure, cp.A11, cp.D[[*keep, p]].copy(), cp.S, cp.Arr[np.ix_(idx, idx)].copy())
