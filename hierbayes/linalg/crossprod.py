@@ -37,14 +37,18 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
 
+from hierbayes.linalg.levels import LevelPattern
+
 #: A coupling Zr'Z1 with at most this many entries may be kept dense (see :attr:`Structure.dense_coupling`).
 DENSE_COUPLING_MAX = 4_000_000
+#: :func:`crossproducts` keeps Zr'Z1 dense when its dense Schur update, (qr + p + 1)^2 q1, is at most this.
+DENSE_SCHUR_WORK = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,18 @@ class Structure:
             off += nl * k
         return np.concatenate(groups)
 
+    @cached_property
+    def rest_block_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (i, j), i < j, of the rest's random effects in the same level of a block with k > 1."""
+        i_all, j_all, off = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], 0
+        for nl, k in self.sizes[1:]:
+            a, b = np.triu_indices(k, 1)
+            base = off + np.arange(nl, dtype=np.int64)[:, None] * k
+            i_all.append((base + a).ravel())
+            j_all.append((base + b).ravel())
+            off += nl * k
+        return np.concatenate(i_all), np.concatenate(j_all)
+
 
 @dataclass(frozen=True)
 class Piece:
@@ -150,7 +166,6 @@ class CrossProducts:
     D: np.ndarray
     S: sp.csr_matrix | np.ndarray
     Arr: np.ndarray
-    _patterns: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def nl1(self) -> int:
@@ -186,13 +201,10 @@ class CrossProducts:
         """S as a sparse CSR matrix (a view of the same numbers)."""
         return sp.csr_matrix(self.S) if self.dense else self.S
 
-    def pattern(self, stride: int) -> SchurPattern:
-        """Product structure of S for the Schur complement of a matrix with ``stride`` columns (cached)."""
-        pat = self._patterns.get(stride)
-        if pat is None:
-            pat = schur_pattern(self.S_sparse, self.nl1, self.k1, stride, self.rest_groups)
-            self._patterns[stride] = pat
-        return pat
+    @cached_property
+    def levels(self) -> LevelPattern:
+        """S level by level of the first block (:mod:`hierbayes.linalg.levels`), computed once."""
+        return LevelPattern.of(self.S_sparse, self.nl1, self.k1)
 
     def __add__(self, other: CrossProducts) -> CrossProducts:
         if other.structure != self.structure:
@@ -349,76 +361,24 @@ def accumulate(structure: Structure, pieces: Iterable[Piece]) -> CrossProducts:
     return acc.finish()
 
 
-@dataclass(frozen=True)
-class SchurPattern:
-    """Index structure for forming ``S W S'`` fast when W is block diagonal.
-
-    ``S = Zr'Z1`` is sparse and fixed; ``W`` (one k1 x k1 block per level of
-    the first factor) changes with theta. Entry (i, j) of ``S W S'`` sums
-    ``S[i, (l, a)] W_l[a, b] S[j, (l, b)]`` over levels l: the products of S
-    values are precomputed once into ``P``, whose rows address the entries of
-    a C-ordered matrix with ``stride`` columns, so each evaluation is one
-    sparse matrix-vector product ``P @ vec(W)``.
-
-    Only the entries the Cholesky factorization reads are formed: (i, j) with
-    i <= j (the upper triangle of the C-ordered matrix, which LAPACK reads as
-    the lower triangle of its transpose), plus both triangles of the k x k
-    diagonal blocks of a rest factor with k > 1 (``Lambda' M Lambda`` mixes
-    them). This halves the work of each evaluation.
-    """
-
-    P: sp.csc_matrix
-
-
-def schur_pattern(S: sp.csr_matrix, nl1: int, k1: int, stride: int, groups: np.ndarray) -> SchurPattern:
-    """Precompute the products of S entries that share a level of the first factor.
-
-    Rows of ``P`` are positions ``i * stride + j`` in a C-ordered matrix with
-    ``stride`` columns; columns index ``vec(W)``. Pairs are generated level by
-    level, so for k1 = 1 they are already in column order and ``P`` is built
-    in CSC form without sorting. Only pairs with ``groups[i] <= groups[j]``
-    are kept (see :class:`SchurPattern`).
-    """
-    csc = S.tocsc()
-    csc.sort_indices()
-    counts_col = np.diff(csc.indptr)
-    col = np.repeat(np.arange(S.shape[1]), counts_col)
-    level, a = col // k1, col % k1
-    rows, vals = csc.indices, csc.data
-    counts = np.bincount(level, minlength=nl1)
-    starts = np.cumsum(counts) - counts
-    nnz = len(rows)
-    if k1 == 1 and np.array_equal(groups, np.arange(len(groups))):
-        # scalar blocks, rows sorted within each level: the pairs i <= j are the positions t2 >= t1,
-        # generated directly (half the pairs, and no filtering pass over all of them)
-        per_entry = counts[level] - (np.arange(nnz) - starts[level])
-        ends = np.cumsum(per_entry)
-        first = np.repeat(np.arange(nnz), per_entry)
-        second = first + (np.arange(int(ends[-1]) if nnz else 0) - np.repeat(ends - per_entry, per_entry))
-    else:
-        per_entry = counts[level]
-        total = int(per_entry.sum())
-        first = np.repeat(np.arange(nnz), per_entry)
-        second = np.repeat(starts[level] - (np.cumsum(per_entry) - per_entry), per_entry) + np.arange(total)
-        keep = groups[rows[first]] <= groups[rows[second]]
-        first, second = first[keep], second[keep]
-    out = rows[first].astype(np.int64) * stride + rows[second]
-    data = vals[first] * vals[second]
-    if k1 == 1:
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(level[first], minlength=nl1))])
-        P = sp.csc_matrix((data, out, indptr), shape=(stride * stride, nl1))
-    else:
-        widx = level[first].astype(np.int64) * (k1 * k1) + a[first] * k1 + a[second]
-        P = sp.csc_matrix((data, (out, widx)), shape=(stride * stride, nl1 * k1 * k1))
-    return SchurPattern(P=P)
-
-
 def crossproducts(
-    blocks: Sequence, X: np.ndarray, y: np.ndarray, sqrtw: np.ndarray | None = None, dense_coupling: bool = False
+    blocks: Sequence,
+    X: np.ndarray,
+    y: np.ndarray,
+    sqrtw: np.ndarray | None = None,
+    dense_coupling: bool | None = None,
 ) -> CrossProducts:
     """The cross-products of all rows at once, from random-effects blocks with ``codes`` and ``Z``.
 
-    ``sqrtw``: square roots of the row weights (None for ones).
+    ``sqrtw``: square roots of the row weights (None for ones). ``dense_coupling``:
+    keep Zr'WZ1 dense (True) or sparse (False); None chooses dense when the
+    dense Schur update costs at most :data:`DENSE_SCHUR_WORK` multiply-adds
+    (small crossed designs: plain BLAS, no compiled loop to load).
     """
+    if dense_coupling is None:
+        sizes = [(int(b.nlevels), int(b.k)) for b in blocks]
+        qr = sum(nl * k for nl, k in sizes[1:])
+        r = qr + X.shape[1] + 1
+        dense_coupling = 0 < qr and r * r * sizes[0][0] * sizes[0][1] <= DENSE_SCHUR_WORK
     structure = Structure.of(blocks, X.shape[1], dense_coupling)
     return RowPattern(structure, [b.codes for b in blocks], [b.Z for b in blocks], X).crossproducts(y, sqrtw)
