@@ -12,10 +12,12 @@ The fill-reducing order puts the first random-effects block (the factor with
 the most levels) first: its part is block diagonal, one small Cholesky per
 level (closed forms for k = 1 and 2), and after eliminating it the rest --
 the other blocks, X and y -- is a dense Schur complement. Its coupling to the
-first block, ``S W S'`` with W block diagonal, is summed level by level from
-the sparse S (:mod:`hierbayes.linalg.levels`: the factor's block L[2,1] keeps
-S's sparsity, no fill-in), or formed by a dense product when S is stored dense
-(small couplings).
+first block, ``S W S'`` with W block diagonal, is formed from the sparse S:
+summed level by level by a compiled loop for large couplings
+(:mod:`hierbayes.linalg.levels`: the factor's block L[2,1] keeps S's sparsity,
+no fill-in, nothing stored beyond S), by a stored product pattern for smaller
+ones (:class:`~hierbayes.linalg.crossprod.SchurPattern`), or by a dense
+product when S is stored dense (small couplings).
 
 ``with_xy=False`` factors the random-effects part alone, ``Lambda'Z'WZ Lambda + I``
 (the Bayesian engine's ``M``, for arbitrary right-hand sides); with X and y
@@ -204,7 +206,12 @@ def _schur_sparse(cp: CrossProducts, lambdas: list[np.ndarray], T: np.ndarray, w
     else:
         Mrr = np.array(cp.Arr[:qr, :qr], order="C")
     if qr:
-        SWD = schur_update(Mrr, cp.levels, T, LdT)  # the upper triangle of S W S', level by level
+        if cp.compiled:  # the upper triangle of S W S' and S W D', level by level
+            SWD = schur_update(Mrr, cp.levels, T, LdT)
+        else:  # small couplings: the stored product pattern (the upper triangle), NumPy only
+            W = np.matmul(T, T.transpose(0, 2, 1))
+            Mrr.ravel()[:] -= cp.pattern(Mrr.shape[1]).P @ W.ravel()  # ravel is a view: Mrr is C-contiguous
+            SWD = np.asarray(cp.S @ np.matmul(T, LdT.transpose(0, 2, 1)).reshape(nl * k, p + 1)) if with_xy else None
         i, j = cp.structure.rest_block_pairs
         Mrr[j, i] = Mrr[i, j]  # Lambda' M Lambda mixes both triangles of a rest factor's k x k diagonal blocks
         if with_xy:
@@ -431,6 +438,9 @@ def conditional_covariances(f: BlockedFactor, sigma: float) -> list[np.ndarray]:
     if Linv is not None and cp.dense:
         W = (Linv @ f.Ls).reshape(qr, nl, k)  # C @ Ls
         G += np.einsum("rla,rlb->lab", W, W)
+    elif Linv is not None and not cp.compiled:
+        W = np.asarray((f.Ls.T @ Linv.T).T).reshape(qr, nl, k)  # C @ Ls, via sparse-times-dense
+        G += np.einsum("rla,rlb->lab", W, W)
     elif Linv is not None:  # W'W = (S T)' Lambda_r C'C Lambda_r' (S T), level by level (S's sparsity)
         G += level_quadratic(cp.levels, _rest_sandwich(Linv.T @ Linv, f.lambdas[1:], cp), f.T)
     M1 = np.einsum("lji,ljk,lkm->lim", f.L11inv, G, f.L11inv)  # L11^{-T} G L11^{-1}
@@ -467,6 +477,15 @@ def minv_diag_sums(f: BlockedFactor) -> list[np.ndarray]:
         B = np.einsum("rla,lab->rlb", Ls.reshape(cp.qr, cp.nl1, k), f.L11inv)  # level l: Ls_l L11inv_l
         SB = (Sinv @ B.reshape(cp.qr, -1)).reshape(B.shape)
         first += np.einsum("rla,rlb->ab", B, SB)
+    elif not cp.compiled:
+        Bsp = (f.Ls @ block_lambda_per_level(f.L11inv)).tocsc()
+        Bs = [Bsp[:, a::k] for a in range(k)] if k > 1 else [Bsp]
+        for a in range(k):
+            for b in range(a, k):
+                v = float((Bs[a] @ Bs[b].T).multiply(Sinv).sum())
+                first[a, b] += v
+                if b != a:
+                    first[b, a] += v
     else:  # sum_l B_l' Sinv B_l with B_l = Lambda_r' S_l T_l L11inv_l, level by level (S's sparsity)
         TL = np.einsum("lab,lbc->lac", f.T, f.L11inv)
         first += level_quadratic(cp.levels, _rest_sandwich(Sinv, f.lambdas[1:], cp), TL).sum(axis=0)

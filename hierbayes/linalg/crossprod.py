@@ -37,7 +37,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -49,6 +49,9 @@ from hierbayes.linalg.levels import LevelPattern
 DENSE_COUPLING_MAX = 4_000_000
 #: :func:`crossproducts` keeps Zr'Z1 dense when its dense Schur update, (qr + p + 1)^2 q1, is at most this.
 DENSE_SCHUR_WORK = 1_000_000
+#: A sparse coupling with more products of S entries than this (about 16 bytes each, stored) is summed by the
+#: compiled per-level loop of :mod:`hierbayes.linalg.levels` instead of a stored product pattern.
+PATTERN_MAX = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,7 @@ class CrossProducts:
     D: np.ndarray
     S: sp.csr_matrix | np.ndarray
     Arr: np.ndarray
+    _patterns: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def nl1(self) -> int:
@@ -205,6 +209,24 @@ class CrossProducts:
     def levels(self) -> LevelPattern:
         """S level by level of the first block (:mod:`hierbayes.linalg.levels`), computed once."""
         return LevelPattern.of(self.S_sparse, self.nl1, self.k1)
+
+    @cached_property
+    def compiled(self) -> bool:
+        """Whether the sparse coupling's Schur update runs in the compiled per-level loop.
+
+        Large couplings (more than :data:`PATTERN_MAX` products of S entries):
+        the product pattern would not fit in memory. Smaller ones keep the
+        stored product pattern (:meth:`pattern`: NumPy only, no compiled code to load).
+        """
+        return not self.dense and self.qr > 0 and self.levels.pairs * self.k1 * self.k1 > PATTERN_MAX
+
+    def pattern(self, stride: int) -> SchurPattern:
+        """Product structure of S for the Schur complement of a matrix with ``stride`` columns (cached)."""
+        pat = self._patterns.get(stride)
+        if pat is None:
+            pat = schur_pattern(self.S_sparse, self.nl1, self.k1, stride, self.rest_groups)
+            self._patterns[stride] = pat
+        return pat
 
     def __add__(self, other: CrossProducts) -> CrossProducts:
         if other.structure != self.structure:
@@ -359,6 +381,70 @@ def accumulate(structure: Structure, pieces: Iterable[Piece]) -> CrossProducts:
     for piece in pieces:
         acc.add(piece)
     return acc.finish()
+
+
+@dataclass(frozen=True)
+class SchurPattern:
+    """Index structure for forming ``S W S'`` fast when W is block diagonal.
+
+    ``S = Zr'Z1`` is sparse and fixed; ``W`` (one k1 x k1 block per level of
+    the first factor) changes with theta. Entry (i, j) of ``S W S'`` sums
+    ``S[i, (l, a)] W_l[a, b] S[j, (l, b)]`` over levels l: the products of S
+    values are precomputed once into ``P``, whose rows address the entries of
+    a C-ordered matrix with ``stride`` columns, so each evaluation is one
+    sparse matrix-vector product ``P @ vec(W)``.
+
+    Only the entries the Cholesky factorization reads are formed: (i, j) with
+    i <= j (the upper triangle of the C-ordered matrix, which LAPACK reads as
+    the lower triangle of its transpose), plus both triangles of the k x k
+    diagonal blocks of a rest factor with k > 1 (``Lambda' M Lambda`` mixes
+    them). This halves the work of each evaluation.
+    """
+
+    P: sp.csc_matrix
+
+
+def schur_pattern(S: sp.csr_matrix, nl1: int, k1: int, stride: int, groups: np.ndarray) -> SchurPattern:
+    """Precompute the products of S entries that share a level of the first factor.
+
+    Rows of ``P`` are positions ``i * stride + j`` in a C-ordered matrix with
+    ``stride`` columns; columns index ``vec(W)``. Pairs are generated level by
+    level, so for k1 = 1 they are already in column order and ``P`` is built
+    in CSC form without sorting. Only pairs with ``groups[i] <= groups[j]``
+    are kept (see :class:`SchurPattern`).
+    """
+    csc = S.tocsc()
+    csc.sort_indices()
+    counts_col = np.diff(csc.indptr)
+    col = np.repeat(np.arange(S.shape[1]), counts_col)
+    level, a = col // k1, col % k1
+    rows, vals = csc.indices, csc.data
+    counts = np.bincount(level, minlength=nl1)
+    starts = np.cumsum(counts) - counts
+    nnz = len(rows)
+    if k1 == 1 and np.array_equal(groups, np.arange(len(groups))):
+        # scalar blocks, rows sorted within each level: the pairs i <= j are the positions t2 >= t1,
+        # generated directly (half the pairs, and no filtering pass over all of them)
+        per_entry = counts[level] - (np.arange(nnz) - starts[level])
+        ends = np.cumsum(per_entry)
+        first = np.repeat(np.arange(nnz), per_entry)
+        second = first + (np.arange(int(ends[-1]) if nnz else 0) - np.repeat(ends - per_entry, per_entry))
+    else:
+        per_entry = counts[level]
+        total = int(per_entry.sum())
+        first = np.repeat(np.arange(nnz), per_entry)
+        second = np.repeat(starts[level] - (np.cumsum(per_entry) - per_entry), per_entry) + np.arange(total)
+        keep = groups[rows[first]] <= groups[rows[second]]
+        first, second = first[keep], second[keep]
+    out = rows[first].astype(np.int64) * stride + rows[second]
+    data = vals[first] * vals[second]
+    if k1 == 1:
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(level[first], minlength=nl1))])
+        P = sp.csc_matrix((data, out, indptr), shape=(stride * stride, nl1))
+    else:
+        widx = level[first].astype(np.int64) * (k1 * k1) + a[first] * k1 + a[second]
+        P = sp.csc_matrix((data, (out, widx)), shape=(stride * stride, nl1 * k1 * k1))
+    return SchurPattern(P=P)
 
 
 def crossproducts(
