@@ -30,6 +30,7 @@ from hierbayes.errors import (
 )
 from hierbayes.formula import parse_formula
 from hierbayes.model import Model, bayes, glmer, lmer
+from hierbayes.structures import corAR1, corCAR1, corCompSymm, varComb, varExp, varIdent, varPower
 
 # Heavier parts load on first use, so `import hierbayes` stays fast and never imports PyMC.
 _LAZY = {
@@ -50,6 +51,10 @@ _LAZY = {
     "emtrends": ("hierbayes.interpret", "emtrends"),
     "contrast": ("hierbayes.interpret", "contrast"),
     "interpret": ("hierbayes.interpret", None),
+    "Gamma": ("hierbayes.families", "gamma_family"),
+    "inverse_gaussian": ("hierbayes.families", "inverse_gaussian_family"),
+    "negative_binomial": ("hierbayes.families", "negative_binomial_family"),
+    "glmer_nb": ("hierbayes.model", "glmer_nb"),
 }
 
 
@@ -68,6 +73,7 @@ __all__ = [
     "DataError",
     "EstimationError",
     "FormulaError",
+    "Gamma",
     "HierbayesError",
     "HierbayesWarning",
     "Model",
@@ -81,19 +87,29 @@ __all__ = [
     "compare",
     "comparisons",
     "contrast",
+    "corAR1",
+    "corCAR1",
+    "corCompSymm",
     "datasets",
     "emmeans",
     "emtrends",
     "glmer",
     "glmerControl",
+    "glmer_nb",
     "interpret",
+    "inverse_gaussian",
     "lmer",
     "lmerControl",
     "load",
+    "negative_binomial",
     "parse_formula",
     "plots",
     "pooling",
     "predictions",
     "simulate",
     "slopes",
+    "varComb",
+    "varExp",
+    "varIdent",
+    "varPower",
 ]

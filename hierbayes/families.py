@@ -25,7 +25,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -78,6 +78,10 @@ class Link:
         """d mu / d eta."""
         raise NotImplementedError
 
+    def mu_eta_deriv(self, eta: np.ndarray) -> np.ndarray:
+        """d^2 mu / d eta^2 (the observed information of a non-canonical link needs it)."""
+        raise NotImplementedError
+
     def linkinv_r(self, eta: np.ndarray) -> np.ndarray:
         """g^{-1}(eta) as R's ``make.link`` computes it (clamped for logit, probit, cloglog and log)."""
         return self.inverse(eta)
@@ -104,6 +108,9 @@ class IdentityLink(Link):
     def mu_eta(self, eta):
         return np.ones_like(np.asarray(eta, dtype=float))
 
+    def mu_eta_deriv(self, eta):
+        return np.zeros_like(np.asarray(eta, dtype=float))
+
     def pt_inverse(self, eta):
         return eta
 
@@ -121,6 +128,9 @@ class LogLink(Link):
         return np.exp(np.asarray(eta, dtype=float))
 
     def mu_eta(self, eta):
+        return np.exp(np.asarray(eta, dtype=float))
+
+    def mu_eta_deriv(self, eta):
         return np.exp(np.asarray(eta, dtype=float))
 
     def linkinv_r(self, eta):
@@ -153,6 +163,10 @@ class LogitLink(Link):
         p = special.expit(np.asarray(eta, dtype=float))
         return p * (1.0 - p)
 
+    def mu_eta_deriv(self, eta):
+        p = special.expit(np.asarray(eta, dtype=float))
+        return p * (1.0 - p) * (1.0 - 2.0 * p)
+
     def linkinv_r(self, eta):
         return np.clip(special.expit(eta), EPS, 1.0 - EPS)
 
@@ -180,6 +194,10 @@ class ProbitLink(Link):
 
     def mu_eta(self, eta):
         return stats.norm.pdf(np.asarray(eta, dtype=float))
+
+    def mu_eta_deriv(self, eta):
+        eta = np.asarray(eta, dtype=float)
+        return -eta * stats.norm.pdf(eta)
 
     def linkinv_r(self, eta):
         return special.ndtr(np.clip(eta, -_PROBIT_THRESH, _PROBIT_THRESH))
@@ -210,6 +228,10 @@ class CloglogLink(Link):
         eta = np.asarray(eta, dtype=float)
         return np.exp(eta - np.exp(eta))
 
+    def mu_eta_deriv(self, eta):
+        eta = np.asarray(eta, dtype=float)
+        return np.exp(eta - np.exp(eta)) * (1.0 - np.exp(eta))
+
     def linkinv_r(self, eta):
         return np.clip(self.inverse(eta), EPS, 1.0 - EPS)
 
@@ -237,6 +259,10 @@ class InverseLink(Link):
         eta = np.asarray(eta, dtype=float)
         return -1.0 / (eta * eta)
 
+    def mu_eta_deriv(self, eta):
+        eta = np.asarray(eta, dtype=float)
+        return 2.0 / (eta * eta * eta)
+
     def pt_inverse(self, eta):
         return 1.0 / eta
 
@@ -256,14 +282,47 @@ class SqrtLink(Link):
     def mu_eta(self, eta):
         return 2.0 * np.asarray(eta, dtype=float)
 
+    def mu_eta_deriv(self, eta):
+        return np.full_like(np.asarray(eta, dtype=float), 2.0)
+
     def pt_inverse(self, eta):
         return eta**2
 
 
+@dataclass(frozen=True)
+class InverseSquareLink(Link):
+    """R's ``"1/mu^2"``, the canonical link of the inverse Gaussian family."""
+
+    name: str = "1/mu^2"
+    domain: ClassVar[str] = "positive"
+
+    def __call__(self, mu):
+        mu = np.asarray(mu, dtype=float)
+        return 1.0 / (mu * mu)
+
+    def inverse(self, eta):
+        with np.errstate(invalid="ignore", divide="ignore"):  # eta <= 0 has no mean: NaN, a step PIRLS halves
+            return 1.0 / np.sqrt(np.asarray(eta, dtype=float))
+
+    def mu_eta(self, eta):
+        with np.errstate(invalid="ignore", divide="ignore"):  # as inverse
+            return -0.5 * np.asarray(eta, dtype=float) ** -1.5
+
+    def mu_eta_deriv(self, eta):
+        with np.errstate(invalid="ignore", divide="ignore"):  # as inverse
+            return 0.75 * np.asarray(eta, dtype=float) ** -2.5
+
+    def pt_inverse(self, eta):
+        import pytensor.tensor as pt  # PyTensor only for the Bayesian model: import hierbayes stays light
+
+        return 1.0 / pt.sqrt(eta)
+
+
 LINKS: dict[str, Link] = {
     link.name: link
-    for link in (IdentityLink(), LogLink(), LogitLink(), ProbitLink(), CloglogLink(), InverseLink(), SqrtLink())
-}
+    for link in (IdentityLink(), LogLink(), LogitLink(), ProbitLink(), CloglogLink(), InverseLink(), SqrtLink(),
+                 InverseSquareLink())
+}  # fmt: skip
 
 
 # --- families ---------------------------------------------------------------------------------------------------
@@ -294,6 +353,18 @@ class Family:
         ``glmer`` fits check the Pearson ratio and warn when the data are overdispersed.
     mean_label
         emmeans' name of a mean on the response scale (``prob``, ``rate`` or ``response``).
+    ml_parameter
+        The family's own parameter that ``glmer`` estimates by maximum likelihood
+        beside theta and beta (``"theta"``: the negative binomial's size;
+        ``"dispersion"``: phi of the Gamma and inverse Gaussian families), or None.
+        A family object whose parameter has a value keeps it fixed.
+    observed_laplace
+        ``glmer``'s Laplace approximation uses the observed information at the
+        modes (the exact Laplace likelihood, as glmmTMB maximises it) rather
+        than lme4's expected information (its PIRLS weights).
+    r_link
+        R's default link when it differs from ``links[0]`` (``Gamma()``:
+        inverse); ``glmer`` uses it for a family named without a link.
     """
 
     link: Link
@@ -305,6 +376,9 @@ class Family:
     has_trials: ClassVar[bool] = False
     check_overdispersion: ClassVar[bool] = False
     mean_label: ClassVar[str] = "response"
+    ml_parameter: ClassVar[str | None] = None
+    observed_laplace: ClassVar[bool] = False
+    r_link: ClassVar[str | None] = None
 
     @property
     def is_gaussian(self) -> bool:
@@ -364,6 +438,36 @@ class Family:
     def simulate(self, mu: np.ndarray, trials: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A response drawn at the means ``mu`` (lme4's ``simulate``): successes out of ``trials``, or counts."""
         raise ModelError(f"the {self.name} family has no maximum-likelihood GLMM here")
+
+    # --- the family's own parameter (glmer.nb's theta, the Gamma dispersion) ----------------------
+    @property
+    def parameter(self) -> float | None:
+        """The value of :attr:`ml_parameter` (None: glmer estimates it; also None without one)."""
+        return None if self.ml_parameter is None else getattr(self, self.ml_parameter)
+
+    def with_parameter(self, value: float) -> Family:
+        """The same family with :attr:`ml_parameter` set to ``value``."""
+        if self.ml_parameter is None:
+            raise ModelError(f"the {self.name} family has no parameter of its own to set")
+        return replace(self, **{self.ml_parameter: float(value)})
+
+    def mode_weight_scale(self) -> float:
+        """Factor of the prior weights under which PIRLS' penalized deviance is -2 log p(y, u) (1 / phi)."""
+        return 1.0
+
+    def variance_deriv(self, mu: np.ndarray) -> np.ndarray:
+        """dV/dmu (for the observed information)."""
+        raise ModelError(f"the {self.name} family has no maximum-likelihood GLMM here")
+
+    def observed_weights(self, y: np.ndarray, mu: np.ndarray, eta: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        """-d^2 log p(y | eta) / d eta^2 per row for prior weights ``wt`` (already divided by phi).
+
+        ``wt (mu_eta^2 / V - (y - mu) d(mu_eta / V)/d eta)``: the working
+        weight less a term that vanishes for canonical links and in expectation.
+        """
+        me, me2 = self.link.mu_eta(eta), self.link.mu_eta_deriv(eta)
+        v, dv = self.variance(mu), self.variance_deriv(mu)
+        return wt * (me * me / v - (y - mu) * (me2 * v - me * me * dv) / (v * v))
 
     # --- Bayesian ---------------------------------------------------------------------------------
     def pymc_likelihood(self, eta, y: np.ndarray, trials: np.ndarray | None, params: dict, dims: str):
@@ -591,13 +695,64 @@ class Poisson(Family):
 
 @dataclass(frozen=True)
 class NegativeBinomial(Family):
+    """Negative binomial counts, variance ``mu + mu^2 / theta`` (MASS's ``negative.binomial(theta)``).
+
+    ``glmer`` estimates theta by maximum likelihood (lme4's ``glmer.nb``)
+    unless the object fixes it; the Bayesian model's ``alpha`` is theta.
+    """
+
     link: Link = LINKS["log"]
+    theta: float | None = None
     name: ClassVar[str] = "negative_binomial"
     links: ClassVar[tuple[str, ...]] = ("log", "identity", "sqrt")
     aux: ClassVar[tuple[str, ...]] = ("alpha",)
+    ml: ClassVar[bool] = True
+    ml_parameter: ClassVar[str | None] = "theta"
+
+    def __post_init__(self) -> None:
+        _check_positive(self.theta, "negative_binomial theta")
+
+    @property
+    def r_name(self) -> str:
+        return "Negative Binomial" if self.theta is None else f"Negative Binomial({self.theta:.4g})"
 
     def _invalid(self, y, trials):
         return _count_invalid(y)
+
+    def _theta(self) -> float:
+        if self.theta is None:
+            raise ModelError("the negative binomial's theta is not set (glmer estimates it; see hb.glmer_nb)")
+        return self.theta
+
+    def variance(self, mu):
+        return mu + mu * mu / self._theta()
+
+    def variance_deriv(self, mu):
+        return 1.0 + 2.0 * mu / self._theta()
+
+    def dev_resids(self, y, mu, wt):
+        th = self._theta()
+        with np.errstate(invalid="ignore", divide="ignore"):  # an overflowed mu: NaN, a step PIRLS halves
+            return 2.0 * wt * (special.xlogy(y, np.maximum(y, 1.0) / mu) - (y + th) * np.log((y + th) / (mu + th)))
+
+    def aic_setup(self, y, wt, n):
+        th = self.theta
+        if th is None:
+            return None
+        return special.gammaln(th + y) - special.gammaln(th) - special.gammaln(y + 1.0) + th * np.log(th)
+
+    def loglik_terms(self, mu, y, wt, setup):
+        th = self._theta()
+        const = self.aic_setup(y, wt, None) if setup is None else setup
+        with np.errstate(invalid="ignore", divide="ignore"):  # as dev_resids
+            return wt * (const + special.xlogy(y, mu) - (th + y) * np.log(th + mu))
+
+    def mustart(self, y, wt):
+        return y + (y == 0) / 6.0
+
+    def simulate(self, mu, trials, rng):
+        th = self._theta()
+        return rng.negative_binomial(th, th / (th + mu)).astype(float)
 
     def pymc_likelihood(self, eta, y, trials, params, dims):
         return _pymc().NegativeBinomial("y", mu=self.link.pt_inverse(eta), alpha=params["alpha"], observed=y,
@@ -612,15 +767,83 @@ class NegativeBinomial(Family):
         return rng.poisson(rng.gamma(a, self.link.inverse(eta) / a)).astype(float)
 
 
+def _check_positive(value: float | None, what: str) -> None:
+    if value is None:
+        return
+    try:
+        ok = bool(np.isfinite(value) and value > 0)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ModelError(f"{what} must be a positive number, not {value!r}")
+
+
 @dataclass(frozen=True)
-class Gamma(Family):
+class _Dispersion(Family):
+    """An exponential-dispersion family with dispersion phi (variance ``phi V(mu)``), fitted by glmer.
+
+    glmer maximises the Laplace approximation to the likelihood with phi as
+    a parameter and the observed information at the modes (glmmTMB's fit):
+    lme4 1.1-31 does not (see docs/families.md). ``sigma`` is ``sqrt(phi)``.
+    """
+
     link: Link = LINKS["log"]
+    dispersion: float | None = None
+    ml: ClassVar[bool] = True
+    ml_parameter: ClassVar[str | None] = "dispersion"
+    observed_laplace: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        _check_positive(self.dispersion, f"the {self.name} dispersion")
+
+    def _invalid(self, y, trials):
+        return ~(y > 0), "positive"
+
+    def _phi(self) -> float:
+        if self.dispersion is None:
+            raise ModelError(f"the {self.name} dispersion is not set (glmer estimates it)")
+        return self.dispersion
+
+    def mode_weight_scale(self) -> float:
+        return 1.0 / self._phi()
+
+    def mustart(self, y, wt):
+        return np.asarray(y, dtype=float).copy()
+
+
+@dataclass(frozen=True)
+class Gamma(_Dispersion):
+    """Gamma responses: variance ``phi mu^2`` (shape ``1 / phi``; ``sigma = sqrt(phi)`` is the CV)."""
+
     name: ClassVar[str] = "gamma"
     links: ClassVar[tuple[str, ...]] = ("log", "inverse", "identity")
     aux: ClassVar[tuple[str, ...]] = ("shape",)
+    r_link: ClassVar[str | None] = "inverse"
 
-    def _invalid(self, y, trials):
-        return y <= 0, "positive"
+    @property
+    def r_name(self) -> str:
+        return "Gamma"
+
+    def variance(self, mu):
+        return mu * mu
+
+    def variance_deriv(self, mu):
+        return 2.0 * mu
+
+    def dev_resids(self, y, mu, wt):
+        with np.errstate(invalid="ignore", divide="ignore"):  # mu <= 0 (identity/inverse links): NaN, halved
+            return -2.0 * wt * (np.log(y / mu) - (y - mu) / mu)
+
+    def loglik_terms(self, mu, y, wt, setup):
+        shape = wt / self._phi()
+        with np.errstate(invalid="ignore", divide="ignore"):  # as dev_resids
+            r = y / mu
+            ll = special.xlogy(shape, shape * r) - shape * r - np.log(y) - special.gammaln(shape)
+        return np.where(wt > 0, ll, 0.0)
+
+    def simulate(self, mu, trials, rng):
+        phi = self._phi()
+        return rng.gamma(1.0 / phi, mu * phi)
 
     def pymc_likelihood(self, eta, y, trials, params, dims):
         mu = self.link.pt_inverse(eta)
@@ -631,6 +854,38 @@ class Gamma(Family):
 
     def rvs(self, eta, params, trials, rng):
         return rng.gamma(params["shape"], self.link.inverse(eta) / params["shape"])
+
+
+@dataclass(frozen=True)
+class InverseGaussian(_Dispersion):
+    """Inverse Gaussian responses: variance ``phi mu^3`` (R's ``inverse.gaussian``; lambda = 1 / phi)."""
+
+    link: Link = LINKS["1/mu^2"]
+    name: ClassVar[str] = "inverse_gaussian"
+    links: ClassVar[tuple[str, ...]] = ("1/mu^2", "log", "inverse", "identity")
+
+    @property
+    def r_name(self) -> str:
+        return "inverse.gaussian"
+
+    def variance(self, mu):
+        return mu * mu * mu
+
+    def variance_deriv(self, mu):
+        return 3.0 * mu * mu
+
+    def dev_resids(self, y, mu, wt):
+        with np.errstate(invalid="ignore", divide="ignore"):  # as Gamma's
+            return wt * (y - mu) ** 2 / (y * mu * mu)
+
+    def loglik_terms(self, mu, y, wt, setup):
+        phi = self._phi() / np.where(wt > 0, wt, 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):  # as dev_resids
+            ll = -0.5 * (np.log(2 * np.pi * phi) + 3.0 * np.log(y)) - (y - mu) ** 2 / (2.0 * phi * y * mu * mu)
+        return np.where(wt > 0, ll, 0.0)
+
+    def simulate(self, mu, trials, rng):
+        return rng.wald(mu, 1.0 / self._phi())
 
 
 @dataclass(frozen=True)
@@ -683,30 +938,234 @@ class ZeroInflatedPoisson(Family):
         return params["psi"] * self.link.inverse(eta)
 
 
+def _mix_zero(y: np.ndarray, log_p0: np.ndarray, log_q: np.ndarray, logp: np.ndarray) -> np.ndarray:
+    """Zero inflation: ``log((1 - psi) + psi p(0))`` at zeros, ``log psi + log p(y)`` elsewhere (log_q = log psi)."""
+    return np.where(y == 0, np.logaddexp(log_p0, log_q + logp), log_q + logp)
+
+
+def _truncated_counts(dist, mu_shape: tuple, p0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draws of a count distribution given y > 0 (inverse CDF from above P(0))."""
+    u = p0 + (1.0 - p0) * rng.random(mu_shape)
+    return np.maximum(dist.ppf(np.minimum(u, 1.0 - 1e-16)), 1.0)
+
+
+@dataclass(frozen=True)
+class ZeroInflatedNegativeBinomial(Family):
+    """With probability ``1 - psi`` a structural zero, else NB(mu, alpha) (PyMC's and bambi's parametrisation)."""
+
+    link: Link = LINKS["log"]
+    name: ClassVar[str] = "zero_inflated_negative_binomial"
+    links: ClassVar[tuple[str, ...]] = ("log", "identity", "sqrt")
+    aux: ClassVar[tuple[str, ...]] = ("psi", "alpha")
+
+    def _invalid(self, y, trials):
+        return _count_invalid(y)
+
+    def pymc_likelihood(self, eta, y, trials, params, dims):
+        return _pymc().ZeroInflatedNegativeBinomial("y", psi=params["psi"], mu=self.link.pt_inverse(eta),
+                                                    alpha=params["alpha"], observed=y, dims=dims)  # fmt: skip
+
+    def logpdf(self, y, eta, params, trials):
+        a, psi = params["alpha"], params["psi"]
+        mu = self.link.inverse(eta)
+        return _mix_zero(y, np.log1p(-psi), np.log(psi), stats.nbinom.logpmf(y, a, a / (a + mu)))
+
+    def rvs(self, eta, params, trials, rng):
+        a, mu = params["alpha"], self.link.inverse(eta)
+        counts = rng.poisson(rng.gamma(a, mu / a))
+        return np.where(rng.random(mu.shape) < params["psi"], counts, 0).astype(float)
+
+    def response_mean(self, eta, params):
+        return params["psi"] * self.link.inverse(eta)
+
+
+@dataclass(frozen=True)
+class ZeroInflatedBinomial(Binomial):
+    """With probability ``1 - psi`` zero successes, else Binomial(n, p) (PyMC's ``ZeroInflatedBinomial``)."""
+
+    name: ClassVar[str] = "zero_inflated_binomial"
+    aux: ClassVar[tuple[str, ...]] = ("psi",)
+    ml: ClassVar[bool] = False
+
+    def pymc_likelihood(self, eta, y, trials, params, dims):
+        return _pymc().ZeroInflatedBinomial("y", psi=params["psi"], n=trials.astype("int64"),
+                                            p=self.link.pt_inverse(eta), observed=y, dims=dims)  # fmt: skip
+
+    def logpdf(self, y, eta, params, trials):
+        psi = params["psi"]
+        return _mix_zero(y, np.log1p(-psi), np.log(psi), super().logpdf(y, eta, params, trials))
+
+    def rvs(self, eta, params, trials, rng):
+        draws = super().rvs(eta, params, trials, rng)
+        return np.where(rng.random(draws.shape) < params["psi"], draws, 0.0)
+
+    def response_mean(self, eta, params):
+        return params["psi"] * self.link.inverse(eta)
+
+
+@dataclass(frozen=True)
+class HurdlePoisson(Family):
+    """Zero with probability ``1 - psi``; else a zero-truncated Poisson(mu) (PyMC's ``HurdlePoisson``)."""
+
+    link: Link = LINKS["log"]
+    name: ClassVar[str] = "hurdle_poisson"
+    links: ClassVar[tuple[str, ...]] = ("log",)
+    aux: ClassVar[tuple[str, ...]] = ("psi",)
+
+    def _invalid(self, y, trials):
+        return _count_invalid(y)
+
+    def pymc_likelihood(self, eta, y, trials, params, dims):
+        return _pymc().HurdlePoisson("y", psi=params["psi"], mu=self.link.pt_inverse(eta), observed=y, dims=dims)
+
+    def logpdf(self, y, eta, params, trials):
+        psi, mu = params["psi"], self.link.inverse(eta)
+        positive = np.log(psi) + stats.poisson.logpmf(y, mu) - np.log(-np.expm1(-mu))
+        return np.where(y == 0, np.log1p(-psi) + 0.0 * mu, positive)
+
+    def rvs(self, eta, params, trials, rng):
+        mu = self.link.inverse(eta)
+        pos = _truncated_counts(stats.poisson(mu), mu.shape, np.exp(-mu), rng)
+        return np.where(rng.random(mu.shape) < params["psi"], pos, 0.0)
+
+    def response_mean(self, eta, params):
+        mu = self.link.inverse(eta)
+        return params["psi"] * mu / -np.expm1(-mu)
+
+
+@dataclass(frozen=True)
+class HurdleNegativeBinomial(Family):
+    """Zero with probability ``1 - psi``; else a zero-truncated NB(mu, alpha) (PyMC's ``HurdleNegativeBinomial``)."""
+
+    link: Link = LINKS["log"]
+    name: ClassVar[str] = "hurdle_negative_binomial"
+    links: ClassVar[tuple[str, ...]] = ("log",)
+    aux: ClassVar[tuple[str, ...]] = ("psi", "alpha")
+
+    def _invalid(self, y, trials):
+        return _count_invalid(y)
+
+    def pymc_likelihood(self, eta, y, trials, params, dims):
+        return _pymc().HurdleNegativeBinomial("y", psi=params["psi"], mu=self.link.pt_inverse(eta),
+                                              alpha=params["alpha"], observed=y, dims=dims)  # fmt: skip
+
+    @staticmethod
+    def _log_p0(mu, a):
+        return a * (np.log(a) - np.log(a + mu))
+
+    def logpdf(self, y, eta, params, trials):
+        psi, a, mu = params["psi"], params["alpha"], self.link.inverse(eta)
+        lp0 = self._log_p0(mu, a)
+        positive = np.log(psi) + stats.nbinom.logpmf(y, a, a / (a + mu)) - np.log(-np.expm1(lp0))
+        return np.where(y == 0, np.log1p(-psi) + 0.0 * mu, positive)
+
+    def rvs(self, eta, params, trials, rng):
+        a, mu = params["alpha"], self.link.inverse(eta)
+        a = np.broadcast_to(a, mu.shape)
+        pos = _truncated_counts(stats.nbinom(a, a / (a + mu)), mu.shape, np.exp(self._log_p0(mu, a)), rng)
+        return np.where(rng.random(mu.shape) < params["psi"], pos, 0.0)
+
+    def response_mean(self, eta, params):
+        a, mu = params["alpha"], self.link.inverse(eta)
+        return params["psi"] * mu / -np.expm1(self._log_p0(mu, a))
+
+
 FAMILIES: dict[str, type[Family]] = {
     f.name: f
-    for f in (Gaussian, StudentT, Bernoulli, Binomial, Poisson, NegativeBinomial, Gamma, Beta, ZeroInflatedPoisson)
+    for f in (
+        Gaussian,
+        StudentT,
+        Bernoulli,
+        Binomial,
+        Poisson,
+        NegativeBinomial,
+        Gamma,
+        InverseGaussian,
+        Beta,
+        ZeroInflatedPoisson,
+        ZeroInflatedNegativeBinomial,
+        ZeroInflatedBinomial,
+        HurdlePoisson,
+        HurdleNegativeBinomial,
+    )
 }
 _ALIASES = {"normal": "gaussian", "t": "student_t", "studentt": "student_t", "negbinomial": "negative_binomial",
-            "negbin": "negative_binomial", "zip": "zero_inflated_poisson", "logistic": "bernoulli"}  # fmt: skip
+            "negbin": "negative_binomial", "zip": "zero_inflated_poisson", "logistic": "bernoulli",
+            "zinb": "zero_inflated_negative_binomial",
+            "negative.binomial": "negative_binomial", "nbinom2": "negative_binomial",
+            "inverse.gaussian": "inverse_gaussian", "inversegaussian": "inverse_gaussian"}  # fmt: skip
 
 
-def get_family(family: str | Family = "gaussian", link: str | None = None) -> Family:
+def get_family(family: str | Family = "gaussian", link: str | None = None, r_default: bool = False) -> Family:
     """Look up a family by name, with its default or a chosen link.
+
+    R's spellings are accepted (``"Gamma"``, ``"inverse.gaussian"``,
+    ``"negative.binomial"``). With ``r_default`` a family named without a link
+    takes R's default link (``Gamma``: inverse; ``inverse.gaussian``:
+    ``1/mu^2``), as ``glmer(family = Gamma)`` does. A family object keeps its
+    parameter (a fixed negative-binomial theta) when given another link.
 
     Examples
     --------
     >>> get_family("binomial", "probit").link.name
     'probit'
+    >>> get_family("Gamma", r_default=True).link.name
+    'inverse'
     """
     if isinstance(family, Family):
-        return family if link is None else get_family(family.name, link)
-    key = str(family).lower().replace("-", "_").replace(" ", "_")
+        if link is None:
+            return family
+        _check_link(type(family), family.name, link)
+        return replace(family, link=LINKS[link])
+    if not isinstance(family, str):
+        raise ModelError(f"family must be a family name or a family object, not {family!r}")
+    key = family.lower().replace("-", "_").replace(" ", "_")
     key = _ALIASES.get(key, key)
     if key not in FAMILIES:
         raise ModelError(f"unknown family '{family}'; choose one of {', '.join(FAMILIES)}")
     cls = FAMILIES[key]
-    link = link or cls.links[0]
-    if link not in cls.links:
-        raise ModelError(f"the {key} family takes the links {', '.join(cls.links)}, not '{link}'")
+    link = link or (cls.r_link if r_default and cls.r_link else cls.links[0])
+    _check_link(cls, key, link)
     return cls(LINKS[link])
+
+
+def _check_link(cls: type[Family], name: str, link: str) -> None:
+    if link not in cls.links:
+        raise ModelError(f"the {name} family takes the links {', '.join(cls.links)}, not '{link}'")
+
+
+# --- R's family constructors -------------------------------------------------------------------------------------
+
+
+def gamma_family(link: str = "inverse") -> Gamma:
+    """R's ``Gamma(link = "inverse")``: ``hb.Gamma(link="log")``; glmer estimates the dispersion.
+
+    Examples
+    --------
+    >>> gamma_family("log")
+    Gamma(link=LogLink(name='log'), dispersion=None)
+    """
+    return get_family("gamma", link)  # type: ignore[return-value]
+
+
+def inverse_gaussian_family(link: str = "1/mu^2") -> InverseGaussian:
+    """R's ``inverse.gaussian(link = "1/mu^2")``: ``hb.inverse_gaussian(link="log")``.
+
+    Examples
+    --------
+    >>> inverse_gaussian_family().link.name
+    '1/mu^2'
+    """
+    return get_family("inverse_gaussian", link)  # type: ignore[return-value]
+
+
+def negative_binomial_family(theta: float | None = None, link: str = "log") -> NegativeBinomial:
+    """MASS's ``negative.binomial(theta, link = "log")``: theta fixed; None lets glmer estimate it.
+
+    Examples
+    --------
+    >>> negative_binomial_family(2.5).variance(np.array([2.0]))
+    array([3.6])
+    """
+    _check_link(NegativeBinomial, "negative_binomial", link)
+    return NegativeBinomial(LINKS[link], theta)

@@ -47,6 +47,7 @@ from hierbayes.errors import FileError
 from hierbayes.fits import GlmerFit, LmerFit, PosteriorFit
 from hierbayes.fits.save import FORMAT, GROUP, save
 from hierbayes.model import Model
+from hierbayes.sources.stream import restore_design
 
 __all__ = ["FORMAT", "READS", "load", "save"]
 
@@ -81,10 +82,18 @@ def load(path: str | Path):
     weights = ds.attrs["weights"] or (ds["weights_array"].values if "weights_array" in ds else None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the warnings were given when the model was first built
-        model = Model(
-            ds.attrs["formula"], data, family=ds.attrs["family"], link=ds.attrs["link"],
-            priors=decode(loads(str(ds["priors_json"].values)), ds), na_action=ds.attrs["na_action"], weights=weights,
-        )  # fmt: skip
+        if "streamed_json" in ds:  # a fit from data read in pieces: its cross-products and prototype rows
+            record = decode(loads(str(ds["streamed_json"].values)), ds)
+            design = restore_design(ds.attrs["formula"], data, record)
+            priors = decode(loads(str(ds["priors_json"].values)), ds)
+            model = Model.of_design(design, family=ds.attrs["family"], link=ds.attrs["link"], priors=priors,
+                                    na_action=ds.attrs["na_action"])  # fmt: skip
+        else:
+            model = Model(
+                ds.attrs["formula"], data, family=ds.attrs["family"], link=ds.attrs["link"],
+                priors=decode(loads(str(ds["priors_json"].values)), ds), na_action=ds.attrs["na_action"],
+                weights=weights,
+            )  # fmt: skip
     content = decode(loads(str(ds["content_json"].values)), ds)
     kind = ds.attrs["fit_class"]
     if kind == "LmerFit":

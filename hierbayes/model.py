@@ -41,10 +41,21 @@ from hierbayes.errors import (
 from hierbayes.families import Family, get_family
 from hierbayes.fits import GlmerFit, LmerFit, PosteriorFit
 from hierbayes.formula import ParsedFormula
-from hierbayes.glmm import check_nagq, deviance_function, estimate_glmm
+from hierbayes.glmm import (
+    FamilyParDeviance,
+    check_nagq,
+    deviance_function,
+    estimate_family_par_glmm,
+    estimate_glmm,
+    glm_response,
+)
 from hierbayes.optim import as_control, with_optimizer
 from hierbayes.query import select_rows
 from hierbayes.reml import LmmObjective, fit_lmm
+from hierbayes.reml.fit import start_theta
+from hierbayes.reml.structured import StructuredObjective, fit_structured
+from hierbayes.sources import is_source, open_source, streamed_design
+from hierbayes.structures import Correlation, ResidualStructure, Variance, bind_structure
 
 METHODS = ("reml", "ml", "bayes")
 #: Keyword options of each engine (besides ``method`` and ``REML``/``reml``).
@@ -116,10 +127,22 @@ class Model:
         subset: Any = None,
         control: Any = None,
         offset: str | np.ndarray | None = None,
+        correlation: Correlation | None = None,
+        variance: Variance | None = None,
     ):
         self.family = get_family(family, link)
         self.na_action = na_action  # checked by the model frame (lme4's and hierbayes' names, see NA_ACTIONS)
         self.control = control
+        if is_source(data):  # a Parquet path, an Arrow dataset, a polars or Dask frame: read in pieces
+            _check_streamed(self.family, weights, offset, subset, na_action)
+            if correlation is not None or variance is not None:
+                raise ModelError("a residual structure (correlation=, variance=) needs the rows in a pandas DataFrame, "
+                                 "not data read in pieces")  # fmt: skip
+            self.correlation, self.variance, self.structure = None, None, None
+            self.data, self.subset, self.weights, self.offset = data, None, None, None
+            self.priors = check_priors_argument(priors)
+            self.design = streamed_design(formula, open_source(data), na_action)
+            return
         data, (weights, offset) = _subset(data, subset, (weights, offset))
         self.data = data
         self.subset = subset
@@ -128,6 +151,21 @@ class Model:
         self.offset = offset
         self.design: Design = _build(formula, data, na_action, weights, control, self.family, offset)
         self.family.validate(self.design.y, self.design.trials, self.design.response_name)
+        self.correlation, self.variance = correlation, variance
+        self.structure: ResidualStructure | None = _bind_structure(self, correlation, variance)
+
+    @classmethod
+    def of_design(cls, design: Design, family: str | Family = "gaussian", link: str | None = None,
+                  priors: dict[str, Any] | None = None, na_action: str = "omit") -> Model:  # fmt: skip
+        """A model of a design already built from data read in pieces (``hb.load`` of such a fit)."""
+        model = cls.__new__(cls)
+        model.family = get_family(family, link)
+        model.na_action, model.control, model.subset, model.weights, model.offset = na_action, None, None, None, None
+        model.data = None
+        model.priors = check_priors_argument(priors)
+        model.design = design
+        model.correlation, model.variance, model.structure = None, None, None
+        return model
 
     @property
     def formula(self) -> str:
@@ -213,13 +251,25 @@ class Model:
         """
         return Model(self.formula if formula is None else formula, self.data, family=self.family, priors=self.priors,
                      na_action=self.na_action, weights=self.weights, control=self.control,
-                     offset=self.offset)  # fmt: skip
+                     offset=self.offset, correlation=self.correlation, variance=self.variance)  # fmt: skip
 
     def _fit_lmm(self, reml: bool, start: Any = None, optimizer: Any = "default", control: Any = None,
                  verbose: int = 0, devFunOnly: bool = False):  # fmt: skip
-        control = as_control(control if control is not None else self.control, "lmer")
+        given_control = control if control is not None else self.control
+        control = as_control(given_control, "lmer")
         _check_rank(self.design, control)
         check_lmm_levels(self.design)
+        if self.structure is not None:
+            if _flag(devFunOnly, "devFunOnly"):
+                return StructuredObjective(self.design, self.structure, reml)
+            if optimizer != "default" or given_control is not None:
+                raise ArgumentError(
+                    "optimizer= and control= are not used with a residual structure (its fit runs BOBYQA tightly, "
+                    "then Newton steps); leave them out"
+                )
+            start = start_theta(self.design, start) if start is not None else None
+            est = fit_structured(self.design, self.structure, reml=reml, start=start, verbose=_verbosity(verbose))
+            return LmerFit(self, est)
         if _flag(devFunOnly, "devFunOnly"):
             return LmmObjective(self.design, reml)
         est = fit_lmm(self.design, reml=reml, start=start, optimizer=optimizer, control=control,
@@ -235,13 +285,16 @@ class Model:
         if optimizer != "default":
             control = with_optimizer(control, optimizer)
         if devFunOnly:
+            if self.family.ml_parameter is not None:  # a function of c(theta, beta, log(par)) (par fixed: without)
+                return FamilyParDeviance(self.design, glm_response(self.design, self.family), self.family)
             return deviance_function(self.design, self.family, nAGQ)
+        estimate = estimate_family_par_glmm if self.family.ml_parameter is not None else estimate_glmm
         with single_thread_blas():
-            est = estimate_glmm(self.design, self.family, nAGQ=nAGQ, start=start, control=control, verbose=verbose)
+            est = estimate(self.design, self.family, nAGQ=nAGQ, start=start, control=control, verbose=verbose)
         return GlmerFit(self, est)
 
     def _fit_bayes(self, warn: bool = True, **options: Any):
-        post = sample_posterior(self.design, self.family, self.priors, **options)
+        post = sample_posterior(self.design, self.family, self.priors, structure=self.structure, **options)
         return PosteriorFit(self, post.idata, post.info, post.priors, warn=warn)
 
     def __repr__(self) -> str:
@@ -263,6 +316,8 @@ def lmer(
     na_action: str = "omit",
     optimizer: Any = "default",
     devFunOnly: bool = False,
+    correlation: Correlation | None = None,
+    variance: Variance | None = None,
     **unknown: Any,
 ):
     """Fit a linear mixed model by REML (default) or ML, like ``lme4::lmer``.
@@ -296,6 +351,13 @@ def lmer(
         a shortcut for ``control={"optimizer": ...}``.
     devFunOnly
         Return the criterion as a function of theta instead of fitting.
+    correlation
+        A residual correlation structure within groups, nlme's ``correlation=``:
+        ``hb.corAR1("~ 1 | g")``, ``hb.corCAR1("~ t | g")``, ``hb.corCompSymm("~ 1 | g")``.
+    variance
+        A residual variance function, nlme's ``weights=``: ``hb.varIdent("~ 1 | s")``,
+        ``hb.varPower()``, ``hb.varPower("~ x")``, ``hb.varExp("~ x")``, ``hb.varComb(...)``.
+        With either, the fit is nlme's ``lme`` (``fit.residual_params`` holds their estimates).
 
     Returns
     -------
@@ -311,7 +373,8 @@ def lmer(
     'ml'
     """
     _check_unknown(unknown, "hb.lmer", _LMER_NAMES)
-    model = Model(formula, data, na_action=na_action, weights=weights, subset=subset, control=control, offset=offset)
+    model = Model(formula, data, na_action=na_action, weights=weights, subset=subset, control=control, offset=offset,
+                  correlation=correlation, variance=variance)  # fmt: skip
     if REML is None and reml is None:
         REML = True
     return model.fit(REML=REML, reml=reml, start=start, optimizer=optimizer, control=control, verbose=verbose,
@@ -346,7 +409,16 @@ def glmer(
     data
         A pandas DataFrame (never modified).
     family, link
-        ``"binomial"``, ``"bernoulli"`` or ``"poisson"``, and a link. As in lme4,
+        ``"binomial"``, ``"bernoulli"``, ``"poisson"``, ``"Gamma"``,
+        ``"inverse_gaussian"`` or ``"negative_binomial"`` (R's spellings too:
+        ``"inverse.gaussian"``, ``"negative.binomial"``; or ``hb.Gamma(link)``,
+        ``hb.inverse_gaussian(link)``, ``hb.negative_binomial(theta)`` with a
+        fixed theta), and a link (R's default when None: ``Gamma``'s is
+        ``"inverse"``). The negative binomial's theta (``fit.nb_theta``, as
+        ``glmer.nb``) and the Gamma/inverse Gaussian dispersion (``fit.sigma``
+        = sqrt(phi)) are estimated by maximum likelihood; for these two
+        families the fit maximises the Laplace likelihood (glmmTMB's fit, not
+        lme4 1.1-31's: docs/families.md). As in lme4,
         ``family="gaussian"`` (identity link) fits the linear mixed model by
         REML with a warning (call :func:`lmer` instead).
     nAGQ
@@ -378,7 +450,7 @@ def glmer(
     184.05
     """
     _check_unknown(unknown, "hb.glmer", _GLMER_NAMES)
-    fam = get_family(family, link)
+    fam = get_family(family, link, r_default=True)
     if fam.is_gaussian:  # lme4's shortcut (its message), then lme4's lmer call: REML by default
         warn(
             "calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is deprecated; "
@@ -395,6 +467,24 @@ def glmer(
                      devFunOnly=devFunOnly)  # fmt: skip
 
 
+def glmer_nb(formula: str, data: pd.DataFrame, link: str = "log", **options: Any):
+    """A negative-binomial GLMM with theta by maximum likelihood, like ``lme4::glmer.nb``.
+
+    ``hb.glmer(formula, data, family="negative_binomial", link=link, **options)``;
+    theta is ``fit.nb_theta`` (lme4's ``getME(fit, "glmer.nb.theta")``).
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> fit = hb.glmer_nb("TICKS ~ YEAR + (1 | LOCATION)", hb.datasets.load("grouseticks"))
+    >>> round(fit.nb_theta, 3)
+    2.049
+    """
+    if "family" in options:
+        raise ArgumentError("hb.glmer_nb fits the negative binomial family; call hb.glmer for another family")
+    return glmer(formula, data, family="negative_binomial", link=link, **options)
+
+
 def bayes(
     formula: str,
     data: pd.DataFrame,
@@ -406,13 +496,17 @@ def bayes(
     weights: str | np.ndarray | None = None,
     offset: str | np.ndarray | None = None,
     na_action: str = "omit",
+    correlation: Correlation | None = None,
+    variance: Variance | None = None,
     **options: Any,
 ):
     """Fit a mixed model by Bayesian inference with PyMC (partial pooling).
 
     Shortcut for ``Model(formula, data, family, link, priors, ...).fit("bayes", **options)``;
     ``options`` are :func:`hierbayes.bayesian.sample_posterior`'s (``draws``, ``tune``,
-    ``chains``, ``random_seed``, ...) and ``pymc.sample``'s.
+    ``chains``, ``random_seed``, ...) and ``pymc.sample``'s. ``correlation`` and ``variance``
+    are residual structures as in :func:`lmer` (gaussian family; the random effects are then
+    sampled, and their parameters are in ``fit.residual_params``).
 
     Examples
     --------
@@ -423,7 +517,7 @@ def bayes(
     """
     _check_bayes_options(options)
     model = Model(formula, data, family=family, link=link, priors=priors, na_action=na_action, weights=weights,
-                  subset=subset, offset=offset)  # fmt: skip
+                  subset=subset, offset=offset, correlation=correlation, variance=variance)  # fmt: skip
     return model.fit("bayes", **options)
 
 
@@ -433,6 +527,11 @@ _GLMER_NAMES = [n for n in inspect.signature(glmer).parameters if n != "unknown"
 
 def _check_unknown(unknown: dict, where: str, valid: list[str]) -> None:
     hint = None
+    if where == "hb.glmer" and set(unknown) & {"correlation", "variance"}:
+        raise ModelError(
+            f"{', '.join(sorted(set(unknown) & {'correlation', 'variance'}))} (a residual structure) is defined for "
+            "gaussian models only: hb.glmer does not take one; fit a gaussian model with hb.lmer or hb.bayes"
+        )
     if where == "hb.lmer" and set(unknown) & {"family", "link"}:
         hint = "hb.lmer fits gaussian models; for another family call hb.glmer(..., family=...)"
     check_unknown(unknown, where, valid, hint)
@@ -492,6 +591,24 @@ def _subset(data: Any, subset: Any, per_row: tuple) -> tuple[pd.DataFrame, tuple
     return df.loc[mask], tuple(out)
 
 
+def _check_streamed(family: Family, weights, offset, subset, na_action) -> None:
+    """What a model of data read in pieces (hierbayes.sources) does not take, as errors that say what to do."""
+    if not family.is_gaussian:
+        raise ModelError(
+            f"a {family.name} model needs a pandas DataFrame: fits from data read in pieces (Parquet, Arrow, polars, "
+            "Dask) are linear mixed models (gaussian family); GLMMs need a pass over the rows per PIRLS iteration, "
+            "not supported yet"
+        )
+    for name, value in (("weights", weights), ("offset", offset), ("subset", subset)):
+        if value is not None:
+            raise ArgumentError(f"{name}= is not supported for data read in pieces (Parquet, Arrow, polars, Dask); "
+                                f"filter or transform the data first (e.g. a pyarrow.dataset filter or a Dask "
+                                f"expression), or fit a pandas DataFrame")  # fmt: skip
+    if na_action in ("exclude", "na.exclude"):
+        raise ArgumentError("na_action='exclude' pads per-row results, which a fit from data read in pieces does not "
+                            "keep; use na_action='omit'")  # fmt: skip
+
+
 def _build(formula, data, na_action: str, weights, control, family: Family, offset=None) -> Design:
     """The design, with lme4's design-time control checks (``check.rankX``, ``check.scaleX``) applied."""
     # a factor response is 0/1 for the binomial families (R's binomial()$initialize)
@@ -512,6 +629,21 @@ def _build(formula, data, na_action: str, weights, control, family: Family, offs
                 raise EstimationError(f"{w.message} (check.scaleX = 'stop')")
         warn(str(w.message), w.category)
     return design
+
+
+def _bind_structure(model: Model, correlation, variance) -> ResidualStructure | None:
+    """The residual structure on the model's rows (None without one); only gaussian models take one."""
+    if correlation is None and variance is None:
+        return None
+    if not model.family.is_gaussian:
+        given = ", ".join(n for n, v in (("correlation", correlation), ("variance", variance)) if v is not None)
+        raise ModelError(
+            f"{given} (a residual structure) is defined for gaussian models only, not for the "
+            f"{model.family.name} family: fit it with hb.lmer or a gaussian hb.bayes"
+        )
+    kept = model.design.frame.kept
+    rows = model.data if kept is None else model.data.iloc[np.flatnonzero(kept)]
+    return bind_structure(correlation, variance, rows, model.design.blocks)
 
 
 def _check_rank(design: Design, control) -> None:

@@ -32,11 +32,15 @@ def test_links_equal_r_make_link(name):
 def test_inverse_is_the_inverse_and_mu_eta_its_derivative(name):
     link = LINKS[name]
     positive = np.array([0.3, 1.0, 4.0])
-    eta = {"inverse": positive, "sqrt": positive, "cloglog": np.linspace(-3, 1.5, 7)}.get(name, np.linspace(-3, 3, 7))
+    eta = {"inverse": positive, "sqrt": positive, "1/mu^2": positive, "cloglog": np.linspace(-3, 1.5, 7)}.get(
+        name, np.linspace(-3, 3, 7)
+    )
     np.testing.assert_allclose(link(link.inverse(eta)), eta, rtol=1e-12, atol=1e-12)
     h = 1e-6
     fd = (link.inverse(eta + h) - link.inverse(eta - h)) / (2 * h)
     np.testing.assert_allclose(link.mu_eta(eta), fd, rtol=1e-6, atol=1e-10)
+    fd2 = (link.mu_eta(eta + h) - link.mu_eta(eta - h)) / (2 * h)  # the observed information's second derivative
+    np.testing.assert_allclose(link.mu_eta_deriv(eta), fd2, rtol=1e-6, atol=1e-9)
     # inside the range where R does not clamp, R's versions are the exact ones
     np.testing.assert_allclose(link.linkinv_r(eta), link.inverse(eta), rtol=1e-15)
 
@@ -51,6 +55,33 @@ def test_pytensor_inverse_equals_numpy(name):
     x = pt.dvector("eta")
     f = pytensor.function([x], link.pt_inverse(x))
     np.testing.assert_allclose(f(eta), link.inverse(eta), rtol=1e-12)
+
+
+@pytest.mark.parametrize("fam,param", [("gamma", 0.4), ("inverse_gaussian", 0.3), ("negative_binomial", 2.5)])
+def test_ml_family_pieces(fam, param):
+    """Variance, deviance residuals and log-density of the glmer families with a parameter (R's formulas)."""
+    family = get_family(fam, "log").with_parameter(param)
+    y, mu, wt = np.array([0.5, 1.0, 3.0]), np.array([0.8, 1.2, 2.0]), np.ones(3)
+    if fam == "negative_binomial":
+        y = np.array([0.0, 1.0, 3.0])
+        want = stats.nbinom.logpmf(y, param, param / (param + mu))
+        np.testing.assert_allclose(family.variance(mu), mu + mu**2 / param, rtol=1e-14)
+    elif fam == "gamma":
+        want = stats.gamma.logpdf(y, 1 / param, scale=mu * param)
+    else:
+        want = stats.invgauss.logpdf(y, mu * param, scale=1 / param)
+    np.testing.assert_allclose(family.loglik_terms(mu, y, wt, family.aic_setup(y, wt, wt)), want, rtol=1e-12)
+    # the unit deviance is -2 (log p(y | mu) - log p(y | y)) times phi (Gamma, IG) or exactly (NB)
+    dev = family.dev_resids(y, mu, wt)
+    sat = family.loglik_terms(np.maximum(y, 1e-300) if fam != "negative_binomial" else y, y, wt,
+                              family.aic_setup(y, wt, wt))  # fmt: skip
+    scale = param if fam != "negative_binomial" else 1.0
+    np.testing.assert_allclose(dev, -2 * scale * (want - sat), rtol=1e-10, atol=1e-12)
+    # observed information weights: -d^2 log p / d eta^2 by finite differences
+    eta, h = np.log(mu), 1e-4
+    lp = lambda e: family.loglik_terms(np.exp(e), y, wt, family.aic_setup(y, wt, wt))  # noqa: E731
+    fd = -(lp(eta + h) - 2 * lp(eta) + lp(eta - h)) / h**2
+    np.testing.assert_allclose(family.observed_weights(y, mu, eta, wt / scale), fd, rtol=1e-5)
 
 
 @pytest.mark.parametrize("fam", ["binomial", "poisson"])
@@ -76,7 +107,14 @@ def test_get_family_names_aliases_and_links():
         get_family("wald")
     with pytest.raises(ModelError, match="takes the links logit, probit, cloglog, not 'log'"):
         get_family("binomial", "log")
-    assert [n for n, f in FAMILIES.items() if f.ml] == ["bernoulli", "binomial", "poisson"]
+    assert [n for n, f in FAMILIES.items() if f.ml] == [
+        "bernoulli",
+        "binomial",
+        "poisson",
+        "negative_binomial",
+        "gamma",
+        "inverse_gaussian",
+    ]
     assert get_family("student_t").aux == ("sigma", "nu") and get_family("poisson").aux == ()
 
 
@@ -145,7 +183,7 @@ def test_gaussian_logpdf_is_scipys():
 
 def test_ml_pieces_only_for_glmer_families():
     with pytest.raises(ModelError, match="no maximum-likelihood GLMM"):
-        get_family("gamma").variance(np.ones(2))
+        get_family("beta").variance(np.ones(2))
     with pytest.raises(ModelError, match="no likelihood for the"):
         from hierbayes.families import Family
 

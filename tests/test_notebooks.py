@@ -33,7 +33,7 @@ PROBE = "import os, sys\nprint(sys.executable)\nprint(os.environ.get('HIERBAYES_
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def test_the_five_notebooks_are_there():
+def test_the_notebooks_are_there():
     names = [p.name for p in NOTEBOOKS]
     assert names == [
         "01_sleepstudy_pooling.ipynb",
@@ -41,6 +41,7 @@ def test_the_five_notebooks_are_there():
         "03_nested_and_crossed.ipynb",
         "04_counts_ppc_and_comparison.ipynb",
         "05_predictions_and_marginal_means.ipynb",
+        "06_longitudinal_structures.ipynb",
     ]
 
 

@@ -35,9 +35,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
+from hierbayes.errors import ModelError
 from hierbayes.linalg import (
     BlockedFactor,
     CrossProducts,
+    Structure,
     backward,
     factorize,
     first_block,
@@ -46,7 +48,7 @@ from hierbayes.linalg import (
     trsolve,
 )
 from hierbayes.linalg import rest_left as _rest_left
-from hierbayes.linalg.crossprod import crossproducts
+from hierbayes.linalg.crossprod import crossproducts, shifted
 
 if TYPE_CHECKING:
     from hierbayes.design import Design, ReBlock
@@ -72,7 +74,7 @@ class GaussianCrossProducts:
         The core's cross-products (first factor block diagonal, the rest's coupling ``Zr'Z1``
         dense when it has at most ``DENSE_MAX`` entries).
     n, p
-        Rows and fixed effects.
+        Rows (with a positive prior weight) and fixed effects.
     yty, Xty, XtX
         ``y'y``, ``X'y`` (p,), ``X'X`` (p, p).
     Z1tX, Z1ty
@@ -81,6 +83,10 @@ class GaussianCrossProducts:
         The other factors': ``Zr'X`` (qr, p), ``Zr'y`` (qr,).
     sizes
         (levels, k) of every block, first block first.
+    ldw
+        ``sum(log w)`` of gaussian prior weights (0 without them): the rows are scaled by
+        ``sqrt(w)`` (residual variance ``sigma^2 / w``), and the marginal log-likelihood
+        of the data is that of the scaled rows plus ``ldw / 2``.
     """
 
     core: CrossProducts
@@ -94,6 +100,7 @@ class GaussianCrossProducts:
     ZrtX: np.ndarray
     Zrty: np.ndarray
     sizes: tuple[tuple[int, int], ...]
+    ldw: float = 0.0
 
     @property
     def A11(self) -> np.ndarray:
@@ -150,16 +157,34 @@ def gaussian_crossproducts(design: Design, blocks: list[ReBlock] | None = None) 
     >>> cp.A11.shape, cp.qr
     ((18, 2, 2), 0)
     """
+    streamed = getattr(design, "streamed", None)
+    if streamed is not None:  # rows read in pieces: their cross-products, moved back from y - X beta0 to y
+        if blocks is not None and list(blocks) != list(design.blocks):
+            raise ModelError("a fit from data read in pieces integrates out every factor (marginalize='full')")
+        core = shifted(streamed.crossproducts, -np.asarray(streamed.beta0))
+        q1, qr = core.q1, core.qr
+        if 0 < q1 * qr <= DENSE_MAX:
+            st = core.structure
+            core = CrossProducts(Structure(st.sizes, st.p, True), core.A11, core.D, core.S_sparse.toarray(), core.Arr)
+        return _gaussian(core, streamed.n, design.p, design.blocks)
     y = np.asarray(design.y, dtype=float)
     if design.offset is not None:
         y = y - design.offset
     X = np.asarray(design.X, dtype=float)
     blocks = list(design.blocks if blocks is None else blocks)
     q1, qr = blocks[0].q, sum(b.q for b in blocks[1:])
-    core = crossproducts(blocks, X, y, dense_coupling=0 < q1 * qr <= DENSE_MAX)
-    p, Arr, D = X.shape[1], core.Arr, core.D
+    n, ldw, sqrtw = len(y), 0.0, None
+    if design.weights is not None:  # gaussian prior weights: residual variance sigma^2 / w (lme4's weights=)
+        w = np.asarray(design.weights, dtype=float)
+        sqrtw, n, ldw = np.sqrt(w), int((w > 0).sum()), float(np.log(w[w > 0]).sum())
+    core = crossproducts(blocks, X, y, sqrtw, dense_coupling=0 < q1 * qr <= DENSE_MAX)
+    return _gaussian(core, n, X.shape[1], blocks, ldw)
+
+
+def _gaussian(core: CrossProducts, n: int, p: int, blocks, ldw: float = 0.0) -> GaussianCrossProducts:
+    qr, Arr, D = core.qr, core.Arr, core.D
     return GaussianCrossProducts(
-        core=core, n=len(y), p=p, yty=float(Arr[-1, -1]), Xty=Arr[qr : qr + p, -1].copy(),
+        core=core, n=n, ldw=ldw, p=p, yty=float(Arr[-1, -1]), Xty=Arr[qr : qr + p, -1].copy(),
         XtX=np.ascontiguousarray(Arr[qr : qr + p, qr : qr + p]), Z1tX=np.ascontiguousarray(D[:p].transpose(1, 2, 0)),
         Z1ty=np.ascontiguousarray(D[p]), ZrtX=np.ascontiguousarray(Arr[:qr, qr : qr + p]),
         Zrty=Arr[:qr, -1].copy(), sizes=tuple((b.nlevels, b.k) for b in blocks),

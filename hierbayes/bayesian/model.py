@@ -93,6 +93,11 @@ def resolve_marginalize(design: Design, family: Family, marginalize: bool | str 
         mode = "auto" if family.is_gaussian else "none"
     else:
         mode = "auto" if marginalize else "none"
+    if getattr(design, "streamed", None) is not None and mode not in ("auto", "full"):
+        raise ModelError(f"marginalize={marginalize!r}: a model of data read in pieces keeps only the "
+                         "cross-products, so every factor is integrated out (marginalize=True or 'full')")  # fmt: skip
+    if getattr(design, "streamed", None) is not None:
+        return "full"
     if mode == "none":
         return mode
     if not family.is_gaussian:
@@ -163,15 +168,43 @@ def build(
     priors: dict | None,
     marginalize: bool | str | None = None,
     centered: bool | None = None,
+    structure=None,
 ) -> BuiltModel:
-    """Build the PyMC model of a design, family and the user's prior overrides; list the variables a fit stores."""
+    """Build the PyMC model of a design, family and the user's prior overrides; list the variables a fit stores.
+
+    ``structure``: a residual structure (:class:`hierbayes.structures.ResidualStructure`) of a gaussian
+    model; its likelihood (:mod:`hierbayes.bayesian.structured`) needs the random effects sampled.
+    """
     import pymc as pm  # PyMC and PyTensor only when a model is built: import hierbayes stays light
     import pytensor.tensor as pt  # (as PyMC)
 
+    if structure is not None:
+        if marginalize not in (None, False, "none"):
+            raise ModelError(
+                f"marginalize={marginalize!r} is not available with a residual structure (correlation=/variance=): "
+                "its likelihood is evaluated with the random effects sampled; leave marginalize out"
+            )
+        marginalize = False
     mode = resolve_marginalize(design, family, marginalize)
     d, fam = design, family
     if d.weights is not None and not fam.has_trials:
-        raise ModelError("prior weights are supported for the binomial family only; drop weights= for this model")
+        if not fam.is_gaussian:
+            raise ModelError(
+                f"prior weights are supported for the gaussian and binomial families only, not {fam.name}; "
+                "drop weights= for this model"
+            )
+        if structure is not None:
+            raise ModelError("prior weights and a residual structure together are not available in hb.bayes")
+        if mode == "first":
+            raise ModelError(
+                "prior weights with a partially marginalized model are not available; use marginalize='full' "
+                "or marginalize=False"
+            )
+        if mode == "none" and np.any(np.asarray(d.weights) <= 0):
+            raise ModelError(
+                "prior weights of zero need the marginalized model (marginalize='full'): with the random effects "
+                "sampled, drop those rows instead"
+            )
     pset = resolve_priors(d, fam, priors)
     coords = names.coords(d)
     coords[names.OBS_DIM] = list(d.frame.row_index)
@@ -194,7 +227,7 @@ def build(
 
             cp = gaussian_crossproducts(d)
             numpy_op = uses_op(cp, len(Ls))
-            pm.Potential("marginal_loglik", marginal_loglik(cp, beta, params["sigma"], Ls))
+            pm.Potential("marginal_loglik", marginal_loglik(cp, beta, params["sigma"], Ls) + 0.5 * cp.ldw)
         elif mode == "first":
             from hierbayes.bayesian.partial import partial_loglik, partial_split, uses_op  # a PyTensor Op, as above
 
@@ -215,8 +248,18 @@ def build(
                 r = _ranef(b, L, bool(centered))
                 keep.append(names.ranef_var(b.group))
                 eta = eta + pt.sum(pt.as_tensor_variable(b.Z) * r[b.codes], axis=1)
-            y, trials = fam.counts(d.y, d.trials, d.weights)
-            fam.pymc_likelihood(eta, y, trials, params, names.OBS_DIM)
+            if structure is not None:
+                from hierbayes.bayesian.structured import structure_variables, structured_loglik  # PyMC, as above
+
+                svars, snames = structure_variables(structure, pm_model)
+                keep += snames
+                pm.Potential("structured_loglik", structured_loglik(structure, d.y, eta, params["sigma"], svars))
+            elif fam.is_gaussian and d.weights is not None:  # residual SD sigma / sqrt(w)
+                sd = params["sigma"] / np.sqrt(np.asarray(d.weights, dtype=float))
+                pm.Normal(names.Y, mu=fam.link.pt_inverse(eta), sigma=sd, observed=d.y, dims=names.OBS_DIM)
+            else:
+                y, trials = fam.counts(d.y, d.trials, d.weights)
+                fam.pymc_likelihood(eta, y, trials, params, names.OBS_DIM)
     return BuiltModel(pm_model, mode, pset, tuple(keep), numpy_op)
 
 

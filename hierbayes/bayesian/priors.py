@@ -256,11 +256,18 @@ def check_priors_argument(priors: Any) -> dict[str, Any]:
 def default_priors(design: Design, family: Family) -> dict[str, Prior]:
     """The default prior of every parameter, canonical name -> Prior (see the module docstring)."""
     d, fam = design, family
-    y = _response_scale_y(d)
-    s = _link_scale(y, fam.link)
+    streamed = getattr(d, "streamed", None)
+    if streamed is not None:  # rows read in pieces (gaussian models only): the same statistics, from their sums
+        sd_y = float(np.sqrt(streamed.y_var)) if streamed.n > 1 and streamed.y_var > 0 else 1.0
+        s = 1.0 if fam.link.unit_scale else sd_y
+        y = np.array([streamed.y_mean])
+        mean_x, sd_x = np.asarray(streamed.x_mean), np.asarray(streamed.x_sd)
+    else:
+        y = _response_scale_y(d)
+        s = _link_scale(y, fam.link)
+        X = d.X
+        mean_x, sd_x = X.mean(axis=0), X.std(axis=0, ddof=1) if d.n > 1 else np.ones(d.p)
     out: dict[str, Prior] = {}
-    X = d.X
-    mean_x, sd_x = X.mean(axis=0), X.std(axis=0, ddof=1) if d.n > 1 else np.ones(d.p)
     slopes = {}
     for j, name in enumerate(d.x_names):
         if name == "(Intercept)":
@@ -273,8 +280,11 @@ def default_priors(design: Design, family: Family) -> dict[str, Prior]:
             out[names.fixef_label(name)] = Prior("Normal", mu=_intercept_mean(y, fam), sigma=float(np.sqrt(var)))
         else:
             out[names.fixef_label(name)] = Prior("Normal", mu=0.0, sigma=float(slopes[name][0]))
-    for b in d.blocks:
-        sd_z = b.Z.std(axis=0, ddof=1) if d.n > 1 else np.ones(b.k)
+    for i, b in enumerate(d.blocks):
+        if streamed is not None:
+            sd_z = np.asarray(streamed.z_sd[i])
+        else:
+            sd_z = b.Z.std(axis=0, ddof=1) if d.n > 1 else np.ones(b.k)
         for j, term in enumerate(b.terms):
             scale = s / sd_z[j] if term != "(Intercept)" and sd_z[j] > 0 else s
             out[names.sd_label(b.group, term)] = Prior("HalfNormal", sigma=float(scale))
@@ -282,7 +292,8 @@ def default_priors(design: Design, family: Family) -> dict[str, Prior]:
         for cols in b.bars:
             if len(cols) > 1:
                 out[names.eta_label(b.bar_name(cols[0]))] = Prior("LKJ", eta=LKJ_ETA)
-    sd_y = float(np.std(y, ddof=1)) if len(y) > 1 and np.std(y) > 0 else 1.0
+    if streamed is None:
+        sd_y = float(np.std(y, ddof=1)) if len(y) > 1 and np.std(y) > 0 else 1.0
     for par in fam.aux:
         out[par] = {
             "sigma": Prior("HalfStudentT", nu=4, sigma=sd_y),

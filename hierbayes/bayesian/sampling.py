@@ -26,7 +26,7 @@ from hierbayes.bayesian import blocked, names
 from hierbayes.bayesian.laplace import laplace_start
 from hierbayes.bayesian.model import build
 from hierbayes.bayesian.predict import PosteriorDraws, encode_rows, eta_chunks
-from hierbayes.errors import ArgumentError, HierbayesWarning, ModelError
+from hierbayes.errors import ArgumentError, DataError, HierbayesWarning, ModelError
 
 if TYPE_CHECKING:
     from hierbayes.bayesian.priors import ModelLike, PriorSet
@@ -89,6 +89,7 @@ def sample_posterior(
     centered: bool | None = None,
     log_likelihood: bool | None = None,
     posterior_predictive: bool | None = None,
+    structure=None,
     **kwargs: Any,
 ) -> Posterior:
     """Sample the posterior of a mixed model (NUTS); what ``hb.bayes`` and ``Model.fit("bayes")`` run.
@@ -97,6 +98,8 @@ def sample_posterior(
     ----------
     design, family
         The model's design and family.
+    structure
+        A residual structure (:func:`hierbayes.structures.bind_structure`) of a gaussian model, or None.
     priors
         The user's prior overrides (``Model(priors=...)``) of the defaults of
         :mod:`hierbayes.bayesian.priors`.
@@ -173,17 +176,25 @@ def sample_posterior(
 
     with threadpool_limits(limits=1, user_api="blas"):
         return _sample(design, family, priors, draws, tune, chains, random_seed, sampler, marginalize, target_accept,
-                       progressbar, cores, centered, log_likelihood, posterior_predictive, kwargs)  # fmt: skip
+                       progressbar, cores, centered, log_likelihood, posterior_predictive, kwargs,
+                       structure)  # fmt: skip
 
 
 def _sample(design, family, priors, draws, tune, chains, random_seed, sampler, marginalize, target_accept,
-            progressbar, cores, centered, log_likelihood, posterior_predictive, kwargs):  # fmt: skip
+            progressbar, cores, centered, log_likelihood, posterior_predictive, kwargs, structure=None):  # fmt: skip
     import pymc as pm  # PyMC only when sampling: import hierbayes stays light
 
     t0 = time.perf_counter()
     sampler = str(sampler).lower()
     _check_sampler(sampler)
-    built = build(design, family, priors, marginalize, centered)
+    if structure is not None:
+        if log_likelihood or posterior_predictive:
+            raise ModelError(
+                "log_likelihood and posterior_predictive are not stored for a model with a residual structure (its "
+                "rows are not independent given the random effects); leave them out"
+            )
+        log_likelihood = posterior_predictive = False
+    built = build(design, family, priors, marginalize, centered, structure)
     if sampler in ("numpyro", "blackjax") and built.numpy_op:
         raise ModelError(
             f"sampler='{sampler}' compiles the model to JAX, which cannot run the NumPy Op of this marginalized "
@@ -240,6 +251,8 @@ def _sample(design, family, priors, draws, tune, chains, random_seed, sampler, m
         "observed_data": _dataset({names.Y: ((names.OBS_DIM,), y)}, obs),
         **groups,
     }
+    if getattr(design, "streamed", None) is not None:  # rows read in pieces: no observed rows to store
+        del tree["observed_data"]
     if trials is not None:  # a binomial response is successes out of these: what y and its replicates count
         tree["constant_data"] = _dataset({"trials": ((names.OBS_DIM,), np.asarray(trials, dtype=float))}, obs)
     result = datatree(tree)
@@ -460,6 +473,12 @@ def _ranef_arrays(blocks, arrays: list[np.ndarray], post) -> dict:
 def _observation_groups(d, fam, post, draws: PosteriorDraws, want_ll, want_pp, seed) -> tuple[dict, tuple[str, ...]]:
     """The log_likelihood and posterior_predictive groups, from one pass over the draws of eta."""
     chains, ndraw = post.sizes["chain"], post.sizes["draw"]
+    streamed = getattr(d, "streamed", None)
+    if streamed is not None:  # rows read in pieces and not kept: nothing per row to store
+        if want_ll or want_pp:
+            raise DataError(f"log_likelihood and posterior_predictive are per row, and a fit from the "
+                            f"{streamed.source} keeps no rows; leave them unset")  # fmt: skip
+        return {}, ()
     big = draws.size * d.n > AUTO_STORE_MAX
     want_ll = not big if want_ll is None else want_ll
     want_pp = not big if want_pp is None else want_pp
@@ -470,8 +489,16 @@ def _observation_groups(d, fam, post, draws: PosteriorDraws, want_ll, want_pp, s
     rng = np.random.default_rng(seed)
     ll = np.empty((draws.size, d.n)) if want_ll else None
     pp = np.empty((draws.size, d.n)) if want_pp else None
+    # gaussian prior weights: row i has residual SD sigma / sqrt(w_i) (a zero weight: no information, NaN)
+    scale = None
+    if fam.is_gaussian and d.weights is not None:
+        with np.errstate(divide="ignore"):
+            scale = 1.0 / np.sqrt(np.asarray(d.weights, dtype=float))
+        scale[~np.isfinite(scale)] = np.nan
     for sl, eta in eta_chunks(rows, draws, rng):
         params = {k: v[sl][:, None] for k, v in draws.params.items()}
+        if scale is not None:
+            params["sigma"] = params["sigma"] * scale
         if ll is not None:
             ll[sl] = fam.logpdf(y, eta, params, trials)
         if pp is not None:

@@ -6,7 +6,7 @@ Examples
 >>> hb.datasets.load("sleepstudy").shape
 (180, 3)
 >>> sorted(hb.datasets.names())[:3]
-['cbpp', 'dyestuff', 'grouseticks']
+['bodyweight', 'cbpp', 'dyestuff']
 """
 
 from __future__ import annotations
@@ -94,6 +94,20 @@ _INFO = {
         "Davies & Goldsmith (1972); " + _LME4,
         {"Batch": None},
     ),
+    "ovary": DatasetInfo(
+        "ovary",
+        "Number of large ovarian follicles (follicles) of 11 mares (Mare) observed at times (Time, in fractions "
+        "of the estrus cycle) from 3 days before ovulation to 3 days after the next; visit numbers the "
+        "observations of each mare in time order; 308 rows.",
+        "Pierpaoli (1989); Pinheiro & Bates (2000); R package nlme's Ovary (GPL >= 2)",
+        {"Mare": None},
+    ),
+    "bodyweight": DatasetInfo(
+        "bodyweight",
+        "Body weights (weight, g) of 16 rats (Rat) on 3 diets (Diet), measured on days (Time) 1 to 64; 176 rows.",
+        "Crowder & Hand (1990); Pinheiro & Bates (2000); R package nlme's BodyWeight (GPL >= 2)",
+        {"Rat": None, "Diet": None},
+    ),
 }
 
 
@@ -117,7 +131,7 @@ def load(name: str) -> pd.DataFrame:
     ----------
     name
         One of :func:`names`: ``sleepstudy``, ``sleep2``, ``hsb``, ``cbpp``,
-        ``grouseticks``, ``pastes``, ``penicillin``, ``oats``, ``dyestuff``.
+        ``grouseticks``, ``pastes``, ``penicillin``, ``oats``, ``dyestuff``, ``ovary``, ``bodyweight``.
 
     Examples
     --------

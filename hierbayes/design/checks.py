@@ -35,6 +35,30 @@ def drop_aliased(X: np.ndarray, tol: float = 1e-7) -> list[int]:
     return keep
 
 
+def drop_aliased_gram(G: np.ndarray, tol: float = 1e-7) -> list[int]:
+    """:func:`drop_aliased` from the cross-product ``G = X'X`` of X (data read in pieces: no X in memory).
+
+    A column's residual norm after projection on the kept columns is
+    ``sqrt(G_jj - g' G_kk^-1 g)``; the same rule keeps or drops it (the
+    squared form resolves residuals down to about 1e-8 of the norm, ten
+    times finer than the tolerance).
+    """
+    keep: list[int] = []
+    for j in range(G.shape[0]):
+        norm2 = float(G[j, j])
+        if norm2 <= 0:
+            continue
+        if keep:
+            g = G[keep, j]
+            proj = float(g @ np.linalg.solve(G[np.ix_(keep, keep)], g))
+            r2 = norm2 - proj
+        else:
+            r2 = norm2
+        if r2 > 0 and np.sqrt(r2) > tol * np.sqrt(norm2):
+            keep.append(j)
+    return keep
+
+
 def check_finite(values: np.ndarray, names: Sequence[str], what: str, rows: Sequence) -> None:
     """Raise when a transform made a value infinite or NaN (``log(0)``, ``sqrt(-1)``, ``1 / 0``).
 
@@ -74,11 +98,22 @@ def check_scaling(X: np.ndarray, names: Sequence[str], tol: float = 1e3) -> None
     sit in the hundreds far from zero (e.g. a height in metres above sea
     level), which makes the intercept and slope nearly collinear.
     """
-    cont = [j for j in range(X.shape[1]) if not np.all(np.isin(X[:, j], (0.0, 1.0)))]
-    if not cont or X.shape[0] < 2:
+    binary = np.array([np.all(np.isin(X[:, j], (0.0, 1.0))) for j in range(X.shape[1])], dtype=bool)
+    n = X.shape[0]
+    means = X.mean(axis=0) if n else np.zeros(X.shape[1])
+    sds = X.std(axis=0, ddof=1) if n >= 2 else np.zeros(X.shape[1])
+    check_scaling_stats(means, sds, binary, n, names, tol)
+
+
+def check_scaling_stats(
+    means: np.ndarray, sds: np.ndarray, binary: np.ndarray, n: int, names: Sequence[str], tol: float = 1e3
+) -> None:
+    """:func:`check_scaling` from each column's mean, SD (n - 1) and whether it holds only 0 and 1."""
+    cont = [j for j in range(len(means)) if not binary[j]]
+    if not cont or n < 2:
         return
-    sds = X[:, cont].std(axis=0, ddof=1)
-    means = X[:, cont].mean(axis=0)
+    sds = np.asarray(sds, dtype=float)[cont]
+    means = np.asarray(means, dtype=float)[cont]
     problems = []
     pos = sds[sds > 0]
     if pos.size and (np.any(np.abs(np.log(pos)) > np.log(tol)) or np.log(pos.max() / pos.min()) > np.log(tol)):
@@ -98,21 +133,26 @@ def check_scaling(X: np.ndarray, names: Sequence[str], tol: float = 1e3) -> None
 def check_slopes_vary(blocks: Sequence) -> None:
     """Warn for a random slope whose variable is constant within every level."""
     for b in blocks:
-        for j, term in enumerate(b.terms):
-            col = b.Z[:, j]
-            if np.all(col == 1.0):
-                continue
-            sums = np.bincount(b.codes, weights=col, minlength=b.nlevels)
-            sq = np.bincount(b.codes, weights=col * col, minlength=b.nlevels)
-            n = np.maximum(b.group_sizes(), 1)
-            within = sq / n - (sums / n) ** 2
-            if np.all(within <= 1e-12 * np.maximum(1.0, sq / n)):
-                warn(
-                    f"the random slope '{term}' does not vary within any level of '{b.group}'; its variance "
-                    f"cannot be told apart from the random intercept's (did you mean a fixed effect, or "
-                    f"a grouping factor nested in another?)",
-                    DesignWarning,
-                )
+        ones = [bool(np.all(b.Z[:, j] == 1.0)) for j in range(b.k)]
+        sums = np.column_stack([np.bincount(b.codes, weights=b.Z[:, j], minlength=b.nlevels) for j in range(b.k)])
+        sq = np.column_stack([np.bincount(b.codes, weights=b.Z[:, j] ** 2, minlength=b.nlevels) for j in range(b.k)])
+        check_slopes_vary_stats(b, ones, sums, sq, b.group_sizes())
+
+
+def check_slopes_vary_stats(block, ones: Sequence[bool], sums: np.ndarray, sq: np.ndarray, counts: np.ndarray) -> None:
+    """:func:`check_slopes_vary` for one block from per-level sums (levels x k) and sums of squares of Z."""
+    n = np.maximum(np.asarray(counts), 1)
+    for j, term in enumerate(block.terms):
+        if ones[j]:
+            continue
+        within = sq[:, j] / n - (sums[:, j] / n) ** 2
+        if np.all(within <= 1e-12 * np.maximum(1.0, sq[:, j] / n)):
+            warn(
+                f"the random slope '{term}' does not vary within any level of '{block.group}'; its variance "
+                f"cannot be told apart from the random intercept's (did you mean a fixed effect, or "
+                f"a grouping factor nested in another?)",
+                DesignWarning,
+            )
 
 
 def check_lmm_levels(design) -> None:

@@ -150,8 +150,8 @@ def included_terms(design: Design, re_form: object) -> dict[str, tuple[int, ...]
 def bar_term_names(design: Design, lhs: str) -> tuple[str, ...]:
     """R's names of a bar's columns (``("(Intercept)", "Days")``), evaluated on the fitting data."""
     for b in design.blocks:
-        if lhs in b.bar_lhs:
-            cols = b.bars[b.bar_lhs.index(lhs)]
+        if lhs in b.bar_lhs:  # a diag() bar is one bar per column, each with the bar's lhs
+            cols = [c for bl, bc in zip(b.bar_lhs, b.bars, strict=True) if bl == lhs for c in bc]
             return tuple(b.terms[c] for c in cols)
     known = {c.label: c.safe for c in design.columns}
     tr = Translator(ColumnTable(design.frame.data.columns), known=known)
@@ -171,6 +171,13 @@ def encode_rows(
     """Encode the fitting data (``newdata=None``) or new data for prediction."""
     if new_levels not in NEW_LEVELS:
         raise DataError(f"new_levels must be one of {', '.join(NEW_LEVELS)}, not {new_levels!r}")
+    streamed = getattr(design, "streamed", None)
+    if newdata is None and streamed is not None:
+        raise DataError(
+            f"this needs the fitting rows, which a fit from the {streamed.source} does not keep (it holds their "
+            "cross-products only); read a piece of the data (e.g. pd.read_parquet(path, columns=...) or one "
+            "record batch) and pass it as newdata=piece"
+        )
     terms = included_terms(design, re_form)
     newdata = as_newdata(newdata)
     if newdata is None:

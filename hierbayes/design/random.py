@@ -258,7 +258,10 @@ def build_blocks(
     blocks = []
     for name, bars in by_group.items():
         block = _block(parsed, bars, safe, lhs_code, factors[name], group_code[bars[0].group], columns[name], naming)
-        own = tuple(n for g, n in grp_of_term if g == name)
+        own = [n for g, n in grp_of_term if g == name]
+        # a diag() term is one bar per column: each keeps the term's name (glmmTMB prints the group once)
+        own = tuple(n for bar, n in zip(bars, own, strict=True)
+                    for _ in range(block.bar_lhs.count(bar.lhs) if bar.structure == "diag" else 1))  # fmt: skip
         blocks.append(replace(block, bar_names=own))
     return tuple(blocks)
 
@@ -314,7 +317,7 @@ def _factor(bar: RandomBar, safe, group_code, naming) -> tuple[np.ndarray, tuple
 def _block(parsed, bars, safe, lhs_code, factor, group_code, columns, naming) -> ReBlock:
     group = bars[0].group_name
     codes, levels = factor
-    Zs, terms, bar_cols, specs = [], [], [], []
+    Zs, terms, bar_cols, specs, bar_lhs = [], [], [], [], []
     for bar in bars:
         Zb, names, spec = evaluate_matrix(lhs_code[bar.lhs], safe, f"random-effects term {bar.to_string()}", naming)
         if Zb.shape[1] == 0:
@@ -324,7 +327,13 @@ def _block(parsed, bars, safe, lhs_code, factor, group_code, columns, naming) ->
             raise FormulaError(
                 f"'{dup[0]}' appears in two random-effects terms for {bar.group_name}", parsed.text, bar.position
             )
-        bar_cols.append(tuple(range(len(terms), len(terms) + len(names))))
+        cols = tuple(range(len(terms), len(terms) + len(names)))
+        if bar.structure == "diag":  # glmmTMB's diag(): every column its own SD, no correlations
+            bar_cols.extend((c,) for c in cols)
+            bar_lhs.extend([bar.lhs] * len(cols))
+        else:
+            bar_cols.append(cols)
+            bar_lhs.append(bar.lhs)
         terms.extend(names)
         Zs.append(Zb)
         specs.append(spec)
@@ -336,7 +345,7 @@ def _block(parsed, bars, safe, lhs_code, factor, group_code, columns, naming) ->
         Z=np.hstack(Zs),
         terms=tuple(terms),
         bars=tuple(bar_cols),
-        bar_lhs=tuple(b.lhs for b in bars),
+        bar_lhs=tuple(bar_lhs),
         specs=tuple(specs),
         group_code=tuple(group_code),
         columns=tuple(columns),

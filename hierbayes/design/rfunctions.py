@@ -48,6 +48,9 @@ from formulaic.utils.stateful_transforms import stateful_transform
 from hierbayes.design.names import level_strings, r_labels
 from hierbayes.errors import DataError
 
+#: Key of a stateful transform's state that holds a collector of whole-column statistics instead of the state
+#: (a streamed source's first pass: :mod:`hierbayes.design.batches` sums them over the pieces of the rows).
+COLLECT = "_collect"
 #: How an encoded factor's column names are written; ``encode.r_names`` reads them back.
 FIELD_FORMAT = "{name}\x1e{field}\x1f"
 
@@ -561,6 +564,10 @@ def r_poly(x, degree=1, raw=False, coefs=None, simple=False, _state={}):  # noqa
     degree = int(degree)
     if degree < 1:
         raise DataError("'degree' must be at least 1")
+    if COLLECT in _state:  # a streamed source's statistics pass (hierbayes.design.batches): no basis yet
+        _state[COLLECT].add(values, raw=raw, degree=degree)
+        return FactorValues(np.zeros((len(values), degree)), kind="numerical",
+                            column_names=tuple(str(d) for d in range(1, degree + 1)), format=FIELD_FORMAT)  # fmt: skip
     if raw:
         out = np.column_stack([values**d for d in range(1, degree + 1)])
     elif "alpha" in _state:
@@ -576,6 +583,9 @@ def r_poly(x, degree=1, raw=False, coefs=None, simple=False, _state={}):  # noqa
 def r_scale(x, center=True, scale=True, _state={}):  # noqa: B006 (formulaic replaces _state)
     """R's ``scale(x, center, scale)``: without centering it divides by the root mean square (n - 1)."""
     values = np.asarray(_plain(x), dtype=float)
+    if COLLECT in _state:  # a streamed source's statistics pass (hierbayes.design.batches)
+        _state[COLLECT].add(values, center=center, scale=scale)
+        return np.zeros(len(values))
     if "center" not in _state:
         if isinstance(center, (bool, np.bool_)):
             _state["center"] = float(np.mean(values)) if center else 0.0

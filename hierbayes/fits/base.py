@@ -252,6 +252,18 @@ class MixedFit(ABC):
         return f"<{type(self).__name__} {self.method}: {self.formula}, n={self.nobs}>"
 
 
+def require_rows(design: Design, what: str) -> None:
+    """A DataError when ``design`` keeps no rows (data read in pieces) and ``what`` needs them."""
+    streamed = getattr(design, "streamed", None)
+    if streamed is not None:
+        raise DataError(
+            f"{what} needs the fitting rows, which a fit from the {streamed.source} does not keep (it holds their "
+            "cross-products only); read a piece of the data (e.g. pd.read_parquet(path, columns=...) or one "
+            "record batch) and use fit.predict(newdata=piece), and piece[response] - fit.predict(newdata=piece) "
+            "for residuals"
+        )
+
+
 def linear_predictor(
     design: Design,
     beta: np.ndarray,
@@ -267,6 +279,8 @@ def linear_predictor(
     """
     if new_levels == "sample":
         raise DataError("new_levels='sample' draws new random effects: it needs a posterior fit (method='bayes')")
+    if newdata is None:
+        require_rows(design, "predict() without newdata (fitted values, residuals)")
     rows = encode_rows(design, newdata, re_form, new_levels)
     eta = rows.X @ beta
     if rows.offset is not None:

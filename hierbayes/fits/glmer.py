@@ -16,6 +16,7 @@ from hierbayes.errors import ArgumentError, OverdispersionWarning
 from hierbayes.fits.base import PREDICT_ARGS, check_predict_type, linear_predictor, predict_interval
 from hierbayes.fits.frequentist import FrequentistFit, singular_warning, use_re_of
 from hierbayes.fits.glmer_summary import GlmerSummary
+from hierbayes.glmm.family_par import FamilyParDeviance
 from hierbayes.glmm.fit import GlmmEstimates, make_devfun
 from hierbayes.inference import glmm_intervals
 from hierbayes.inference.glmm_bootstrap import boot_confint, simulate_response
@@ -71,21 +72,41 @@ class GlmerFit(FrequentistFit):
     # --- lme4 extractors ----------------------------------------------------------------
     @property
     def family(self):
-        return self.model.family
+        """The family (with its estimated parameter: ``family.theta`` of a negative binomial, ``family.dispersion``)."""
+        return self.response.family
 
     @property
     def nAGQ(self) -> int:
         return self.estimates.nAGQ
 
     @property
-    def sigma(self) -> None:
-        """None: binomial and Poisson models have no residual SD (lme4 reports 1)."""
-        return None
+    def sigma(self) -> float | None:
+        """sqrt(phi) for Gamma and inverse Gaussian fits (the Gamma's CV); None for binomial, Poisson, NB.
+
+        The random effects' SDs (``varcorr``) are on the linear-predictor
+        scale, not multiplied by sigma as lme4 1.1-31 prints them.
+        """
+        fam = self.response.family
+        if fam.ml_parameter != "dispersion":
+            return None
+        return float(np.sqrt(fam.parameter))
+
+    @property
+    def nb_theta(self) -> float | None:
+        """The negative binomial's theta (lme4's ``getME(fit, "glmer.nb.theta")``); None for other families."""
+        fam = self.response.family
+        return float(fam.parameter) if fam.ml_parameter == "theta" else None
+
+    @cached_property
+    def covariances(self) -> dict[str, np.ndarray]:
+        """Covariance matrix of each grouping factor's random effects (``Lambda Lambda'``, linear-predictor scale)."""
+        covs = self.layout.covariances(self.estimates.theta, 1.0)
+        return {b.group: c for b, c in zip(self.design.blocks, covs, strict=True)}
 
     @property
     def npar(self) -> int:
-        """Number of parameters: fixed effects and theta (lme4's logLik df)."""
-        return self.design.p + self.layout.size
+        """Number of parameters: fixed effects, theta, and an estimated NB theta or dispersion (lme4's logLik df)."""
+        return self.design.p + self.layout.size + int(self.estimates.family_par_free)
 
     @property
     def loglik(self) -> float:
@@ -118,7 +139,14 @@ class GlmerFit(FrequentistFit):
 
     @cached_property
     def devfun(self):
-        """The deviance as a function of c(theta, beta) (lme4's ``devFunOnly = TRUE``, nAGQ >= 1 stage)."""
+        """The deviance as a function of c(theta, beta) (lme4's ``devFunOnly = TRUE``, nAGQ >= 1 stage).
+
+        For a family with its own estimated parameter (NB theta, a
+        dispersion), a function of ``c(theta, beta, log(par))``
+        (:class:`~hierbayes.glmm.FamilyParDeviance`).
+        """
+        if self.estimates.family_par_free:
+            return FamilyParDeviance(self.design, self.response, self.model.family)
         return make_devfun(self.design, self.response, max(self.nAGQ, 1))
 
     # --- model comparison protocol (hb.anova) ----------------------------------------------
@@ -251,6 +279,11 @@ class GlmerFit(FrequentistFit):
         if key not in methods:
             raise ArgumentError(f"confint method must be one of {', '.join(map(repr, methods))}, not {method!r}")
         check_level(level)
+        if key == "profile" and self.estimates.family_par_free:
+            raise ArgumentError(
+                f"profile intervals are not available for a {self.family.name} fit with an estimated "
+                f"{self.family.ml_parameter}; use confint(method='wald') or confint(method='boot')"
+            )
         names = [*self.sdcor.index, *self.fixef.index]
         chosen = select(names, parm, len(self.sdcor))
         check_unknown({k: v for k, v in boot_options.items() if k not in ("nsim", "seed", "progressbar", "progress")},
@@ -297,6 +330,6 @@ class GlmerFit(FrequentistFit):
                     f"the Poisson fit is overdispersed: Pearson chi-square / df = {od['ratio']:.2f} "
                     f"(chi-square = {od['pearson_chisq']:.1f} on {od['df_residual']} df, p = {od['p_value']:.2g}); "
                     "standard errors are too small. Add an observation-level random effect (1 | obs) "
-                    "or use a negative binomial model (method='bayes').",
+                    "or fit a negative binomial model (hb.glmer_nb).",
                     OverdispersionWarning,
                 )

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from hierbayes.errors import ArgumentError
+from hierbayes.errors import ArgumentError, ModelError
+from hierbayes.fits.base import require_rows
 from hierbayes.fits.frequentist import FrequentistFit, singular_warning, use_re_of
 from hierbayes.fits.lmer_summary import LmerSummary
 from hierbayes.inference.anova_terms import anova_table
 from hierbayes.inference.bootstrap import bootstrap
-from hierbayes.inference.coef_table import coef_table
+from hierbayes.inference.coef_table import coef_table, ddf_method
 from hierbayes.inference.intervals import confint
 from hierbayes.inference.profile import profile
 from hierbayes.inference.r2 import icc_interval, icc_values, r2_nakagawa
@@ -24,6 +25,7 @@ from hierbayes.optim import OptSummary
 from hierbayes.reml import LmmEstimates, LmmObjective
 from hierbayes.reml.fit import SINGULAR_TOL, fit_lmm
 from hierbayes.reml.objective import prior_weights, profiled_criterion
+from hierbayes.reml.structured import StructuredObjective, fit_structured
 
 if TYPE_CHECKING:
     from hierbayes.model import Model
@@ -86,8 +88,47 @@ class LmerFit(FrequentistFit):
 
     @property
     def npar(self) -> int:
-        """Number of parameters: fixed effects, theta and sigma (lme4's logLik df)."""
-        return self.design.p + self.layout.size + 1
+        """Number of parameters: fixed effects, theta, sigma and a residual structure's (lme4's/nlme's logLik df)."""
+        extra = self.structure.npar if self.structure is not None else 0
+        return self.design.p + self.layout.size + 1 + extra
+
+    @property
+    def structure(self):
+        """The residual structure (correlation and/or variance function) bound to the rows, or None."""
+        return getattr(self.estimates, "structure", None)
+
+    @property
+    def residual_params(self) -> dict[str, float]:
+        """The residual structure's parameters with nlme's names, on the natural scale.
+
+        As ``coef(fit$modelStruct, unconstrained = FALSE)`` prints them:
+        ``Phi`` (AR(1), continuous AR(1); ``Phi1`` for AR(1) on positions with
+        gaps), ``Rho`` (compound symmetry), one SD ratio per non-reference
+        stratum (varIdent), ``power`` (varPower), ``expon`` (varExp),
+        ``A.``/``B.`` prefixes for varComb. Empty without a structure.
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> ov = hb.datasets.load("ovary")
+        >>> fit = hb.lmer("follicles ~ np.sin(2 * np.pi * Time) + np.cos(2 * np.pi * Time) + (1 | Mare)", ov,
+        ...               correlation=hb.corAR1("~ 1 | Mare"))
+        >>> {k: round(v, 4) for k, v in fit.residual_params.items()}
+        {'Phi': 0.6074}
+        """
+        return dict(getattr(self.estimates, "residual_params", None) or {})
+
+    def _without_structure(self, what: str) -> None:
+        if self.structure is not None:
+            raise ModelError(
+                f"{what} is not available for a fit with a residual structure (correlation=/variance=) yet: it "
+                "would ignore the structure; use confint(method='wald') and hb.anova for likelihood-ratio tests"
+            )
+
+    def _ldw(self) -> float:
+        if self.structure is not None:
+            return -self.estimates.logdet_R
+        return prior_weights(self.design).ldw
 
     @property
     def nobs(self) -> int:
@@ -98,17 +139,18 @@ class LmerFit(FrequentistFit):
     def reml_criterion(self) -> float:
         """The REML criterion at the estimates (lme4's ``REMLcrit``)."""
         e, w = self.estimates, prior_weights(self.design)
-        return profiled_criterion(e.logdet_L, e.logdet_RX, e.pwrss, w.n, self.design.p, True, w.ldw)
+        return profiled_criterion(e.logdet_L, e.logdet_RX, e.pwrss, w.n, self.design.p, True, self._ldw())
 
     @property
     def deviance(self) -> float:
         """-2 times the ML log-likelihood at the estimates (lme4's ``deviance(m, REML = FALSE)``)."""
         e, w = self.estimates, prior_weights(self.design)
-        return profiled_criterion(e.logdet_L, e.logdet_RX, e.pwrss, w.n, self.design.p, False, w.ldw)
+        return profiled_criterion(e.logdet_L, e.logdet_RX, e.pwrss, w.n, self.design.p, False, self._ldw())
 
     @property
     def weights(self) -> np.ndarray:
         """Prior weights, one per row (ones without ``weights=``; lme4's ``weights(m)``)."""
+        require_rows(self.design, "weights")
         w = self.design.weights
         return self._pad(np.ones(self.design.n) if w is None else np.asarray(w, float).copy())
 
@@ -127,10 +169,27 @@ class LmerFit(FrequentistFit):
 
         ``"response"``: ``y - fitted``; ``"pearson"``: times ``sqrt(w)`` (the
         prior weights); ``"working"``: as response. ``scaled=True`` divides by sigma.
+        With a residual structure (nlme's types): ``"pearson"`` divides by the
+        variance function's SD multiplier, and ``"normalized"`` (nlme's; always
+        scaled) whitens the residuals of each correlation group, so that they
+        are uncorrelated with variance 1 under the model.
         """
-        if type not in ("response", "pearson", "working", "deviance"):
-            raise ArgumentError(f"type must be one of response, pearson, working, deviance, not {type!r}")
+        types = ("response", "pearson", "working", "deviance") + (("normalized",) if self.structure else ())
+        if type not in types:
+            raise ArgumentError(f"type must be one of {', '.join(types)}, not {type!r}")
+        require_rows(self.design, "resid()")
         r = self.design.y - self.predict()
+        if self.structure is not None and type in ("pearson", "deviance", "normalized"):
+            st, o = self.structure, self.structure.order
+            obj, fitted = self.devfun_structured, self.estimates.fitted_sorted
+            M = (r[o] * np.exp(obj.log_pw))[:, None]
+            if type == "normalized":
+                M = st.normalize(M, self.estimates.phi, fitted)
+            else:
+                M = M * np.exp(-st.log_sd(self.estimates.phi, fitted))[:, None]
+            out = np.empty_like(r)
+            out[o] = M[:, 0]
+            return self._pad(out / self.sigma if (scaled or type == "normalized") else out)
         if type in ("pearson", "deviance") and self.design.weights is not None:
             r = r * np.sqrt(np.asarray(self.design.weights, float))
         if scaled:
@@ -149,8 +208,24 @@ class LmerFit(FrequentistFit):
 
     @cached_property
     def devfun(self) -> LmmObjective:
-        """The criterion as a function of theta (lme4's ``devFunOnly = TRUE``)."""
+        """The criterion as a function of theta (lme4's ``devFunOnly = TRUE``).
+
+        With a residual structure: the criterion over theta with the
+        structure's parameters held at their estimates (the whitened data's
+        criterion); :attr:`devfun_structured` is the one over both.
+        """
+        if self.structure is not None:
+            return self.devfun_structured.at(np.concatenate([self.estimates.theta, self.estimates.phi]))
         return LmmObjective(self.design, self.reml)
+
+    @cached_property
+    def devfun_structured(self) -> StructuredObjective:
+        """With a residual structure: the criterion as a function of ``[theta, structure parameters]``."""
+        if self.structure is None:
+            raise ModelError("this fit has no residual structure; its criterion is fit.devfun")
+        obj = StructuredObjective(self.design, self.structure, self.reml)
+        obj.fitted = self.estimates.fitted_sorted
+        return obj
 
     @property
     def optinfo(self) -> OptSummary:
@@ -206,6 +281,8 @@ class LmerFit(FrequentistFit):
             return icc_values(self.design, list(self.covariances.values()), self.sigma)
         if ci != "boot":
             raise ArgumentError(f"ci must be None or 'boot', not {ci!r}")
+        self._without_structure("icc(ci='boot')")
+        require_rows(self.design, "icc(ci='boot') (a bootstrap)")
         return icc_interval(self, level=level, **boot_options)
 
     def r2(self) -> pd.Series:
@@ -219,6 +296,7 @@ class LmerFit(FrequentistFit):
         [0.044, 0.225]
         """
 
+        require_rows(self.design, "r2() (the variance of the fixed-effects predictions)")
         return r2_nakagawa(self)
 
     def simulate(self, nsim: int = 1, seed: int | None = None, use_re: bool = False, re_form: Any = ...) -> np.ndarray:
@@ -237,6 +315,8 @@ class LmerFit(FrequentistFit):
         (180, 2)
         """
 
+        self._without_structure("simulate")
+        require_rows(self.design, "simulate()")
         return simulate(self, nsim=nsim, seed=seed, use_re=use_re_of(use_re, re_form))
 
     def bootstrap(
@@ -268,17 +348,22 @@ class LmerFit(FrequentistFit):
 
         if use_u is not None:  # lme4's bootMer spelling
             use_re = bool(use_u)
+        self._without_structure("bootstrap")
+        require_rows(self.design, "bootstrap()")
         self.boot = bootstrap(self, nsim=nsim, seed=seed, resample=resample, use_re=use_re, n_jobs=n_jobs,
                               progress=progress, progressbar=progressbar)  # fmt: skip
         return self.boot
 
-    def coef_table(self, ddf: str = "satterthwaite") -> pd.DataFrame:
+    def coef_table(self, ddf: str | None = None) -> pd.DataFrame:
         """Fixed-effects table with df and p-values (``summary(lmerTest::lmer(...))$coefficients``).
 
         Parameters
         ----------
         ddf
-            ``"satterthwaite"`` (lmerTest's default), ``"kenward-roger"``
+            None: ``"satterthwaite"``, or ``"containment"`` (nlme's) for a fit
+            with a residual structure. ``"satterthwaite"`` (lmerTest's default;
+            with a residual structure, its parameters are held at their
+            estimates), ``"containment"`` (nlme's between/within df), ``"kenward-roger"``
             (pbkrtest's adjusted SEs and df; REML fits), ``"residual"``
             (df = n - p) or ``"wald"`` (z tests).
 
@@ -295,7 +380,17 @@ class LmerFit(FrequentistFit):
         [9.7467, 22.8102]
         """
 
-        return coef_table(self, ddf)
+        return coef_table(self, self._ddf(ddf))
+
+    def _ddf(self, ddf: str | None) -> str:
+        if ddf is None:
+            return "containment" if self.structure is not None else "satterthwaite"
+        if self.structure is not None and ddf_method(ddf) == "kenward-roger":
+            raise ModelError(
+                "Kenward-Roger's adjustment is not available with a residual structure; use ddf='containment' "
+                "(nlme's) or 'satterthwaite'"
+            )
+        return ddf
 
     def refit_ml(self) -> LmerFit:
         """The same model fitted by maximum likelihood (lme4's ``refitML``); an ML fit returns itself.
@@ -312,6 +407,9 @@ class LmerFit(FrequentistFit):
         """
         if not self.reml:
             return self
+        if self._ml_refit is None and self.structure is not None:
+            est = fit_structured(self.design, self.structure, reml=False, start=self.estimates.theta)
+            self._ml_refit = LmerFit(self.model, est, warn=False)
         if self._ml_refit is None:
             est = fit_lmm(self.design, reml=False, start=self.estimates.theta, control=self.estimates.control)
             self._ml_refit = LmerFit(self.model, est, warn=False)
@@ -363,6 +461,7 @@ class LmerFit(FrequentistFit):
         ['<none>', 'Days in (Days | Subject)']
         """
 
+        self._without_structure("ranova")
         return ranova(self)
 
     def confint(
@@ -405,6 +504,8 @@ class LmerFit(FrequentistFit):
         [[22.898, 28.858]]
         """
 
+        if str(method).lower() != "wald":
+            self._without_structure(f"confint(method={method!r})")
         return confint(self, method=method, level=level, parm=parm, **boot_options)
 
     def profile(self, which: str | list[str] | None = None, progressbar: bool | None = None):
@@ -420,12 +521,13 @@ class LmerFit(FrequentistFit):
         ['.zeta', '.sig01', '.sigma', '(Intercept)', '.par']
         """
 
+        self._without_structure("profile")
         return profile(self, which=which, progressbar=progressbar)
 
-    def summary(self, ddf: str = "satterthwaite"):
+    def summary(self, ddf: str | None = None):
         """lmerTest-style summary (``print(fit.summary())``); ``ddf`` as in :meth:`coef_table`."""
 
-        return LmerSummary.from_fit(self, ddf=ddf)
+        return LmerSummary.from_fit(self, ddf=self._ddf(ddf))
 
     # --- warnings -------------------------------------------------------------------------
     def _warn(self) -> None:

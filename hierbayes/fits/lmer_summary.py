@@ -41,6 +41,7 @@ class LmerSummary:
     correlation: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     blocks: tuple = field(default=(), repr=False)
+    structure_lines: tuple[str, ...] = ()
 
     family_line: str = ""
 
@@ -55,14 +56,19 @@ class LmerSummary:
             crit = aic_table(fit)
         if method:
             title += f". t-tests use {method}"
-        return cls.assemble(fit, title, crit, fit.resid("pearson", scaled=True), coefficients)
+        streamed = getattr(fit.design, "streamed", None) is not None  # rows read in pieces and not kept
+        scaled = np.full(5, np.nan) if streamed else fit.resid("pearson", scaled=True)
+        return cls.assemble(fit, title, crit, scaled, coefficients)
 
     @classmethod
     def assemble(cls, fit, title: str, criterion: str, scaled_residuals, coefficients, **extra) -> LmerSummary:
         """The parts every mixed-model summary shares, from a fit and its own header lines."""
-        q = np.nanquantile(scaled_residuals, [0, 0.25, 0.5, 0.75, 1])  # NaN: rows excluded (na.exclude)
-        mx = np.abs(q).max()
-        q = np.round(q, max(0, 5 - int(np.ceil(np.log10(mx)))) if mx > 0 else 5)  # lme4: zapsmall(q, digits + 1)
+        if np.all(np.isnan(scaled_residuals)):  # no rows kept (data read in pieces)
+            q = np.full(5, np.nan)
+        else:
+            q = np.nanquantile(scaled_residuals, [0, 0.25, 0.5, 0.75, 1])  # NaN: rows excluded (na.exclude)
+            mx = np.abs(q).max()
+            q = np.round(q, max(0, 5 - int(np.ceil(np.log10(mx)))) if mx > 0 else 5)  # lme4: zapsmall(q, digits + 1)
         groups = "; ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
         vcov = fit.vcov.to_numpy()
         sd = np.sqrt(np.diag(vcov))
@@ -85,17 +91,22 @@ class LmerSummary:
             correlation=pd.DataFrame(corr, index=fit.fixef.index, columns=fit.fixef.index),
             notes=notes,
             blocks=fit.design.blocks,
+            structure_lines=tuple(structure_lines(fit)),
             **extra,
         )
 
     def __str__(self) -> str:
         out = [self.title, *([self.family_line] if self.family_line else []), f"Formula: {self.formula}", ""]
-        out += [self.criterion, "", "Scaled residuals: "]
-        qs = format_column(self.residual_quantiles.to_numpy(), 4)
-        w = max(len(s) for s in [*qs, "Median"])
-        out.append(" ".join(h.rjust(w) for h in self.residual_quantiles.index))
-        out.append(" ".join(s.rjust(w) for s in qs))
-        out += ["", "Random effects:", self._random_table(), self.groups_line, "", "Fixed effects:"]
+        if self.residual_quantiles.isna().all():
+            out += [self.criterion, "", "Scaled residuals: not kept (the rows were read in pieces)"]
+        else:
+            out += [self.criterion, "", "Scaled residuals: "]
+            qs = format_column(self.residual_quantiles.to_numpy(), 4)
+            w = max(len(s) for s in [*qs, "Median"])
+            out.append(" ".join(h.rjust(w) for h in self.residual_quantiles.index))
+            out.append(" ".join(s.rjust(w) for s in qs))
+        out += ["", "Random effects:", self._random_table(), self.groups_line, *self.structure_lines]
+        out += ["", "Fixed effects:"]
         out.append(coefmat(self.coefficients))
         if len(self.correlation) > 1:
             out += ["", "Correlation of Fixed Effects:", self._corr_table()]
@@ -153,8 +164,58 @@ class LmerSummary:
         return text_table(rows, ["", *heads], left=[0], indent="")
 
 
+_CORR_LABELS = {"ar1": "AR(1)", "car1": "Continuous AR(1)", "cs": "Compound symmetry"}
+_VAR_LABELS = {"ident": "Different standard deviations per stratum", "power": "Power of variance covariate",
+               "exp": "Exponential of variance covariate", "comb": "Combination of variance functions"}  # fmt: skip
+
+
+def _named_values(names, values) -> list[str]:
+    cells = [f"{v:.7g}" for v in values]
+    w = [max(len(n), len(c)) for n, c in zip(names, cells, strict=True)]
+    return [" ".join(n.rjust(k) for n, k in zip(names, w, strict=True)) + " ",
+            " ".join(c.rjust(k) for c, k in zip(cells, w, strict=True)) + " "]  # fmt: skip
+
+
+def _form_text(form) -> str:
+    cov = "1" if form.covariate is None else form.covariate
+    return f"~{cov}" + (f" | {'/'.join(form.groups)}" if form.groups else "")
+
+
+def structure_lines(fit) -> list[str]:
+    """nlme's blocks for a residual structure ("Correlation Structure: ...", "Variance function: ...")."""
+    st = getattr(fit, "structure", None)
+    if st is None:
+        return []
+    params, out = fit.residual_params, [""]
+    if st.correlation is not None:
+        c = st.correlation
+        label = "ARMA(1,0)" if c.names == ("Phi1",) else _CORR_LABELS[c.kind]
+        form = c.spec.form
+        ftext = (
+            _form_text(form)
+            if form.groups
+            else f"~{'1' if form.covariate is None else form.covariate} | {c.group_name}"
+        )
+        out += [f"Correlation Structure: {label}", f" Formula: {ftext} ", " Parameter estimate(s):"]
+        out += _named_values(list(c.names), [params[n] for n in c.names])
+    if st.variance is not None:
+        v = st.variance
+        out += ["Variance function:", f" Structure: {_VAR_LABELS[v.kind]}"]
+        if v.kind == "comb":
+            out += [f"  {chr(65 + i)}: {_VAR_LABELS[p.kind]}, formula {_form_text(p.spec.form)}"
+                    for i, p in enumerate(v.parts)]  # fmt: skip
+        else:
+            out.append(f" Formula: {_form_text(v.spec.form)} ")
+        out.append(" Parameter estimates:")
+        names, values = list(v.names), [params[n] for n in v.names]
+        if v.kind == "ident":
+            names, values = [v.label, *names], [1.0, *values]
+        out += _named_values(names, values)
+    return out
+
+
 _METHODS = {"satterthwaite": "Satterthwaite's method", "kenward-roger": "Kenward-Roger's method",
-            "residual": "residual degrees of freedom (n - p)"}  # fmt: skip
+            "residual": "residual degrees of freedom (n - p)", "containment": "containment (nlme's) df"}  # fmt: skip
 
 
 def _coefficients(fit: LmerFit, ddf: str) -> tuple[pd.DataFrame, str]:

@@ -321,6 +321,25 @@ class PosteriorFit(MixedFit):
     def min_ess_tail(self) -> float:
         return self.diagnostics.min_ess_tail
 
+    @property
+    def residual_params(self) -> dict[str, float]:
+        """Posterior means of the residual structure's parameters, with nlme's names (empty without one).
+
+        As :attr:`hierbayes.fits.LmerFit.residual_params`: ``Phi``/``Phi1``/``Rho``,
+        one ratio per non-reference stratum (varIdent), ``power``, ``expon``.
+        """
+        st = getattr(self.model, "structure", None)
+        if st is None:
+            return {}
+        post, out = self.posterior, {}
+        for name in st.names:
+            if name in post:
+                out[name] = float(post[name].mean())
+        if st.variance is not None and st.variance.kind == "ident":
+            means = post["ratio"].mean(("chain", "draw"))
+            out.update({n: float(means.sel(stratum=n)) for n in st.variance.names})
+        return out
+
     def describe_priors(self) -> pd.DataFrame:
         """The priors used, one row per parameter (default or user's)."""
         return self.priors.frame()
@@ -405,6 +424,9 @@ class PosteriorFit(MixedFit):
         for b in self.design.blocks:
             wanted += [names.sd_var(b.group), names.corr_var(b.group), names.ranef_var(b.group)]
         wanted += list(self.model.family.aux)
+        st = getattr(self.model, "structure", None)
+        if st is not None:
+            wanted += [*st.names, "ratio"]
         return [v for v in wanted if v in self.posterior]
 
     def _label(self, var: str, index: tuple) -> str:

@@ -18,7 +18,8 @@ import xarray as xr
 from hierbayes._serialize import dumps, encode
 from hierbayes._version import __version__
 from hierbayes.design.design import WEIGHTS_COLUMN
-from hierbayes.errors import FileError, HierbayesError
+from hierbayes.errors import FileError, HierbayesError, ModelError
+from hierbayes.sources.stream import streamed_record
 
 GROUP = "hierbayes"
 FORMAT = 2
@@ -39,7 +40,14 @@ def save(fit: Any, path: str | Path) -> Path:
     FileError
         The directory does not exist, a part of the path is a file, the
         path is a directory, or the file cannot be written.
+    ModelError
+        A fit with a residual structure (``correlation=``/``variance=``): not stored yet.
     """
+    if getattr(fit.model, "structure", None) is not None:
+        raise ModelError(
+            "saving a fit with a residual structure (correlation=/variance=) is not available yet; "
+            "keep the data and refit it"
+        )
     path = _writable(path)
     model = fit.model
     variables: dict[str, xr.Variable] = {}
@@ -50,7 +58,13 @@ def save(fit: Any, path: str | Path) -> Path:
         content = encode(fit.estimates, "estimates", variables)
     else:
         raise HierbayesError(f"cannot save a {type(fit).__name__}")
-    data_vars, data_json = _encode_data(_used_data(model))
+    streamed = getattr(model.design, "streamed", None)
+    if streamed is not None:  # rows read in pieces: their cross-products, and the prototype rows as the data
+        variables["streamed_json"] = xr.Variable((), dumps(encode(streamed_record(model.design), "streamed",
+                                                                  variables)))  # fmt: skip
+        data_vars, data_json = _encode_data(streamed.prototype)
+    else:
+        data_vars, data_json = _encode_data(_used_data(model))
     attrs = {
         "format": FORMAT,
         "hierbayes_version": __version__,

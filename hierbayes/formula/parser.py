@@ -16,6 +16,7 @@ layer). Semantics follow lme4:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from functools import lru_cache
 
@@ -131,6 +132,12 @@ def _parse_sum(
             if idx == 0 and len(pieces) > 1:
                 continue  # a leading unary sign: "~ -1 + x"
             raise FormulaError("empty term (two operators in a row, or one at the end)", formula, piece_span.start)
+        structured = _structured_bar(formula, piece, depths)
+        if structured is not None:
+            if sign == "-":
+                raise FormulaError("a random-effects term cannot be removed with '-'", formula, piece.start)
+            bars.extend(structured)
+            continue
         inner = _unwrap(piece, depths)
         if inner is not None:
             parts = split_top(formula, inner, depths, ("||", "|"))
@@ -155,6 +162,40 @@ def _parse_sum(
             offsets.append(deparse(check_expression(formula, expr)))
             continue
         fixed_parts.append((sign or "+", deparse(check_term(formula, piece))))
+
+
+#: glmmTMB's spellings of structured random-effects covariances, ``diag(1 + x | g)`` and the like
+STRUCTURED_BARS = ("diag", "us", "cs", "ar1")
+
+
+def _structured_bar(formula: str, piece: Span, depths: list[int]) -> list[RandomBar] | None:
+    """A glmmTMB structured term ``diag(lhs | g)`` / ``us(lhs | g)`` as bars, else None.
+
+    ``cs(...)`` without a bar inside is a spline basis (a fixed term); with one it is glmmTMB's
+    compound symmetry, which (like ``ar1(...)``) is not available yet: a FormulaError says so.
+    """
+    m = re.match(r"(diag|us|cs|ar1)\s*\(", piece.text)
+    if not m:
+        return None
+    open_at = m.end() - 1
+    call = Span(piece.text[open_at:], piece.start + open_at)
+    if not is_wrapped(call, depths):
+        return None
+    inner = Span(call.text[1:-1], call.start + 1).strip()
+    parts = split_top(formula, inner, depths, ("||", "|"))
+    if len(parts) < 2:
+        return None
+    name = m.group(1)
+    if name in ("cs", "ar1"):
+        raise FormulaError(
+            f"glmmTMB's {name}() random-effects structure is not available yet; diag() and us() are, and "
+            "residual correlation structures are given as correlation=hb.corAR1(...)/hb.corCompSymm(...)",
+            formula, piece.start,
+        )  # fmt: skip
+    if parts[1][0] == "||":
+        raise FormulaError(f"'||' inside {name}(): write {name}(lhs | g)", formula, piece.start)
+    bars = _parse_bar(formula, piece, parts, depths)
+    return [dataclasses.replace(b, structure=name) for b in bars]
 
 
 def _has_bar(span: Span, depths: list[int]) -> bool:

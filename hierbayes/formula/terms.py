@@ -28,12 +28,17 @@ class RandomBar:
         False when the bar came from a double bar ``||``.
     position
         Offset of the bar's opening parenthesis in the formula text.
+    structure
+        glmmTMB's covariance structure when the bar was written inside one:
+        ``"diag"`` (independent columns, one SD each) or ``"us"`` (unstructured,
+        the same as a plain bar); None for a plain bar.
     """
 
     lhs: str
     group: tuple[str, ...]
     correlated: bool = True
     position: int = 0
+    structure: str | None = None
 
     @property
     def group_name(self) -> str:
@@ -51,7 +56,8 @@ class RandomBar:
 
     def to_string(self) -> str:
         """The bar as formula text, e.g. ``"(1 + Days | Subject)"``; ``||`` for an independent term."""
-        return f"({self.lhs} {'|' if self.correlated else '||'} {':'.join(self.group)})"
+        bar = f"({self.lhs} {'|' if self.correlated else '||'} {':'.join(self.group)})"
+        return f"{self.structure}{bar}" if self.structure else bar
 
 
 @dataclass(frozen=True)

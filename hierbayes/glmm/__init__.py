@@ -11,6 +11,7 @@ is :mod:`~hierbayes.glmm.response`; separated data are recognised by
 """
 
 from hierbayes.glmm.agq import AgqDeviance, gh_rule
+from hierbayes.glmm.family_par import FamilyParDeviance, estimate_family_par_glmm
 from hierbayes.glmm.fit import GlmmEstimates, check_nagq, deviance_function, estimate_glmm, make_devfun
 from hierbayes.glmm.laplace import LaplaceDeviance, ThetaDeviance
 from hierbayes.glmm.pirls import Pirls, PirlsResult
@@ -18,6 +19,7 @@ from hierbayes.glmm.response import GlmResponse, glm_response
 
 __all__ = [
     "AgqDeviance",
+    "FamilyParDeviance",
     "GlmResponse",
     "GlmmEstimates",
     "LaplaceDeviance",
@@ -26,6 +28,7 @@ __all__ = [
     "ThetaDeviance",
     "check_nagq",
     "deviance_function",
+    "estimate_family_par_glmm",
     "estimate_glmm",
     "gh_rule",
     "glm_response",

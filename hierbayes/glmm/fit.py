@@ -85,6 +85,9 @@ class GlmmEstimates:
         lme4's convergence checks (None when skipped: singular fits, nAGQ = 0).
     control
         The lme4 control the fit ran under (None: lme4's defaults).
+    family_par_free
+        The family's own parameter (``response.family``: the negative
+        binomial's theta, a dispersion) was estimated (:mod:`hierbayes.glmm.family_par`).
     """
 
     nAGQ: int
@@ -105,6 +108,7 @@ class GlmmEstimates:
     gradient: np.ndarray | None
     convergence: ConvergenceReport | None
     control: Control | None = None
+    family_par_free: bool = False
 
     @property
     def pars(self) -> np.ndarray:
@@ -302,9 +306,9 @@ def estimate_glmm(
 SEPARATED_PDEV = 1e-12
 
 
-def _stage1(design, response, layout, theta0, settings, control, pdev_tol):
+def _stage1(design, response, layout, theta0, settings, control, pdev_tol, maxit: int = 100):
     """lme4's nAGQ = 0 stage (or, with ``nAGQ0initStep = False``, its start alone)."""
-    pirls = Pirls(design, response, pdev_tol=pdev_tol)
+    pirls = Pirls(design, response, pdev_tol=pdev_tol, maxit=maxit)
     stage1 = ThetaDeviance(design, response, pirls)
     if not control.nAGQ0initStep:
         res1 = pirls.run(theta0, None)

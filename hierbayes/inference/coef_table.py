@@ -5,6 +5,8 @@
 * ``"satterthwaite"`` (default, lmerTest's): t with Satterthwaite's df;
 * ``"kenward-roger"`` (pbkrtest's): the SE from the adjusted covariance and
   t with Kenward-Roger's df (REML fits only);
+* ``"containment"``: t with nlme's containment df (:mod:`.containment`; the
+  default of fits with a residual structure, as nlme's ``lme``);
 * ``"residual"``: t with ``n - p`` df;
 * ``"wald"``: the standard normal (z value, ``Pr(>|z|)``), as glmer reports.
 """
@@ -21,6 +23,7 @@ from scipy import stats
 from hierbayes.errors import ArgumentError
 from hierbayes.inference import kenward_roger as kr
 from hierbayes.inference import satterthwaite as satt
+from hierbayes.inference.containment import containment_df
 
 if TYPE_CHECKING:
     from hierbayes.fits.lmer import LmerFit
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
 _DDF = {
     "satterthwaite": "satterthwaite", "kenward-roger": "kenward-roger", "kenward_roger": "kenward-roger",
     "kr": "kenward-roger", "residual": "residual", "wald": "wald", "z": "wald", "lme4": "wald",
+    "containment": "containment", "nlme": "containment",
 }  # fmt: skip
 
 
@@ -35,7 +39,9 @@ def ddf_method(ddf: str) -> str:
     """Normalise a ``ddf`` name (case-insensitive; ``"KR"``, ``"Kenward-Roger"``, ...)."""
     key = str(ddf).strip().lower()
     if key not in _DDF:
-        raise ArgumentError(f"ddf must be 'satterthwaite', 'kenward-roger', 'residual' or 'wald', not {ddf!r}")
+        raise ArgumentError(
+            f"ddf must be 'satterthwaite', 'kenward-roger', 'containment', 'residual' or 'wald', not {ddf!r}"
+        )
     return _DDF[key]
 
 
@@ -95,6 +101,9 @@ def coef_table(fit: LmerFit, ddf: str = "satterthwaite") -> pd.DataFrame:
     if method == "residual":
         se = np.sqrt(np.diag(V))
         df = np.full(p, float(fit.nobs - p))
+    elif method == "containment":
+        se = np.sqrt(np.diag(V))
+        df = containment_df(fit.design)
     elif method == "satterthwaite":
         d = derivatives(fit)
         se = np.sqrt(np.diag(V))

@@ -60,13 +60,22 @@ def model_terms(design: Design) -> tuple[bool, list[ModelTerm]]:
     return intercept, terms
 
 
+def gram(design: Design) -> np.ndarray:
+    """X'X of the fitting rows (from the cross-products when the rows were read in pieces and not kept)."""
+    streamed = getattr(design, "streamed", None)
+    if streamed is None:
+        return design.X.T @ design.X
+    cp = streamed.crossproducts
+    return cp.Arr[cp.qr : cp.qr + cp.p, cp.qr : cp.qr + cp.p].copy()
+
+
 def contrasts_type1(design: Design) -> dict[str, np.ndarray]:
     """Sequential (type I) contrasts per term (lmerTest's ``get_contrasts_type1``)."""
     _, terms = model_terms(design)
     X = design.X
     if X.shape[1] == 0:
         return {t.label: np.zeros((0, 0)) for t in terms}
-    R = np.linalg.cholesky(X.T @ X).T  # X'X = R'R; Doolittle's t(L) is R with unit diagonal
+    R = np.linalg.cholesky(gram(design)).T  # X'X = R'R; Doolittle's t(L) is R with unit diagonal
     U = R / np.diag(R)[:, None]
     U[np.abs(U) < 1e-6] = 0.0
     return {t.label: U[list(t.columns)] for t in terms}
@@ -105,8 +114,7 @@ def contrasts_type2(design: Design) -> dict[str, np.ndarray]:
             continue
         last = list(t.columns) + [c for u in containing for c in u.columns]
         order = [c for c in range(p) if c not in last] + last
-        Xn = X[:, order]
-        R = np.linalg.cholesky(Xn.T @ Xn).T
+        R = np.linalg.cholesky(gram(design)[np.ix_(order, order)]).T
         U = R / np.diag(R)[:, None]
         U[np.abs(U) < 1e-6] = 0.0
         rows = [order.index(c) for c in t.columns]
@@ -143,9 +151,15 @@ def _overparameterised(design: Design, intercept: bool, terms: list[ModelTerm]) 
 def contrasts_type3(design: Design) -> dict[str, np.ndarray]:
     """Type III contrasts per term (lmerTest's ``get_contrasts_type3`` for treatment coding)."""
     intercept, terms = model_terms(design)
-    X = design.X
-    if X.shape[1] <= 1 or len(terms) <= 1:
+    if design.X.shape[1] <= 1 or len(terms) <= 1:
         return contrasts_type1(design)
+    streamed = getattr(design, "streamed", None)
+    if streamed is not None:  # L below depends on X's column space only: the prototype rows' design gives it
+        if streamed.proxy is None:
+            raise ModelError("type III contrasts of a fit from data read in pieces need the prototype rows' X to "
+                             "have full rank, which it has not here; use type=1 or type=2")  # fmt: skip
+        design = streamed.proxy
+    X = design.X
     rdX, rd_names = _overparameterised(design, intercept, terms)
     L = _zapsmall((np.linalg.pinv(X, rcond=np.sqrt(np.finfo(float).eps)) @ rdX).T)
     order = sorted(range(len(terms)), key=lambda i: -len(terms[i].variables))  # stable, like R's order()

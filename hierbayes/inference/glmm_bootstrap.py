@@ -21,6 +21,7 @@ from hierbayes._progress import progress_bar, resolve
 from hierbayes._threads import single_thread_blas
 from hierbayes.design.varcorr import sdcor_parameters
 from hierbayes.errors import HierbayesError
+from hierbayes.glmm.family_par import estimate_family_par_glmm
 from hierbayes.glmm.fit import estimate_glmm
 
 if TYPE_CHECKING:
@@ -98,11 +99,16 @@ def bootstrap(
         try:
             with warnings.catch_warnings(), single_thread_blas():
                 warnings.simplefilter("ignore")
-                est = estimate_glmm(design, fit.family, nAGQ=fit.nAGQ, start=start, calc_derivs=False)
+                if fit.estimates.family_par_free:  # NB theta or the dispersion re-estimated in each replicate
+                    est = estimate_family_par_glmm(design, fit.model.family, start=start, calc_derivs=False)
+                else:
+                    est = estimate_glmm(design, fit.family, nAGQ=fit.nAGQ, start=start, calc_derivs=False)
         except (HierbayesError, FloatingPointError, np.linalg.LinAlgError):
             continue
         covs = fit.layout.covariances(est.theta, 1.0)
-        out[s] = np.concatenate([sdcor_parameters(design.blocks, covs, None).to_numpy(), est.beta])
+        fam = est.response.family
+        sigma = np.sqrt(fam.parameter) if fit.sigma is not None else None
+        out[s] = np.concatenate([sdcor_parameters(design.blocks, covs, sigma).to_numpy(), est.beta])
     bar.close()
     return pd.DataFrame(out, columns=names)
 

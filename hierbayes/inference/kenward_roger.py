@@ -24,7 +24,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from hierbayes.errors import ModelError
+from hierbayes.errors import DataError, ModelError
 
 if TYPE_CHECKING:
     from hierbayes.fits.lmer import LmerFit
@@ -55,6 +55,10 @@ class KRAdjustment:
 def _woodbury_products(fit: LmerFit):
     """``M = B'S^-1 B``, ``N = B'S^-2 B``, ``X'S^-3 X`` and ``tr(S^-2)`` for ``B = [Z X]``."""
     d = fit.design
+    streamed = getattr(d, "streamed", None)
+    if streamed is not None:
+        raise DataError(f"Kenward-Roger needs Z'S^-2 Z and the like over the rows, which a fit from the "
+                        f"{streamed.source} does not keep; use ddf='satterthwaite'")  # fmt: skip
     X, n = d.X, d.n
     Z = d.z_sparse()
     q = Z.shape[1]

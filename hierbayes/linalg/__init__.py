@@ -7,6 +7,9 @@
 * :mod:`~hierbayes.linalg.cholesky`: the one blocked Cholesky factor of
   ``Lambda'Z'WZ Lambda + I`` (and of the whole [Z X y] system) with its
   fill-reducing order, solves, log-determinants and conditional variances;
+* :mod:`~hierbayes.linalg.levels`: the coupling of the other blocks to the
+  first, level by level (the factor's L[2,1] keeps its sparsity), and the
+  compiled per-level sums the sparse factorisation needs;
 * :mod:`~hierbayes.linalg.theta`: theta and the relative covariance factors.
 
 The REML/ML criterion, the GLMM's penalized weighted least squares and the

@@ -12,9 +12,12 @@ The fill-reducing order puts the first random-effects block (the factor with
 the most levels) first: its part is block diagonal, one small Cholesky per
 level (closed forms for k = 1 and 2), and after eliminating it the rest --
 the other blocks, X and y -- is a dense Schur complement. Its coupling to the
-first block, ``S W S'`` with W block diagonal, is formed from the sparse S by
-a precomputed product pattern (:class:`~hierbayes.linalg.crossprod.SchurPattern`),
-or by a dense product when S is stored dense (small couplings).
+first block, ``S W S'`` with W block diagonal, is formed from the sparse S:
+summed level by level by a compiled loop for large couplings
+(:mod:`hierbayes.linalg.levels`: the factor's block L[2,1] keeps S's sparsity,
+no fill-in, nothing stored beyond S), by a stored product pattern for smaller
+ones (:class:`~hierbayes.linalg.crossprod.SchurPattern`), or by a dense
+product when S is stored dense (small couplings).
 
 ``with_xy=False`` factors the random-effects part alone, ``Lambda'Z'WZ Lambda + I``
 (the Bayesian engine's ``M``, for arbitrary right-hand sides); with X and y
@@ -45,6 +48,7 @@ import scipy.sparse as sp
 from scipy.linalg.lapack import dpotrf, dpotri, dtrtri, dtrtrs
 
 from hierbayes.linalg.crossprod import CrossProducts
+from hierbayes.linalg.levels import level_quadratic, s_times, schur_update, st_times
 
 _EMPTY2 = np.zeros((0, 0))
 
@@ -113,6 +117,21 @@ class BlockedFactor:
         )
         return (lam_r.T @ cp.S @ block_lambda_per_level(self.T)).tocsr()
 
+    def ls_dot(self, w1: np.ndarray) -> np.ndarray:
+        """``Ls @ w1`` for w1 of shape (nl1, k1): (qr,), from S's levels when S is sparse (no product formed)."""
+        cp = self.cp
+        if cp.dense or self._Ls is not None:
+            return self.Ls @ w1.ravel()
+        return rest_left(s_times(cp.levels, self.T, w1), self.lambdas[1:], cp.structure.sizes[1:])
+
+    def ls_t_dot(self, ur: np.ndarray) -> np.ndarray:
+        """``Ls' @ ur`` for ur of shape (qr,): (nl1, k1), from S's levels when S is sparse."""
+        cp = self.cp
+        if cp.dense or self._Ls is not None:
+            return (self.Ls.T @ ur).reshape(cp.nl1, cp.k1)
+        z = rest_left(ur, self.lambdas[1:], cp.structure.sizes[1:], transpose=False)  # Lambda_r ur
+        return st_times(cp.levels, self.T, z)
+
     @property
     def Lzz(self) -> np.ndarray:
         """The factor of the other blocks' part (qr x qr), Fortran-ordered."""
@@ -143,7 +162,7 @@ def factorize(cp: CrossProducts, lambdas: list[np.ndarray], with_xy: bool = True
     if cp.dense:
         M, Ls, Ld = _schur_dense(cp, lambdas, T, with_xy)
     else:
-        M = _schur_pattern(cp, lambdas, T, with_xy)
+        M, Ld = _schur_sparse(cp, lambdas, T, with_xy)
     m = qr + p if with_xy else qr
     y_row = M[m, :m].copy() if with_xy else None
     # M is symmetric, so its transpose is the same matrix in Fortran order: no copy for LAPACK
@@ -169,31 +188,38 @@ def factorize(cp: CrossProducts, lambdas: list[np.ndarray], with_xy: bool = True
     )  # fmt: skip
 
 
-def _schur_pattern(cp: CrossProducts, lambdas: list[np.ndarray], T: np.ndarray, with_xy: bool) -> np.ndarray:
-    """The rest's Schur complement with sparse S, C-ordered.
+def _schur_sparse(cp: CrossProducts, lambdas: list[np.ndarray], T: np.ndarray, with_xy: bool):
+    """The rest's Schur complement with sparse S (C-ordered), and ``Ld`` (None without X and y).
 
-    With W = T T' per level: ``Mrr = Lr' (Arr - [S; D] W [S; D]') Lr + I_Z``
-    (Lr = blockdiag(Lambda_rest, I)), the ``S W S'`` part from the product pattern.
+    With ``Ld = D T`` and ``Ls = S T`` (per level): ``Mrr = Lr' (Arr - [S; D] W [S; D]') Lr + I_Z``
+    (W = T T' per level, Lr = blockdiag(Lambda_rest, I)); ``S W S'`` and ``S W D'`` are summed level by
+    level (:func:`~hierbayes.linalg.levels.schur_update`: S's sparsity, no fill-in), ``D W D' = Ld Ld'``.
     """
     qr, p = cp.qr, cp.p
     nl, k = cp.nl1, cp.k1
-    W = np.einsum("lab,lcb->lac", T, T)
+    LdT = Ld = None
     if with_xy:
+        LdT = np.matmul(cp.D.transpose(1, 0, 2), T)  # (nl, p + 1, k): level l's D_l T_l
+        Ld = np.ascontiguousarray(LdT.transpose(1, 0, 2)).reshape(p + 1, nl * k)
         Mrr = cp.Arr.copy()
-        Dflat = cp.D.reshape(p + 1, nl * k)
-        WD = np.einsum("lab,clb->lac", W, cp.D).reshape(nl * k, -1)  # W D' (q1 x (p+1))
-        Mrr[qr:, qr:] -= Dflat @ WD
+        Mrr[qr:, qr:] -= Ld @ Ld.T
     else:
         Mrr = np.array(cp.Arr[:qr, :qr], order="C")
     if qr:
-        Mrr.ravel()[:] -= cp.pattern(Mrr.shape[1]).P @ W.ravel()  # ravel is a view: Mrr is C-contiguous
+        if cp.compiled:  # the upper triangle of S W S' and S W D', level by level
+            SWD = schur_update(Mrr, cp.levels, T, LdT)
+        else:  # small couplings: the stored product pattern (the upper triangle), NumPy only
+            W = np.matmul(T, T.transpose(0, 2, 1))
+            Mrr.ravel()[:] -= cp.pattern(Mrr.shape[1]).P @ W.ravel()  # ravel is a view: Mrr is C-contiguous
+            SWD = np.asarray(cp.S @ np.matmul(T, LdT.transpose(0, 2, 1)).reshape(nl * k, p + 1)) if with_xy else None
+        i, j = cp.structure.rest_block_pairs
+        Mrr[j, i] = Mrr[i, j]  # Lambda' M Lambda mixes both triangles of a rest factor's k x k diagonal blocks
         if with_xy:
-            SWD = np.asarray(cp.S @ WD)
             Mrr[:qr, qr:] -= SWD
             Mrr[qr:, :qr] -= SWD.T
         _sandwich_rest(Mrr, lambdas[1:], cp.structure.sizes[1:])
         Mrr[np.arange(qr), np.arange(qr)] += 1.0
-    return Mrr
+    return Mrr, Ld
 
 
 def _schur_dense(cp: CrossProducts, lambdas: list[np.ndarray], T: np.ndarray, with_xy: bool):
@@ -353,7 +379,7 @@ def solve(f: BlockedFactor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Ld = f.Ld
     rhs = Ld[-1] - Ld[:p].T @ beta
     if qr:
-        rhs = rhs - f.Ls.T @ ur
+        rhs = rhs - f.ls_t_dot(ur).ravel()
     u1 = np.einsum("lji,lj->li", f.L11inv, rhs.reshape(cp.nl1, cp.k1))  # L11_l^{-T} rhs_l
     return u1, ur, beta
 
@@ -363,7 +389,7 @@ def forward(f: BlockedFactor, c1: np.ndarray, cr: np.ndarray) -> tuple[np.ndarra
     w1 = np.einsum("lij,lj->li", f.L11inv, c1)
     if not f.cp.qr:
         return w1, np.zeros(0)
-    return w1, trsolve(f.Lzz, cr - f.Ls @ w1.ravel())
+    return w1, trsolve(f.Lzz, cr - f.ls_dot(w1))
 
 
 def backward(f: BlockedFactor, w1: np.ndarray, wr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -371,7 +397,7 @@ def backward(f: BlockedFactor, w1: np.ndarray, wr: np.ndarray) -> tuple[np.ndarr
     cp = f.cp
     if cp.qr:
         ur = trsolve(f.Lzz, wr, trans=True)
-        w1 = w1 - (f.Ls.T @ ur).reshape(cp.nl1, cp.k1)
+        w1 = w1 - f.ls_t_dot(ur)
     else:
         ur = np.zeros(0)
     return np.einsum("lji,lj->li", f.L11inv, w1), ur
@@ -409,9 +435,14 @@ def conditional_covariances(f: BlockedFactor, sigma: float) -> list[np.ndarray]:
     qr, nl, k = cp.qr, cp.nl1, cp.k1
     G = np.broadcast_to(np.eye(k), (nl, k, k)).copy()
     Linv = lower_inverse(f.Lrr[:qr, :qr]) if qr else None
-    if Linv is not None:
+    if Linv is not None and cp.dense:
+        W = (Linv @ f.Ls).reshape(qr, nl, k)  # C @ Ls
+        G += np.einsum("rla,rlb->lab", W, W)
+    elif Linv is not None and not cp.compiled:
         W = np.asarray((f.Ls.T @ Linv.T).T).reshape(qr, nl, k)  # C @ Ls, via sparse-times-dense
         G += np.einsum("rla,rlb->lab", W, W)
+    elif Linv is not None:  # W'W = (S T)' Lambda_r C'C Lambda_r' (S T), level by level (S's sparsity)
+        G += level_quadratic(cp.levels, _rest_sandwich(Linv.T @ Linv, f.lambdas[1:], cp), f.T)
     M1 = np.einsum("lji,ljk,lkm->lim", f.L11inv, G, f.L11inv)  # L11^{-T} G L11^{-1}
     lam1 = f.lambdas[0]
     out = [sigma**2 * np.einsum("ij,ljk,mk->lim", lam1, M1, lam1)]
@@ -422,6 +453,12 @@ def conditional_covariances(f: BlockedFactor, sigma: float) -> list[np.ndarray]:
         out.append(sigma**2 * np.einsum("ij,ljk,mk->lim", lam, Mb, lam))
         start += nlb * kb
     return out
+
+
+def _rest_sandwich(Q: np.ndarray, lambdas: list[np.ndarray], cp: CrossProducts) -> np.ndarray:
+    """``Lambda_r Q Lambda_r'`` for a dense qr x qr Q."""
+    sizes = cp.structure.sizes[1:]
+    return rest_left(rest_left(Q, lambdas, sizes, transpose=False).T, lambdas, sizes, transpose=False).T
 
 
 def minv_diag_sums(f: BlockedFactor) -> list[np.ndarray]:
@@ -435,13 +472,13 @@ def minv_diag_sums(f: BlockedFactor) -> list[np.ndarray]:
         raise np.linalg.LinAlgError("dpotri failed")
     Sinv = np.tril(Sinv) + np.tril(Sinv, -1).T
     k = cp.k1
-    Ls = f.Ls
-    if isinstance(Ls, np.ndarray):
+    if cp.dense:
+        Ls = f.Ls
         B = np.einsum("rla,lab->rlb", Ls.reshape(cp.qr, cp.nl1, k), f.L11inv)  # level l: Ls_l L11inv_l
         SB = (Sinv @ B.reshape(cp.qr, -1)).reshape(B.shape)
         first += np.einsum("rla,rlb->ab", B, SB)
-    else:
-        Bsp = (Ls @ block_lambda_per_level(f.L11inv)).tocsc()
+    elif not cp.compiled:
+        Bsp = (f.Ls @ block_lambda_per_level(f.L11inv)).tocsc()
         Bs = [Bsp[:, a::k] for a in range(k)] if k > 1 else [Bsp]
         for a in range(k):
             for b in range(a, k):
@@ -449,6 +486,9 @@ def minv_diag_sums(f: BlockedFactor) -> list[np.ndarray]:
                 first[a, b] += v
                 if b != a:
                     first[b, a] += v
+    else:  # sum_l B_l' Sinv B_l with B_l = Lambda_r' S_l T_l L11inv_l, level by level (S's sparsity)
+        TL = np.einsum("lab,lbc->lac", f.T, f.L11inv)
+        first += level_quadratic(cp.levels, _rest_sandwich(Sinv, f.lambdas[1:], cp), TL).sum(axis=0)
     out = [first]
     start = 0
     for nl, kg in cp.structure.sizes[1:]:

@@ -43,8 +43,15 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
+from hierbayes.linalg.levels import LevelPattern
+
 #: A coupling Zr'Z1 with at most this many entries may be kept dense (see :attr:`Structure.dense_coupling`).
 DENSE_COUPLING_MAX = 4_000_000
+#: :func:`crossproducts` keeps Zr'Z1 dense when its dense Schur update, (qr + p + 1)^2 q1, is at most this.
+DENSE_SCHUR_WORK = 1_000_000
+#: A sparse coupling with more products of S entries than this (about 16 bytes each, stored) is summed by the
+#: compiled per-level loop of :mod:`hierbayes.linalg.levels` instead of a stored product pattern.
+PATTERN_MAX = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,18 @@ class Structure:
             groups.append(np.repeat(off + np.arange(nl, dtype=np.int64) * k, k))
             off += nl * k
         return np.concatenate(groups)
+
+    @cached_property
+    def rest_block_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (i, j), i < j, of the rest's random effects in the same level of a block with k > 1."""
+        i_all, j_all, off = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], 0
+        for nl, k in self.sizes[1:]:
+            a, b = np.triu_indices(k, 1)
+            base = off + np.arange(nl, dtype=np.int64)[:, None] * k
+            i_all.append((base + a).ravel())
+            j_all.append((base + b).ravel())
+            off += nl * k
+        return np.concatenate(i_all), np.concatenate(j_all)
 
 
 @dataclass(frozen=True)
@@ -185,6 +204,21 @@ class CrossProducts:
     def S_sparse(self) -> sp.csr_matrix:
         """S as a sparse CSR matrix (a view of the same numbers)."""
         return sp.csr_matrix(self.S) if self.dense else self.S
+
+    @cached_property
+    def levels(self) -> LevelPattern:
+        """S level by level of the first block (:mod:`hierbayes.linalg.levels`), computed once."""
+        return LevelPattern.of(self.S_sparse, self.nl1, self.k1)
+
+    @cached_property
+    def compiled(self) -> bool:
+        """Whether the sparse coupling's Schur update runs in the compiled per-level loop.
+
+        Large couplings (more than :data:`PATTERN_MAX` products of S entries):
+        the product pattern would not fit in memory. Smaller ones keep the
+        stored product pattern (:meth:`pattern`: NumPy only, no compiled code to load).
+        """
+        return not self.dense and self.qr > 0 and self.levels.pairs * self.k1 * self.k1 > PATTERN_MAX
 
     def pattern(self, stride: int) -> SchurPattern:
         """Product structure of S for the Schur complement of a matrix with ``stride`` columns (cached)."""
@@ -414,11 +448,61 @@ def schur_pattern(S: sp.csr_matrix, nl1: int, k1: int, stride: int, groups: np.n
 
 
 def crossproducts(
-    blocks: Sequence, X: np.ndarray, y: np.ndarray, sqrtw: np.ndarray | None = None, dense_coupling: bool = False
+    blocks: Sequence,
+    X: np.ndarray,
+    y: np.ndarray,
+    sqrtw: np.ndarray | None = None,
+    dense_coupling: bool | None = None,
 ) -> CrossProducts:
     """The cross-products of all rows at once, from random-effects blocks with ``codes`` and ``Z``.
 
-    ``sqrtw``: square roots of the row weights (None for ones).
+    ``sqrtw``: square roots of the row weights (None for ones). ``dense_coupling``:
+    keep Zr'WZ1 dense (True) or sparse (False); None chooses dense when the
+    dense Schur update costs at most :data:`DENSE_SCHUR_WORK` multiply-adds
+    (small crossed designs: plain BLAS, no compiled loop to load).
     """
+    if dense_coupling is None:
+        sizes = [(int(b.nlevels), int(b.k)) for b in blocks]
+        qr = sum(nl * k for nl, k in sizes[1:])
+        r = qr + X.shape[1] + 1
+        dense_coupling = 0 < qr and r * r * sizes[0][0] * sizes[0][1] <= DENSE_SCHUR_WORK
     structure = Structure.of(blocks, X.shape[1], dense_coupling)
     return RowPattern(structure, [b.codes for b in blocks], [b.Z for b in blocks], X).crossproducts(y, sqrtw)
+
+
+def shifted(cp: CrossProducts, coef: np.ndarray) -> CrossProducts:
+    """The cross-products of [Z X (y - X coef)] from those of [Z X y], exactly (each block is linear in y).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(2)
+    >>> codes, X, y = rng.integers(0, 3, 12), rng.normal(size=(12, 2)), rng.normal(size=12)
+    >>> s = Structure(sizes=((3, 1),), p=2)
+    >>> whole = accumulate(s, [Piece((codes,), (np.ones((12, 1)),), X, y)])
+    >>> direct = accumulate(s, [Piece((codes,), (np.ones((12, 1)),), X, y - X @ [0.5, -1.0])])
+    >>> bool(np.allclose(shifted(whole, np.array([0.5, -1.0])).Arr, direct.Arr))
+    True
+    """
+    coef = np.asarray(coef, dtype=float)
+    qr, p = cp.qr, cp.p
+    D = cp.D.copy()
+    D[p] -= np.tensordot(coef, cp.D[:p], axes=1)
+    A = cp.Arr.copy()
+    ix, iy = slice(qr, qr + p), qr + p
+    zy = cp.Arr[:qr, iy] - cp.Arr[:qr, ix] @ coef
+    xy = cp.Arr[ix, iy] - cp.Arr[ix, ix] @ coef
+    yy = cp.Arr[iy, iy] - 2.0 * coef @ cp.Arr[ix, iy] + coef @ cp.Arr[ix, ix] @ coef
+    A[:qr, iy] = A[iy, :qr] = zy
+    A[ix, iy] = A[iy, ix] = xy
+    A[iy, iy] = yy
+    return CrossProducts(cp.structure, cp.A11, D, cp.S, A)
+
+
+def with_columns(cp: CrossProducts, keep: Sequence[int]) -> CrossProducts:
+    """The cross-products of [Z X[:, keep] y]: some columns of X left out (aliased ones, a profiled effect)."""
+    keep = [int(j) for j in keep]
+    qr, p = cp.qr, cp.p
+    idx = [*range(qr), *(qr + j for j in keep), qr + p]
+    st = cp.structure
+    structure = Structure(st.sizes, len(keep), st.dense_coupling)
+    return CrossProducts(structure, cp.A11, cp.D[[*keep, p]].copy(), cp.S, cp.Arr[np.ix_(idx, idx)].copy())

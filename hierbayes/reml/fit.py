@@ -76,6 +76,11 @@ class LmmObjective:
         self.reml = reml
         self.layout = ThetaLayout(design.blocks)
         self.weights = prior_weights(design)
+        streamed = getattr(design, "streamed", None)
+        if streamed is not None:  # rows read in pieces (hierbayes.sources): their cross-products, the same shift
+            self.beta0 = streamed.beta0
+            self.cp = streamed.crossproducts
+            return
         y = design.y if design.offset is None else design.y - design.offset
         sw = self.weights.sqrtw
         # The criterion is invariant to shifting y by any X @ b0 (beta absorbs it). Working with the OLS
@@ -210,6 +215,13 @@ def lme4_start(design: Design) -> np.ndarray:
     intercepts = all(b.terms == ("(Intercept)",) for b in blocks)
     if not intercepts or len({b.group for b in blocks}) != len(blocks) or design.n < 2:
         return layout.start
+    streamed = getattr(design, "streamed", None)
+    if streamed is not None:  # the same variances, from the per-level sums of the rows read in pieces
+        s = streamed
+        v = [float(np.sum(c * (np.divide(t, np.maximum(c, 1)) - s.y_mean) ** 2)) / (s.n - 1)
+             for c, t in zip(s.level_counts, s.level_ysum, strict=True)]  # fmt: skip
+        v_e = s.y_var - sum(v)
+        return np.sqrt(np.asarray(v) / v_e) if np.isfinite(v_e) and v_e > 0 else layout.start
     y = np.asarray(design.y, float)
     v = []
     for b in blocks:
@@ -276,16 +288,22 @@ def check_estimable(objective: LmmObjective) -> None:
             f"{n} {what} for {d.p} fixed-effect coefficients ({', '.join(d.x_names)}): n <= p leaves nothing to "
             "estimate the residual variance; fit fewer fixed effects or use more data"
         )
+    streamed = getattr(d, "streamed", None)
+    if streamed is not None:  # rows read in pieces: the same checks on their sums
+        _check_scale(d, streamed.y_maxabs)
+        if streamed.crossproducts.Arr[-1, -1] <= 1e-20 * max(streamed.y_ss, np.finfo(float).tiny):
+            if streamed.y_var <= 0:
+                raise EstimationError(f"the response '{d.response_name}' is constant: there is no variation to "
+                                      "estimate variances from")  # fmt: skip
+            raise EstimationError(
+                f"the fixed effects ({', '.join(d.x_names)}) fit the response '{d.response_name}' exactly "
+                "(residual sum of squares 0): there is no variation left to estimate variances from"
+            )
+        return
     y = d.y if d.offset is None else d.y - d.offset
     sw = objective.weights.sqrtw
     yw = y if sw is None else y * sw
-    scale = float(np.max(np.abs(yw))) if len(yw) else 0.0
-    if scale > SCALE_LIMIT or 0.0 < scale < 1.0 / SCALE_LIMIT:
-        raise EstimationError(
-            f"the response '{d.response_name}' is on a scale (largest |value| {scale:.3g}) whose squares "
-            f"{'overflow' if scale > 1 else 'underflow'} double precision, so the criterion cannot be computed "
-            f"(lme4 returns an infinite one); rescale it, e.g. divide it by {10.0 ** np.floor(np.log10(scale)):.0e}"
-        )
+    _check_scale(d, float(np.max(np.abs(yw))) if len(yw) else 0.0)
     rw = (y - d.X @ objective.beta0) if sw is None else (y - d.X @ objective.beta0) * sw
     if float(rw @ rw) <= 1e-20 * max(float(yw @ yw), np.finfo(float).tiny):
         values = np.unique(y[sw > 0] if sw is not None else y)
@@ -297,6 +315,16 @@ def check_estimable(objective: LmmObjective) -> None:
         raise EstimationError(
             f"the fixed effects ({', '.join(d.x_names)}) fit the response '{d.response_name}' exactly "
             "(residual sum of squares 0): there is no variation left to estimate variances from"
+        )
+
+
+def _check_scale(d: Design, scale: float) -> None:
+    """An EstimationError when the response's squares overflow or underflow doubles."""
+    if scale > SCALE_LIMIT or 0.0 < scale < 1.0 / SCALE_LIMIT:
+        raise EstimationError(
+            f"the response '{d.response_name}' is on a scale (largest |value| {scale:.3g}) whose squares "
+            f"{'overflow' if scale > 1 else 'underflow'} double precision, so the criterion cannot be computed "
+            f"(lme4 returns an infinite one); rescale it, e.g. divide it by {10.0 ** np.floor(np.log10(scale)):.0e}"
         )
 
 

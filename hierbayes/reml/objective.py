@@ -78,6 +78,9 @@ def prior_weights(design) -> PriorWeights:
     (29, 20.1013)
     """
     w = getattr(design, "weights", None)
+    streamed = getattr(design, "streamed", None)
+    if streamed is not None:  # rows read in pieces (hierbayes.sources): no prior weights
+        return PriorWeights(None, streamed.n, 0.0)
     if w is None:
         return PriorWeights(None, len(design.y), 0.0)
     w = np.asarray(w, dtype=float)

@@ -24,6 +24,7 @@ import numpy as np
 
 from hierbayes.errors import DataError
 from hierbayes.linalg import fixef_precision_factor, lower_inverse, solve
+from hierbayes.linalg.crossprod import shifted, with_columns
 from hierbayes.reml.fit import LmmEstimates, LmmObjective, fit_lmm
 
 if TYPE_CHECKING:
@@ -85,6 +86,8 @@ def criterion_pieces(objective: LmmObjective, theta: np.ndarray) -> CriterionPie
     for b in design.blocks[1:]:
         us.append(ur[start : start + b.q].reshape(b.nlevels, b.k))
         start += b.q
+    if getattr(design, "streamed", None) is not None:  # rows read in pieces and not kept: the factor's own pwrss
+        return CriterionPieces(logdet_L=f.logdet_L, logdet_RX=f.logdet_RX, pwrss=float(f.r2), RXinv=RXinv, beta=beta)
     y = design.y if design.offset is None else design.y - design.offset
     resid = y - design.X @ beta
     for block, lam, u in zip(design.blocks, f.lambdas, us, strict=True):
@@ -116,6 +119,15 @@ def with_fixed_offset(design: Design, column: int, value: float) -> Design:
 
     Fitting the result by ML gives the profile of that fixed effect at ``value``.
     """
+    streamed = getattr(design, "streamed", None)
+    if streamed is not None:  # rows read in pieces: the same move on their cross-products (about y - X beta0)
+        keep = [j for j in range(design.p) if j != column]
+        e = np.zeros(design.p)
+        e[column] = value - streamed.beta0[column]  # y - x_j value - X_keep beta0_keep = (y - X beta0) - x_j e_j
+        cp = with_columns(shifted(streamed.crossproducts, e), keep)
+        rows = dataclasses.replace(streamed, crossproducts=cp, beta0=streamed.beta0[keep])
+        names = tuple(n for j, n in enumerate(design.x_names) if j != column)
+        return dataclasses.replace(design, X=np.zeros((0, len(keep))), x_names=names, streamed=rows)
     X = design.X
     offset = X[:, column] * value
     if design.offset is not None:

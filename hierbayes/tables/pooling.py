@@ -91,7 +91,10 @@ def pooling(*fits: MixedFit, group: str | None = None, labels: list[str] | None 
     levels = pd.Index(block.levels, name=block.group)
     parts = {("n", ""): pd.Series(block.group_sizes(), index=levels)}
     family = fits[0].model.family
-    if family.is_gaussian or _is_glm(family):
+    if family.ml_parameter is not None and family.parameter is None:
+        # NB theta or a dispersion: the GLMs below use the value a glmer fit estimated (None without one)
+        family = next((f.family for f in fits if getattr(f, "method", None) == "ml"), None)
+    if family is not None and (family.is_gaussian or _is_glm(family)):
         cp, nop = complete_pooling(design, family), no_pooling(design, block, family)
     else:
         cp, nop = dict.fromkeys(terms, np.nan), pd.DataFrame(np.nan, index=levels, columns=terms)

@@ -99,7 +99,7 @@ def test_bad_requests() -> None:
     with pytest.raises(ModelError, match=r"start has 2 value\(s\); the model's theta has 1 value\(s\): herd"):
         hb.glmer(CBPP, d, start={"theta": [1.0, 2.0]})
     with pytest.raises(ModelError, match="method='bayes'"):
-        hb.Model("incidence ~ period + (1 | herd)", d, family="negative_binomial").fit("ml")
+        hb.Model("incidence ~ period + (1 | herd)", d, family="zero_inflated_poisson").fit("ml")
     with pytest.raises(ValueError, match=r"type must be one of"):
         glmer_fit("cbpp_laplace").resid("studentized")
 

@@ -89,6 +89,9 @@ def test_unknown_types_and_ddf_are_argument_errors() -> None:
         with pytest.raises(ArgumentError, match="anova type must be one of 1, 2, 3"):
             fit.anova(type=bad)
     with pytest.raises(ArgumentError, match="ddf must be"):
+        fit.anova(ddf="bogus")
+    # nlme's containment df (issue 20) is a coef_table ddf, not an anova one
+    with pytest.raises(ArgumentError, match=r"anova tables use .* not 'containment'"):
         fit.anova(ddf="containment")
     with pytest.raises(ArgumentError, match="anova tables use ddf='satterthwaite' or 'kenward-roger', not 'wald'"):
         fit.anova(ddf="wald")

@@ -8,6 +8,7 @@ import pytest
 from hierbayes.linalg import (
     backward,
     conditional_covariances,
+    crossprod,
     factorize,
     first_block,
     fixef_precision_factor,
@@ -48,10 +49,18 @@ def _system(dense: bool, weighted: bool):
     return cp, M, q, X.shape[1]
 
 
-@pytest.mark.parametrize("dense", [False, True])
+@pytest.fixture(params=["pattern", "compiled", "dense"])
+def dense(request, monkeypatch):
+    """The coupling S dense, or sparse with its Schur update by the stored pattern or the compiled loop."""
+    if request.param == "compiled":
+        monkeypatch.setattr(crossprod, "PATTERN_MAX", 0)
+    return request.param == "dense"
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 def test_factor_pieces_equal_dense_algebra(dense, weighted):
     cp, M, q, p = _system(dense, weighted)
+    assert cp.compiled == (crossprod.PATTERN_MAX == 0 and not dense)
     f = factorize(cp, LAMBDAS)
     Mzz, Mxx = M[:q, :q], M[: q + p, : q + p]
     assert f.logdet_L == pytest.approx(np.linalg.slogdet(Mzz)[1], rel=1e-12)
@@ -73,7 +82,6 @@ def test_factor_pieces_equal_dense_algebra(dense, weighted):
         start += nl * k
 
 
-@pytest.mark.parametrize("dense", [False, True])
 def test_random_effects_part_alone(dense):
     cp, M, q, _ = _system(dense, True)
     f = factorize(cp, LAMBDAS, with_xy=False)

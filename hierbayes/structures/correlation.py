@@ -1,0 +1,308 @@
+"""Residual correlation structures within groups (nlme's ``corAR1``, ``corCAR1``, ``corCompSymm``).
+
+A structure is given by the user (``hb.corAR1("~ 1 | Mare")``) and bound to
+the rows of a design (:meth:`bind`). The bound structure sorts the rows by
+group (and position) once; the likelihood then needs, at each value of the
+parameter, the *whitened* columns ``W M`` with ``W' W = C^{-1}`` (C the
+block-diagonal correlation matrix) and ``log|C|``. Both are computed row-wise
+in O(n), never with an n x n matrix:
+
+* AR(1) and continuous-time AR(1) are Markov: row t is whitened as
+  ``(m_t - a_t m_{t-1}) / sqrt(1 - a_t^2)`` with ``a_t = Phi^(d_t)``, d_t the
+  distance to the previous row of the group (1 for consecutive positions);
+  the first row of a group is left as it is (Prais-Winsten).
+* Compound symmetry ``C_g = (1 - Rho) I + Rho J`` has the closed-form
+  whitening ``(m - a_g mean_g(m)) / sqrt(1 - Rho)`` with
+  ``a_g = 1 - sqrt((1 - Rho) / (1 - Rho + m_g Rho))``.
+
+Parameters are optimised on nlme's unconstrained scales (AR(1):
+``log((1 + Phi) / (1 - Phi))``; CAR(1): ``logit(Phi)``; compound symmetry:
+``log((Rho + 1/(M - 1)) / (1 - Rho))``, M the largest group) and reported on
+the natural scale with nlme's names (``Phi``, ``Phi1``, ``Rho``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hierbayes.errors import ArgumentError, DataError
+from hierbayes.structures.forms import Form, group_codes, numeric_covariate, parse_form
+
+
+class Correlation:
+    """Base class of the residual correlation structures (see the module docstring)."""
+
+    nlme_class = ""
+    label = ""
+
+    def __init__(self, form: str = "~ 1", value: float | None = None):
+        self.form: Form = parse_form(form, f"{type(self).__name__}")
+        if value is not None and not isinstance(value, (int, float)):
+            raise ArgumentError(f"value of {type(self).__name__} must be a number, not {value!r}")
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.form.text!r})"
+
+    def bind(self, data: pd.DataFrame, default_groups: np.ndarray | None, default_name: str | None) -> BoundCorrelation:
+        """The structure on the rows of ``data`` (the model's rows); ``default_groups``: codes for ``~ 1``."""
+        raise NotImplementedError  # pragma: no cover - every subclass binds
+
+    def _groups(self, data, default_groups, default_name) -> tuple[np.ndarray, str]:
+        if self.form.groups:
+            codes, _ = group_codes(data, self.form, repr(self))
+            return codes, "/".join(self.form.groups)
+        if default_groups is None:
+            return np.zeros(len(data), dtype=np.int64), "1"
+        return np.asarray(default_groups, dtype=np.int64), str(default_name)
+
+
+@dataclass(frozen=True)
+class BoundCorrelation:
+    """A correlation structure on given rows: the sort order and what whitening needs.
+
+    Attributes
+    ----------
+    spec
+        The user's structure.
+    order
+        Row permutation that sorts the rows by group, then position.
+    gcodes
+        Group code of each sorted row.
+    prev
+        For each sorted row, whether the previous sorted row is in the same group.
+    lag
+        Distance to the previous row of the group (1 without a covariate).
+    names
+        nlme's names of the parameters.
+    """
+
+    spec: Correlation
+    order: np.ndarray
+    gcodes: np.ndarray
+    prev: np.ndarray
+    lag: np.ndarray
+    names: tuple[str, ...]
+    start: np.ndarray
+    kind: str
+    group_name: str
+
+    @property
+    def npar(self) -> int:
+        return len(self.names)
+
+    def natural(self, u: np.ndarray) -> np.ndarray:
+        """Parameters on nlme's natural scale from the unconstrained ones."""
+        u = np.asarray(u, float)
+        if self.kind == "ar1":
+            return np.tanh(u / 2)
+        if self.kind == "car1":
+            return 1.0 / (1.0 + np.exp(-u))
+        a = self._cs_a()
+        e = np.exp(u)
+        return (e - a) / (e + 1.0)
+
+    def unconstrained(self, value: float) -> np.ndarray:
+        if self.kind == "ar1":
+            return np.array([np.log((1 + value) / (1 - value))])
+        if self.kind == "car1":
+            return np.array([np.log(value / (1 - value))])
+        a = self._cs_a()
+        return np.array([np.log((value + a) / (1 - value))])
+
+    def _cs_a(self) -> float:
+        m = np.bincount(self.gcodes).max()
+        return 1.0 / (m - 1) if m > 1 else 1.0
+
+    def whiten(self, M: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, float]:
+        """``W M`` (rows in sorted order) and ``log|C|`` at the unconstrained parameters ``u``."""
+        phi = float(self.natural(u)[0])
+        if self.kind in ("ar1", "car1"):
+            if self.kind == "car1" or np.any(self.lag != 1):
+                a = np.where(self.prev, np.sign(phi) ** self.lag * np.abs(phi) ** self.lag, 0.0)
+            else:
+                a = np.where(self.prev, phi, 0.0)
+            s2 = 1.0 - a * a
+            if np.any(s2 <= 0):
+                return M * np.nan, np.inf
+            s = np.sqrt(s2)
+            out = M.copy()
+            out[1:] -= a[1:, None] * M[:-1]
+            out /= s[:, None]
+            return out, float(np.log(s2).sum())
+        # compound symmetry
+        m = np.bincount(self.gcodes).astype(float)
+        if not (1 - phi > 0 and np.all(1 + (m - 1) * phi > 0)):
+            return M * np.nan, np.inf
+        ag = 1.0 - np.sqrt((1 - phi) / (1 - phi + m * phi))
+        means = np.zeros((len(m), M.shape[1]))
+        np.add.at(means, self.gcodes, M)
+        means /= m[:, None]
+        out = (M - ag[self.gcodes, None] * means[self.gcodes]) / np.sqrt(1 - phi)
+        logdet = float(((m - 1) * np.log(1 - phi) + np.log(1 + (m - 1) * phi)).sum())
+        return out, logdet
+
+
+def cholesky_whiten(bound: BoundCorrelation, M: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The whitening nlme's normalized residuals use (its ``corFactor``).
+
+    AR(1) and CAR(1): the whitening of :meth:`BoundCorrelation.whiten`
+    (the inverse Cholesky factor). Compound symmetry: nlme's Helmert basis,
+    row 0 the group sum over ``sqrt(m (1 + (m - 1) Rho))``, row i the
+    contrast of element i with the earlier ones over ``sqrt((1 - Rho) i (i + 1))``.
+    """
+    if bound.kind != "cs":
+        return bound.whiten(M, u)[0]
+    rho = float(bound.natural(u)[0])
+    out = np.empty_like(M)
+    starts = np.flatnonzero(~bound.prev)
+    for a, b in zip(starts, [*starts[1:], len(M)], strict=True):
+        m = b - a
+        H = np.zeros((m, m))
+        H[0] = 1.0 / np.sqrt(m * (1 + (m - 1) * rho))
+        for i in range(1, m):
+            c = -1.0 / np.sqrt((1 - rho) * i * (i + 1))
+            H[i, :i] = c
+            H[i, i] = -i * c
+        out[a:b] = H @ M[a:b]
+    return out
+
+
+def _sorted(gcodes: np.ndarray, position: np.ndarray) -> np.ndarray:
+    return np.lexsort((position, gcodes))
+
+
+def _prev(gs: np.ndarray) -> np.ndarray:
+    prev = np.zeros(len(gs), dtype=bool)
+    prev[1:] = gs[1:] == gs[:-1]
+    return prev
+
+
+class corAR1(Correlation):
+    """nlme's ``corAR1``: AR(1) correlation ``Phi^|i - j|`` within groups.
+
+    ``"~ 1 | g"``: positions are the order of the rows within each group.
+    ``"~ t | g"``: integer positions t (unique within a group); with gaps
+    between them the correlation is ``Phi^|t_i - t_j|`` and, as nlme (which
+    then stores the structure as ``corARMA(p = 1)``), the parameter is named
+    ``Phi1``. Without ``| g`` the groups are those of the innermost
+    random-effects term.
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> hb.corAR1("~ 1 | Mare")
+    corAR1('~ 1 | Mare')
+    """
+
+    nlme_class = "corAR1"
+    label = "AR(1)"
+
+    def bind(self, data, default_groups=None, default_name=None) -> BoundCorrelation:
+        where = repr(self)
+        g, gname = self._groups(data, default_groups, default_name)
+        if self.form.covariate is None:
+            pos = np.arange(len(data), dtype=float)
+            order = np.lexsort((pos, g))
+            lag = np.ones(len(data))
+            names = ("Phi",)
+        else:
+            pos = numeric_covariate(data, self.form, where)
+            if np.any(pos != np.round(pos)):
+                raise DataError(
+                    f"the positions {self.form.covariate!r} of {where} must be integers "
+                    "(use corCAR1 for continuous time)"
+                )
+            order = _sorted(g, pos)
+            ps, gs = pos[order], g[order]
+            dup = _prev(gs) & (np.diff(ps, prepend=np.nan) == 0)
+            if dup.any():
+                i = order[np.flatnonzero(dup)[0]]
+                raise DataError(
+                    f"the position {self.form.covariate!r} of {where} is duplicated within a group: "
+                    f"value {pos[i]:g} occurs twice in group {gname} (row {i + 1} of the model's rows)"
+                )
+            lag = np.where(_prev(gs), np.diff(ps, prepend=0.0), 1.0)
+            names = ("Phi1",) if np.any(lag[_prev(gs)] != 1) else ("Phi",)
+        gs = g[order]
+        _check_value(self, -1.0, 1.0)
+        start = np.array([np.log((1 + (self.value or 0.0)) / (1 - (self.value or 0.0)))])
+        return BoundCorrelation(self, order, gs, _prev(gs), lag, names, start, "ar1", gname)
+
+
+class corCAR1(Correlation):
+    """nlme's ``corCAR1``: continuous-time AR(1), correlation ``Phi^|t_i - t_j|`` within groups (0 < Phi < 1).
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> hb.corCAR1("~ Time | Rat")
+    corCAR1('~ Time | Rat')
+    """
+
+    nlme_class = "corCAR1"
+    label = "Continuous AR(1)"
+
+    def bind(self, data, default_groups=None, default_name=None) -> BoundCorrelation:
+        where = repr(self)
+        g, gname = self._groups(data, default_groups, default_name)
+        if self.form.covariate is None:
+            pos = np.arange(len(data), dtype=float)
+            order = np.lexsort((pos, g))
+            gs = g[order]
+            lag = np.ones(len(data))
+        else:
+            pos = numeric_covariate(data, self.form, where)
+            order = _sorted(g, pos)
+            ps, gs = pos[order], g[order]
+            d = np.diff(ps, prepend=np.nan)
+            dup = _prev(gs) & (d == 0)
+            if dup.any():
+                i = order[np.flatnonzero(dup)[0]]
+                raise DataError(
+                    f"the time {self.form.covariate!r} of {where} is duplicated within a group: "
+                    f"value {pos[i]:g} occurs twice in group {gname} (row {i + 1} of the model's rows)"
+                )
+            lag = np.where(_prev(gs), d, 1.0)
+        v = 0.2 if self.value is None else self.value
+        _check_value(self, 0.0, 1.0)
+        return BoundCorrelation(
+            self, order, gs, _prev(gs), lag, ("Phi",), np.array([np.log(v / (1 - v))]), "car1", gname
+        )
+
+
+class corCompSymm(Correlation):
+    """nlme's ``corCompSymm``: equal correlation Rho between any two rows of a group.
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> hb.corCompSymm("~ 1 | Dog/Side")
+    corCompSymm('~ 1 | Dog/Side')
+    """
+
+    nlme_class = "corCompSymm"
+    label = "Compound symmetry"
+
+    def bind(self, data, default_groups=None, default_name=None) -> BoundCorrelation:
+        if self.form.covariate is not None:
+            raise ArgumentError(f"the form of {self!r} takes no covariate: use '~ 1 | group'")
+        g, gname = self._groups(data, default_groups, default_name)
+        order = np.argsort(g, kind="stable")
+        gs = g[order]
+        bound = BoundCorrelation(self, order, gs, _prev(gs), np.ones(len(g)), ("Rho",), np.zeros(1), "cs", gname)
+        if np.bincount(gs).max() < 2:
+            raise DataError(f"every group of {self!r} has a single row: there is no correlation to estimate")
+        _check_value(self, -bound._cs_a(), 1.0)
+        v = 0.0 if self.value is None else self.value
+        return BoundCorrelation(
+            self, order, gs, _prev(gs), np.ones(len(g)), ("Rho",), bound.unconstrained(v), "cs", gname
+        )
+
+
+def _check_value(spec: Correlation, lo: float, hi: float) -> None:
+    if spec.value is not None and not lo < spec.value < hi:
+        raise ArgumentError(f"value of {spec!r} must lie in ({lo:g}, {hi:g}), not {spec.value!r}")
