@@ -22,9 +22,9 @@ LAYERS: list[tuple[str, tuple[str, ...], bool]] = [
               "hierbayes._threads", "hierbayes._progress", "hierbayes._figure", "hierbayes.query",
               "hierbayes.datasets"), False),
     ("formula", ("hierbayes.formula",), False),
-    ("design", ("hierbayes.design",), False),
+    ("design", ("hierbayes.design", "hierbayes.structures"), False),
     ("numerical core", ("hierbayes.linalg", "hierbayes.optim", "hierbayes.families"), True),
-    ("engines", ("hierbayes.reml", "hierbayes.glmm", "hierbayes.bayesian"), True),
+    ("engines", ("hierbayes.reml", "hierbayes.glmm", "hierbayes.bayesian", "hierbayes.sources"), True),
     ("inference and tables", ("hierbayes.inference", "hierbayes.tables"), True),
     ("fits", ("hierbayes.fits", "hierbayes._serialize"), False),
     ("model", ("hierbayes.model",), False),
@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...], bool]] = [
 #: third-party packages each group's modules import at module level (the standard library is always allowed)
 THIRD_PARTY: dict[str, set[str]] = {
     "hierbayes.formula": set(),
-    "hierbayes.linalg": {"numpy", "scipy"},
+    "hierbayes.linalg": {"numpy", "scipy", "numba"},  # numba: only linalg._levels_numba, loaded for big couplings
     "hierbayes.optim": {"numpy", "scipy", "nlopt"},
     "hierbayes.families": {"numpy", "scipy"},
     "hierbayes.reml": {"numpy", "scipy"},
@@ -45,13 +45,15 @@ THIRD_PARTY: dict[str, set[str]] = {
 }
 
 #: what imports inside functions are for: keeping ``import hierbayes`` light of these
-HEAVY = {"pymc", "pytensor", "matplotlib", "arviz", "arviz_base", "arviz_stats", "arviz_plots", "xarray", "dask"}
+HEAVY = {"pymc", "pytensor", "matplotlib", "arviz", "arviz_base", "arviz_stats", "arviz_plots", "xarray", "dask",
+         "polars", "numba"}  # fmt: skip
 #: ... and these modules of lighter packages: tqdm's Jupyter bar imports IPython and ipywidgets
 HEAVY_MODULES = {"tqdm.notebook"}
 
-#: engines whose whole import closure (their own and what they import of hierbayes) is NumPy/SciPy
-NUMPY_SCIPY = {"hierbayes.linalg": set(), "hierbayes.reml": {"nlopt", "threadpoolctl"},
-               "hierbayes.glmm": {"nlopt", "threadpoolctl"}}  # fmt: skip
+#: engines whose whole import closure (their own and what they import of hierbayes) is NumPy/SciPy; numba is the
+#: compiled per-level Schur update of linalg, loaded only for couplings too big for the stored NumPy pattern
+NUMPY_SCIPY = {"hierbayes.linalg": {"numba"}, "hierbayes.reml": {"nlopt", "threadpoolctl", "numba"},
+               "hierbayes.glmm": {"nlopt", "threadpoolctl", "numba"}}  # fmt: skip
 
 
 def group_of(module: str) -> tuple[int, str]:

@@ -27,11 +27,11 @@ which changes the SEs by a relative 1e-3 or less on its examples).
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hierbayes._warnings import warn
-from hierbayes.design import Design
 from hierbayes.errors import ArgumentError, ConvergenceWarning, EstimationError, ModelError
 from hierbayes.families import Family
 from hierbayes.glmm.fit import (
@@ -50,6 +50,10 @@ from hierbayes.glmm.response import GlmResponse, glm_response
 from hierbayes.linalg import ThetaLayout
 from hierbayes.optim import GLMM_STAGE1, GLMM_STAGE2, Control, as_control, bobyqa
 from hierbayes.optim.convergence import ConvergenceReport, controlled_messages, derivatives
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design
+
 
 #: the family parameter's search range on the log scale (theta or phi from 1e-8 to 1e8)
 LOG_PAR_BOUND = 8 * np.log(10.0)

@@ -168,8 +168,7 @@ def _kernels():
     """The compiled loops (Numba imported here, on first use: dense couplings never need it)."""
     global _KERNELS
     if _KERNELS is None:
-        # deferred: importing Numba costs about half a second, paid only by designs with a sparse coupling
-        from hierbayes.linalg import _levels_numba
+        from hierbayes.linalg import _levels_numba  # deferred: Numba's import (~0.5 s) only for sparse couplings
 
         _KERNELS = _levels_numba
     return _KERNELS

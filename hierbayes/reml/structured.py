@@ -23,10 +23,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hierbayes.design import Design
 from hierbayes.errors import DataError, EstimationError
 from hierbayes.linalg import ThetaLayout
 from hierbayes.linalg.crossprod import crossproducts
@@ -35,7 +35,11 @@ from hierbayes.optim.control import OptimizerSettings
 from hierbayes.optim.convergence import check_derivatives
 from hierbayes.reml.fit import LmmEstimates, LmmObjective, estimates_at, lme4_start, polish
 from hierbayes.reml.objective import PriorWeights, criterion, factorize
-from hierbayes.structures import ResidualStructure
+
+if TYPE_CHECKING:
+    from hierbayes.design import Design
+    from hierbayes.structures import ResidualStructure
+
 
 #: BOBYQA on [theta, phi], tightly (nlme's references are tight fits); Newton steps follow.
 STRUCTURED = OptimizerSettings(name="nloptwrap", algorithm="LN_BOBYQA", ftol_abs=1e-12, xtol_abs=1e-10)

@@ -113,7 +113,7 @@ class DaskSource(Source):
             yield part.compute()
 
     def reduce(self, columns: Sequence[str], empty: Callable[[], Any]) -> Any:
-        import dask
+        import dask  # the 'dask' extra: imported only when given a Dask frame
 
         sub = self.frame[list(columns)]
         kinds = {c: _kind(sub._meta[c].dtype) for c in columns}

@@ -28,41 +28,6 @@ from hierbayes.errors import DataError, FileError
 BATCH_ROWS = 1_000_000
 
 
-def is_source(data: object) -> bool:
-    """Whether ``data`` is read in pieces (a path, an Arrow dataset, a polars or Dask frame), not a pandas frame."""
-    if isinstance(data, (str, Path, pads.Dataset)):
-        return True
-    module = type(data).__module__ or ""
-    return module.startswith(("polars", "dask"))
-
-
-def open_source(data: object) -> Source:
-    """The :class:`Source` for ``data`` (see :func:`is_source`).
-
-    Raises
-    ------
-    FileError
-        A path that does not exist, or holds no Parquet file.
-    DataError
-        A file that is not Parquet.
-    """
-    if isinstance(data, (str, Path)):
-        return ParquetSource.from_path(Path(data))
-    if isinstance(data, pads.Dataset):
-        return ParquetSource.from_dataset(data)
-    module = type(data).__module__ or ""
-    if module.startswith("polars"):
-        from hierbayes.sources.frames import PolarsSource  # polars is optional: imported only when given one
-
-        return PolarsSource(data)
-    if module.startswith("dask"):
-        from hierbayes.sources.frames import DaskSource  # dask is an extra: imported only when given a Dask frame
-
-        return DaskSource(data)
-    raise DataError(f"data must be a pandas DataFrame, a Parquet path, an Arrow dataset, or a polars or Dask frame; "
-                    f"got {type(data).__name__}")  # fmt: skip
-
-
 class Source:
     """Data read in pieces. Subclasses give ``columns``, ``check(columns)`` and ``batches(columns)``."""
 

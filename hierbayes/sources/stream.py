@@ -29,6 +29,7 @@ from collections.abc import Hashable
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from hierbayes._warnings import warn
 from hierbayes.design import build_design
@@ -408,8 +409,6 @@ def streamed_record(design: StreamedDesign) -> dict:
 
 def restore_design(formula: str, prototype: pd.DataFrame, record: dict) -> StreamedDesign:
     """The design :func:`streamed_record` stored, rebuilt from its prototype rows (no pass over the data)."""
-    import scipy.sparse as sp
-
     cols = formula_columns(formula, list(prototype.columns))
     design = _prototype_design(cols, prototype)
     states = record["states"]
