@@ -14,6 +14,8 @@ that lists the valid ones.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import inspect
 import warnings
 from typing import Any
@@ -41,6 +43,7 @@ from hierbayes.errors import (
 from hierbayes.families import Family, get_family
 from hierbayes.fits import GlmerFit, LmerFit, PosteriorFit
 from hierbayes.formula import ParsedFormula
+from hierbayes.formula.update import update_formula
 from hierbayes.glmm import (
     FamilyParDeviance,
     check_nagq,
@@ -239,19 +242,80 @@ class Model:
         """The PyMC model the Bayesian engine samples, for users who want to extend it."""
         return build_pymc_model(self, **kwargs)
 
-    def update(self, formula: str | ParsedFormula | None = None) -> Model:
-        """The same model with another formula (R's ``update``): same data, family, priors, weights, offset, options.
+    def update(self, formula: str | ParsedFormula | None = None, **changes: Any) -> Model:
+        """The same model with another formula or arguments (R's ``update``).
+
+        Parameters
+        ----------
+        formula
+            A new formula, where ``.`` stands for the old formula's side
+            (R's ``update.formula``): ``". ~ . - Days"``,
+            ``". ~ . - (Days | Subject) + (1 | Subject)"``, ``"log(.) ~ ."``.
+        **changes
+            Any of the model's arguments (``data``, ``family``, ``link``,
+            ``priors``, ``na_action``, ``weights``, ``subset``, ``offset``,
+            ``correlation``, ``variance``, ``control``); the others are kept.
+            With new ``data``, ``subset`` is applied to it again, and
+            ``weights``/``offset`` given as numbers must be given again.
 
         Examples
         --------
         >>> import hierbayes as hb
         >>> m = hb.Model("Reaction ~ Days + (Days | Subject)", hb.datasets.load("sleepstudy"))
-        >>> m.update("Reaction ~ Days + (1 | Subject)").formula
+        >>> m.update(". ~ . - (Days | Subject) + (1 | Subject)").formula
         'Reaction ~ Days + (1 | Subject)'
         """
-        return Model(self.formula if formula is None else formula, self.data, family=self.family, priors=self.priors,
-                     na_action=self.na_action, weights=self.weights, control=self.control,
-                     offset=self.offset, correlation=self.correlation, variance=self.variance)  # fmt: skip
+        known = ("data", "family", "link", "priors", "na_action", "weights", "subset", "control", "offset",
+                 "correlation", "variance")  # fmt: skip
+        check_unknown({k: v for k, v in changes.items() if k not in known}, "Model.update", list(known))
+        if formula is None:
+            formula = self.design.formula
+        elif isinstance(formula, str):
+            formula = update_formula(self.formula, formula)
+        args: dict[str, Any] = {
+            "data": self.data, "family": self.family, "priors": self.priors, "na_action": self.na_action,
+            "weights": self.weights, "control": self.control, "offset": self.offset,
+            "correlation": self.correlation, "variance": self.variance,
+        }  # fmt: skip
+        if "data" in changes:
+            args["subset"] = self.subset  # R evaluates the call again: the subset selects rows of the new data
+            for name in ("weights", "offset"):
+                value = args[name]
+                if name not in changes and value is not None and not isinstance(value, str):
+                    raise ArgumentError(f"{name}= was given as numbers for the old data; give {name}= again "
+                                        "(or as a column name) with the new data")  # fmt: skip
+        if "family" in changes and "link" not in changes:
+            args["link"] = None
+        if "link" in changes and "family" not in changes:
+            args["family"] = self.family.name
+        args.update(changes)
+        if self.data is None:
+            raise ModelError("this model was loaded from data read in pieces; update() needs the data: give data=")
+        return Model(formula, **args)
+
+    def with_response(self, y: Any) -> Model:
+        """The same model with a new response vector (lme4's ``refit(object, newresp)``), design otherwise unchanged.
+
+        ``y`` has one value per row of the fitted design (for a binomial
+        model given as ``cbind(s, f)``, the successes).
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> m = hb.Model("Reaction ~ Days + (1 | Subject)", hb.datasets.load("sleepstudy"))
+        >>> m.with_response(m.design.y * 2).design.y[:2].tolist()
+        [499.12, 517.4094]
+        """
+        values = np.asarray(y, dtype=float).reshape(-1) if not isinstance(y, pd.Series) else y.to_numpy(float)
+        if values.shape[0] != self.design.n:
+            raise DataError(f"the new response has {values.shape[0]} values; the fitted model has {self.design.n} rows")
+        if not np.all(np.isfinite(values)):
+            bad = int(np.flatnonzero(~np.isfinite(values))[0])
+            raise DataError(f"the new response has a missing or infinite value at position {bad}")
+        self.family.validate(values, self.design.trials, self.design.response_name)
+        model = copy.copy(self)
+        model.design = dataclasses.replace(self.design, y=values)  # the structure's rows are unchanged
+        return model
 
     def _fit_lmm(self, reml: bool, start: Any = None, optimizer: Any = "default", control: Any = None,
                  verbose: int = 0, devFunOnly: bool = False):  # fmt: skip

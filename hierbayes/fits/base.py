@@ -19,6 +19,7 @@ from hierbayes._args import check_unknown
 from hierbayes.design import Design
 from hierbayes.design.newdata import encode_rows, new_levels_policy
 from hierbayes.errors import ArgumentError, DataError
+from hierbayes.fits.rcalls import RCalls
 from hierbayes.tables.tidy import augment, tidy
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def check_predict_type(type: str) -> None:
         raise ArgumentError(f"type must be 'link' or 'response', not {type!r}")
 
 
-class MixedFit(ABC):
+class MixedFit(RCalls, ABC):
     """Base class of fitted mixed models (REML/ML, GLMM and posterior fits).
 
     Parameters

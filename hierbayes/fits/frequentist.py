@@ -11,11 +11,12 @@ from hierbayes._warnings import warn
 from hierbayes.design.varcorr import sdcor_parameters, varcorr_frame
 from hierbayes.errors import ArgumentError, EstimationError, SingularFitWarning
 from hierbayes.fits.base import MixedFit
+from hierbayes.fits.rcalls import GetME
 from hierbayes.linalg import ThetaLayout
 from hierbayes.reml.fit import SINGULAR_TOL
 
 
-class FrequentistFit(MixedFit):
+class FrequentistFit(GetME, MixedFit):
     """lme4's extractors for a fit with ``estimates`` holding ``theta``, ``beta``, ``vcov``, ``b``, ``condvar``.
 
     Subclasses provide ``sigma`` (None without a residual SD), ``npar`` and ``loglik``.

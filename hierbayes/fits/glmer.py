@@ -149,6 +149,12 @@ class GlmerFit(FrequentistFit):
             return FamilyParDeviance(self.design, self.response, self.model.family)
         return make_devfun(self.design, self.response, max(self.nAGQ, 1))
 
+    def _refit_settings(self, same_design: bool) -> tuple[str, dict]:
+        options: dict = {"nAGQ": self.nAGQ}
+        if self.estimates.control is not None:
+            options["control"] = self.estimates.control
+        return "ml", options
+
     # --- model comparison protocol (hb.anova) ----------------------------------------------
     def refit_ml(self) -> GlmerFit:
         """A GLMM fit is already a maximum-likelihood fit: returns itself."""

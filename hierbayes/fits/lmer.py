@@ -392,6 +392,14 @@ class LmerFit(FrequentistFit):
             )
         return ddf
 
+    def _refit_settings(self, same_design: bool) -> tuple[str, dict]:
+        options: dict = {}
+        if self.structure is None and self.estimates.control is not None:
+            options["control"] = self.estimates.control
+        if same_design:  # lme4's refit starts at the estimates
+            options["start"] = self.estimates.theta
+        return ("reml" if self.reml else "ml"), options
+
     def refit_ml(self) -> LmerFit:
         """The same model fitted by maximum likelihood (lme4's ``refitML``); an ML fit returns itself.
 

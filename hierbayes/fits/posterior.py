@@ -435,6 +435,11 @@ class PosteriorFit(MixedFit):
         parts = [str(da[d].values[i]) for d, i in zip(dims, index, strict=False)]
         return f"{var}[{','.join(parts)}]" if parts else var
 
+    def _refit_settings(self, same_design: bool) -> tuple[str, dict]:
+        i = self.info
+        return "bayes", {"draws": i.draws, "tune": i.tune, "chains": i.chains, "target_accept": i.target_accept,
+                         "random_seed": i.random_seed, "sampler": i.sampler}  # fmt: skip
+
     def __repr__(self) -> str:
         i = self.info
         sampler = f"{i.sampler} {i.sampler_version}".strip()
