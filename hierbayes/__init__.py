@@ -55,6 +55,7 @@ _LAZY = {
     "inverse_gaussian": ("hierbayes.families", "inverse_gaussian_family"),
     "negative_binomial": ("hierbayes.families", "negative_binomial_family"),
     "glmer_nb": ("hierbayes.model", "glmer_nb"),
+    "lme": ("hierbayes.model", "lme"),
 }
 
 
@@ -98,6 +99,7 @@ __all__ = [
     "glmer_nb",
     "interpret",
     "inverse_gaussian",
+    "lme",
     "lmer",
     "lmerControl",
     "load",

@@ -531,6 +531,112 @@ def glmer(
                      devFunOnly=devFunOnly)  # fmt: skip
 
 
+def lme(
+    fixed: str,
+    data: pd.DataFrame,
+    random: str | dict[str, str] | None = None,
+    correlation: Correlation | None = None,
+    weights: Variance | str | None = None,
+    method: str = "REML",
+    na_action: str = "na.fail",
+    **options: Any,
+) -> LmerFit:
+    """Fit a linear mixed model with nlme's ``lme`` arguments (the same engine as :func:`lmer`).
+
+    Parameters
+    ----------
+    fixed
+        The fixed part with the response, ``"distance ~ age"``.
+    data
+        A pandas DataFrame (never modified).
+    random
+        nlme's random part: ``"~ 1 | Subject"``, ``"~ age | Subject"``,
+        ``"~ 1 | Dog/Side"`` (nested), or ``{"Dog": "~ day", "Side": "~ 1"}``
+        (R's ``list(Dog = ~ day, Side = ~ 1)``: each factor nested in the ones
+        before it). nlme's pdMat classes are not taken; write ``pdDiag(~ age)``
+        as ``hb.lmer("... + (age || Subject)")``.
+    correlation
+        ``hb.corAR1(...)``, ``hb.corCAR1(...)``, ``hb.corCompSymm(...)``.
+    weights
+        nlme's variance function (``hb.varIdent(...)``, ``hb.varPower(...)``,
+        ...), or ``"~ x"`` (nlme's ``varFixed(~ x)``: variance proportional to
+        the column ``x``, i.e. prior weights ``1 / x``). Not lme4's prior weights.
+    method
+        ``"REML"`` (nlme's default) or ``"ML"``.
+    na_action
+        nlme's default ``"na.fail"`` (missing values are an error); ``"na.omit"`` drops them.
+    **options
+        Passed to :func:`lmer` (``subset``, ``control``, ...).
+
+    Returns
+    -------
+    LmerFit
+        Summaries in lme4's layout, with nlme's structure blocks.
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> fit = hb.lme("Reaction ~ Days", hb.datasets.load("sleepstudy"), random="~ Days | Subject")
+    >>> fit.formula, round(float(fit.loglik), 3)
+    ('Reaction ~ Days + (Days | Subject)', -871.814)
+    """
+    if not isinstance(fixed, str) or "~" not in fixed:
+        raise ArgumentError(f"fixed= must be a two-sided formula such as 'distance ~ age', not {fixed!r}")
+    if not isinstance(method, str) or method.upper() not in ("REML", "ML"):
+        raise ArgumentError(f"method must be 'REML' or 'ML' (nlme's), not {method!r}")
+    variance, prior = None, None
+    if isinstance(weights, str):
+        prior = _var_fixed(weights, data)
+    elif weights is not None:
+        if not isinstance(weights, Variance):
+            raise ArgumentError(
+                "weights= of lme is nlme's variance function (hb.varIdent(...), hb.varPower(...), or '~ x' for "
+                "varFixed); for lme4's prior weights use hb.lmer(..., weights=)"
+            )
+        variance = weights
+    formula = f"{fixed.strip()} + {' + '.join(_nlme_random(random))}"
+    return lmer(formula, data, REML=method.upper() == "REML", correlation=correlation, variance=variance,
+                weights=prior, na_action=na_action, **options)  # fmt: skip
+
+
+def _nlme_random(random: Any) -> list[str]:
+    """nlme's ``random=`` as lme4 bars: ``"~ x | g"`` -> ``(x | g)``; a dict nests each factor in the ones before."""
+    if random is None:
+        raise ArgumentError("random= is needed (nlme takes it from a groupedData object, hierbayes does not): "
+                            "e.g. random='~ 1 | Subject'")  # fmt: skip
+    if isinstance(random, str):
+        text = random.strip()
+        if not text.startswith("~") or "|" not in text:
+            raise ArgumentError(f"random= must be a one-sided formula with a grouping factor such as "
+                                f"'~ 1 | Subject', not {random!r}")  # fmt: skip
+        return [f"({text[1:].strip()})"]
+    if isinstance(random, dict) and random:
+        bars, outer = [], []
+        for group, form in random.items():
+            if not isinstance(form, str) or not form.strip().startswith("~") or "|" in form:
+                raise ArgumentError(f"random={{{group!r}: ...}} needs a one-sided formula without '|' such as "
+                                    f"'~ 1' or '~ age', not {form!r}")  # fmt: skip
+            outer.append(str(group))
+            bars.append(f"({form.strip()[1:].strip()} | {':'.join(outer)})")
+        return bars
+    raise ArgumentError(f"random= must be a string such as '~ 1 | Subject' or a dict such as "
+                        f"{{'Subject': '~ age'}}, not {type(random).__name__}")  # fmt: skip
+
+
+def _var_fixed(form: str, data: Any) -> np.ndarray:
+    """nlme's ``varFixed(~ x)``: residual variance proportional to the column x, as prior weights 1 / x."""
+    name = form.strip().lstrip("~").strip().strip("`")
+    frame = as_dataframe(data)
+    if not form.strip().startswith("~") or name not in frame.columns:
+        raise ArgumentError(f"weights={form!r}: nlme's varFixed form is '~ column' naming a column of data")
+    x = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~(x > 0))
+    if bad.size:
+        raise DataError(f"weights={form!r} (varFixed): column {name!r} must be positive; row {int(bad[0])} is "
+                        f"{frame[name].iloc[int(bad[0])]!r}")  # fmt: skip
+    return 1.0 / x
+
+
 def glmer_nb(formula: str, data: pd.DataFrame, link: str = "log", **options: Any):
     """A negative-binomial GLMM with theta by maximum likelihood, like ``lme4::glmer.nb``.
 
