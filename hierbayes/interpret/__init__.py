@@ -7,10 +7,10 @@ return tidy tables:
   ``interpret`` functions (conditional grids, ``average_by``, ``target``),
   with delta-method intervals for REML/ML and GLMM fits and the posterior's
   draws for Bayesian fits;
-* :func:`emmeans`, :func:`contrast`, :func:`emtrends`: R emmeans 1.8's
+* :func:`emmeans`, :func:`contrast`, :func:`pairs`, :func:`emtrends`: R emmeans 1.8's
   estimated marginal means over the reference grid, their contrasts with
-  multiplicity adjustments, and trends, with Kenward-Roger (or
-  Satterthwaite) degrees of freedom for lmer fits;
+  multiplicity adjustments (also as ``emmeans(fit, "pairwise ~ x")``), and
+  trends, with Kenward-Roger (or Satterthwaite) degrees of freedom for lmer fits;
 * prediction intervals of new observations (``fit.predict(newdata,
   interval="prediction")``) are in :mod:`hierbayes.interpret.intervals`.
 
@@ -26,7 +26,20 @@ directly (``from hierbayes.interpret.emmeans import EmmGrid``).
 
 from hierbayes.interpret.comparisons import comparisons, slopes
 from hierbayes.interpret.contrast import contrast
-from hierbayes.interpret.emmeans import EmmeansTable, emmeans, emtrends
+from hierbayes.interpret.emmeans import EmmeansTable
+from hierbayes.interpret.emmlist import EmmList, emmeans, emtrends, lsmeans, lstrends, pairs
 from hierbayes.interpret.predictions import predictions
 
-__all__ = ["EmmeansTable", "comparisons", "contrast", "emmeans", "emtrends", "predictions", "slopes"]
+__all__ = [
+    "EmmList",
+    "EmmeansTable",
+    "comparisons",
+    "contrast",
+    "emmeans",
+    "emtrends",
+    "lsmeans",
+    "lstrends",
+    "pairs",
+    "predictions",
+    "slopes",
+]

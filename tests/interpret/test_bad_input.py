@@ -32,7 +32,7 @@ def cbpp():
      ("~ N | Block", "'Block' is a grouping factor"),
      ("yield", "that is the response"),
      (["N", 3], "specs must be"), (42, "specs must be"),
-     ("pairwise ~ N", "hb.contrast")],
+     ("pairwise ~ Nitrogen", "'Nitrogen' is not a variable")],
 )  # fmt: skip
 def test_specs_that_are_not_variables_of_the_model(oats, specs, match):
     with pytest.raises(ArgumentError, match=match):
