@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -1111,7 +1112,11 @@ def get_family(family: str | Family = "gaussian", link: str | None = None, r_def
     'probit'
     >>> get_family("Gamma", r_default=True).link.name
     'inverse'
+    >>> get_family("binomial(link = 'probit')").link.name
+    'probit'
     """
+    if isinstance(family, str) and "(" in family:  # R's call spelling: "poisson()", "binomial(link = 'probit')"
+        family, link = _r_family_call(family, link)
     if isinstance(family, Family):
         if link is None:
             return family
@@ -1127,6 +1132,21 @@ def get_family(family: str | Family = "gaussian", link: str | None = None, r_def
     link = link or (cls.r_link if r_default and cls.r_link else cls.links[0])
     _check_link(cls, key, link)
     return cls(LINKS[link])
+
+
+_R_CALL = re.compile(r"""\s*([A-Za-z][\w.]*)\s*\(\s*(?:(?:link\s*=\s*)?["']?([\w./^]+)["']?)?\s*\)\s*""")
+
+
+def _r_family_call(text: str, link: str | None) -> tuple[str, str | None]:
+    """``"binomial(link = 'probit')"`` -> ("binomial", "probit"); a link given twice must agree."""
+    m = _R_CALL.fullmatch(text)
+    if m is None:
+        raise ModelError(f"family {text!r}: write a family name ('poisson'), or R's call with a link only, "
+                         "such as \"binomial(link = 'probit')\"")  # fmt: skip
+    name, inner = m.group(1), m.group(2)
+    if inner is not None and link is not None and inner != link:
+        raise ModelError(f"family {text!r} names the link {inner!r} but link={link!r} was given too")
+    return name, link or inner
 
 
 def _check_link(cls: type[Family], name: str, link: str) -> None:

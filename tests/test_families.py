@@ -195,3 +195,26 @@ def test_mean_labels_are_emmeans_names():
     labels = {name: get_family(name).mean_label for name in ("binomial", "bernoulli", "poisson", "gaussian", "gamma")}
     assert labels == {"binomial": "prob", "bernoulli": "prob", "poisson": "rate", "gaussian": "response",
                       "gamma": "response"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "link"),
+    [
+        ("poisson()", "poisson", "log"),
+        ('binomial(link = "probit")', "binomial", "probit"),
+        ("binomial(link='cloglog')", "binomial", "cloglog"),
+        ("Gamma(log)", "gamma", "log"),
+        ("Gamma()", "gamma", "inverse"),
+        ('poisson(link = "sqrt")', "poisson", "sqrt"),
+    ],
+)
+def test_r_family_calls_as_strings(text, name, link):
+    family = get_family(text, r_default=True)
+    assert (family.name, family.link.name) == (name, link)
+
+
+def test_r_family_call_errors():
+    with pytest.raises(ModelError, match="R's call with a link only"):
+        get_family("binomial(link = probit, x)")
+    with pytest.raises(ModelError, match="names the link 'probit' but link='logit'"):
+        get_family("binomial(probit)", "logit")
