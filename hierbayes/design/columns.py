@@ -148,6 +148,13 @@ class Column:
             if inferred != "string":  # 2 and "2" in one column: an error, as R cannot tell them apart
                 sort_levels(pd.unique(values.to_numpy(dtype=object)), str(label))
             return cls(label, safe, "character", numeric_use=numeric_use)
+        if numeric_use and (pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype)):
+            # R's model.matrix would use days (Date) or seconds (POSIXct, difftime's units): ambiguous in pandas
+            what = "dates/times" if pd.api.types.is_datetime64_any_dtype(dtype) else "time differences"
+            raise DataError(
+                f"column {str(label)!r} holds {what} ({dtype}); a predictor needs numbers: use e.g. days since the "
+                f"first one, (df[{str(label)!r}] - df[{str(label)!r}].min()).dt.days, in a new column"
+            )
         return cls(label, safe, "other", numeric_use=numeric_use)
 
     def values(self, col: pd.Series, new: bool = False) -> object:

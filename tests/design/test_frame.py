@@ -186,3 +186,16 @@ def test_the_users_data_frame_is_never_modified(sleep):
         build_design("Reaction ~ Days + (1 | k)", data, weights=np.ones(180))
     pd.testing.assert_frame_equal(data, before, check_exact=True)
     assert list(data["k"].cat.categories) == ["z", "y", "x", "unused"]
+
+
+def test_dates_as_predictors_are_a_clear_error_and_fine_as_groups():
+    sleep = hb.datasets.load("sleepstudy")
+    dated = sleep.assign(
+        date=pd.Timestamp("2020-01-01") + pd.to_timedelta(sleep.Days, unit="D"),
+        lag=pd.to_timedelta(sleep.Days, unit="h"),
+    )
+    with pytest.raises(hb.DataError, match=r"column 'date' holds dates/times .*\.dt\.days"):
+        hb.lmer("Reaction ~ date + (1 | Subject)", dated)
+    with pytest.raises(hb.DataError, match="column 'lag' holds time differences"):
+        hb.lmer("Reaction ~ lag + (1 | Subject)", dated)
+    assert hb.lmer("Reaction ~ Days + (1 | date)", dated).ngroups == {"date": 10}
