@@ -29,6 +29,9 @@ from pathlib import Path
 
 import pytest
 
+#: pytester for tests/test_suite_guard.py, which runs this file on a small suite
+pytest_plugins = ["pytester"]
+
 #: CPU seconds one default test may use (call, plus the setup of the fixtures it is the first to use)
 CPU_BUDGET_S = 30.0
 
@@ -68,6 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # --- parallel runs --------------------------------------------------------------------------------------------
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown without pytest-xdist
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto``: one worker per CPU for the whole suite, none when the command line names what to run."""
     if config.args_source == pytest.Config.ArgsSource.ARGS:
@@ -75,7 +79,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own schedulers
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """Modules as units of work (as ``--dist loadfile``), modules sharing a fit together, each notebook alone."""
     from xdist.scheduler import LoadScopeScheduling
