@@ -247,3 +247,26 @@ def test_run_quiet_prints_no_progress(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "done. Outputs in" in captured.out
     report = (tmp_path / "out" / "quiet" / "report.md").read_text()
     assert "| REML: intervals | 95% profile confidence intervals |" in report
+
+
+def test_run_does_not_report_pytensors_blas_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pip-installed PyTensor warns that it found no BLAS when it first compiles; the run records every warning
+    for the report, and this one asks nothing of the user (issue 17: no noise), so it is not among them."""
+    import hierbayes.model
+
+    fit = hierbayes.model.Model.fit
+
+    def fit_as_on_a_pip_install(self, *args, **kwargs):
+        warnings.warn("PyTensor could not link to a BLAS installation. ...", UserWarning, stacklevel=2)
+        warnings.warn("an actionable warning", UserWarning, stacklevel=2)  # the run still records the others
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(hierbayes.model.Model, "fit", fit_as_on_a_pip_install)
+    spec = _spec(tmp_path, "blas", extra='[output]\ntables = ["compare"]\nplots = []\n')
+    assert main(["run", spec, "--out", str(tmp_path / "out"), "--quiet"]) == EXIT_OK
+    printed = capsys.readouterr()
+    report = (tmp_path / "out" / "blas" / "report.md").read_text()
+    assert "an actionable warning" in report and "an actionable warning" in printed.out
+    assert "BLAS" not in report and "BLAS" not in printed.out + printed.err
