@@ -1,13 +1,14 @@
 """Suite-wide pytest hooks (tests/ and the doctests of hierbayes/): parallel runs and the cost guard (issue 17).
 
-**Parallel.** ``addopts`` (pyproject.toml) asks pytest-xdist for ``-n auto --dist loadgroup``. A run of the
-whole suite (``python -m pytest``, no paths named) uses one worker per CPU; a run that names paths
+**Parallel.** ``addopts`` (pyproject.toml) asks pytest-xdist for ``-n auto``. A run of the whole suite
+(``python -m pytest``, no paths named) uses one worker per CPU; a run that names paths
 (``python -m pytest tests/design``) stays in one process unless ``-n`` is given, so targeted runs do not pay
-for starting workers. Every test is put in an ``xdist_group``: by default its module, so module and session
-fixtures are built once per module as in a serial run; modules that share an expensive fit (a session
-fixture or a per-process cache listed in :data:`SHARED_FITS`) run in one worker, so the fit is made once;
-each notebook is a group of its own. Workers take the groups most expensive first (:data:`HEAVY_FIRST`), so
-no long group starts last.
+for starting workers. The scheduler here hands out units of work: a test module (so module fixtures and
+per-process caches are built once per module, as in a serial run); all the modules that share an expensive
+fit (a session fixture or a cache module, :data:`SHARED_FITS`, found in their source) as one unit, so the
+fit is made once; each notebook as a unit of its own. (xdist's ``--dist loadgroup`` cannot be used: it
+renames node ids, which pytest 9 no longer allows.) Workers collect the most expensive tests first
+(:data:`HEAVY_FIRST`), so no long unit starts last.
 
 **Cost guard.** Every test's wall time and CPU time (this process with its threads, plus the child
 processes it waited for: PyMC's chains, notebook kernels, the CLI's subprocesses) are recorded; the
