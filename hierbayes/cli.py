@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from hierbayes._warnings import ignore_not_actionable
 from hierbayes.errors import HierbayesError
 from hierbayes.model import Model
 from hierbayes.runner import run_spec
@@ -132,6 +133,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         raise BadInput(f"--data {data} could not be read as CSV ({type(exc).__name__}: {one_line(str(exc))})") from None
     with warnings.catch_warnings():
         warnings.simplefilter("always")
+        ignore_not_actionable()  # "always" would bring back the warnings that ask nothing of the user
         model = Model(args.formula, df, family=args.family, link=args.link)
         kwargs = {}
         if args.engine == "bayes":

@@ -24,6 +24,7 @@ import pandas as pd
 
 from hierbayes._progress import resolve
 from hierbayes._version import __version__
+from hierbayes._warnings import ignore_not_actionable
 from hierbayes.errors import HierbayesError
 from hierbayes.fits.base import MixedFit
 from hierbayes.model import Model
@@ -145,6 +146,7 @@ def run_spec(
     steps = _Steps(3 + len(spec.engines) + len(spec.tables) + len(spec.plots), log)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        ignore_not_actionable()  # "always" would bring back the warnings that ask nothing of the user
         steps.start("loading data")
         df, sim = spec.load_data()
         model = Model(spec.formula, df, family=spec.family, link=spec.link, priors=spec.priors or None,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -80,14 +82,30 @@ def _run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 
 def _one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert proc.returncode == EXIT_BAD_INPUT, proc.stderr
+    _one_line(proc.returncode, proc.stderr, *fragments)
+
+
+def _one_line(status: int, stderr: str, *fragments: str) -> None:
+    assert status == EXIT_BAD_INPUT, stderr
     # `hierbayes run` reports its steps on stderr ("hierbayes run NAME: [1/7] loading data"); the error is one line
     steps = re.compile(r"^hierbayes run \S+: \[\d+/\d+\] ")
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not steps.match(ln)]
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: ") and "Traceback" not in proc.stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip() and not steps.match(ln)]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def _one_line_error_in_process(capsys: pytest.CaptureFixture[str], args: list[str], *fragments: str) -> None:
+    """As :func:`_one_line_error`, for ``main(args)`` in this process; any warning it issues fails too."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            status = main(args)
+        except SystemExit as exc:  # argparse's usage errors
+            status = exc.code
+    assert not caught, [str(w.message) for w in caught]
+    _one_line(status, capsys.readouterr().err, *fragments)
 
 
 SPEC = '[data]\ndataset = "sleepstudy"\n{data}[model]\nformula = "{formula}"\n[fit]\nengines = ["reml"]\n{extra}'
@@ -101,35 +119,41 @@ def _spec(tmp_path: Path, name: str, formula: str = "Reaction ~ Days + (1 | Subj
 
 
 def test_bad_specs_exit_2_with_one_line(tmp_path: Path) -> None:
+    """Through the command itself (a new process each): exit status 2 and one line on stderr, nothing else."""
     broken = tmp_path / "broken.toml"
     broken.write_text("[data\n")
     _one_line_error(_run_cli("run", str(broken)), "broken.toml: not valid TOML")
-    _one_line_error(_run_cli("run", _spec(tmp_path, "unknown_key", extra="[fit2]\nx = 1\n")), "unknown key 'fit2'")
     _one_line_error(
         _run_cli("run", _spec(tmp_path, "column", formula="Reaction ~ Dayz + (1 | Subject)"), "--out", str(tmp_path)),
         "column.toml: unknown column 'Dayz' in the fixed effects; did you mean 'Days'?",
         "the data has: Reaction, Days, Subject",
     )
-    _one_line_error(
-        _run_cli("run", _spec(tmp_path, "query", data='query = "Days >"\n'), "--out", str(tmp_path)),
+    _one_line_error(_run_cli("frobnicate"), "invalid choice: 'frobnicate'")
+
+
+def test_more_bad_specs_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The other bad inputs, through ``main`` in this process (what a new process adds is checked above)."""
+    check = functools.partial(_one_line_error_in_process, capsys)
+    check(["run", _spec(tmp_path, "unknown_key", extra="[fit2]\nx = 1\n")], "unknown key 'fit2'")
+    check(
+        ["run", _spec(tmp_path, "query", data='query = "Days >"\n'), "--out", str(tmp_path)],
         "query.toml: [data] the query 'Days >' could not be evaluated",
     )
-    _one_line_error(
-        _run_cli("run", _spec(tmp_path, "query_col", data='query = "Dayz > 2"\n'), "--out", str(tmp_path)),
+    check(
+        ["run", _spec(tmp_path, "query_col", data='query = "Dayz > 2"\n'), "--out", str(tmp_path)],
         "unknown column 'Dayz' in the query",
     )
-    _one_line_error(_run_cli("run", _spec(tmp_path, "draws", extra="[bayes]\ndraws = 0\n")),
-                    "draws.toml: [bayes] draws must be a whole number >= 1, not 0")  # fmt: skip
-    _one_line_error(_run_cli("run", _spec(tmp_path, "accept", extra="[bayes]\ntarget_accept = 1.5\n")),
-                    "target_accept must be a number strictly between 0 and 1")  # fmt: skip
+    check(["run", _spec(tmp_path, "draws", extra="[bayes]\ndraws = 0\n")],
+          "draws.toml: [bayes] draws must be a whole number >= 1, not 0")  # fmt: skip
+    check(["run", _spec(tmp_path, "accept", extra="[bayes]\ntarget_accept = 1.5\n")],
+          "target_accept must be a number strictly between 0 and 1")  # fmt: skip
     afile = tmp_path / "afile"
     afile.write_text("x")
-    _one_line_error(_run_cli("run", "sleepstudy", "--out", str(afile)), "is a file, not a folder")
+    check(["run", "sleepstudy", "--out", str(afile)], "is a file, not a folder")
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    _one_line_error(_run_cli("fit", "y ~ x + (1 | g)", "--data", str(empty)), "could not be read as CSV")
-    _one_line_error(_run_cli("fit", "y ~ x", "--data", str(afile), "--draws", "0"), "--draws: must be a whole number")
-    _one_line_error(_run_cli("frobnicate"), "invalid choice: 'frobnicate'")
+    check(["fit", "y ~ x + (1 | g)", "--data", str(empty)], "could not be read as CSV")
+    check(["fit", "y ~ x", "--data", str(afile), "--draws", "0"], "--draws: must be a whole number")
 
 
 def test_a_valid_query_in_a_spec_uses_R_syntax(tmp_path: Path) -> None:
@@ -223,3 +247,26 @@ def test_run_quiet_prints_no_progress(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "done. Outputs in" in captured.out
     report = (tmp_path / "out" / "quiet" / "report.md").read_text()
     assert "| REML: intervals | 95% profile confidence intervals |" in report
+
+
+def test_run_does_not_report_pytensors_blas_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pip-installed PyTensor warns that it found no BLAS when it first compiles; the run records every warning
+    for the report, and this one asks nothing of the user (issue 17: no noise), so it is not among them."""
+    import hierbayes.model
+
+    fit = hierbayes.model.Model.fit
+
+    def fit_as_on_a_pip_install(self, *args, **kwargs):
+        warnings.warn("PyTensor could not link to a BLAS installation. ...", UserWarning, stacklevel=2)
+        warnings.warn("an actionable warning", UserWarning, stacklevel=2)  # the run still records the others
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(hierbayes.model.Model, "fit", fit_as_on_a_pip_install)
+    spec = _spec(tmp_path, "blas", extra='[output]\ntables = ["compare"]\nplots = []\n')
+    assert main(["run", spec, "--out", str(tmp_path / "out"), "--quiet"]) == EXIT_OK
+    printed = capsys.readouterr()
+    report = (tmp_path / "out" / "blas" / "report.md").read_text()
+    assert "an actionable warning" in report and "an actionable warning" in printed.out
+    assert "BLAS" not in report and "BLAS" not in printed.out + printed.err

@@ -23,6 +23,7 @@ DOCS = ROOT / "docs"
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
+@pytest.mark.cpu_budget(120, reason="mkdocs renders every page, the six notebooks and the API reference")
 def test_site_builds_strict(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_MKDOCS_2_WARNING": "1", "HIERBAYES_DOCS_EXECUTE": "false"}
     proc = subprocess.run(

@@ -80,6 +80,7 @@ def kernel_specs(tmp_path_factory) -> KernelSpecManager:
     return KernelSpecManager(kernel_dirs=[str(kernels)])
 
 
+@pytest.mark.cpu_budget(240, reason="a whole analysis in a kernel; notebook 04 samples three count models in full")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom_in_fast_mode(path: Path, kernel_specs: KernelSpecManager):
     nb = nbformat.read(path, as_version=4)

@@ -15,12 +15,10 @@
 Importing this package does not import PyMC; the functions do.
 """
 
-import warnings
+from hierbayes._warnings import ignore_not_actionable
 
-# A pip-installed PyTensor finds no BLAS to link its C code against and says so on every import;
-# it then uses NumPy's BLAS, which is what the small dense algebra here needs. The warning would only
-# alarm users of every fit, so it is silenced (a conda install with MKL/OpenBLAS links and never warns).
-warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS installation", category=UserWarning)
+# PyTensor's "could not link to a BLAS" warning (pip installs) would only alarm users of every fit
+ignore_not_actionable()
 
 from hierbayes.bayesian.model import build_pymc_model  # noqa: E402
 from hierbayes.bayesian.priors import Prior, describe_priors  # noqa: E402

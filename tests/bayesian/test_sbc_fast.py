@@ -91,6 +91,7 @@ def _ranks(truth: np.ndarray, draws: np.ndarray) -> np.ndarray:
     return (draws < truth[:, None]).sum(axis=1)
 
 
+@pytest.mark.cpu_budget(90, reason="the first test of the module: fits the 30 replicates (55 CPU s in 2026-12)")
 def test_ranks_of_true_values_are_uniform(replicates) -> None:
     truth, draws = replicates
     for k in truth:
