@@ -1,11 +1,11 @@
 """Coefficient tables against lmerTest 3.1-3 (Satterthwaite) and pbkrtest 0.5.2 (Kenward-Roger).
 
-Tolerances (issue 3): df 1e-3 relative (Satterthwaite) and 1e-2 (Kenward-Roger),
+Tolerances: df 1e-3 relative (Satterthwaite) and 2e-5 (Kenward-Roger),
 p-values 1e-3 relative where p > 1e-10. Satterthwaite's df depend on where the
 optimizer stopped: lme4 stops up to 1e-4 (relative, in theta) short of the
 REML optimum that hierbayes reaches (its REML criterion is 1e-8 higher), so
 the algorithm itself is also checked at lme4's theta and sigma, where it must
-agree with lmerTest to 1e-6.
+agree with lmerTest to 1e-5 and with pbkrtest to 1e-10.
 """
 
 from __future__ import annotations
@@ -55,8 +55,20 @@ def test_satterthwaite_at_lme4_estimates(case_id: str) -> None:
 
 @pytest.mark.parametrize("case_id", KR)
 def test_kenward_roger_table(case_id: str) -> None:
+    # at our optimum the df differ from pbkrtest's (at lme4's) by up to 5.7e-6 (hsb_sector, penicillin):
+    # the optimizers' difference, as for Satterthwaite
     table = fitted(case_id).coef_table("kenward-roger")
-    _check(table, _ref(case_id, "coef_kenward_roger"), 1e-2, P_RTOL.get(case_id, 1e-3))
+    _check(table, _ref(case_id, "coef_kenward_roger"), 2e-5, P_RTOL.get(case_id, 1e-3))
+
+
+@pytest.mark.parametrize("case_id", KR)
+def test_kenward_roger_at_lme4_estimates(case_id: str) -> None:
+    """The Kenward-Roger algorithm alone: at lme4's theta and sigma it equals pbkrtest to rounding (<= 2e-12)."""
+    table = at_lme4_estimates(case_id).coef_table("kenward-roger")
+    ref = _ref(case_id, "coef_kenward_roger")
+    assert_close(table["Std. Error"], ref["Std. Error"], rtol=1e-10)
+    assert_close(table["df"], ref["df"], rtol=1e-10)
+    assert_close(table["Pr(>|t|)"], ref["Pr(>|t|)"], rtol=1e-9)
 
 
 @pytest.mark.parametrize("case_id", ["sleep_int_reml", "sleep_slope_reml"])
@@ -68,9 +80,11 @@ def test_lmertest_internals(case_id: str) -> None:
     d = derivatives(at_lme4_estimates(case_id))
     np.testing.assert_allclose(d.varpar, list(ref["varpar"].values()), rtol=1e-7)
     A = np.array(ref["vcov_varpar"])
-    np.testing.assert_allclose(d.vcov_varpar, A, rtol=2e-2, atol=1e-3 * np.abs(A).max())
+    # lmerTest differentiates the deviance numerically (numDeriv, Richardson): its vcov(varpar) carries
+    # ~6e-6 relative noise (sleep_slope_reml), its Jacobian ~2e-8 of the largest entry
+    np.testing.assert_allclose(d.vcov_varpar, A, rtol=2e-5, atol=1e-7 * np.abs(A).max())
     J = np.array(ref["Jac_list"])
-    np.testing.assert_allclose(d.jacobian, J, atol=1e-5 * np.abs(J).max())
+    np.testing.assert_allclose(d.jacobian, J, atol=1e-7 * np.abs(J).max())
 
 
 def test_sleepstudy_lecture_targets() -> None:
