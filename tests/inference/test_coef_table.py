@@ -1,7 +1,7 @@
 """Coefficient tables against lmerTest 3.1-3 (Satterthwaite) and pbkrtest 0.5.2 (Kenward-Roger).
 
-Tolerances: df 1e-3 relative (Satterthwaite) and 2e-5 (Kenward-Roger),
-p-values 1e-3 relative where p > 1e-10. Satterthwaite's df depend on where the
+Tolerances (at our optimum, against lmerTest/pbkrtest at lme4's): df 2e-4 relative
+(Satterthwaite) and 2e-5 (Kenward-Roger), SEs 5e-5, p-values 5e-4 relative where p > 1e-10. Satterthwaite's df depend on where the
 optimizer stopped: lme4 stops up to 1e-4 (relative, in theta) short of the
 REML optimum that hierbayes reaches (its REML criterion is 1e-8 higher), so
 the algorithm itself is also checked at lme4's theta and sigma, where it must
@@ -32,7 +32,7 @@ def _check(table: pd.DataFrame, ref: pd.DataFrame, df_rtol: float, p_rtol: float
     assert list(table.index) == list(ref.index)
     assert list(table.columns) == ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
     assert_close(table["Estimate"], ref["Estimate"], rtol=1e-5, atol=1e-5 * ref["Std. Error"])
-    assert_close(table["Std. Error"], ref["Std. Error"], rtol=1e-4)
+    assert_close(table["Std. Error"], ref["Std. Error"], rtol=5e-5)  # measured <= 2.7e-5 (penicillin)
     assert_close(table["df"], ref["df"], rtol=df_rtol)
     big = ref["Pr(>|t|)"] > 1e-10
     assert_close(table["Pr(>|t|)"][big], ref["Pr(>|t|)"][big], rtol=p_rtol)
@@ -41,7 +41,8 @@ def _check(table: pd.DataFrame, ref: pd.DataFrame, df_rtol: float, p_rtol: float
 @pytest.mark.parametrize("case_id", SATT)
 def test_satterthwaite_table(case_id: str) -> None:
     table = fitted(case_id).coef_table("satterthwaite")
-    _check(table, _ref(case_id, "coef_satterthwaite"), 1e-3, P_RTOL.get(case_id, 1e-3))
+    # measured at our optimum: df <= 9.1e-5 (penicillin), p <= 2.6e-4 (sleep2) apart from penicillin's 1.2e-3
+    _check(table, _ref(case_id, "coef_satterthwaite"), 2e-4, P_RTOL.get(case_id, 5e-4))
 
 
 @pytest.mark.parametrize("case_id", SATT)
@@ -58,7 +59,7 @@ def test_kenward_roger_table(case_id: str) -> None:
     # at our optimum the df differ from pbkrtest's (at lme4's) by up to 5.7e-6 (hsb_sector, penicillin):
     # the optimizers' difference, as for Satterthwaite
     table = fitted(case_id).coef_table("kenward-roger")
-    _check(table, _ref(case_id, "coef_kenward_roger"), 2e-5, P_RTOL.get(case_id, 1e-3))
+    _check(table, _ref(case_id, "coef_kenward_roger"), 2e-5, P_RTOL.get(case_id, 5e-4))
 
 
 @pytest.mark.parametrize("case_id", KR)
