@@ -1,8 +1,8 @@
 """Coefficient tables against lmerTest 3.1-3 (Satterthwaite) and pbkrtest 0.5.2 (Kenward-Roger).
 
 Tolerances (at our optimum, against lmerTest/pbkrtest at lme4's): df 2e-4 relative
-(Satterthwaite) and 2e-5 (Kenward-Roger), SEs 5e-5, p-values 5e-4 relative where p > 1e-10. Satterthwaite's df depend on where the
-optimizer stopped: lme4 stops up to 1e-4 (relative, in theta) short of the
+(Satterthwaite) and 2e-5 (Kenward-Roger), SEs 5e-5, p-values 5e-4 relative where p > 1e-10.
+Satterthwaite's df depend on where the optimizer stopped: lme4 stops up to 1e-4 (relative, in theta) short of the
 REML optimum that hierbayes reaches (its REML criterion is 1e-8 higher), so
 the algorithm itself is also checked at lme4's theta and sigma, where it must
 agree with lmerTest to 1e-5 and with pbkrtest to 1e-10.
