@@ -72,6 +72,8 @@ def test_against_tight_lme4(case_id: str) -> None:
 
 @pytest.mark.parametrize("case_id", CASES)
 def test_against_default_lme4(case_id: str) -> None:
+    """lme4's default glmer is only as precise as its spread (module docstring); measured worst cases:
+    fixed effects 1.6e-2 SE, SEs 2.4e-2, theta 3.5e-3, modes 4.1e-3, conditional SDs 2.6e-3, fitted 7e-4."""
     case, fit = GLMER[case_id], glmer_fit(case_id)
     beta = named(case["beta"])
     assert list(fit.fixef.index) == list(beta.index)
@@ -103,10 +105,10 @@ def test_residual_formulas(case_id: str, kind: str) -> None:
     mu = np.array(case["fitted"])
     eta = resp.family.link(mu)
     assert_close(resp.residuals(eta, kind), np.array(case["residuals"][kind]), rtol=1e-7, atol=1e-9)
-    # and ours at our estimates are close to lme4's at its own
+    # and ours at our estimates are close to lme4's at its own (default glmer: measured <= 2.2e-3, working)
     ours = fit.resid(kind)
     ref = np.array(case["residuals"][kind])
-    assert_close(ours, ref, rtol=0.02, atol=0.02)
+    assert_close(ours, ref, rtol=5e-3, atol=5e-3)
 
 
 @pytest.mark.parametrize("case_id", ["grouse_nested", "sim_poisson_crossed"])
