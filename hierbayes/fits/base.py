@@ -23,7 +23,7 @@ from hierbayes.fits.rcalls import RCalls
 from hierbayes.tables.tidy import augment, tidy
 
 if TYPE_CHECKING:
-    from hierbayes.model import Model
+    from hierbayes._types import Model  # a Protocol: hierbayes.model sits above the fits
 
 
 #: The keywords of ``predict`` (lme4's spellings ``allow.new.levels`` and ``re.form`` get a hint).

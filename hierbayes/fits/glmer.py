@@ -26,7 +26,7 @@ from hierbayes.linalg import ThetaLayout
 from hierbayes.optim import OptStages
 
 if TYPE_CHECKING:
-    from hierbayes.model import Model
+    from hierbayes._types import Model  # a Protocol: hierbayes.model sits above the fits
 
 #: Warn about overdispersion of a Poisson fit when the Pearson ratio exceeds this and p < OVERDISPERSION_P
 OVERDISPERSION_RATIO = 1.5

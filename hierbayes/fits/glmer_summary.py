@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from hierbayes.fits.lmer_summary import LmerSummary, aic_table
 
 if TYPE_CHECKING:
-    from hierbayes.fits.glmer import GlmerFit
+    from hierbayes._types import GlmerFit  # a Protocol: glmer.py imports this module
 
 
 @dataclass(frozen=True)

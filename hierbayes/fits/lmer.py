@@ -28,7 +28,7 @@ from hierbayes.reml.objective import prior_weights, profiled_criterion
 from hierbayes.reml.structured import StructuredObjective, fit_structured
 
 if TYPE_CHECKING:
-    from hierbayes.model import Model
+    from hierbayes._types import Model  # a Protocol: hierbayes.model sits above the fits
 
 
 class LmerFit(FrequentistFit):

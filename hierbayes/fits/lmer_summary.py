@@ -14,7 +14,7 @@ from hierbayes.fits.rformat import abbreviate, coefmat, format_column, text_tabl
 from hierbayes.inference.coef_table import ddf_method
 
 if TYPE_CHECKING:
-    from hierbayes.fits.lmer import LmerFit
+    from hierbayes._types import LmerFit  # a Protocol: lmer.py imports this module
 
 
 @dataclass(frozen=True)

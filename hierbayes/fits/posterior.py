@@ -28,9 +28,9 @@ from hierbayes.fits.base import MixedFit, predict_interval
 if TYPE_CHECKING:
     import xarray as xr
 
+    from hierbayes._types import Model  # a Protocol: hierbayes.model sits above the fits
     from hierbayes.bayesian.priors import PriorSet
     from hierbayes.bayesian.sampling import SamplingInfo
-    from hierbayes.model import Model
 
 KINDS = ("mean", "draws", "predictive")
 

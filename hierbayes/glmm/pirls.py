@@ -224,6 +224,10 @@ class Pirls:
             # a step that stops shrinking far below 1e-6 is rounding noise
             if step < self.tol or (step < 1e-7 and step >= old_step):
                 break
+            # Fisher scoring can cycle about the mode where the observed information is far from the expected
+            # (Poisson with the sqrt link: twice it): then stop, as lme4 does, on the penalized deviance
+            if step >= old_step and abs(old_pdev - pdev) <= 1e-12 * abs(pdev):
+                break
             if self.pdev_tol is not None and joint and abs(old_pdev - pdev) <= self.pdev_tol * (abs(pdev) + 0.1):
                 break
             last = (f, coef, eta, mu, sqrtw)

@@ -22,7 +22,7 @@ from hierbayes.inference.coef_table import ddf_method, derivatives, kr_adjustmen
 from hierbayes.inference.contrasts import contrasts_marginal, contrasts_type1, contrasts_type2, contrasts_type3
 
 if TYPE_CHECKING:
-    from hierbayes.fits.lmer import LmerFit
+    from hierbayes._types import LmerFit  # a Protocol: the fits sit above this layer
 
 COLUMNS = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
 

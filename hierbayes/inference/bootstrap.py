@@ -43,7 +43,7 @@ from hierbayes.optim.control import as_control
 from hierbayes.reml.refit import refit, with_response
 
 if TYPE_CHECKING:
-    from hierbayes.fits.lmer import LmerFit
+    from hierbayes._types import LmerFit  # a Protocol: the fits sit above this layer
 
 _STATE: dict[str, Any] = {}
 

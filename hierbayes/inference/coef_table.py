@@ -26,7 +26,7 @@ from hierbayes.inference import satterthwaite as satt
 from hierbayes.inference.containment import containment_df
 
 if TYPE_CHECKING:
-    from hierbayes.fits.lmer import LmerFit
+    from hierbayes._types import LmerFit  # a Protocol: the fits sit above this layer
 
 _DDF = {
     "satterthwaite": "satterthwaite", "kenward-roger": "kenward-roger", "kenward_roger": "kenward-roger",

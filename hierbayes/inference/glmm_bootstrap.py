@@ -25,7 +25,7 @@ from hierbayes.glmm.family_par import estimate_family_par_glmm
 from hierbayes.glmm.fit import estimate_glmm
 
 if TYPE_CHECKING:
-    from hierbayes.fits.glmer import GlmerFit
+    from hierbayes._types import GlmerFit  # a Protocol: the fits sit above this layer
 
 
 def simulate_response(fit: GlmerFit, nsim: int, rng: np.random.Generator, use_u: bool = False) -> np.ndarray:

@@ -26,7 +26,7 @@ from hierbayes.errors import UnknownParameterError
 from hierbayes.optim import bobyqa
 
 if TYPE_CHECKING:
-    from hierbayes.fits.glmer import GlmerFit
+    from hierbayes._types import GlmerFit  # a Protocol: the fits sit above this layer
 
 
 def wald_confint(fit: GlmerFit, level: float = 0.95) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from hierbayes.inference.bootstrap import bootstrap, check_boot_options
 from hierbayes.inference.profile import profile
 
 if TYPE_CHECKING:
-    from hierbayes.fits.lmer import LmerFit
+    from hierbayes._types import LmerFit  # a Protocol: the fits sit above this layer
 
 METHODS = ("profile", "wald", "boot")
 #: lme4's default number of replicates for ``confint(method = "boot")``.

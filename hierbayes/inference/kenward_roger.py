@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from hierbayes.errors import DataError, ModelError
 
 if TYPE_CHECKING:
-    from hierbayes.fits.lmer import LmerFit
+    from hierbayes._types import LmerFit  # a Protocol: the fits sit above this layer
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from hierbayes.reml.fit import LmmObjective
 from hierbayes.reml.refit import criterion_pieces, with_fixed_offset
 
 if TYPE_CHECKING:
-    from hierbayes.fits.lmer import LmerFit
+    from hierbayes._types import LmerFit  # a Protocol: the fits sit above this layer
 
 MAXPTS, MAXMULT, MINSTEP = 100, 10.0, 1e-6
 _LOG2PI = np.log(2 * np.pi)

@@ -21,7 +21,7 @@ from hierbayes.errors import UnknownParameterError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure  # matplotlib only for the plot: import hierbayes stays light
 
-    from hierbayes.inference.profile import Profile
+    from hierbayes._types import Profile  # a Protocol: profile.py imports this module
 
 LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
 

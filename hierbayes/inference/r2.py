@@ -22,7 +22,7 @@ from hierbayes.inference.bootstrap import check_boot_options, norm_inter
 from hierbayes.inference.intervals import check_level
 
 if TYPE_CHECKING:
-    from hierbayes.fits.lmer import LmerFit
+    from hierbayes._types import LmerFit  # a Protocol: the fits sit above this layer
 
 
 def variance_components(design: Design, covs: list[np.ndarray]) -> dict[str, float]:

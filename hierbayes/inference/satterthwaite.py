@@ -28,7 +28,7 @@ from hierbayes.inference.numdiff import hessian, jacobian
 from hierbayes.reml.refit import criterion_pieces
 
 if TYPE_CHECKING:
-    from hierbayes.fits.lmer import LmerFit
+    from hierbayes._types import LmerFit  # a Protocol: the fits sit above this layer
 
 EIGEN_TOL = 1e-8
 #: Relative steps of the numerical derivatives (numDeriv's ``d``). lmerTest uses

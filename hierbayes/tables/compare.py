@@ -11,7 +11,7 @@ from hierbayes.tables.params import parameter_table
 from hierbayes.tables.table import Comparison
 
 if TYPE_CHECKING:
-    from hierbayes.fits.base import MixedFit
+    from hierbayes._types import MixedFit  # a Protocol: the fits sit above this layer
 
 KEY = ["effect", "group", "term"]
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from hierbayes.errors import ModelError
 
 if TYPE_CHECKING:
-    from hierbayes.fits.base import MixedFit
+    from hierbayes._types import MixedFit  # a Protocol: the fits sit above this layer
 
 ENGINE_LABELS = {"reml": "REML", "ml": "ML", "bayes": "Bayes"}
 

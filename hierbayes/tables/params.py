@@ -29,7 +29,7 @@ from hierbayes.errors import HierbayesError, HierbayesWarning, ModelError
 from hierbayes.tables.fitinfo import is_bayes
 
 if TYPE_CHECKING:
-    from hierbayes.fits.base import MixedFit
+    from hierbayes._types import MixedFit  # a Protocol: the fits sit above this layer
 
 COLUMNS = ["effect", "group", "term", "estimate", "median", "std.error", "conf.low", "conf.high", "interval"]
 INTERVALS = ("auto", "wald", "profile", "boot")

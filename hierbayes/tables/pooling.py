@@ -36,7 +36,7 @@ from hierbayes.glmm.response import glm_response
 from hierbayes.tables.fitinfo import check_fits, check_same_data, fit_labels
 
 if TYPE_CHECKING:
-    from hierbayes.fits.base import MixedFit
+    from hierbayes._types import MixedFit  # a Protocol: the fits sit above this layer
 
 COMPLETE, NONE = "complete pooling", "no pooling"
 #: relative size below which a least-squares direction counts as not identified

@@ -12,7 +12,7 @@ from hierbayes.tables.fitinfo import is_bayes
 from hierbayes.tables.params import parameter_table, ranef_table
 
 if TYPE_CHECKING:
-    from hierbayes.fits.base import MixedFit
+    from hierbayes._types import MixedFit  # a Protocol: the fits sit above this layer
 
 TIDY_COLUMNS = ["effect", "group", "term", "estimate", "std.error", "statistic", "df", "p.value", "conf.low",
                 "conf.high"]  # fmt: skip

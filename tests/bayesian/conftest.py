@@ -16,6 +16,35 @@ logging.getLogger("pymc").setLevel(logging.ERROR)
 SLEEP = "Reaction ~ Days + (Days | Subject)"
 
 
+#: The convergence every Bayesian value check needs first (the brief: R-hat < 1.01, enough ESS).
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+
+def assert_converged(fit, rhat_max: float = RHAT_MAX, ess_min: float = ESS_MIN, divergences: int = 0) -> None:
+    """Fail unless the chains of ``fit`` converged: every parameter's R-hat < 1.01 and bulk ESS >= 400.
+
+    Call it before any assertion on a posterior's values: a value checked on chains
+    that did not converge can pass by luck and fail on the next seed. ``fit`` is a
+    PosteriorFit (its ``diagnostics`` cover every sampled parameter, random effects
+    included, as the fit's own warnings do) or a peer's ArviZ posterior (a DataTree or
+    Dataset, e.g. bambi's). Also fails on more than ``divergences`` divergent transitions.
+    """
+    d = fit.diagnostics if hasattr(fit, "diagnostics") else _diagnose_posterior(fit)
+    assert d.chains >= 2, f"R-hat needs two or more chains, got {d.chains}"
+    assert d.max_rhat < rhat_max, f"R-hat {d.max_rhat:.4f} >= {rhat_max} (worst: {d.worst_rhat}); {d}"
+    assert d.min_ess_bulk >= ess_min, f"bulk ESS {d.min_ess_bulk:.0f} < {ess_min} (worst: {d.worst_ess}); {d}"
+    assert d.n_divergences <= divergences, f"{d.n_divergences} divergent transitions; {d}"
+
+
+def _diagnose_posterior(idata):
+    from hierbayes.bayesian.diagnostics import diagnose
+
+    post = idata["posterior"]
+    names = [v for v, da in post.data_vars.items() if "__obs__" not in da.dims]  # bambi's per-row means: derived
+    return diagnose(idata, names, lambda var, index: f"{var}{list(index)}")
+
+
 def quiet_fit(model: hb.Model, **kwargs):
     """Fit with the given settings, silencing PyMC's chatter (not our SamplingWarning checks)."""
     kwargs.setdefault("progressbar", False)
@@ -32,7 +61,10 @@ def sleep_data() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def sleep_fit(sleep_data):
-    return quiet_fit(hb.Model(SLEEP, sleep_data), draws=400, tune=400, chains=2, random_seed=11)
+    """The sleepstudy posterior (marginalized: cheap), converged: the tests using it check its values."""
+    fit = quiet_fit(hb.Model(SLEEP, sleep_data), draws=1000, tune=500, chains=2, random_seed=11)
+    assert_converged(fit)
+    return fit
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 
 import hierbayes as hb
 from hierbayes.bayesian import Prior
-from tests.bayesian.conftest import SLEEP, quiet_fit
+from tests.bayesian.conftest import SLEEP, assert_converged, quiet_fit
 
 Z_MAX = 4.5  # a few dozen comparisons; a real discrepancy is many MCSEs away
 
@@ -37,6 +37,8 @@ def test_marginalized_posterior_equals_full_posterior(sleep_data):
     marg = quiet_fit(m, draws=800, tune=400, chains=2, random_seed=21)
     full = quiet_fit(m, draws=800, tune=600, chains=2, random_seed=22, marginalize=False)
     assert marg.info.marginalized and not full.info.marginalized
+    assert_converged(marg)
+    assert_converged(full)
     getters = [
         lambda f: f.fixef_draws(),
         lambda f: f.sd_draws("Subject"),
@@ -57,6 +59,7 @@ def test_high_school_and_beyond_agrees_with_reml():
     formula = "mathach ~ cses + (1 | school)"
     reml = hb.lmer(formula, hsb)
     post = quiet_fit(hb.Model(formula, hsb), draws=500, tune=300, chains=2, random_seed=4)
+    assert_converged(post)
     fe = post.fixef_interval()
     assert (np.abs(fe["mean"] - reml.fixef.to_numpy()) / fe["sd"] < 0.15).all()
     s = post.sigma_draws()
@@ -67,13 +70,15 @@ def test_high_school_and_beyond_agrees_with_reml():
 
 @pytest.fixture(scope="module")
 def ours_uncorrelated(sleep_data):
-    return quiet_fit(
+    fit = quiet_fit(
         hb.Model("Reaction ~ Days + (Days || Subject)", sleep_data, priors={
             "(Intercept)": Prior("Normal", mu=250, sigma=50), "Days": Prior("Normal", mu=0, sigma=20),
             "sd[Subject:(Intercept)]": Prior("HalfNormal", sigma=40), "sd[Subject:Days]": Prior("HalfNormal", sigma=10),
             "sigma": Prior("HalfNormal", sigma=40)}),
         draws=800, tune=400, chains=2, random_seed=8,
     )  # fmt: skip
+    assert_converged(fit)
+    return fit
 
 
 @pytest.mark.parametrize("inference_method", ["pymc", "nutpie"])
@@ -98,6 +103,7 @@ def test_same_posterior_as_bambi_with_the_same_priors(sleep_data, ours_uncorrela
     theirs = theirs_model.fit(draws=1000, tune=700, chains=2, random_seed=9, progressbar=False,
                               target_accept=0.9, cores=1, inference_method=inference_method)  # fmt: skip
     assert theirs.posterior.attrs["inference_library"] == inference_method
+    assert_converged(theirs)
     tp = theirs.posterior
     pairs = [
         (ours.fixef_draws().sel(fixef="(Intercept)"), tp["Intercept"]),
@@ -114,8 +120,9 @@ def test_same_posterior_as_bambi_with_the_same_priors(sleep_data, ours_uncorrela
 def test_nutpie_and_pymc_nuts_give_the_same_posterior(sleep_data, sleep_fit):
     """hierbayes' own model sampled by nutpie (numba-compiled, PyMC 6's default NUTS when installed) and by PyMC."""
     pytest.importorskip("nutpie")
-    nut = quiet_fit(hb.Model(SLEEP, sleep_data), draws=400, tune=400, chains=2, random_seed=12, sampler="nutpie")
+    nut = quiet_fit(hb.Model(SLEEP, sleep_data), draws=1000, tune=500, chains=2, random_seed=12, sampler="nutpie")
     assert nut.info.sampler == "nutpie" and sleep_fit.info.sampler == "pymc"
+    assert_converged(nut)  # sleep_fit: checked by its fixture
     for get in (lambda f: f.fixef_draws(), lambda f: f.sd_draws("Subject"), lambda f: f.sigma_draws(),
                 lambda f: f.ranef_draws("Subject")):  # fmt: skip
         assert np.nanmax(_zscores(get(nut), get(sleep_fit))) < Z_MAX

@@ -14,7 +14,7 @@ import hierbayes as hb
 from hierbayes.bayesian import Prior, build_pymc_model, partial
 from hierbayes.bayesian.model import PARTIAL_COST_MIN, full_marginal_cost, resolve_marginalize
 from hierbayes.bayesian.partial import choose_marginal, draw_marginalized, partial_loglik, partial_split
-from tests.bayesian.conftest import quiet_fit
+from tests.bayesian.conftest import assert_converged, quiet_fit
 from tests.bayesian.test_agreement import Z_MAX, _zscores
 from tests.bayesian.test_blocked import _design, _params
 
@@ -172,9 +172,10 @@ def _partial(model, small_cost_max: float, seed: int, expect: tuple[int, ...], c
         assert {prefix + g for i, g in enumerate(groups) if i not in expect} <= free
         assert not any(p + groups[i] in free for i in expect for p in ("z__", "r__"))
         # sampled non-centered, the 4-level t meets a funnel (the reason small factors are integrated out by default)
-        fit = quiet_fit(model, draws=800, tune=500, chains=2, cores=1, random_seed=seed, marginalize="first",
+        fit = quiet_fit(model, draws=1200, tune=500, chains=2, cores=1, random_seed=seed, marginalize="first",
                         centered=centered, target_accept=0.95 if centered is False else None)  # fmt: skip
     assert fit.info.marginalization == "first" and fit.info.marginalized
+    assert_converged(fit)  # 800 draws gave a bulk ESS of 356
     return fit
 
 
@@ -193,6 +194,7 @@ def test_partial_posteriors_equal_full_posterior(crossed_model, partial_fits):
     """Same priors, same data: integrating out some factors or all of them gives one posterior."""
     full = quiet_fit(crossed_model, draws=800, tune=400, chains=2, cores=1, random_seed=32, marginalize="full")
     assert full.info.marginalization == "full"
+    assert_converged(full)
     for fit in partial_fits:
         _same_posterior(fit, full)
         # the spread of the conditionally drawn first factor and of the variance parameters agree too
@@ -206,5 +208,6 @@ def test_partial_posteriors_equal_unmarginalized_posterior(crossed_model, partia
     none = quiet_fit(crossed_model, draws=800, tune=600, chains=2, cores=1, random_seed=33, marginalize=False,
                      target_accept=0.95)  # fmt: skip
     assert none.info.marginalization == "none"
+    assert_converged(none)
     for fit in partial_fits:
         _same_posterior(fit, none)

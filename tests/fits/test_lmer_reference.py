@@ -93,13 +93,15 @@ def test_random_effects(case_id: str) -> None:
         assert list(ours.columns) == ref["terms"]
         values = np.array(ref["values"], dtype=float)
         scale = max(float(np.nanmax(np.abs(values))), 1e-8)
-        np.testing.assert_allclose(ours.to_numpy(), values, rtol=1e-3, atol=1e-3 * scale)
+        # lme4's default stops short of the optimum in flat directions: measured <= 2.9e-5 (modes), 3.5e-5
+        # (conditional SDs), 2e-5 (coef), all in hsb_sector
+        np.testing.assert_allclose(ours.to_numpy(), values, rtol=1e-4, atol=1e-4 * scale)
         condsd = np.sqrt(fit.ranef_condvar[group].to_numpy())
-        np.testing.assert_allclose(condsd, np.array(ref["condsd"], dtype=float), rtol=1e-3, atol=1e-4 * scale)
+        np.testing.assert_allclose(condsd, np.array(ref["condsd"], dtype=float), rtol=1e-4, atol=1e-5 * scale)
         coef = np.array(case["coef"][group]["values"], dtype=float)
         col_scale = np.abs(coef).max(axis=0)
         ours_coef = fit.coef[group][case["coef"][group]["terms"]].to_numpy()
-        assert_close(ours_coef, coef, rtol=1e-4, atol=1e-4 * col_scale)
+        assert_close(ours_coef, coef, rtol=5e-5, atol=5e-5 * col_scale)
 
 
 @pytest.mark.parametrize("case_id", list(CASES))

@@ -11,7 +11,7 @@ import pytest
 import hierbayes as hb
 from hierbayes.errors import ModelError, OverdispersionWarning, SingularFitWarning
 from tests.glmm.cache import GLMER, glmer_fit
-from tests.refdata import case_data
+from tests.refdata import case_data, reference
 
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 
@@ -39,9 +39,14 @@ def test_coef_table_wald_z() -> None:
     fit = glmer_fit("cbpp_laplace")
     tab = fit.coef_table()
     assert list(tab.columns) == ["Estimate", "Std. Error", "z value", "Pr(>|z|)"]
-    ref = pd.DataFrame(GLMER["cbpp_laplace"]["coef_table"]).set_index("term")
-    np.testing.assert_allclose(tab["z value"], ref["z value"], rtol=0.02)
-    np.testing.assert_allclose(tab["Pr(>|z|)"], ref["Pr(>|z|)"], rtol=0.25)  # p of z ~ -6: sensitive to the SE
+    # against the tightly converged glmer (make_tight_extra.R): estimates, SEs and z to 5e-6, p to 1e-4
+    # (p of z = -6 moves 36 times as much as z: d log p / d log z = z phi(z) / Phi(-z) ~ 36)
+    tight = reference("tight_extra")["coef_cbpp"]
+    assert list(tab.index) == tight["term"]
+    np.testing.assert_allclose(tab["Estimate"], tight["estimate"], rtol=5e-6)
+    np.testing.assert_allclose(tab["Std. Error"], tight["se"], rtol=5e-6)
+    np.testing.assert_allclose(tab["z value"], tight["z"], rtol=5e-6)
+    np.testing.assert_allclose(tab["Pr(>|z|)"], tight["p"], rtol=1e-4)  # measured 5.5e-5 (z: 1.5e-6)
 
 
 def test_extractors_and_protocol() -> None:

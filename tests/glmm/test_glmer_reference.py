@@ -10,9 +10,9 @@ Two references (tests/reference/README.md and make_glmm_extra.R):
   up to 1.3% off (2.4% for sim_binary_slope). Against it: -2 logLik 1e-5
   relative (the issue's tolerance), the rest within lme4's own spread.
 * glmm_extra_reference.json -- the same glmer with tolPwrss = 1e-12 and
-  BOBYQA (rhoend 1e-10) in both stages. Against it, the issue's tolerances
-  hold with room to spare: fixed effects and SDs 1e-4, SEs 1e-4 (1e-3
-  allowed), random effects 1e-3 (they agree to ~1e-5).
+  BOBYQA (rhoend 1e-10) in both stages. Against it: deviance 1e-8, and
+  fixed effects, theta, SEs, modes and conditional SDs 5e-6 (5e-5 where
+  lme4's tight optimum is itself that far off ours: TIGHT_TOL).
 """
 
 from __future__ import annotations
@@ -25,6 +25,12 @@ from tests.glmm.cache import GLMER, glmer_fit, tight
 from tests.refdata import assert_close, case_data, matrix, named
 
 CASES = list(GLMER)
+#: Against the tight lme4 fits: 5e-6 (relative for fixed effects, theta, SEs and conditional SDs; absolute for
+#: the modes), met by every case whose tight lme4 deviance equals ours to 1e-10 (measured gaps <= 1.6e-6).
+#: Where lme4's deviance is still 1e-9 (relative) above ours, its parameters are ~1e-5 from the optimum
+#: (a deviance gap d moves flat parameters by ~sqrt(d)): grouse_nested (fixed effects 7e-6 relative,
+#: SEs 2.6e-5), sim_binary_slope (SEs 2.3e-5), sim_binary_probit (theta 1.8e-6 absolute).
+TIGHT_TOL = {"grouse_nested": 5e-5, "sim_binary_slope": 5e-5, "sim_binary_probit": 5e-5}
 
 
 @pytest.mark.parametrize("case_id", CASES)
@@ -53,18 +59,21 @@ def test_against_tight_lme4(case_id: str) -> None:
     assert fit.deviance <= ref["minus2logLik"] + 1e-8
     assert fit.deviance == pytest.approx(ref["minus2logLik"], rel=1e-8)
     se_ref = np.sqrt(np.diag(np.array(ref["vcov"])))
-    assert_close(fit.fixef, named(ref["beta"]), rtol=1e-4, atol=1e-4 * se_ref)
-    assert_close(fit.theta, named(ref["theta"]), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov)), se_ref, rtol=1e-4)
+    tol = TIGHT_TOL.get(case_id, 5e-6)
+    assert_close(fit.fixef, named(ref["beta"]), rtol=tol, atol=tol * se_ref)
+    assert_close(fit.theta, named(ref["theta"]), rtol=tol, atol=tol / 10)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov)), se_ref, rtol=tol)
     for group, re in ref["ranef"].items():
         ours = fit.ranef[group]
-        assert_close(ours.to_numpy(), np.array(re["values"]), atol=1e-3)
+        assert_close(ours.to_numpy(), np.array(re["values"]), atol=tol)
         condsd = np.asarray(re["condsd"], float).reshape(ours.shape)  # R writes one row for scalar terms
-        np.testing.assert_allclose(np.sqrt(fit.ranef_condvar[group].to_numpy()), condsd, rtol=1e-3)
+        np.testing.assert_allclose(np.sqrt(fit.ranef_condvar[group].to_numpy()), condsd, rtol=tol)
 
 
 @pytest.mark.parametrize("case_id", CASES)
 def test_against_default_lme4(case_id: str) -> None:
+    """lme4's default glmer is only as precise as its spread (module docstring); measured worst cases:
+    fixed effects 1.6e-2 SE, SEs 2.4e-2, theta 3.5e-3, modes 4.1e-3, conditional SDs 2.6e-3, fitted 7e-4."""
     case, fit = GLMER[case_id], glmer_fit(case_id)
     beta = named(case["beta"])
     assert list(fit.fixef.index) == list(beta.index)
@@ -96,10 +105,10 @@ def test_residual_formulas(case_id: str, kind: str) -> None:
     mu = np.array(case["fitted"])
     eta = resp.family.link(mu)
     assert_close(resp.residuals(eta, kind), np.array(case["residuals"][kind]), rtol=1e-7, atol=1e-9)
-    # and ours at our estimates are close to lme4's at its own
+    # and ours at our estimates are close to lme4's at its own (default glmer: measured <= 2.2e-3, working)
     ours = fit.resid(kind)
     ref = np.array(case["residuals"][kind])
-    assert_close(ours, ref, rtol=0.02, atol=0.02)
+    assert_close(ours, ref, rtol=5e-3, atol=5e-3)
 
 
 @pytest.mark.parametrize("case_id", ["grouse_nested", "sim_poisson_crossed"])
@@ -122,7 +131,8 @@ def test_nagq0_against_tight_lme4() -> None:
     ref = tight()["cases"]["cbpp_nagq0"]
     fit = glmer_fit("cbpp_laplace", nAGQ=0)
     assert fit.deviance == pytest.approx(ref["minus2logLik"], rel=1e-8)
-    assert_close(fit.fixef, named(ref["beta"]), rtol=1e-5)
-    assert_close(fit.theta, named(ref["theta"]), rtol=1e-4)
-    np.testing.assert_allclose(fit.vcov.to_numpy(), np.array(ref["vcov"]), rtol=1e-4)  # from R_X, as lme4
+    # measured: fixed effects 4e-9, theta 3e-8, vcov 4e-8 (relative)
+    assert_close(fit.fixef, named(ref["beta"]), rtol=1e-6)
+    assert_close(fit.theta, named(ref["theta"]), rtol=1e-6)
+    np.testing.assert_allclose(fit.vcov.to_numpy(), np.array(ref["vcov"]), rtol=1e-6)  # from R_X, as lme4
     assert fit.estimates.vcov_source == "RX"

@@ -8,7 +8,7 @@ import pytest
 
 import hierbayes as hb
 from tests.glmm.cache import GLMER, glmer_fit, tight
-from tests.refdata import assert_close
+from tests.refdata import assert_close, reference
 
 
 def _rows(rows: list[dict]) -> pd.DataFrame:
@@ -25,6 +25,11 @@ def test_wald_confint() -> None:
     assert_close(ci.iloc[1:].to_numpy(), ref.iloc[1:].to_numpy(), atol=0.02)
     se = np.sqrt(np.diag(fit.vcov))
     np.testing.assert_allclose(ci["upper"].iloc[1:] - ci["lower"].iloc[1:], 2 * 1.959963984540054 * se)
+    # against the tightly converged glmer (make_tight_extra.R): lme4's Wald interval, estimate -/+ qnorm(0.975) SE
+    tight_coef = reference("tight_extra")["coef_cbpp"]
+    est, tse = np.array(tight_coef["estimate"]), np.array(tight_coef["se"])
+    want = np.column_stack([est - 1.959963984540054 * tse, est + 1.959963984540054 * tse])
+    assert_close(ci.iloc[1:].to_numpy(), want, rtol=5e-6, atol=5e-6 * tse[:, None])
 
 
 def test_profile_confint_cbpp() -> None:

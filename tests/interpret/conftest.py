@@ -18,6 +18,7 @@ import xarray as xr
 
 import hierbayes as hb
 from hierbayes.bayesian import Prior
+from tests.bayesian.conftest import assert_converged
 
 logging.getLogger("pymc").setLevel(logging.ERROR)
 
@@ -61,8 +62,10 @@ def posterior(sleep_phase):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=RuntimeWarning)
         warnings.filterwarnings("ignore", category=UserWarning, module="pytensor.*")
-        return hb.bayes(FORMULA, sleep_phase, priors=OURS_PRIORS, draws=1000, tune=600, chains=2, random_seed=21,
-                        sampler=SAMPLER, progressbar=False)  # fmt: skip
+        fit = hb.bayes(FORMULA, sleep_phase, priors=OURS_PRIORS, draws=1000, tune=600, chains=2, random_seed=21,
+                       sampler=SAMPLER, progressbar=False)  # fmt: skip
+    assert_converged(fit)  # the interpret tests check its values against bambi and emmeans
+    return fit
 
 
 @pytest.fixture(scope="session")

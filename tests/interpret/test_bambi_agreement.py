@@ -29,6 +29,7 @@ import xarray as xr
 import hierbayes as hb
 from hierbayes.interpret.comparisons import comparisons_with_draws, slopes_with_draws
 from hierbayes.interpret.predictions import predictions_with_draws
+from tests.bayesian.conftest import assert_converged
 from tests.interpret.conftest import SAMPLER, as_bambi_posterior
 
 bmb = pytest.importorskip("bambi")
@@ -136,23 +137,11 @@ def test_slopes_equal_bambis_on_the_same_draws(posterior, bambi_model, ours_in_b
 # ---------------------------------------------------------------------------------------------------------------------
 # bambi's own fit: within Monte Carlo error
 # ---------------------------------------------------------------------------------------------------------------------
-def _converged(post: xr.Dataset) -> None:
-    import arviz as az
-
-    for name, da in post.data_vars.items():
-        if "__obs__" in da.dims:
-            continue
-        rhat = np.asarray(az.rhat(da))
-        ess_b, ess_t = np.asarray(az.ess(da, method="bulk")), np.asarray(az.ess(da, method="tail"))
-        assert np.nanmax(rhat) < 1.01, f"{name}: R-hat {np.nanmax(rhat):.4f}"
-        assert np.nanmin(ess_b) >= 400 and np.nanmin(ess_t) >= 400, f"{name}: ESS {ess_b.min():.0f}/{ess_t.min():.0f}"
-
-
 @pytest.fixture(scope="module")
 def bambi_fit(bambi_model):
     idata = bambi_model.fit(draws=1000, tune=600, chains=2, random_seed=5, progressbar=False, cores=1,
                             inference_method=SAMPLER)  # fmt: skip
-    _converged(idata["posterior"].to_dataset())
+    assert_converged(idata)
     return idata
 
 
@@ -190,9 +179,8 @@ def _their_draws(res, var: str) -> xr.DataArray:
 
 
 def test_posterior_converged(posterior):
-    d = posterior.diagnostics
-    assert d.max_rhat < 1.01 and d.min_ess_bulk >= 400 and d.min_ess_tail >= 400
-    assert d.n_divergences == 0
+    assert_converged(posterior)
+    assert posterior.diagnostics.min_ess_tail >= 400
 
 
 @pytest.mark.parametrize("conditional", [["Days", "phase"], {"Days": [0, 9], "Subject": ["308", "335"]}])

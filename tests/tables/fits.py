@@ -1,7 +1,8 @@
 """Fits shared by the compare and plots tests, each made once per session (tests/inference/cache.py's idea).
 
-The Bayesian fits use few draws on small data: they are for checking that tables
-and plots carry the posterior's numbers, not for statistical accuracy.
+The Bayesian fit is a marginalized Gaussian model, drawn long enough to converge
+(R-hat < 1.01, bulk ESS >= 400: tests/bayesian/conftest.py's assert_converged), since
+the tables and plots tests also check its values (agreement with REML, coverage).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import warnings
 from functools import cache
 
 import hierbayes as hb
+from tests.bayesian.conftest import assert_converged
 
 SLEEP = "Reaction ~ Days + (Days | Subject)"
 SLEEP2 = "Reaction ~ days_deprived + (days_deprived | Subject)"
@@ -41,7 +43,10 @@ def glmm(formula: str = CBPP, dataset: str = "cbpp"):
 
 
 @cache
-def bayes(formula: str = SLEEP, dataset: str = "sleepstudy", draws: int = 150):
-    return _quiet(
-        hb.bayes, formula, data(dataset), draws=draws, tune=200, chains=2, random_seed=20240501, progressbar=False
+def bayes(formula: str = SLEEP, dataset: str = "sleepstudy", draws: int = 1000):
+    """The posterior of a Gaussian model (marginalized: cheap), on converged chains (tests check its values)."""
+    fit = _quiet(
+        hb.bayes, formula, data(dataset), draws=draws, tune=500, chains=2, random_seed=20240501, progressbar=False
     )
+    assert_converged(fit)
+    return fit
