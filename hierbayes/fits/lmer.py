@@ -494,7 +494,9 @@ class LmerFit(FrequentistFit):
         Returns
         -------
         pandas.DataFrame
-            Rows ``.sig01``, ..., ``.sigma``, fixed effects; columns ``"2.5 %"``, ``"97.5 %"``.
+            Rows ``.sig01``, ..., ``.sigma``, a residual structure's parameters (nlme's names, natural
+            scale: ``Phi``, ``Rho``, varIdent's ratios, ``power``; profiled like the SDs, with the other
+            parameters re-optimised), fixed effects; columns ``"2.5 %"``, ``"97.5 %"``.
 
         Examples
         --------
@@ -504,8 +506,8 @@ class LmerFit(FrequentistFit):
         [[22.898, 28.858]]
         """
 
-        if str(method).lower() != "wald":
-            self._without_structure(f"confint(method={method!r})")
+        if str(method).lower() == "boot":
+            self._without_structure("confint(method='boot')")
         return confint(self, method=method, level=level, parm=parm, **boot_options)
 
     def profile(self, which: str | list[str] | None = None, progressbar: bool | None = None):
@@ -521,7 +523,6 @@ class LmerFit(FrequentistFit):
         ['.zeta', '.sig01', '.sigma', '(Intercept)', '.par']
         """
 
-        self._without_structure("profile")
         return profile(self, which=which, progressbar=progressbar)
 
     def summary(self, ddf: str | None = None):

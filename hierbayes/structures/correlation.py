@@ -113,6 +113,11 @@ class BoundCorrelation:
         a = self._cs_a()
         return np.array([np.log((value + a) / (1 - value))])
 
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Open bounds of the natural parameters (AR(1) (-1, 1), CAR(1) (0, 1), compound symmetry (-1/(m-1), 1))."""
+        lo = {"ar1": -1.0, "car1": 0.0}.get(self.kind)
+        return np.array([-self._cs_a() if lo is None else lo]), np.array([1.0])
+
     def _cs_a(self) -> float:
         m = np.bincount(self.gcodes).max()
         return 1.0 / (m - 1) if m > 1 else 1.0

@@ -66,6 +66,25 @@ class ResidualStructure:
             out.update(zip(self.variance.names, map(float, self.variance.natural(uv)), strict=True))
         return out
 
+    def unconstrained(self, values: np.ndarray) -> np.ndarray:
+        """The unconstrained parameters from nlme's natural ones (the inverse of :meth:`natural`, as an array)."""
+        values = np.asarray(values, float)
+        k = self.correlation.npar if self.correlation else 0
+        parts = []
+        if self.correlation:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                parts.append(self.correlation.unconstrained(np.float64(values[0])))
+        if self.variance:
+            parts.append(self.variance.unconstrained(values[k:]))
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of the natural parameters (open: the criterion is not finite on them)."""
+        parts = [p.bounds() for p in (self.correlation, self.variance) if p is not None]
+        if not parts:
+            return np.zeros(0), np.zeros(0)
+        return np.concatenate([b[0] for b in parts]), np.concatenate([b[1] for b in parts])
+
     def log_sd(self, u: np.ndarray, fitted: np.ndarray | None = None) -> np.ndarray:
         """log of the variance function's SD multipliers per sorted row (zeros without one)."""
         if self.variance is None:

@@ -120,7 +120,7 @@ def test_ml_refit_of_a_structured_fit():
 
 def test_methods_that_would_ignore_the_structure_say_so():
     fit = fitted("ovary_ar1_reml")
-    for call in (fit.simulate, fit.profile, fit.ranova, lambda: fit.confint(), lambda: fit.bootstrap(nsim=2)):
+    for call in (fit.simulate, fit.ranova, lambda: fit.bootstrap(nsim=2)):
         with pytest.raises(hb.ModelError, match="residual structure"):
             call()
     with pytest.raises(hb.ModelError, match="Kenward-Roger"):
