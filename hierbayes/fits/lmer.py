@@ -315,7 +315,6 @@ class LmerFit(FrequentistFit):
         (180, 2)
         """
 
-        self._without_structure("simulate")
         require_rows(self.design, "simulate()")
         return simulate(self, nsim=nsim, seed=seed, use_re=use_re_of(use_re, re_form))
 
@@ -348,7 +347,6 @@ class LmerFit(FrequentistFit):
 
         if use_u is not None:  # lme4's bootMer spelling
             use_re = bool(use_u)
-        self._without_structure("bootstrap")
         require_rows(self.design, "bootstrap()")
         self.boot = bootstrap(self, nsim=nsim, seed=seed, resample=resample, use_re=use_re, n_jobs=n_jobs,
                               progress=progress, progressbar=progressbar)  # fmt: skip
@@ -506,8 +504,6 @@ class LmerFit(FrequentistFit):
         [[22.898, 28.858]]
         """
 
-        if str(method).lower() == "boot":
-            self._without_structure("confint(method='boot')")
         return confint(self, method=method, level=level, parm=parm, **boot_options)
 
     def profile(self, which: str | list[str] | None = None, progressbar: bool | None = None):

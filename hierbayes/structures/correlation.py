@@ -151,6 +151,35 @@ class BoundCorrelation:
         return out, logdet
 
 
+def correlate(bound: BoundCorrelation, Z: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """``W^{-1} Z`` for the whitening ``W`` of :meth:`BoundCorrelation.whiten` (sorted rows).
+
+    For independent standard normal columns ``Z`` the result has the
+    correlation ``C`` within each group (``cov(W^{-1} z) = (W'W)^{-1}``): how
+    simulate draws correlated residuals. AR(1)/CAR(1) run the recursion
+    ``e_i = s_i z_i + a_i e_{i-1}`` over the positions of all groups at once;
+    compound symmetry inverts the group-mean shrinkage. O(n), no n x n matrix.
+    """
+    phi = float(bound.natural(u)[0])
+    Z = np.asarray(Z, float)
+    if bound.kind in ("ar1", "car1"):
+        a = np.where(bound.prev, np.sign(phi) ** bound.lag * np.abs(phi) ** bound.lag, 0.0)
+        s = np.sqrt(1.0 - a * a)
+        starts = np.flatnonzero(~bound.prev)
+        pos = np.arange(len(Z)) - np.repeat(starts, np.diff(np.r_[starts, len(Z)]))
+        out = np.empty_like(Z)
+        for k in range(int(pos.max()) + 1 if len(pos) else 0):
+            rows = np.flatnonzero(pos == k)
+            out[rows] = s[rows, None] * Z[rows] if k == 0 else s[rows, None] * Z[rows] + a[rows, None] * out[rows - 1]
+        return out
+    m = np.bincount(bound.gcodes).astype(float)
+    ag = 1.0 - np.sqrt((1 - phi) / (1 - phi + m * phi))
+    means = np.zeros((len(m), Z.shape[1]))
+    np.add.at(means, bound.gcodes, Z)
+    means /= m[:, None]
+    return np.sqrt(1 - phi) * (Z + (ag / (1 - ag))[bound.gcodes, None] * means[bound.gcodes])
+
+
 def cholesky_whiten(bound: BoundCorrelation, M: np.ndarray, u: np.ndarray) -> np.ndarray:
     """The whitening nlme's normalized residuals use (its ``corFactor``).
 

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+import hierbayes.structures.correlation as _correlation_classes
+import hierbayes.structures.variance as _variance_classes
 from hierbayes.errors import ArgumentError, ModelError
-from hierbayes.structures.correlation import BoundCorrelation, Correlation, cholesky_whiten
+from hierbayes.structures.correlation import BoundCorrelation, Correlation, cholesky_whiten, correlate
 from hierbayes.structures.variance import BoundVariance, Variance
 
 
@@ -106,6 +108,19 @@ class ResidualStructure:
             logdet += ld
         return M, logdet
 
+    def residuals(self, Z: np.ndarray, u: np.ndarray, fitted: np.ndarray | None = None) -> np.ndarray:
+        """Residuals with covariance ``G C G`` (sigma excluded) from independent standard normal columns ``Z``.
+
+        Rows in sorted order (:attr:`order`); the inverse of :meth:`whiten`'s transform.
+        """
+        uc, uv = self.split(u)
+        E = np.asarray(Z, float)
+        if self.correlation is not None:
+            E = correlate(self.correlation, E, uc)
+        if self.variance is not None:
+            E = E * np.exp(self.variance.log_sd(uv, fitted))[:, None]
+        return E
+
     def normalize(self, M: np.ndarray, u: np.ndarray, fitted: np.ndarray | None = None) -> np.ndarray:
         """nlme's normalized residuals' transform of sorted rows: divide by G, then each group's ``L_g^{-1}``."""
         uc, uv = self.split(u)
@@ -169,3 +184,25 @@ def bind_structure(
     ref_order = np.lexsort([b.codes for b in reversed(blocks)]) if blocks else np.arange(n)
     bv = None if variance is None else variance.bind(data, order, ref_order)
     return ResidualStructure(bc, bv, order)
+
+
+def spec_record(spec: Correlation | Variance | None) -> dict | None:
+    """The user's structure as plain data (class, form, starting value; varComb's parts): what a saved fit keeps."""
+    if spec is None:
+        return None
+    parts = getattr(spec, "parts", None)
+    if parts is not None:
+        return {"class": type(spec).__name__, "parts": [spec_record(p) for p in parts]}
+    return {"class": type(spec).__name__, "form": spec.form.text, "value": spec.value}
+
+
+def spec_from_record(record: dict | None) -> Correlation | Variance | None:
+    """The structure :func:`spec_record` described (an ArgumentError for an unknown class)."""
+    if record is None:
+        return None
+    cls = getattr(_correlation_classes, record["class"], None) or getattr(_variance_classes, record["class"], None)
+    if not isinstance(cls, type) or not issubclass(cls, Correlation | Variance):
+        raise ArgumentError(f"unknown residual structure {record['class']!r}")
+    if "parts" in record:
+        return cls(*[spec_from_record(p) for p in record["parts"]])
+    return cls(record["form"], record["value"])
