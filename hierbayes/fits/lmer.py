@@ -449,7 +449,9 @@ class LmerFit(FrequentistFit):
             Rows ``<none>`` (this model) and one per reduction, named as
             lmerTest names them (``"(1 | Subject)"``, ``"Days in (Days | Subject)"``):
             npar, logLik, AIC, LRT, Df, Pr(>Chisq). The reduced models'
-            formulas are in ``attrs["formulas"]``.
+            formulas are in ``attrs["formulas"]``. A residual structure stays in
+            every reduced model with the same groups (nlme's ``gls`` when no
+            random effects are left), as nlme's ``anova(full, reduced)`` compares them.
 
         Examples
         --------
@@ -459,7 +461,6 @@ class LmerFit(FrequentistFit):
         ['<none>', 'Days in (Days | Subject)']
         """
 
-        self._without_structure("ranova")
         return ranova(self)
 
     def confint(
