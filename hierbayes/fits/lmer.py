@@ -360,8 +360,9 @@ class LmerFit(FrequentistFit):
         ddf
             None: ``"satterthwaite"``, or ``"containment"`` (nlme's) for a fit
             with a residual structure. ``"satterthwaite"`` (lmerTest's default;
-            with a residual structure, its parameters are held at their
-            estimates), ``"containment"`` (nlme's between/within df), ``"kenward-roger"``
+            with a residual structure, over its parameters too: the variance
+            parameters are ``(theta, phi, sigma)``), ``"containment"`` (nlme's
+            between/within df), ``"kenward-roger"``
             (pbkrtest's adjusted SEs and df; REML fits), ``"residual"``
             (df = n - p) or ``"wald"`` (z tests).
 
