@@ -38,6 +38,11 @@ def structure_variables(structure: ResidualStructure, pm_model) -> tuple[dict, l
     out, names = {}, []
     c, v = structure.correlation, structure.variance
     if c is not None:
+        if c.kind == "arma":
+            raise ModelError(
+                f"{c.spec!r} is not available in hb.bayes yet (its correlation is a Toeplitz matrix per group); "
+                "corAR1, corCAR1 and corCompSymm are, and hb.lmer fits corARMA"
+            )
         name = c.names[0]
         if c.kind == "ar1":
             out["cor"] = pm.Uniform(name, -1.0, 1.0)

@@ -75,7 +75,7 @@ class ResidualStructure:
         parts = []
         if self.correlation:
             with np.errstate(divide="ignore", invalid="ignore"):
-                parts.append(self.correlation.unconstrained(np.float64(values[0])))
+                parts.append(self.correlation.unconstrained(values[:k] if k > 1 else np.float64(values[0])))
         if self.variance:
             parts.append(self.variance.unconstrained(values[k:]))
         return np.concatenate(parts) if parts else np.zeros(0)
@@ -154,7 +154,7 @@ def bind_structure(
         return None
     if correlation is not None and not isinstance(correlation, Correlation):
         raise ArgumentError(
-            "correlation must be hb.corAR1, hb.corCAR1 or hb.corCompSymm (e.g. hb.corAR1('~ 1 | g')), "
+            "correlation must be hb.corAR1, hb.corCAR1, hb.corARMA or hb.corCompSymm (e.g. hb.corAR1('~ 1 | g')), "
             f"not {correlation!r}"
         )
     if variance is not None and not isinstance(variance, Variance):
@@ -193,6 +193,9 @@ def spec_record(spec: Correlation | Variance | None) -> dict | None:
     parts = getattr(spec, "parts", None)
     if parts is not None:
         return {"class": type(spec).__name__, "parts": [spec_record(p) for p in parts]}
+    if isinstance(spec, _correlation_classes.corARMA):
+        value = None if spec.value is None else [float(v) for v in spec.value]
+        return {"class": "corARMA", "form": spec.form.text, "p": spec.p, "q": spec.q, "value": value}
     return {"class": type(spec).__name__, "form": spec.form.text, "value": spec.value}
 
 
@@ -203,6 +206,8 @@ def spec_from_record(record: dict | None) -> Correlation | Variance | None:
     cls = getattr(_correlation_classes, record["class"], None) or getattr(_variance_classes, record["class"], None)
     if not isinstance(cls, type) or not issubclass(cls, Correlation | Variance):
         raise ArgumentError(f"unknown residual structure {record['class']!r}")
+    if "p" in record:
+        return cls(record["form"], p=record["p"], q=record["q"], value=record["value"])
     if "parts" in record:
         return cls(*[spec_from_record(p) for p in record["parts"]])
     return cls(record["form"], record["value"])

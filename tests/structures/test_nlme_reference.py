@@ -2,7 +2,7 @@
 
 Tolerances (issue 20): log-likelihood 1e-6 relative, fixed effects 1e-5
 (relative, absolute below 1), SDs and structure parameters 1e-4 relative,
-against nlme's tight fits. ARMA(1,1) (ovary_arma11) is not implemented.
+against nlme's tight fits.
 varPower() of the fitted values is nlme's fixed point (determined to ~1e-5
 in the parameters, see the README), reproduced by the same scheme.
 """
@@ -17,12 +17,9 @@ import hierbayes as hb
 from tests.refdata import reference
 from tests.structures.nlme_cases import data, fit_case, formula, nlme_cases
 
-SLOW = {"bodyweight_varpower_ml", "bodyweight_varpower_car1_reml", "bodyweight_varpower_car1_ml"}
-CASES = [
-    pytest.param(k, marks=[pytest.mark.slow] if k in SLOW else [])
-    for k in nlme_cases()
-    if not k.startswith("ovary_arma11")
-]
+SLOW = {"bodyweight_varpower_ml", "bodyweight_varpower_car1_reml", "bodyweight_varpower_car1_ml", "ovary_arma11_reml",
+        "ovary_arma11_ml"}  # fmt: skip
+CASES = [pytest.param(k, marks=[pytest.mark.slow] if k in SLOW else []) for k in nlme_cases()]
 _FITS: dict = {}
 
 
