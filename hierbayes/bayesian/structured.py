@@ -64,12 +64,26 @@ def structure_variables(structure: ResidualStructure, pm_model) -> tuple[dict, l
     return out, names
 
 
-def structured_loglik(structure: ResidualStructure, y: np.ndarray, eta, sigma, params: dict):
-    """The log-likelihood of y given the conditional mean eta (PyTensor), sigma and the structure's variables."""
+def structured_loglik(structure: ResidualStructure, y: np.ndarray, eta, sigma, params: dict,
+                      weights: np.ndarray | None = None):  # fmt: skip
+    """The log-likelihood of y given the conditional mean eta (PyTensor), sigma and the structure's variables.
+
+    Prior weights (positive) scale row i's residual by ``sqrt(w_i)`` before the
+    structure's whitening, as the REML/ML likelihood does
+    (:mod:`hierbayes.reml.structured`): the residual covariance is
+    ``sigma^2 W^{-1/2} G C G W^{-1/2}``.
+    """
     o = structure.order
     e = pt.as_tensor_variable(np.asarray(y, float)[o]) - eta[o]
     n = len(o)
     logdet = pt.constant(0.0)
+    if weights is not None:
+        w = np.asarray(weights, float)
+        if np.any(w <= 0):
+            raise ModelError("prior weights of zero cannot be combined with a residual structure; drop those rows")
+        half_log_w = 0.5 * np.log(w)[o]
+        e = e * np.exp(half_log_w)
+        logdet = logdet - 2.0 * float(half_log_w.sum())
     v = structure.variance
     if v is not None:
         if v.kind == "ident":
