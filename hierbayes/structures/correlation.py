@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import solve_triangular
 
 from hierbayes.errors import ArgumentError, DataError
 from hierbayes.structures.forms import Form, group_codes, numeric_covariate, parse_form
@@ -104,6 +104,17 @@ class BoundCorrelation:
         starts = np.flatnonzero(~self.prev)
         base = np.repeat(csum[starts], np.diff(np.r_[starts, len(steps)]))
         return csum - base
+
+    @cached_property
+    def patterns(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Distinct within-group position patterns and, for each, the (groups x m) sorted rows that have it."""
+        pos = self.positions.astype(np.int64)
+        starts = np.flatnonzero(~self.prev)
+        found: dict[bytes, tuple[np.ndarray, list[np.ndarray]]] = {}
+        for a, b in zip(starts, [*starts[1:], len(pos)], strict=True):
+            key = pos[a:b].tobytes()
+            found.setdefault(key, (pos[a:b], []))[1].append(np.arange(a, b))
+        return [(pattern, np.array(rows)) for pattern, rows in found.values()]
 
     @property
     def arma_order(self) -> tuple[int, int]:
@@ -298,9 +309,9 @@ def _arma_apply(bound: BoundCorrelation, M: np.ndarray, u: np.ndarray, how: str)
     """ARMA's whitening (``L_g^{-1} M_g``) or correlation (``L_g Z_g``) per group, and ``log|C|``.
 
     ``C_g`` is the Toeplitz matrix of the ARMA autocorrelations at the group's
-    positions; its Cholesky factor is computed once per distinct pattern of
-    positions (equal-length groups without gaps share one), so the cost is
-    O(sum over patterns of m^3) plus O(n m) for the solves: no n x n matrix.
+    positions. Groups with the same positions (equal-length groups without
+    gaps) share one factor and are transformed together, so the cost is
+    O(sum over distinct patterns of m^3) plus O(n m) for the products: no n x n matrix.
     """
     p, _ = bound.arma_order
     coef = bound.natural(u)
@@ -308,25 +319,17 @@ def _arma_apply(bound: BoundCorrelation, M: np.ndarray, u: np.ndarray, how: str)
         return M * np.nan, np.inf
     pos = bound.positions
     acf = arma_acf(coef[:p], coef[p:], int(pos.max()) if len(pos) else 0)
-    out = np.empty_like(M, dtype=float)
-    logdet, factors = 0.0, {}
-    starts = np.flatnonzero(~bound.prev)
-    for a, b in zip(starts, [*starts[1:], len(M)], strict=True):
-        key = pos[a:b].tobytes()
-        if key not in factors:
-            pg = pos[a:b].astype(np.int64)
-            C = acf[np.abs(pg[:, None] - pg[None, :])]
-            try:
-                L = np.linalg.cholesky(C)
-            except np.linalg.LinAlgError:
-                return M * np.nan, np.inf
-            factors[key] = (L, float(2 * np.log(np.diag(L)).sum()))
-        L, ld = factors[key]
-        if how == "whiten":
-            out[a:b] = solve_triangular(L, M[a:b], lower=True)
-        else:
-            out[a:b] = L @ M[a:b]
-        logdet += ld
+    out = np.empty(M.shape, dtype=float)
+    logdet = 0.0
+    for pattern, rows in bound.patterns:
+        C = acf[np.abs(pattern[:, None] - pattern[None, :])]
+        try:
+            L = np.linalg.cholesky(C)
+        except np.linalg.LinAlgError:
+            return M * np.nan, np.inf
+        T = np.linalg.inv(L) if how == "whiten" else L  # (m x m); numpy's LAPACK, small
+        logdet += rows.shape[0] * float(2 * np.log(np.diag(L)).sum())
+        out[rows] = np.einsum("ij,gjk->gik", T, M[rows])  # rows: (groups, m) -> (groups, m, k)
     return out, logdet
 
 

@@ -17,8 +17,7 @@ import hierbayes as hb
 from tests.refdata import reference
 from tests.structures.nlme_cases import data, fit_case, formula, nlme_cases
 
-SLOW = {"bodyweight_varpower_ml", "bodyweight_varpower_car1_reml", "bodyweight_varpower_car1_ml", "ovary_arma11_reml",
-        "ovary_arma11_ml"}  # fmt: skip
+SLOW = {"bodyweight_varpower_ml", "bodyweight_varpower_car1_reml", "bodyweight_varpower_car1_ml", "ovary_arma11_reml"}
 CASES = [pytest.param(k, marks=[pytest.mark.slow] if k in SLOW else []) for k in nlme_cases()]
 _FITS: dict = {}
 
