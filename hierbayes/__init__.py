@@ -30,7 +30,7 @@ from hierbayes.errors import (
 )
 from hierbayes.formula import parse_formula
 from hierbayes.model import Model, bayes, glmer, lmer
-from hierbayes.structures import corAR1, corCAR1, corCompSymm, varComb, varExp, varIdent, varPower
+from hierbayes.structures import corAR1, corARMA, corCAR1, corCompSymm, varComb, varExp, varIdent, varPower
 
 # Heavier parts load on first use, so `import hierbayes` stays fast and never imports PyMC.
 _LAZY = {
@@ -92,6 +92,7 @@ __all__ = [
     "comparisons",
     "contrast",
     "corAR1",
+    "corARMA",
     "corCAR1",
     "corCompSymm",
     "datasets",

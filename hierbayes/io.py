@@ -32,6 +32,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import warnings
 from pathlib import Path
@@ -48,6 +49,7 @@ from hierbayes.fits import GlmerFit, LmerFit, PosteriorFit
 from hierbayes.fits.save import FORMAT, GROUP, save
 from hierbayes.model import Model
 from hierbayes.sources.stream import restore_design
+from hierbayes.structures.residual import spec_from_record
 
 __all__ = ["FORMAT", "READS", "load", "save"]
 
@@ -89,12 +91,16 @@ def load(path: str | Path):
             model = Model.of_design(design, family=ds.attrs["family"], link=ds.attrs["link"], priors=priors,
                                     na_action=ds.attrs["na_action"])  # fmt: skip
         else:
+            specs = loads(str(ds["structure_json"].values)) if "structure_json" in ds else {}
             model = Model(
                 ds.attrs["formula"], data, family=ds.attrs["family"], link=ds.attrs["link"],
                 priors=decode(loads(str(ds["priors_json"].values)), ds), na_action=ds.attrs["na_action"],
-                weights=weights,
+                weights=weights, correlation=spec_from_record(specs.get("correlation")),
+                variance=spec_from_record(specs.get("variance")),
             )  # fmt: skip
     content = decode(loads(str(ds["content_json"].values)), ds)
+    if getattr(model, "structure", None) is not None:  # bound again to the loaded rows (saved without it)
+        content = dataclasses.replace(content, structure=model.structure)
     kind = ds.attrs["fit_class"]
     if kind == "LmerFit":
         return LmerFit(model, content, warn=False)

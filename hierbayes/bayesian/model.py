@@ -193,8 +193,6 @@ def build(
                 f"prior weights are supported for the gaussian and binomial families only, not {fam.name}; "
                 "drop weights= for this model"
             )
-        if structure is not None:
-            raise ModelError("prior weights and a residual structure together are not available in hb.bayes")
         if mode == "first":
             raise ModelError(
                 "prior weights with a partially marginalized model are not available; use marginalize='full' "
@@ -253,7 +251,8 @@ def build(
 
                 svars, snames = structure_variables(structure, pm_model)
                 keep += snames
-                pm.Potential("structured_loglik", structured_loglik(structure, d.y, eta, params["sigma"], svars))
+                pm.Potential("structured_loglik", structured_loglik(structure, d.y, eta, params["sigma"], svars,
+                                                                    d.weights))  # fmt: skip
             elif fam.is_gaussian and d.weights is not None:  # residual SD sigma / sqrt(w)
                 sd = params["sigma"] / np.sqrt(np.asarray(d.weights, dtype=float))
                 pm.Normal(names.Y, mu=fam.link.pt_inverse(eta), sigma=sd, observed=d.y, dims=names.OBS_DIM)

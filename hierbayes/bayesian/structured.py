@@ -38,6 +38,11 @@ def structure_variables(structure: ResidualStructure, pm_model) -> tuple[dict, l
     out, names = {}, []
     c, v = structure.correlation, structure.variance
     if c is not None:
+        if c.kind == "arma":
+            raise ModelError(
+                f"{c.spec!r} is not available in hb.bayes yet (its correlation is a Toeplitz matrix per group); "
+                "corAR1, corCAR1 and corCompSymm are, and hb.lmer fits corARMA"
+            )
         name = c.names[0]
         if c.kind == "ar1":
             out["cor"] = pm.Uniform(name, -1.0, 1.0)
@@ -59,12 +64,26 @@ def structure_variables(structure: ResidualStructure, pm_model) -> tuple[dict, l
     return out, names
 
 
-def structured_loglik(structure: ResidualStructure, y: np.ndarray, eta, sigma, params: dict):
-    """The log-likelihood of y given the conditional mean eta (PyTensor), sigma and the structure's variables."""
+def structured_loglik(structure: ResidualStructure, y: np.ndarray, eta, sigma, params: dict,
+                      weights: np.ndarray | None = None):  # fmt: skip
+    """The log-likelihood of y given the conditional mean eta (PyTensor), sigma and the structure's variables.
+
+    Prior weights (positive) scale row i's residual by ``sqrt(w_i)`` before the
+    structure's whitening, as the REML/ML likelihood does
+    (:mod:`hierbayes.reml.structured`): the residual covariance is
+    ``sigma^2 W^{-1/2} G C G W^{-1/2}``.
+    """
     o = structure.order
     e = pt.as_tensor_variable(np.asarray(y, float)[o]) - eta[o]
     n = len(o)
     logdet = pt.constant(0.0)
+    if weights is not None:
+        w = np.asarray(weights, float)
+        if np.any(w <= 0):
+            raise ModelError("prior weights of zero cannot be combined with a residual structure; drop those rows")
+        half_log_w = 0.5 * np.log(w)[o]
+        e = e * np.exp(half_log_w)
+        logdet = logdet - 2.0 * float(half_log_w.sum())
     v = structure.variance
     if v is not None:
         if v.kind == "ident":

@@ -315,7 +315,6 @@ class LmerFit(FrequentistFit):
         (180, 2)
         """
 
-        self._without_structure("simulate")
         require_rows(self.design, "simulate()")
         return simulate(self, nsim=nsim, seed=seed, use_re=use_re_of(use_re, re_form))
 
@@ -348,7 +347,6 @@ class LmerFit(FrequentistFit):
 
         if use_u is not None:  # lme4's bootMer spelling
             use_re = bool(use_u)
-        self._without_structure("bootstrap")
         require_rows(self.design, "bootstrap()")
         self.boot = bootstrap(self, nsim=nsim, seed=seed, resample=resample, use_re=use_re, n_jobs=n_jobs,
                               progress=progress, progressbar=progressbar)  # fmt: skip
@@ -362,8 +360,9 @@ class LmerFit(FrequentistFit):
         ddf
             None: ``"satterthwaite"``, or ``"containment"`` (nlme's) for a fit
             with a residual structure. ``"satterthwaite"`` (lmerTest's default;
-            with a residual structure, its parameters are held at their
-            estimates), ``"containment"`` (nlme's between/within df), ``"kenward-roger"``
+            with a residual structure, over its parameters too: the variance
+            parameters are ``(theta, phi, sigma)``), ``"containment"`` (nlme's
+            between/within df), ``"kenward-roger"``
             (pbkrtest's adjusted SEs and df; REML fits), ``"residual"``
             (df = n - p) or ``"wald"`` (z tests).
 
@@ -459,7 +458,9 @@ class LmerFit(FrequentistFit):
             Rows ``<none>`` (this model) and one per reduction, named as
             lmerTest names them (``"(1 | Subject)"``, ``"Days in (Days | Subject)"``):
             npar, logLik, AIC, LRT, Df, Pr(>Chisq). The reduced models'
-            formulas are in ``attrs["formulas"]``.
+            formulas are in ``attrs["formulas"]``. A residual structure stays in
+            every reduced model with the same groups (nlme's ``gls`` when no
+            random effects are left), as nlme's ``anova(full, reduced)`` compares them.
 
         Examples
         --------
@@ -469,7 +470,6 @@ class LmerFit(FrequentistFit):
         ['<none>', 'Days in (Days | Subject)']
         """
 
-        self._without_structure("ranova")
         return ranova(self)
 
     def confint(
@@ -502,7 +502,9 @@ class LmerFit(FrequentistFit):
         Returns
         -------
         pandas.DataFrame
-            Rows ``.sig01``, ..., ``.sigma``, fixed effects; columns ``"2.5 %"``, ``"97.5 %"``.
+            Rows ``.sig01``, ..., ``.sigma``, a residual structure's parameters (nlme's names, natural
+            scale: ``Phi``, ``Rho``, varIdent's ratios, ``power``; profiled like the SDs, with the other
+            parameters re-optimised), fixed effects; columns ``"2.5 %"``, ``"97.5 %"``.
 
         Examples
         --------
@@ -512,8 +514,6 @@ class LmerFit(FrequentistFit):
         [[22.898, 28.858]]
         """
 
-        if str(method).lower() != "wald":
-            self._without_structure(f"confint(method={method!r})")
         return confint(self, method=method, level=level, parm=parm, **boot_options)
 
     def profile(self, which: str | list[str] | None = None, progressbar: bool | None = None):
@@ -529,7 +529,6 @@ class LmerFit(FrequentistFit):
         ['.zeta', '.sig01', '.sigma', '(Intercept)', '.par']
         """
 
-        self._without_structure("profile")
         return profile(self, which=which, progressbar=progressbar)
 
     def summary(self, ddf: str | None = None):

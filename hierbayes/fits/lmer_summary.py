@@ -189,7 +189,7 @@ def structure_lines(fit) -> list[str]:
     params, out = fit.residual_params, [""]
     if st.correlation is not None:
         c = st.correlation
-        label = "ARMA(1,0)" if c.names == ("Phi1",) else _CORR_LABELS[c.kind]
+        label = c.spec.label if c.kind == "arma" else "ARMA(1,0)" if c.names == ("Phi1",) else _CORR_LABELS[c.kind]
         form = c.spec.form
         ftext = (
             _form_text(form)

@@ -8,6 +8,7 @@ model used and the estimates (or the posterior's DataTree groups); see
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from hierbayes._version import __version__
 from hierbayes.design.design import WEIGHTS_COLUMN
 from hierbayes.errors import FileError, HierbayesError, ModelError
 from hierbayes.sources.stream import streamed_record
+from hierbayes.structures.residual import spec_record
 
 GROUP = "hierbayes"
 FORMAT = 2
@@ -41,21 +43,24 @@ def save(fit: Any, path: str | Path) -> Path:
         The directory does not exist, a part of the path is a file, the
         path is a directory, or the file cannot be written.
     ModelError
-        A fit with a residual structure (``correlation=``/``variance=``): not stored yet.
+        A Bayesian fit with a residual structure (``correlation=``/``variance=``): not stored yet.
     """
-    if getattr(fit.model, "structure", None) is not None:
+    structured = getattr(fit.model, "structure", None) is not None
+    posterior = getattr(fit, "method", None) == "bayes"
+    if structured and posterior:
         raise ModelError(
-            "saving a fit with a residual structure (correlation=/variance=) is not available yet; "
-            "keep the data and refit it"
+            "saving a Bayesian fit with a residual structure (correlation=/variance=) is not available yet; "
+            "save fit.idata with ArviZ, or keep the data and refit it"
         )
     path = _writable(path)
     model = fit.model
     variables: dict[str, xr.Variable] = {}
-    posterior = getattr(fit, "method", None) == "bayes"
     if posterior and hasattr(fit, "info"):
         content = encode(fit.info, "info", variables)
     elif hasattr(fit, "estimates"):
-        content = encode(fit.estimates, "estimates", variables)
+        # a residual structure is stored as the user's spec and bound again to the loaded rows (deterministic)
+        est = dataclasses.replace(fit.estimates, structure=None) if structured else fit.estimates
+        content = encode(est, "estimates", variables)
     else:
         raise HierbayesError(f"cannot save a {type(fit).__name__}")
     streamed = getattr(model.design, "streamed", None)
@@ -78,6 +83,9 @@ def save(fit: Any, path: str | Path) -> Path:
     # long texts as string variables (netCDF attributes are meant to be small)
     variables["priors_json"] = xr.Variable((), dumps(encode(model.priors, "priors", variables)))
     variables["content_json"] = xr.Variable((), dumps(content))
+    if structured:
+        specs = {"correlation": spec_record(model.correlation), "variance": spec_record(model.variance)}
+        variables["structure_json"] = xr.Variable((), dumps(specs))
     variables["data_json"] = xr.Variable((), data_json)
     if model.weights is not None and not _weights_column(model):
         variables["weights_array"] = xr.Variable("weights_row", np.asarray(model.weights, dtype=float))

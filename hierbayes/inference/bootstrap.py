@@ -35,12 +35,13 @@ from hierbayes._progress import progress_bar, resolve
 from hierbayes._warnings import warn
 from hierbayes.design import Design
 from hierbayes.design.varcorr import sdcor_parameters
-from hierbayes.errors import ArgumentError, HierbayesWarning
+from hierbayes.errors import ArgumentError, EstimationError, HierbayesWarning, ModelError
 from hierbayes.inference.resample import CasePlan, resample_design
-from hierbayes.inference.simulate import check_nsim, simulate_response
+from hierbayes.inference.simulate import ResidualDraw, check_nsim, simulate_response
 from hierbayes.linalg import ThetaLayout
 from hierbayes.optim.control import as_control
 from hierbayes.reml.refit import refit, with_response
+from hierbayes.reml.structured import fit_structured
 
 if TYPE_CHECKING:
     from hierbayes._types import LmerFit  # a Protocol: the fits sit above this layer
@@ -59,6 +60,7 @@ class _Task:
     b: list[np.ndarray] | None
     plan: CasePlan | None
     control: Any = None
+    residual: ResidualDraw | None = None
 
 
 def _init(task: _Task) -> None:
@@ -70,21 +72,25 @@ def _replicate(i: int, seed: np.random.SeedSequence) -> tuple[int, np.ndarray, f
     task: _Task = _STATE["task"]
     rng = np.random.default_rng(seed)
     if task.plan is None:
-        y = simulate_response(task.design, task.beta, _STATE["lambdas"], task.sigma, rng, task.b)
+        y = simulate_response(task.design, task.beta, _STATE["lambdas"], task.sigma, rng, task.b, task.residual)
         design = with_response(task.design, y)
     else:
         design = resample_design(task.design, task.plan, rng)
+    st = task.residual.structure if task.residual is not None else None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            est = refit(design, task.reml, start=task.theta, control=task.control)
-        return i, est.theta, est.sigma, est.beta
-    except (FloatingPointError, np.linalg.LinAlgError, ValueError):
+            if st is None:
+                est = refit(design, task.reml, start=task.theta, control=task.control)
+                return i, est.theta, est.sigma, est.beta, np.zeros(0)
+            est = fit_structured(design, st, task.reml, start=task.theta)
+            return i, est.theta, est.sigma, est.beta, np.array(list(est.residual_params.values()))
+    except (FloatingPointError, np.linalg.LinAlgError, ValueError, EstimationError):
         nan = np.full(len(task.beta), np.nan)
-        return i, np.full(len(task.theta), np.nan), np.nan, nan
+        return i, np.full(len(task.theta), np.nan), np.nan, nan, np.full(0 if st is None else st.npar, np.nan)
 
 
-def _chunk(items: list[tuple[int, np.random.SeedSequence]]) -> list[tuple[int, np.ndarray, float, np.ndarray]]:
+def _chunk(items: list[tuple[int, np.random.SeedSequence]]) -> list[tuple]:
     return [_replicate(i, s) for i, s in items]
 
 
@@ -95,11 +101,14 @@ class BootResult:
     Attributes
     ----------
     t
-        One row per replicate: ``.sig01``, ..., ``.sigma``, fixed effects (lme4's names).
+        One row per replicate: ``.sig01``, ..., ``.sigma``, a residual structure's parameters
+        (``Phi``, ...), fixed effects (lme4's names).
     t0
         The same statistics on the original fit.
     theta, sigma, beta
         Raw estimates of each replicate (for other statistics, e.g. ICCs).
+    residual_params
+        A residual structure's parameters per replicate (nlme's natural scale; no columns without one).
     kind
         ``"parametric"`` or ``"case"``.
     nsim, seed, resample
@@ -119,6 +128,7 @@ class BootResult:
     resample: tuple[str, ...] = ()
     n_failed: int = 0
     info: dict = field(default_factory=dict)
+    residual_params: np.ndarray | None = None
 
     def __repr__(self) -> str:
         """How the replicates were made, and boot's summary (original, bias, std. error) with percentile intervals."""
@@ -216,15 +226,20 @@ def boot_intervals(t: pd.DataFrame, t0: pd.Series, level: float = 0.95, type: st
     return pd.DataFrame.from_dict(rows, orient="index", columns=cols)
 
 
-def _statistics(fit: LmerFit, theta: np.ndarray, sigma: np.ndarray, beta: np.ndarray) -> pd.DataFrame:
+def _statistics(fit: LmerFit, theta: np.ndarray, sigma: np.ndarray, beta: np.ndarray,
+                resid: np.ndarray) -> pd.DataFrame:  # fmt: skip
     blocks, layout = fit.design.blocks, fit.layout
-    names = [*fit.sdcor.index, *fit.fixef.index]
+    names = [*fit.sdcor.index, *_structure_names(fit), *fit.fixef.index]
     rows = np.full((len(sigma), len(names)), np.nan)
     for i in range(len(sigma)):
         if np.isfinite(sigma[i]):
             sd = sdcor_parameters(blocks, layout.covariances(theta[i], sigma[i]), sigma[i]).to_numpy()
-            rows[i] = np.r_[sd, beta[i]]
+            rows[i] = np.r_[sd, resid[i], beta[i]]
     return pd.DataFrame(rows, columns=names)
+
+
+def _structure_names(fit: LmerFit) -> list[str]:
+    return list(fit.residual_params) if getattr(fit, "structure", None) is not None else []
 
 
 def bootstrap(
@@ -277,10 +292,18 @@ def bootstrap(
     nsim = check_nsim(nsim)
     if isinstance(resample, str):
         resample = [resample]
+    residual = ResidualDraw.of(fit)
+    if resample and residual is not None:
+        raise ModelError(
+            "a case bootstrap (resample=) is not available with a residual structure (correlation=/variance=): "
+            "the structure is bound to the rows, which resampling duplicates; use the parametric bootstrap "
+            "(resample=None)"
+        )
     plan = CasePlan.build(fit.design, list(resample)) if resample else None
     task = _Task(
         design=fit.design, reml=fit.reml, theta=fit.estimates.theta, beta=fit.fixef.to_numpy(), sigma=fit.sigma,
         use_re=use_re, b=fit._ranef_arrays() if use_re else None, plan=plan, control=_refit_control(fit),
+        residual=residual,
     )  # fmt: skip
     seeds = np.random.SeedSequence(seed).spawn(nsim)
     items = list(enumerate(seeds))
@@ -291,8 +314,10 @@ def bootstrap(
     theta = np.array([r[1] for r in results])
     sigma = np.array([r[2] for r in results])
     beta = np.array([r[3] for r in results])
-    t = _statistics(fit, theta, sigma, beta)
-    t0 = pd.Series(np.r_[fit.sdcor.to_numpy(), fit.fixef.to_numpy()], index=t.columns)
+    resid = np.array([r[4] for r in results])
+    t = _statistics(fit, theta, sigma, beta, resid)
+    t0 = pd.Series(np.r_[fit.sdcor.to_numpy(), list(fit.residual_params.values()), fit.fixef.to_numpy()],
+                   index=t.columns)  # fmt: skip
     n_failed = int(np.sum(~np.isfinite(sigma)))
     if n_failed:
         warn(f"{n_failed} of {nsim} bootstrap refits failed (NaN rows)", HierbayesWarning)
@@ -300,6 +325,7 @@ def bootstrap(
         t=t, t0=t0, theta=theta, sigma=sigma, beta=beta, kind="case" if plan else "parametric", nsim=nsim,
         seed=seed, resample=tuple(resample or ()), n_failed=n_failed,
         info={"use_re": use_re, "n_jobs": n_jobs, "formula": str(getattr(fit, "formula", "")), "method": fit.method},
+        residual_params=resid if residual is not None else None,
     )  # fmt: skip
 
 

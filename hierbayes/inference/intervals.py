@@ -35,8 +35,12 @@ BOOT_NSIM = 500
 
 
 def parameter_names(fit: LmerFit) -> list[str]:
-    """lme4's confint row names: ``.sig01``, ..., ``.sigma``, fixed effects."""
-    return [*fit.sdcor.index, *fit.fixef.index]
+    """lme4's confint row names: ``.sig01``, ..., ``.sigma``, a residual structure's (``Phi``, ...), fixed effects."""
+    return [*fit.sdcor.index, *_structure_names(fit), *fit.fixef.index]
+
+
+def _structure_names(fit: LmerFit) -> list[str]:
+    return list(fit.residual_params) if getattr(fit, "structure", None) is not None else []
 
 
 def select(names: list[str], parm: Any, nvp: int) -> list[str]:
@@ -86,7 +90,7 @@ def wald(fit: LmerFit, level: float = 0.95) -> pd.DataFrame:
     z = stats.norm.ppf(1 - a)
     se = np.sqrt(np.diag(fit.vcov.to_numpy()))
     fe = fit.fixef.to_numpy()
-    nvp = len(fit.sdcor)
+    nvp = len(fit.sdcor) + len(_structure_names(fit))
     lo = np.r_[np.full(nvp, np.nan), fe - z * se]
     hi = np.r_[np.full(nvp, np.nan), fe + z * se]
     return pd.DataFrame(np.c_[lo, hi], index=parameter_names(fit), columns=_columns(level))
@@ -101,7 +105,7 @@ def confint(
         raise ArgumentError(f"confint method must be one of {', '.join(map(repr, METHODS))}, not {method!r}")
     check_level(level)
     names = parameter_names(fit)
-    chosen = select(names, parm, len(fit.sdcor))
+    chosen = select(names, parm, len(fit.sdcor) + len(_structure_names(fit)))
     progress = {k: boot_options.pop(k) for k in ("progressbar", "progress") if k in boot_options}
     if boot_options:
         boot_names = [n for n in inspect.signature(bootstrap).parameters if n != "fit"]

@@ -30,12 +30,14 @@ from scipy import stats
 from hierbayes._progress import progress_bar, show_progress
 from hierbayes._warnings import warn
 from hierbayes.design.varcorr import sdcor_parameters
-from hierbayes.errors import ConvergenceWarning, UnknownParameterError
+from hierbayes.errors import ConvergenceWarning, ModelError, UnknownParameterError
 from hierbayes.inference.profile_plot import plot_profile
 from hierbayes.inference.spline import PolySpline, back_spline, interp_spline
+from hierbayes.linalg import solve
 from hierbayes.optim import PROFILE, minimize_theta, run_optimizer
 from hierbayes.reml.fit import LmmObjective
 from hierbayes.reml.refit import criterion_pieces, with_fixed_offset
+from hierbayes.reml.structured import StructuredObjective
 
 if TYPE_CHECKING:
     from hierbayes._types import LmerFit  # a Protocol: the fits sit above this layer
@@ -137,6 +139,20 @@ def _descriptions(fit: LmerFit) -> dict[str, str]:
     return out
 
 
+def _structure_descriptions(fit: LmerFit) -> dict[str, str]:
+    st = fit.structure
+    if st is None:
+        return {}
+    out = {}
+    if st.correlation is not None:
+        for name in st.correlation.names:
+            out[name] = f"{st.correlation.spec.nlme_class} {st.correlation.group_name}"
+    if st.variance is not None:
+        for name in st.variance.names:
+            out[name] = st.variance.spec.nlme_class
+    return out
+
+
 def sdcor_to_theta(fit: LmerFit, values: np.ndarray, sigma: float) -> np.ndarray:
     """theta from SDs and correlations in theta's order (lme4's ``Sv_to_Cv``)."""
     theta, pos = [], 0
@@ -170,6 +186,8 @@ def _chol(C: np.ndarray) -> np.ndarray:
 
 
 class _Profiler:
+    """lme4's profile of an LMM (no residual structure): variance parameters ``[sd/cor..., sigma]``, then betas."""
+
     def __init__(self, fit: LmerFit, alphamax: float = 0.01):
         self.fit = ml = fit.refit_ml()
         self.objective = ml.devfun
@@ -243,6 +261,18 @@ class _Profiler:
         devdiff = max(opt.fmin - self.base, 0.0)
         return np.r_[np.sign(value - self.opt[self._current]) * np.sqrt(devdiff), sd.to_numpy(), beta]
 
+    def first_value(self, w: int) -> float:
+        pw = self.opt[w]
+        return 0.001 if pw == 0 else pw * 1.01
+
+    def cuts(self, w: int) -> tuple[float, float]:
+        """How far the profile of variance parameter ``w`` may go."""
+        return self.lower[w], self.upper[w]
+
+    def spline_points(self, df: pd.DataFrame, name: str) -> pd.DataFrame:
+        """The profiled points the splines go through (all of them, as in lme4)."""
+        return df
+
     def _nextpar(self, rows: list[np.ndarray], cc: int, r: int, lower: float, upper: float) -> float:
         p0, p1 = rows[r - 1][cc], rows[r][cc]
         z0, z1 = rows[r - 1][0], rows[r][0]
@@ -278,9 +308,9 @@ class _Profiler:
             self._current = w
             cc, pw = w + 1, self.opt[w]
             if w < self.nvp:
-                lowcut, upcut = self.lower[w], self.upper[w]
+                lowcut, upcut = self.cuts(w)
                 zetafun = self.varpar_zeta
-                first = zetafun(0.001 if pw == 0 else pw * 1.01, np.delete(self.opt[: self.nvp], w))
+                first = zetafun(self.first_value(w), np.delete(self.opt[: self.nvp], w))
             else:
                 lowcut, upcut = -np.inf, np.inf
                 zetafun = self.fixef_zeta
@@ -293,6 +323,151 @@ class _Profiler:
             bar.update()
         bar.close()
         return out
+
+
+class _StructuredProfiler(_Profiler):
+    """The profile with a residual structure: its parameters join the variance ones.
+
+    The variance parameters are ``[sd/cor..., sigma, structure...]``, the
+    structure's on nlme's natural scale (``Phi``, ``Rho``, SD ratios, powers)
+    and kept just inside their open bounds, where the criterion is not finite
+    (a CAR(1) ``Phi`` of 0 is the model without correlation: its profile may
+    level off there). At each value of one parameter the ML deviance is
+    minimised over all the others, the structure's included; a fixed effect
+    is profiled by refitting theta and the structure by ML with its column in
+    the offset. A variance function of the fitted values (``varPower()``)
+    keeps the ML fit's fitted values (nlme's fixed point treats them as given too).
+    """
+
+    def __init__(self, fit: LmerFit, alphamax: float = 0.01):
+        self.fit = ml = fit.refit_ml()
+        self.sobj = ml.devfun_structured
+        self.n = ml.design.n
+        self.base = ml.deviance
+        sd = ml.sdcor
+        self.nsd = len(sd) - 1  # sd/cor before .sigma
+        self.ns = ml.structure.npar
+        self.nvp = len(sd) + self.ns
+        self.snames = list(ml.residual_params)
+        self.names = [*sd.index, *self.snames, *ml.fixef.index]
+        if len(set(self.names)) != len(self.names):
+            raise ModelError(
+                f"the residual structure's parameters {', '.join(self.snames)} share names with other parameters "
+                f"({', '.join(ml.fixef.index)}); rename the factor levels or columns to profile them"
+            )
+        self.opt = np.r_[sd.to_numpy(), list(ml.residual_params.values()), ml.fixef.to_numpy()]
+        self.stderr = np.sqrt(np.diag(ml.vcov.to_numpy()))
+        lower = [0.0 if r == c else -1.0 for b in ml.design.blocks for r, c in b.theta_index] + [0.0]
+        upper = [np.inf if r == c else 1.0 for b in ml.design.blocks for r, c in b.theta_index] + [np.inf]
+        slo, shi = ml.structure.bounds()
+        self.lower, self.upper = np.r_[lower, slo], np.r_[upper, shi]
+        span = np.where(np.isfinite(shi - slo), shi - slo, 1.0)
+        self.opt_lower = np.r_[lower, np.where(np.isfinite(slo), slo + 1e-9 * span, slo)]
+        self.opt_upper = np.r_[upper, np.where(np.isfinite(shi), shi - 1e-9 * span, shi)]
+        self.cutoff = float(np.sqrt(stats.chi2.ppf(1 - alphamax, len(self.opt))))
+        self.delta = self.cutoff / 8
+        check = self.deviance(self.opt[: self.nvp])
+        if not abs(check - self.base) <= 1e-5 * max(1.0, abs(self.base)):
+            raise FloatingPointError(
+                f"profile deviance at the estimates ({check}) differs from the fit's ({self.base})"
+            )
+
+    def cuts(self, w: int) -> tuple[float, float]:
+        """Just inside the structure's open bounds."""
+        return self.opt_lower[w], self.opt_upper[w]
+
+    def first_value(self, w: int) -> float:
+        pw = self.opt[w]
+        if w <= self.nsd:
+            return super().first_value(w)
+        step = 0.01 * max(abs(pw), 0.01)  # a structure parameter: a small step that stays inside its bounds
+        return pw + step if pw + step < self.opt_upper[w] else pw - step
+
+    def varpar_zeta(self, value: float, start: np.ndarray) -> np.ndarray:
+        w, nvp = self._current, self.nvp
+        others = [i for i in range(nvp) if i != w]
+        lo, hi = self.opt_lower[others], self.opt_upper[others]
+        x0 = np.clip(start, lo, hi)
+
+        def full(x: np.ndarray) -> np.ndarray:
+            vp = np.empty(nvp)
+            vp[w] = value
+            vp[others] = x
+            return vp
+
+        opt = run_optimizer(lambda x: self.deviance(full(x)), x0, lo, PROFILE, upper=hi)
+        return self._row_for_varpar(full(opt.final), opt.fmin)
+
+    def _view(self, vp: np.ndarray):
+        """The criterion over theta at the structure's parameters in ``vp`` (None where not finite)."""
+        u = self.fit.structure.unconstrained(vp[self.nsd + 1 :])
+        if not np.all(np.isfinite(u)):
+            return None
+        return self.sobj.at(np.r_[np.zeros(self.sobj.ntheta), u])
+
+    def deviance(self, vp: np.ndarray) -> float:
+        sigma = vp[self.nsd]
+        if not sigma > 0:
+            return np.inf
+        view = self._view(vp)
+        if view is None:
+            return np.inf
+        f = view.factor(sdcor_to_theta(self.fit, vp[: self.nsd], sigma))
+        if f is None:
+            return np.inf
+        s2 = sigma**2
+        return f.logdet_L - view.weights.ldw + f.r2 / s2 + self.n * (_LOG2PI + np.log(s2))
+
+    def _row_for_varpar(self, vp: np.ndarray, dev: float) -> np.ndarray:
+        w = self._current
+        devdiff = dev - self.base
+        if devdiff < -1e-6:
+            warn(f"profiling found a lower deviance (diff={devdiff:.3g})", ConvergenceWarning)
+        z = np.sign(vp[w] - self.opt[w]) * np.sqrt(max(devdiff, 0.0))
+        beta = np.full(len(self.opt) - self.nvp, np.nan)
+        view = self._view(vp)
+        f = None if view is None else view.factor(sdcor_to_theta(self.fit, vp[: self.nsd], vp[self.nsd]))
+        if f is not None:
+            beta = solve(f)[2] + view.beta0
+        return np.r_[z, vp, beta]
+
+    def fixef_zeta(self, value: float, _start=None) -> np.ndarray:
+        j = self._current - self.nvp
+        ml = self.fit
+        obj = StructuredObjective(with_fixed_offset(ml.design, j, value), ml.structure, reml=False)
+        obj.fitted = self.sobj.fitted
+        x0 = np.r_[ml.estimates.theta, ml.estimates.phi]
+        opt = run_optimizer(obj, x0, obj.lower, PROFILE)
+        theta, u = obj.split(opt.final)
+        view = obj.at(opt.final)
+        f = view.factor(theta)
+        sigma = np.sqrt(f.r2 / self.n)
+        sd = sdcor_parameters(ml.design.blocks, ml.layout.covariances(theta, sigma), sigma)
+        beta = np.insert(solve(f)[2] + view.beta0, j, value)
+        devdiff = max(opt.fmin - self.base, 0.0)
+        nat = list(ml.structure.natural(u).values())
+        return np.r_[np.sign(value - self.opt[self._current]) * np.sqrt(devdiff), sd.to_numpy(), nat, beta]
+
+    def spline_points(self, df: pd.DataFrame, name: str) -> pd.DataFrame:
+        """The profiled points the splines go through: beyond a jump of zeta, none.
+
+        A structure's parameter near its bound can make the other parameters
+        move to another optimum (e.g. a correlation near 1 with a random-effects
+        SD near 0); zeta then jumps, and a spline through the jump bends the
+        part that gives the intervals. Points after a jump of more than four
+        of lme4's zeta steps (on either side of the estimate) are left out.
+        """
+        df = df.sort_values(name)
+        z = df[".zeta"].to_numpy()
+        keep = np.ones(len(z), bool)
+        centre = int(np.argmin(np.abs(z)))
+        for rng in (range(centre + 1, len(z)), range(centre - 1, -1, -1)):
+            prev = centre
+            for i in rng:
+                if not keep[prev] or abs(z[i] - z[prev]) > 4 * self.delta:
+                    keep[i] = False
+                prev = i
+        return df[keep]
 
 
 def profile(
@@ -326,7 +501,7 @@ def profile(
     >>> pr.confint().round(2).loc[".sigma"].tolist()
     [38.23, 67.66]
     """
-    prof = _Profiler(fit, alphamax)
+    prof = (_Profiler if fit.structure is None else _StructuredProfiler)(fit, alphamax)
     names = prof.names
     idx = _which(which, names, prof.nvp)
     tables = prof.profile(idx, show_progress(progressbar))
@@ -336,7 +511,7 @@ def profile(
         df = pd.DataFrame(pts, columns=[".zeta", *names])
         df[".par"] = name
         frames.append(df)
-        ok = df.dropna(subset=[".zeta"])
+        ok = prof.spline_points(df.dropna(subset=[".zeta"]), name)
         forward[name] = backward[name] = None
         try:
             forward[name] = interp_spline(ok[name].to_numpy(), ok[".zeta"].to_numpy())
@@ -345,15 +520,17 @@ def profile(
             warn(f"non-monotonic profile for {name}", ConvergenceWarning)
             backward[name] = None
     bounds = {names[w]: (prof.lower[w], prof.upper[w]) for w in idx if w < prof.nvp}
+    table = pd.concat(frames, ignore_index=True)
+    estimates = pd.Series(prof.opt, index=names)
     return Profile(
-        table=pd.concat(frames, ignore_index=True),
-        estimates=pd.Series(prof.opt, index=names),
+        table=table,
+        estimates=estimates,
         backward=backward,
         forward=forward,
         lower={k: v[0] for k, v in bounds.items()},
         upper={k: v[1] for k, v in bounds.items()},
         formula=str(getattr(fit, "formula", "")),
-        descriptions=_descriptions(fit),
+        descriptions={**_descriptions(fit), **_structure_descriptions(fit)},
     )
 
 

@@ -12,6 +12,9 @@ lmerTest's reductions are:
 Each reduced model is refitted with the same criterion (REML or ML; without
 any random effects, the linear model's REML or ML log-likelihood) and
 compared with the full model: LRT = 2 (logLik full - logLik reduced).
+A residual structure (``correlation=``/``variance=``) stays in every
+reduced model, with the full model's groups (without random effects: nlme's
+``gls`` with that structure), so each test is of the random-effects term alone.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from scipy import stats
 
 from hierbayes.errors import DataError, HierbayesWarning
 from hierbayes.formula import RandomBar
+from hierbayes.optim import run_optimizer
 from hierbayes.reml.objective import prior_weights
+from hierbayes.reml.structured import STRUCTURED, fit_structured
 
 if TYPE_CHECKING:
     from hierbayes._types import LmerFit  # a Protocol: the fits sit above this layer
@@ -125,6 +130,38 @@ def _lm_loglik(fit: LmerFit, reml: bool) -> tuple[int, float]:
     return p + 1, ll
 
 
+def _gls_loglik(fit: LmerFit, reml: bool) -> tuple[int, float]:
+    """Without random effects but with the fit's residual structure: nlme's ``gls`` log-likelihood (REML or ML).
+
+    The structure keeps the full model's groups (nlme's ``gls`` needs them
+    spelled out, e.g. ``corAR1(form = ~ 1 | Mare)``); its parameters are
+    estimated by maximising the linear model's likelihood on the whitened
+    ``[X y]`` plus ``-log|R| / 2``.
+    """
+    d, st = fit.design, fit.structure
+    y = d.y if d.offset is None else d.y - d.offset
+    log_pw = np.zeros(d.n) if d.weights is None else 0.5 * np.log(np.asarray(d.weights, float))
+    M = np.column_stack([d.X, y])[st.order] * np.exp(log_pw[st.order])[:, None]
+    fitted = fit.estimates.fitted_sorted
+    n, p = d.n, d.p
+    m = n - p if reml else n
+
+    def minus2ll(u: np.ndarray) -> float:
+        Mw, logdet = st.whiten(M, u, fitted)
+        if not np.isfinite(logdet) or not np.all(np.isfinite(Mw)):
+            return np.inf
+        Q, R = np.linalg.qr(Mw[:, :p])
+        yw = Mw[:, p]
+        rss = float(np.sum((yw - Q @ (Q.T @ yw)) ** 2))
+        out = m * (np.log(2 * np.pi * rss / m) + 1) + logdet - 2.0 * float(log_pw.sum())
+        if reml:
+            out += 2.0 * float(np.sum(np.log(np.abs(np.diag(R)))))
+        return out
+
+    opt = run_optimizer(minus2ll, np.asarray(fit.estimates.phi, float), np.full(st.npar, -np.inf), STRUCTURED)
+    return p + 1 + st.npar, -0.5 * opt.fmin
+
+
 def ranova(fit: LmerFit) -> pd.DataFrame:
     """Single-term deletions of random effects with likelihood-ratio tests (lmerTest's ``ranova``).
 
@@ -139,15 +176,20 @@ def ranova(fit: LmerFit) -> pd.DataFrame:
     rows = {"<none>": (fit.npar, fit.loglik)}
     formulas = {}
     for name, bars in _reductions(fit):
+        structure = getattr(fit, "structure", None)
         if not bars:
-            rows[name] = _lm_loglik(fit, fit.reml)
+            rows[name] = _lm_loglik(fit, fit.reml) if structure is None else _gls_loglik(fit, fit.reml)
             formulas[name] = None
             continue
         formula = _formula(fit, bars)
         formulas[name] = formula
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", HierbayesWarning)
-            reduced = fit.model.update(formula).fit(fit.method, control=fit.estimates.control)
+            if structure is None:
+                reduced = fit.model.update(formula).fit(fit.method, control=fit.estimates.control)
+            else:  # the same structure, bound to the same rows and groups as in the full model
+                model = fit.model.update(formula)
+                reduced = type(fit)(model, fit_structured(model.design, structure, fit.reml), warn=False)
         if reduced.nobs != fit.nobs:
             raise DataError(
                 f"the reduced model for '{name}' uses {reduced.nobs} rows, the full model {fit.nobs}: "

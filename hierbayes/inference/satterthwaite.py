@@ -25,6 +25,7 @@ from scipy import stats
 from hierbayes._warnings import warn
 from hierbayes.errors import ConvergenceWarning
 from hierbayes.inference.numdiff import hessian, jacobian
+from hierbayes.linalg import fixef_precision_factor, lower_inverse
 from hierbayes.reml.refit import criterion_pieces
 
 if TYPE_CHECKING:
@@ -51,9 +52,9 @@ class VarparDerivatives:
     Attributes
     ----------
     varpar
-        ``(theta, sigma)`` at the estimates.
+        ``(theta, sigma)`` at the estimates; with a residual structure ``(theta, phi, sigma)``.
     names
-        theta's names and ``"sigma"``.
+        theta's names (the structure's) and ``"sigma"``.
     hessian
         Hessian of the deviance in varpar.
     vcov_varpar
@@ -117,9 +118,64 @@ def varpar_derivatives(fit: LmerFit) -> VarparDerivatives:
     (['Subject.(Intercept)', 'sigma'], (2, 2, 2))
     """
     p = fit.design.p
+    if getattr(fit, "structure", None) is not None:
+        return _structured_derivatives(fit)
     vp = np.append(fit.estimates.theta, fit.sigma)
     pieces = _pieces_cache(fit)
     H = hessian(varpar_deviance(fit, pieces), vp, d=HESSIAN_STEP)
+    return _derivatives(H, vp, [*fit.layout.names, "sigma"], p, lambda v: (v[:-1], v[-1]), pieces)
+
+
+def _structured_derivatives(fit: LmerFit) -> VarparDerivatives:
+    """With a residual structure: varpar = ``(theta, phi, sigma)``, phi the structure's unconstrained parameters.
+
+    The deviance at ``(theta, phi, sigma)`` is the whitened data's (its
+    ``log|R(phi)|`` included) and vcov(beta) is ``sigma^2 R_X^{-1} R_X^{-T}``
+    of the whitened data, so the structure's parameters carry their own
+    uncertainty into the df, as the SDs do (the Satterthwaite df do not depend
+    on the parameterisation of phi).
+    """
+    obj = fit.devfun_structured
+    nt, p, n, reml = obj.ntheta, fit.design.p, fit.design.n, fit.reml
+    cache: dict = {}
+
+    def pieces(v: np.ndarray):  # v = (theta, phi)
+        key = np.asarray(v, dtype=float).tobytes()
+        if key not in cache:
+            view = obj.at(v)
+            f = None if view is None else view.factor(v[:nt])
+            cache[key] = None if f is None else _StructuredPieces(f, view.weights.ldw)
+        return cache[key]
+
+    def deviance(vp: np.ndarray) -> float:
+        pc = pieces(vp[:-1])
+        if pc is None:
+            return np.inf
+        s2 = vp[-1] ** 2
+        dev = pc.logdet_L - pc.ldw + pc.pwrss / s2 + n * (_LOG2PI + np.log(s2))
+        if reml:
+            dev += pc.logdet_RX - p * (_LOG2PI + np.log(s2))
+        return dev
+
+    vp = np.r_[fit.estimates.theta, fit.estimates.phi, fit.sigma]
+    H = hessian(deviance, vp, d=HESSIAN_STEP)
+    names = [*fit.layout.names, *fit.structure.names, "sigma"]
+    return _derivatives(H, vp, names, p, lambda v: (v[:-1], v[-1]), pieces)
+
+
+class _StructuredPieces:
+    """The criterion's pieces of the whitened data at one ``(theta, phi)`` (pwrss from the factor)."""
+
+    def __init__(self, f, ldw: float):
+        self.logdet_L, self.logdet_RX, self.pwrss, self.ldw = f.logdet_L, f.logdet_RX, float(f.r2), ldw
+        self._f = f
+
+    def unscaled_vcov(self) -> np.ndarray:
+        RXinv = lower_inverse(fixef_precision_factor(self._f))
+        return RXinv.T @ RXinv
+
+
+def _derivatives(H: np.ndarray, vp: np.ndarray, names: list[str], p: int, split, pieces) -> VarparDerivatives:
     evals, evecs = np.linalg.eigh((H + H.T) / 2)
     messages = []
     neg, zero = evals < -EIGEN_TOL, np.abs(evals) < EIGEN_TOL
@@ -137,16 +193,16 @@ def varpar_derivatives(fit: LmerFit) -> VarparDerivatives:
     vcov_varpar = 2 * (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T
 
     def covbeta(v: np.ndarray) -> np.ndarray:
-        pc = pieces(v[:-1])
+        rest, sigma = split(v)
+        pc = pieces(rest)
         if pc is None:
             return np.full(p * p, np.nan)
-        return (v[-1] ** 2 * pc.unscaled_vcov()).ravel()
+        return (sigma**2 * pc.unscaled_vcov()).ravel()
 
     J = jacobian(covbeta, vp, d=JACOBIAN_STEP)  # (p*p, nvp)
     jac = np.stack([J[:, i].reshape(p, p) for i in range(len(vp))]) if p else np.zeros((len(vp), 0, 0))
     return VarparDerivatives(
-        varpar=vp, names=[*fit.layout.names, "sigma"], hessian=H, vcov_varpar=vcov_varpar, jacobian=jac,
-        messages=messages,
+        varpar=vp, names=names, hessian=H, vcov_varpar=vcov_varpar, jacobian=jac, messages=messages,
     )  # fmt: skip
 
 

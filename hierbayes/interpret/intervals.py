@@ -89,7 +89,7 @@ def _varpar_draws(fit, nsim: int, rng: np.random.Generator) -> tuple[np.ndarray,
     w, U = np.linalg.eigh(C)
     root = U * np.sqrt(np.clip(w, 0.0, None))
     draws = vp + rng.standard_normal((nsim, len(vp))) @ root.T
-    theta, sigma = draws[:, :-1], np.abs(draws[:, -1])
+    theta, sigma = draws[:, : len(fit.layout.lower)], np.abs(draws[:, -1])  # (a residual structure's between)
     lower = np.asarray(fit.layout.lower, dtype=float)
     theta[:, lower == 0] = np.abs(theta[:, lower == 0])
     return theta, sigma

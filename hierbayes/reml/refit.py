@@ -86,7 +86,8 @@ def criterion_pieces(objective: LmmObjective, theta: np.ndarray) -> CriterionPie
     for b in design.blocks[1:]:
         us.append(ur[start : start + b.q].reshape(b.nlevels, b.k))
         start += b.q
-    if getattr(design, "streamed", None) is not None:  # rows read in pieces and not kept: the factor's own pwrss
+    if getattr(design, "streamed", None) is not None or getattr(objective, "whitened", False):
+        # rows read in pieces and not kept, or whitened rows of a residual structure: the factor's own pwrss
         return CriterionPieces(logdet_L=f.logdet_L, logdet_RX=f.logdet_RX, pwrss=float(f.r2), RXinv=RXinv, beta=beta)
     y = design.y if design.offset is None else design.y - design.offset
     resid = y - design.X @ beta

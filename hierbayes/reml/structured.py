@@ -111,6 +111,7 @@ class StructuredObjective:
         obj.design, obj.reml, obj.layout, obj.beta0 = d, self.reml, self.layout, self.beta0
         obj.weights = PriorWeights(None, d.n, -logdet)
         obj.cp = crossproducts(blocks, Mw[:, :p], Mw[:, p], None)
+        obj.whitened = True  # its design's rows are not the whitened ones (criterion_pieces takes the factor's pwrss)
         return obj
 
     def __call__(self, x) -> float:

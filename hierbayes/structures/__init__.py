@@ -6,7 +6,7 @@ correlation structures (:mod:`.correlation`), the variance functions
 whitening the likelihoods use (:mod:`.residual`).
 """
 
-from hierbayes.structures.correlation import BoundCorrelation, Correlation, corAR1, corCAR1, corCompSymm
+from hierbayes.structures.correlation import BoundCorrelation, Correlation, corAR1, corARMA, corCAR1, corCompSymm
 from hierbayes.structures.residual import ResidualStructure, bind_structure
 from hierbayes.structures.variance import BoundVariance, Variance, varComb, varExp, varIdent, varPower
 
@@ -18,6 +18,7 @@ __all__ = [
     "Variance",
     "bind_structure",
     "corAR1",
+    "corARMA",
     "corCAR1",
     "corCompSymm",
     "varComb",

@@ -23,7 +23,9 @@ the natural scale with nlme's names (``Phi``, ``Phi1``, ``Rho``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -94,9 +96,38 @@ class BoundCorrelation:
     def npar(self) -> int:
         return len(self.names)
 
+    @property
+    def positions(self) -> np.ndarray:
+        """Position of each sorted row within its group, counted from 0 (the lags summed)."""
+        steps = np.where(self.prev, self.lag, 0.0)
+        csum = np.cumsum(steps)
+        starts = np.flatnonzero(~self.prev)
+        base = np.repeat(csum[starts], np.diff(np.r_[starts, len(steps)]))
+        return csum - base
+
+    @cached_property
+    def patterns(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Distinct within-group position patterns and, for each, the (groups x m) sorted rows that have it."""
+        pos = self.positions.astype(np.int64)
+        starts = np.flatnonzero(~self.prev)
+        found: dict[bytes, tuple[np.ndarray, list[np.ndarray]]] = {}
+        for a, b in zip(starts, [*starts[1:], len(pos)], strict=True):
+            key = pos[a:b].tobytes()
+            found.setdefault(key, (pos[a:b], []))[1].append(np.arange(a, b))
+        return [(pattern, np.array(rows)) for pattern, rows in found.values()]
+
+    @property
+    def arma_order(self) -> tuple[int, int]:
+        """``(p, q)`` of an ARMA structure (its names ``Phi1..Phip``, ``Theta1..Thetaq``)."""
+        p = sum(n.startswith("Phi") for n in self.names)
+        return p, len(self.names) - p
+
     def natural(self, u: np.ndarray) -> np.ndarray:
         """Parameters on nlme's natural scale from the unconstrained ones."""
         u = np.asarray(u, float)
+        if self.kind == "arma":
+            p, _ = self.arma_order
+            return np.r_[_pacf_to_coef(np.tanh(u[:p] / 2)), -_pacf_to_coef(np.tanh(u[p:] / 2))]
         if self.kind == "ar1":
             return np.tanh(u / 2)
         if self.kind == "car1":
@@ -105,7 +136,13 @@ class BoundCorrelation:
         e = np.exp(u)
         return (e - a) / (e + 1.0)
 
-    def unconstrained(self, value: float) -> np.ndarray:
+    def unconstrained(self, value) -> np.ndarray:
+        if self.kind == "arma":
+            p, _ = self.arma_order
+            value = np.asarray(value, float)
+            r = np.r_[_coef_to_pacf(value[:p]), _coef_to_pacf(-value[p:])]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(np.abs(r) < 1, np.log((1 + r) / (1 - r)), np.nan)
         if self.kind == "ar1":
             return np.array([np.log((1 + value) / (1 - value))])
         if self.kind == "car1":
@@ -113,12 +150,23 @@ class BoundCorrelation:
         a = self._cs_a()
         return np.array([np.log((value + a) / (1 - value))])
 
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Open bounds of the natural parameters (AR(1) (-1, 1), CAR(1) (0, 1), compound symmetry (-1/(m-1), 1))."""
+        if self.kind == "arma":  # ARMA(1, q)/(p, 1): the first coefficient's range; higher orders: not a box
+            p, q = self.arma_order
+            lo = np.r_[np.full(p, -1.0 if p == 1 else -np.inf), np.full(q, -1.0 if q == 1 else -np.inf)]
+            return lo, -lo
+        lo = {"ar1": -1.0, "car1": 0.0}.get(self.kind)
+        return np.array([-self._cs_a() if lo is None else lo]), np.array([1.0])
+
     def _cs_a(self) -> float:
         m = np.bincount(self.gcodes).max()
         return 1.0 / (m - 1) if m > 1 else 1.0
 
     def whiten(self, M: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, float]:
         """``W M`` (rows in sorted order) and ``log|C|`` at the unconstrained parameters ``u``."""
+        if self.kind == "arma":
+            return _arma_apply(self, M, u, "whiten")
         phi = float(self.natural(u)[0])
         if self.kind in ("ar1", "car1"):
             if self.kind == "car1" or np.any(self.lag != 1):
@@ -146,6 +194,37 @@ class BoundCorrelation:
         return out, logdet
 
 
+def correlate(bound: BoundCorrelation, Z: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """``W^{-1} Z`` for the whitening ``W`` of :meth:`BoundCorrelation.whiten` (sorted rows).
+
+    For independent standard normal columns ``Z`` the result has the
+    correlation ``C`` within each group (``cov(W^{-1} z) = (W'W)^{-1}``): how
+    simulate draws correlated residuals. AR(1)/CAR(1) run the recursion
+    ``e_i = s_i z_i + a_i e_{i-1}`` over the positions of all groups at once;
+    compound symmetry inverts the group-mean shrinkage. O(n), no n x n matrix.
+    """
+    Z = np.asarray(Z, float)
+    if bound.kind == "arma":
+        return _arma_apply(bound, Z, u, "correlate")[0]
+    phi = float(bound.natural(u)[0])
+    if bound.kind in ("ar1", "car1"):
+        a = np.where(bound.prev, np.sign(phi) ** bound.lag * np.abs(phi) ** bound.lag, 0.0)
+        s = np.sqrt(1.0 - a * a)
+        starts = np.flatnonzero(~bound.prev)
+        pos = np.arange(len(Z)) - np.repeat(starts, np.diff(np.r_[starts, len(Z)]))
+        out = np.empty_like(Z)
+        for k in range(int(pos.max()) + 1 if len(pos) else 0):
+            rows = np.flatnonzero(pos == k)
+            out[rows] = s[rows, None] * Z[rows] if k == 0 else s[rows, None] * Z[rows] + a[rows, None] * out[rows - 1]
+        return out
+    m = np.bincount(bound.gcodes).astype(float)
+    ag = 1.0 - np.sqrt((1 - phi) / (1 - phi + m * phi))
+    means = np.zeros((len(m), Z.shape[1]))
+    np.add.at(means, bound.gcodes, Z)
+    means /= m[:, None]
+    return np.sqrt(1 - phi) * (Z + (ag / (1 - ag))[bound.gcodes, None] * means[bound.gcodes])
+
+
 def cholesky_whiten(bound: BoundCorrelation, M: np.ndarray, u: np.ndarray) -> np.ndarray:
     """The whitening nlme's normalized residuals use (its ``corFactor``).
 
@@ -169,6 +248,89 @@ def cholesky_whiten(bound: BoundCorrelation, M: np.ndarray, u: np.ndarray) -> np
             H[i, i] = -i * c
         out[a:b] = H @ M[a:b]
     return out
+
+
+def _pacf_to_coef(r: np.ndarray) -> np.ndarray:
+    """AR coefficients from partial autocorrelations in (-1, 1) (Durbin-Levinson): a stationary AR polynomial."""
+    phi = np.zeros(0)
+    for k, rk in enumerate(np.asarray(r, float)):
+        phi = np.r_[phi - rk * phi[::-1], rk] if k else np.array([rk])
+    return phi
+
+
+def _coef_to_pacf(phi: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`_pacf_to_coef` (NaN where the polynomial is not stationary)."""
+    phi = np.asarray(phi, float).copy()
+    r = np.zeros(len(phi))
+    for k in range(len(phi) - 1, -1, -1):
+        rk = phi[k]
+        r[k] = rk
+        if abs(rk) >= 1:
+            return np.full(len(r), np.nan)
+        phi = (phi[:k] + rk * phi[:k][::-1]) / (1 - rk * rk)
+    return r
+
+
+def arma_acf(phi: np.ndarray, theta: np.ndarray, lag_max: int) -> np.ndarray:
+    """Autocorrelations 0..lag_max of ``x_t = sum phi_i x_{t-i} + a_t + sum theta_j a_{t-j}`` (R's ``ARMAacf``).
+
+    The autocovariances ``g_0..g_p`` solve ``g_k - sum_i phi_i g_|k-i| = c_k``
+    (``c_k = sum_{j>=k} theta_j psi_{j-k}``, psi the MA(infinity) weights);
+    later lags follow the recursion.
+
+    Examples
+    --------
+    >>> np.round(arma_acf(np.array([0.5]), np.array([]), 3), 4).tolist()
+    [1.0, 0.5, 0.25, 0.125]
+    """
+    phi, theta = np.asarray(phi, float), np.asarray(theta, float)
+    p, q = len(phi), len(theta)
+    th = np.r_[1.0, theta]
+    psi = np.zeros(q + 1)
+    for j in range(q + 1):
+        psi[j] = th[j] + sum(phi[i - 1] * psi[j - i] for i in range(1, min(j, p) + 1))
+    c = np.array([sum(th[j] * psi[j - k] for j in range(k, q + 1)) for k in range(max(p, q) + 1)])
+    n = max(lag_max, p, q) + 1
+    g = np.zeros(n)
+    if p:
+        A = np.eye(p + 1)
+        for k in range(p + 1):
+            for i in range(1, p + 1):
+                A[k, abs(k - i)] -= phi[i - 1]
+        g[: p + 1] = np.linalg.solve(A, c[: p + 1])
+    else:
+        g[0] = c[0]
+    for k in range(p + 1, n):
+        g[k] = sum(phi[i - 1] * g[k - i] for i in range(1, p + 1)) + (c[k] if k < len(c) else 0.0)
+    return g[: lag_max + 1] / g[0]
+
+
+def _arma_apply(bound: BoundCorrelation, M: np.ndarray, u: np.ndarray, how: str) -> tuple[np.ndarray, float]:
+    """ARMA's whitening (``L_g^{-1} M_g``) or correlation (``L_g Z_g``) per group, and ``log|C|``.
+
+    ``C_g`` is the Toeplitz matrix of the ARMA autocorrelations at the group's
+    positions. Groups with the same positions (equal-length groups without
+    gaps) share one factor and are transformed together, so the cost is
+    O(sum over distinct patterns of m^3) plus O(n m) for the products: no n x n matrix.
+    """
+    p, _ = bound.arma_order
+    coef = bound.natural(u)
+    if not np.all(np.isfinite(coef)):
+        return M * np.nan, np.inf
+    pos = bound.positions
+    acf = arma_acf(coef[:p], coef[p:], int(pos.max()) if len(pos) else 0)
+    out = np.empty(M.shape, dtype=float)
+    logdet = 0.0
+    for pattern, rows in bound.patterns:
+        C = acf[np.abs(pattern[:, None] - pattern[None, :])]
+        try:
+            L = np.linalg.cholesky(C)
+        except np.linalg.LinAlgError:
+            return M * np.nan, np.inf
+        T = np.linalg.inv(L) if how == "whiten" else L  # (m x m); numpy's LAPACK, small
+        logdet += rows.shape[0] * float(2 * np.log(np.diag(L)).sum())
+        out[rows] = np.einsum("ij,gjk->gik", T, M[rows])  # rows: (groups, m) -> (groups, m, k)
+    return out, logdet
 
 
 def _sorted(gcodes: np.ndarray, position: np.ndarray) -> np.ndarray:
@@ -231,6 +393,63 @@ class corAR1(Correlation):
         _check_value(self, -1.0, 1.0)
         start = np.array([np.log((1 + (self.value or 0.0)) / (1 - (self.value or 0.0)))])
         return BoundCorrelation(self, order, gs, _prev(gs), lag, names, start, "ar1", gname)
+
+
+class corARMA(Correlation):
+    """nlme's ``corARMA(p=, q=)``: ARMA(p, q) correlation within groups, at integer positions.
+
+    ``x_t = Phi1 x_{t-1} + ... + Phip x_{t-p} + a_t + Theta1 a_{t-1} + ... + Thetaq a_{t-q}``;
+    the correlation of rows at positions s and t of a group is the ARMA
+    autocorrelation at lag ``|s - t|`` (R's ``ARMAacf``). Forms as
+    :class:`corAR1`: ``"~ 1 | g"`` (row order within groups) or ``"~ t | g"``
+    (integer positions, gaps allowed). The parameters are estimated on
+    the partial-autocorrelation scale (stationary AR and invertible MA
+    parts, as nlme); ``residual_params`` gives ``Phi1..``, ``Theta1..`` as nlme prints them.
+    Each group's correlation matrix is m x m (m its rows), factored once
+    per distinct pattern of positions.
+
+    Examples
+    --------
+    >>> import hierbayes as hb
+    >>> hb.corARMA("~ 1 | Mare", p=1, q=1)
+    corARMA('~ 1 | Mare', p=1, q=1)
+    """
+
+    nlme_class = "corARMA"
+
+    def __init__(self, form: str = "~ 1", p: int = 0, q: int = 0, value=None):
+        for name, v in (("p", p), ("q", q)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ArgumentError(f"{name} of corARMA must be a whole number >= 0, not {v!r}")
+        if p + q == 0:
+            raise ArgumentError("corARMA needs p > 0 or q > 0 (p=0, q=0 is no correlation: leave correlation= out)")
+        if value is not None:
+            value = np.atleast_1d(np.asarray(value, float))
+            if len(value) != p + q:
+                raise ArgumentError(f"value of corARMA must have p + q = {p + q} numbers, not {len(value)}")
+        self.form = parse_form(form, "corARMA")
+        self.p, self.q, self.value = int(p), int(q), value
+
+    @property
+    def label(self) -> str:
+        return f"ARMA({self.p},{self.q})"
+
+    def __repr__(self) -> str:
+        return f"corARMA({self.form.text!r}, p={self.p}, q={self.q})"
+
+    def bind(self, data, default_groups=None, default_name=None) -> BoundCorrelation:
+        ar1 = corAR1.__new__(corAR1)
+        ar1.form, ar1.value = self.form, None
+        b = ar1.bind(data, default_groups, default_name)
+        names = tuple(f"Phi{i + 1}" for i in range(self.p)) + tuple(f"Theta{j + 1}" for j in range(self.q))
+        bound = BoundCorrelation(self, b.order, b.gcodes, b.prev, b.lag, names, np.zeros(self.p + self.q), "arma",
+                                 b.group_name)  # fmt: skip
+        if self.value is not None:
+            start = bound.unconstrained(self.value)
+            if not np.all(np.isfinite(start)):
+                raise ArgumentError(f"value of {self!r} is not a stationary, invertible ARMA: {self.value.tolist()}")
+            bound = dataclasses.replace(bound, start=start)
+        return bound
 
 
 class corCAR1(Correlation):

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+import hierbayes.structures.correlation as _correlation_classes
+import hierbayes.structures.variance as _variance_classes
 from hierbayes.errors import ArgumentError, ModelError
-from hierbayes.structures.correlation import BoundCorrelation, Correlation, cholesky_whiten
+from hierbayes.structures.correlation import BoundCorrelation, Correlation, cholesky_whiten, correlate
 from hierbayes.structures.variance import BoundVariance, Variance
 
 
@@ -66,6 +68,25 @@ class ResidualStructure:
             out.update(zip(self.variance.names, map(float, self.variance.natural(uv)), strict=True))
         return out
 
+    def unconstrained(self, values: np.ndarray) -> np.ndarray:
+        """The unconstrained parameters from nlme's natural ones (the inverse of :meth:`natural`, as an array)."""
+        values = np.asarray(values, float)
+        k = self.correlation.npar if self.correlation else 0
+        parts = []
+        if self.correlation:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                parts.append(self.correlation.unconstrained(values[:k] if k > 1 else np.float64(values[0])))
+        if self.variance:
+            parts.append(self.variance.unconstrained(values[k:]))
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of the natural parameters (open: the criterion is not finite on them)."""
+        parts = [p.bounds() for p in (self.correlation, self.variance) if p is not None]
+        if not parts:
+            return np.zeros(0), np.zeros(0)
+        return np.concatenate([b[0] for b in parts]), np.concatenate([b[1] for b in parts])
+
     def log_sd(self, u: np.ndarray, fitted: np.ndarray | None = None) -> np.ndarray:
         """log of the variance function's SD multipliers per sorted row (zeros without one)."""
         if self.variance is None:
@@ -86,6 +107,19 @@ class ResidualStructure:
             M, ld = self.correlation.whiten(M, uc)
             logdet += ld
         return M, logdet
+
+    def residuals(self, Z: np.ndarray, u: np.ndarray, fitted: np.ndarray | None = None) -> np.ndarray:
+        """Residuals with covariance ``G C G`` (sigma excluded) from independent standard normal columns ``Z``.
+
+        Rows in sorted order (:attr:`order`); the inverse of :meth:`whiten`'s transform.
+        """
+        uc, uv = self.split(u)
+        E = np.asarray(Z, float)
+        if self.correlation is not None:
+            E = correlate(self.correlation, E, uc)
+        if self.variance is not None:
+            E = E * np.exp(self.variance.log_sd(uv, fitted))[:, None]
+        return E
 
     def normalize(self, M: np.ndarray, u: np.ndarray, fitted: np.ndarray | None = None) -> np.ndarray:
         """nlme's normalized residuals' transform of sorted rows: divide by G, then each group's ``L_g^{-1}``."""
@@ -120,7 +154,7 @@ def bind_structure(
         return None
     if correlation is not None and not isinstance(correlation, Correlation):
         raise ArgumentError(
-            "correlation must be hb.corAR1, hb.corCAR1 or hb.corCompSymm (e.g. hb.corAR1('~ 1 | g')), "
+            "correlation must be hb.corAR1, hb.corCAR1, hb.corARMA or hb.corCompSymm (e.g. hb.corAR1('~ 1 | g')), "
             f"not {correlation!r}"
         )
     if variance is not None and not isinstance(variance, Variance):
@@ -150,3 +184,30 @@ def bind_structure(
     ref_order = np.lexsort([b.codes for b in reversed(blocks)]) if blocks else np.arange(n)
     bv = None if variance is None else variance.bind(data, order, ref_order)
     return ResidualStructure(bc, bv, order)
+
+
+def spec_record(spec: Correlation | Variance | None) -> dict | None:
+    """The user's structure as plain data (class, form, starting value; varComb's parts): what a saved fit keeps."""
+    if spec is None:
+        return None
+    parts = getattr(spec, "parts", None)
+    if parts is not None:
+        return {"class": type(spec).__name__, "parts": [spec_record(p) for p in parts]}
+    if isinstance(spec, _correlation_classes.corARMA):
+        value = None if spec.value is None else [float(v) for v in spec.value]
+        return {"class": "corARMA", "form": spec.form.text, "p": spec.p, "q": spec.q, "value": value}
+    return {"class": type(spec).__name__, "form": spec.form.text, "value": spec.value}
+
+
+def spec_from_record(record: dict | None) -> Correlation | Variance | None:
+    """The structure :func:`spec_record` described (an ArgumentError for an unknown class)."""
+    if record is None:
+        return None
+    cls = getattr(_correlation_classes, record["class"], None) or getattr(_variance_classes, record["class"], None)
+    if not isinstance(cls, type) or not issubclass(cls, Correlation | Variance):
+        raise ArgumentError(f"unknown residual structure {record['class']!r}")
+    if "p" in record:
+        return cls(record["form"], p=record["p"], q=record["q"], value=record["value"])
+    if "parts" in record:
+        return cls(*[spec_from_record(p) for p in record["parts"]])
+    return cls(record["form"], record["value"])

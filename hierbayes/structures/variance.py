@@ -90,6 +90,28 @@ class BoundVariance:
             return np.concatenate(out)
         return u
 
+    def unconstrained(self, values: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`natural`."""
+        values = np.asarray(values, float)
+        if self.kind == "ident":
+            with np.errstate(divide="ignore"):
+                return np.log(values)
+        if self.kind == "comb":
+            out, i = [], 0
+            for p in self.parts:
+                out.append(p.unconstrained(values[i : i + p.npar]))
+                i += p.npar
+            return np.concatenate(out)
+        return values.copy()
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of the natural parameters (SD ratios > 0; powers and exponents free)."""
+        if self.kind == "comb":
+            parts = [p.bounds() for p in self.parts]
+            return np.concatenate([b[0] for b in parts]), np.concatenate([b[1] for b in parts])
+        lo = 0.0 if self.kind == "ident" else -np.inf
+        return np.full(self.npar, lo), np.full(self.npar, np.inf)
+
     def log_sd(self, u: np.ndarray, fitted: np.ndarray | None) -> np.ndarray:
         """``log g_i`` for every (sorted) row at the unconstrained parameters ``u``."""
         u = np.asarray(u, float)

@@ -16,7 +16,8 @@ FACTORS = {
     "dialyzer": ["Subject", "QB"], "pixel": ["Dog", "Side"], "covstruct_sim": ["g", "tf", "f"],
 }  # fmt: skip
 STRUCTURES = {
-    n: getattr(hb, n) for n in ("corAR1", "corCAR1", "corCompSymm", "varIdent", "varPower", "varExp", "varComb")
+    n: getattr(hb, n)
+    for n in ("corAR1", "corARMA", "corCAR1", "corCompSymm", "varIdent", "varPower", "varExp", "varComb")
 }
 
 

@@ -55,8 +55,12 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("cor", "var", "params"), CASES, ids=[f"case{i}" for i in range(len(CASES))])
-def test_structured_loglik_is_the_dense_normal(cor, var, params):
+@pytest.mark.parametrize(
+    ("cor", "var", "params", "weighted"),
+    [(*c, False) for c in CASES] + [(*CASES[i], True) for i in (0, 7)],  # prior weights: AR(1), AR(1) x varExp
+    ids=[f"case{i}" for i in range(len(CASES))] + ["case0-weights", "case7-weights"],
+)
+def test_structured_loglik_is_the_dense_normal(cor, var, params, weighted):
     import pytensor.tensor as pt
 
     from hierbayes.bayesian.structured import structured_loglik
@@ -85,8 +89,11 @@ def test_structured_loglik_is_the_dense_normal(cor, var, params):
             if st.variance.kind == "ident"
             else pt.constant(params[st.variance.names[0]])
         )
-    ll = structured_loglik(st, data["y"].to_numpy(), pt.as_tensor_variable(eta), sigma, svars).eval()
+    w = rng.uniform(0.3, 3.0, n) if weighted else None
+    ll = structured_loglik(st, data["y"].to_numpy(), pt.as_tensor_variable(eta), sigma, svars, w).eval()
     V = sigma**2 * dense_covariance(st, data, params, eta)
+    if weighted:  # prior weights: covariance W^{-1/2} (G C G) W^{-1/2}, as in the REML likelihood
+        V = V / np.sqrt(np.outer(w, w))
     want = stats.multivariate_normal(eta, V).logpdf(data["y"].to_numpy())
     assert ll == pytest.approx(want, rel=1e-10)
 
@@ -103,3 +110,20 @@ def test_ovary_ar1_posterior_agrees_with_reml():
     assert abs(float(phi.mean()) - reml.residual_params["Phi"]) < 0.5 * float(phi.std())
     assert abs(fit.sigma - reml.sigma) < 0.1 * reml.sigma
     assert list(fit.residual_params) == ["Phi"]
+
+
+@pytest.mark.slow
+def test_ovary_ar1_with_prior_weights_posterior_agrees_with_reml():
+    ov = hb.datasets.load("ovary")
+    w = np.where(ov["Time"].to_numpy() > 0.5, 2.0, 1.0)  # later visits measured twice as precisely
+    reml = hb.lmer(OV, ov, correlation=hb.corAR1("~ 1 | Mare"), weights=w)
+    fit = hb.bayes(OV, ov, correlation=hb.corAR1("~ 1 | Mare"), weights=w, draws=1000, tune=1000, chains=4,
+                   random_seed=2)  # fmt: skip
+    assert fit.max_rhat < 1.01 and fit.min_ess_bulk >= 400 and fit.n_divergences == 0
+    sd = fit.fixef_draws().std(("chain", "draw")).to_numpy()
+    assert np.all(np.abs(fit.fixef.to_numpy() - reml.fixef.to_numpy()) < 0.25 * sd)
+    phi = fit.posterior["Phi"]
+    assert abs(float(phi.mean()) - reml.residual_params["Phi"]) < 0.5 * float(phi.std())
+    assert abs(fit.sigma - reml.sigma) < 0.1 * reml.sigma
+    # the weights matter: the unweighted REML fit's sigma is not the weighted one's
+    assert abs(hb.lmer(OV, ov, correlation=hb.corAR1("~ 1 | Mare")).sigma - reml.sigma) > 0.05 * reml.sigma
