@@ -16,6 +16,7 @@ used once at the estimates (conditional variances, ``R_X``).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -83,6 +84,17 @@ class WeightedSystem:
                 self.rest_z.append(b.Z[:, a])
             off += b.q
         m = self.p + 1
+        # the compiled kernels' inputs: every rest (block, term) as one row of two (entries x n) arrays,
+        # and [X z] in one buffer whose last column is the working response
+        self._codes1 = np.ascontiguousarray(first.codes, dtype=np.int64)
+        self._Z1 = np.ascontiguousarray(first.Z, dtype=float)
+        n = design.n
+        self._rest_cols = np.array(self.rest_cols, dtype=np.int64).reshape(len(self.rest_cols), n)
+        self._rest_z = np.array(self.rest_z, dtype=float).reshape(len(self.rest_z), n)
+        self._xy = np.empty((n, m))
+        self._xy[:, : self.p] = self.X
+        #: sum the cross-products with the compiled kernels (else NumPy's bincount)
+        self.compiled = _use_compiled(design, self.p)
         self._xy_idx = [(c[:, None] * m + np.arange(m)).ravel() for c in self.rest_cols]
         self._s_idx = [
             [c * self.q1 + first.codes.astype(np.int64) * self.k1 + a for a in range(self.k1)] for c in self.rest_cols
@@ -97,6 +109,41 @@ class WeightedSystem:
 
     def factor(self, lambdas: list[np.ndarray], z: np.ndarray, sqrtw: np.ndarray) -> SystemFactor | None:
         """Factor and solve the system at the blocks' ``lambdas``, working response ``z`` and weights ``sqrtw``^2."""
+        if self.compiled:
+            return self._factor_compiled(lambdas, z, sqrtw)
+        return self._factor_numpy(lambdas, z, sqrtw)
+
+    def _factor_compiled(self, lambdas: list[np.ndarray], z: np.ndarray, sqrtw: np.ndarray) -> SystemFactor | None:
+        """:meth:`factor` with the cross-products summed in one compiled pass over the rows."""
+        K = _kernels()
+        qr, p = self.qr, self.p
+        xy = self._xy
+        xy[:, p] = z
+        A11, D, XX, RR, S, RX = K.weighted_sums(
+            self._codes1, self._Z1, xy, sqrtw * sqrtw, self._rest_cols, self._rest_z, self.nl1, qr
+        )
+        ok, Linv, logdet11, Ld, Ls = K.first_block(A11, np.ascontiguousarray(lambdas[0], dtype=float), D, S)
+        if not ok:
+            return None
+        if not qr and not p:
+            return SystemFactor(logdet11, K.first_solve(Linv, Ld[0]), _EMPTY, _EMPTY, _EMPTY2)
+        r = qr + p + 1
+        M = np.empty((r, r))
+        M[qr:, qr:] = XX
+        if qr:
+            lam_r = self._rest_lambda_diag(lambdas)
+            Ls = _left_lambda(Ls, lam_r)
+            M[:qr, :qr] = _left_lambda(_left_lambda(RR, lam_r).T, lam_r).T
+            M[:qr, qr:] = _left_lambda(RX, lam_r)
+            M[qr:, :qr] = M[:qr, qr:].T
+            M[np.arange(qr), np.arange(qr)] += 1.0
+            L21 = np.vstack([Ls, Ld])
+        else:
+            L21 = Ld
+        return self._finish(M, L21, logdet11, lambda rhs: K.first_solve(Linv, rhs))
+
+    def _factor_numpy(self, lambdas: list[np.ndarray], z: np.ndarray, sqrtw: np.ndarray) -> SystemFactor | None:
+        """:meth:`factor` with every cross-product one ``np.bincount`` (no compiled code)."""
         w = sqrtw * sqrtw
         nl1, k1, q1, qr, p = self.nl1, self.k1, self.q1, self.qr, self.p
         codes, Z1 = self.first.codes, self.first.Z
@@ -152,6 +199,12 @@ class WeightedSystem:
             L21 = np.vstack([Ls, Ld])
         else:
             L21 = Ld
+        Linv = _inv_lower(L11)
+        return self._finish(M, L21, logdet11, lambda rhs: np.einsum("lji,lj->li", Linv, rhs.reshape(nl1, k1)))
+
+    def _finish(self, M: np.ndarray, L21: np.ndarray, logdet11: float, first_solve) -> SystemFactor | None:
+        """The dense rest: factor ``M - L21 L21'`` and solve (``first_solve``: ``L11^{-T}`` on the first block)."""
+        qr, p = self.qr, self.p
         M -= L21 @ L21.T
         mm = qr + p
         z_row = M[mm, :mm].copy()
@@ -167,8 +220,7 @@ class WeightedSystem:
         if not (diag[:mm] > 0).all():
             return None
         x, _ = dtrtrs(Lrr[:mm, :mm], Lrr[mm, :mm], lower=1, trans=1)
-        rhs = L21[-1] - L21[:mm].T @ x
-        u1 = np.einsum("lji,lj->li", _inv_lower(L11), rhs.reshape(nl1, k1))
+        u1 = first_solve(L21[-1] - L21[:mm].T @ x)
         return SystemFactor(
             logdet_L=logdet11 + 2.0 * np.log(diag[:qr]).sum(),
             u1=u1, ur=x[:qr], beta=x[qr:], RX=Lrr[qr:mm, qr:mm].copy(),
@@ -180,6 +232,30 @@ class WeightedSystem:
             out.append((off, b.nlevels, lam))
             off += b.q
         return out
+
+
+#: Rows x (columns of X, y and Z) from which the compiled kernels pay for Numba's import (~0.6 s, once per
+#: process) within one fit; smaller designs use them once Numba is loaded anyway
+COMPILED_MIN_WORK = 2_000
+
+
+def _use_compiled(design: Design, p: int) -> bool:
+    """Whether the design is large enough for the compiled kernels (or Numba is loaded already)."""
+    work = design.n * (p + 1 + sum(b.k for b in design.blocks))
+    return work >= COMPILED_MIN_WORK or "numba" in sys.modules
+
+
+_KERNELS = None
+
+
+def _kernels():
+    """The compiled loops (Numba imported here, on first use: small designs never need it)."""
+    global _KERNELS
+    if _KERNELS is None:
+        from hierbayes.linalg import _weighted_numba  # deferred: Numba's import (~0.5 s) only for larger designs
+
+        _KERNELS = _weighted_numba
+    return _KERNELS
 
 
 def _left_lambda(A: np.ndarray, lam_r: list[tuple[int, int, np.ndarray]]) -> np.ndarray:

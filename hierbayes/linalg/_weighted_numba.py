@@ -1,0 +1,146 @@
+"""Compiled loops of :mod:`hierbayes.linalg.weighted` (Numba; imported on first use, cached on disk)."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, nogil=True)
+def weighted_sums(codes1, Z1, Xy, w, rest_cols, rest_z, nl1, qr):  # pragma: no cover - compiled
+    """All weighted cross-products of [Z X y] in one pass over the rows (see weighted.WeightedPattern.sums)."""
+    n, k1 = Z1.shape
+    m = Xy.shape[1]
+    ne = rest_cols.shape[0]
+    q1 = nl1 * k1
+    A11 = np.zeros((nl1, k1, k1))
+    D = np.zeros((nl1, k1, m))
+    XX = np.zeros((m, m))
+    RR = np.zeros((qr, qr))
+    S = np.zeros((qr, q1))
+    RX = np.zeros((qr, m))
+    for i in range(n):
+        wi = w[i]
+        if wi == 0.0:
+            continue
+        lev = codes1[i]
+        for a in range(k1):
+            za = wi * Z1[i, a]
+            for b in range(k1):
+                A11[lev, a, b] += za * Z1[i, b]
+            for c in range(m):
+                D[lev, a, c] += za * Xy[i, c]
+        for c in range(m):
+            xc = wi * Xy[i, c]
+            for d in range(c, m):
+                XX[c, d] += xc * Xy[i, d]
+        for e in range(ne):
+            ce = rest_cols[e, i]
+            ze = wi * rest_z[e, i]
+            for f in range(ne):
+                RR[ce, rest_cols[f, i]] += ze * rest_z[f, i]
+            for a in range(k1):
+                S[ce, lev * k1 + a] += ze * Z1[i, a]
+            for c in range(m):
+                RX[ce, c] += ze * Xy[i, c]
+    for c in range(m):
+        for d in range(c):
+            XX[c, d] = XX[d, c]
+    return A11, D, XX, RR, S, RX
+
+
+@numba.njit(cache=True, nogil=True)
+def first_block(A11, lam, D, S):  # pragma: no cover - compiled
+    """Per-level factors of ``lam' A_l lam + I`` and the first block's part of L[2,1].
+
+    Returns ``(ok, Linv, logdet, Ld, Ls)``: ``Linv`` the inverses of the
+    per-level lower factors L_l, ``logdet`` = log|L11|^2, ``Ld`` (m, q1) and
+    ``Ls`` (qr, q1) the rows of ``[S; D'] T`` with ``T_l = lam L_l^{-T}``.
+    ``ok`` is False when a level's matrix is not positive definite.
+    """
+    nl1, k = A11.shape[0], A11.shape[1]
+    m = D.shape[2]
+    qr = S.shape[0]
+    Linv = np.zeros((nl1, k, k))
+    Ld = np.empty((m, nl1 * k))
+    Ls = np.empty((qr, nl1 * k))
+    M = np.empty((k, k))
+    L = np.empty((k, k))
+    T = np.empty((k, k))
+    tmp = np.empty((k, k))
+    logdet = 0.0
+    for lev in range(nl1):
+        # M = lam' A lam + I
+        for a in range(k):
+            for b in range(k):
+                acc = 0.0
+                for c in range(k):
+                    acc += A11[lev, a, c] * lam[c, b]
+                tmp[a, b] = acc
+        for a in range(k):
+            for b in range(k):
+                acc = 0.0
+                for c in range(k):
+                    acc += lam[c, a] * tmp[c, b]
+                M[a, b] = acc + (1.0 if a == b else 0.0)
+        # Cholesky M = L L'
+        for j in range(k):
+            s = M[j, j]
+            for c in range(j):
+                s -= L[j, c] * L[j, c]
+            if not s > 0.0:
+                return False, Linv, np.nan, Ld, Ls
+            L[j, j] = np.sqrt(s)
+            for i in range(j + 1, k):
+                s = M[i, j]
+                for c in range(j):
+                    s -= L[i, c] * L[j, c]
+                L[i, j] = s / L[j, j]
+            for i in range(j):
+                L[i, j] = 0.0
+            logdet += 2.0 * np.log(L[j, j])
+        # Linv: forward substitution column by column
+        for j in range(k):
+            for i in range(k):
+                if i < j:
+                    Linv[lev, i, j] = 0.0
+                    continue
+                s = 1.0 if i == j else 0.0
+                for c in range(j, i):
+                    s -= L[i, c] * Linv[lev, c, j]
+                Linv[lev, i, j] = s / L[i, i]
+        # T = lam Linv'
+        for a in range(k):
+            for b in range(k):
+                acc = 0.0
+                for c in range(k):
+                    acc += lam[a, c] * Linv[lev, b, c]
+                T[a, b] = acc
+        base = lev * k
+        for c in range(m):
+            for b in range(k):
+                acc = 0.0
+                for a in range(k):
+                    acc += D[lev, a, c] * T[a, b]
+                Ld[c, base + b] = acc
+        for r in range(qr):
+            for b in range(k):
+                acc = 0.0
+                for a in range(k):
+                    acc += S[r, base + a] * T[a, b]
+                Ls[r, base + b] = acc
+    return True, Linv, logdet, Ld, Ls
+
+
+@numba.njit(cache=True, nogil=True)
+def first_solve(Linv, rhs):  # pragma: no cover - compiled
+    """Per level ``L_l^{-T} rhs_l`` (rhs: nl1 * k), as (nl1, k)."""
+    nl1, k = Linv.shape[0], Linv.shape[1]
+    out = np.empty((nl1, k))
+    for lev in range(nl1):
+        for i in range(k):
+            acc = 0.0
+            for j in range(k):
+                acc += Linv[lev, j, i] * rhs[lev * k + j]
+            out[lev, i] = acc
+    return out
