@@ -91,10 +91,22 @@ class WeightedSystem:
         n = design.n
         self._rest_cols = np.array(self.rest_cols, dtype=np.int64).reshape(len(self.rest_cols), n)
         self._rest_z = np.array(self.rest_z, dtype=float).reshape(len(self.rest_z), n)
+        # per rest column: its level's first column, its term, its block's k and index (weighted_finish)
+        rest = design.blocks[1:]
+        kmax = max((b.k for b in rest), default=1)
+        offsets = np.cumsum([0] + [b.q for b in rest])
+        cols = [
+            (int(off) + lev * b.k, a, b.k, j)
+            for j, (b, off) in enumerate(zip(rest, offsets))
+            for lev in range(b.nlevels)
+            for a in range(b.k)
+        ]
+        self._rest_map = tuple(np.array([c[i] for c in cols], dtype=np.int64) for i in range(4))
+        self._rest_lams = np.zeros((max(len(rest), 1), kmax, kmax))
         self._xy = np.empty((n, m))
         self._xy[:, : self.p] = self.X
         #: sum the cross-products with the compiled kernels (else NumPy's bincount)
-        self.compiled = _use_compiled(design, self.p)
+        self.compiled = _use_compiled(design)
         self._xy_idx = [(c[:, None] * m + np.arange(m)).ravel() for c in self.rest_cols]
         self._s_idx = [
             [c * self.q1 + first.codes.astype(np.int64) * self.k1 + a for a in range(self.k1)] for c in self.rest_cols
@@ -127,6 +139,16 @@ class WeightedSystem:
             return None
         if not qr and not p:
             return SystemFactor(logdet11, K.first_solve(Linv, Ld[0]), _EMPTY, _EMPTY, _EMPTY2)
+        if qr + p + 1 <= MAX_COMPILED_REST:
+            lams = self._rest_lams
+            for j, lam in enumerate(lambdas[1:]):
+                lams[j, : lam.shape[0], : lam.shape[0]] = lam
+            status, logdet_r, x, RXf, rhs = K.weighted_finish(XX, RR, RX, Ls, Ld, *self._rest_map, lams)
+            if status:
+                return None
+            return SystemFactor(
+                logdet_L=logdet11 + logdet_r, u1=K.first_solve(Linv, rhs), ur=x[:qr], beta=x[qr:], RX=RXf
+            )
         r = qr + p + 1
         M = np.empty((r, r))
         M[qr:, qr:] = XX
@@ -234,14 +256,16 @@ class WeightedSystem:
         return out
 
 
+#: Largest dense rest (rest random effects + p + 1) factored by the compiled loop (beyond: LAPACK)
+MAX_COMPILED_REST = 160
 #: Rows x (columns of X, y and Z) from which the compiled kernels pay for Numba's import (~0.6 s, once per
 #: process) within one fit; smaller designs use them once Numba is loaded anyway
 COMPILED_MIN_WORK = 2_000
 
 
-def _use_compiled(design: Design, p: int) -> bool:
+def _use_compiled(design: Design) -> bool:
     """Whether the design is large enough for the compiled kernels (or Numba is loaded already)."""
-    work = design.n * (p + 1 + sum(b.k for b in design.blocks))
+    work = design.n * (design.p + 1 + sum(b.k for b in design.blocks))
     return work >= COMPILED_MIN_WORK or "numba" in sys.modules
 
 

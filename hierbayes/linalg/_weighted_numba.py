@@ -144,3 +144,89 @@ def first_solve(Linv, rhs):  # pragma: no cover - compiled
                 acc += Linv[lev, j, i] * rhs[lev * k + j]
             out[lev, i] = acc
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _left_lambda(A, cbase, ca, ck, cblk, lams):  # pragma: no cover - compiled
+    """``Lambda_r' A`` on the rows of A (one row per rest column; see weighted_finish)."""
+    out = np.empty_like(A)
+    for c in range(A.shape[0]):
+        base, a, k, blk = cbase[c], ca[c], ck[c], cblk[c]
+        for j in range(A.shape[1]):
+            acc = 0.0
+            for b in range(k):
+                acc += lams[blk, b, a] * A[base + b, j]
+            out[c, j] = acc
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def weighted_finish(XX, RR, RX, Ls, Ld, cbase, ca, ck, cblk, lams):  # pragma: no cover - compiled
+    """The dense rest of the weighted system: factor ``M - L21 L21'`` and solve.
+
+    ``M = [Lambda_r' RR Lambda_r + I, Lambda_r' RX; ., XX]``, ``L21 = [Lambda_r' Ls; Ld]``;
+    rest column c has its block's factor ``lams[cblk[c]]`` (k = ``ck[c]``),
+    its level's first column ``cbase[c]`` and its term ``ca[c]``. Returns
+    ``(status, logdet_rest, x, RXf, rhs)``: status 0 for success, 1 when a
+    pivot of [Z X] fails; ``x`` = (u_rest, beta), ``RXf`` = R_X', ``rhs`` the
+    first block's right-hand side (``L11^{-T}`` still to apply). When only the
+    working response's pivot fails ([Z X] fit it exactly), its row is the
+    forward substitution and its diagonal zero (as LAPACK's info = r).
+    """
+    qr = RR.shape[0]
+    m = XX.shape[0]
+    r = qr + m
+    mm = r - 1
+    q1 = Ld.shape[1]
+    L21 = np.empty((r, q1))
+    if qr:
+        L21[:qr] = _left_lambda(Ls, cbase, ca, ck, cblk, lams)
+    L21[qr:] = Ld
+    M = np.empty((r, r))
+    if qr:
+        T1 = _left_lambda(RR, cbase, ca, ck, cblk, lams)
+        T2 = _left_lambda(np.ascontiguousarray(T1.T), cbase, ca, ck, cblk, lams)
+        for i in range(qr):
+            for j in range(qr):
+                M[i, j] = T2[j, i]
+            M[i, i] += 1.0
+        B = _left_lambda(RX, cbase, ca, ck, cblk, lams)
+        for i in range(qr):
+            for j in range(m):
+                M[i, qr + j] = B[i, j]
+                M[qr + j, i] = B[i, j]
+    M[qr:, qr:] = XX
+    M -= np.dot(L21, L21.T)
+    # Cholesky, row by row (lower)
+    L = np.zeros((r, r))
+    for i in range(r):
+        for j in range(i):
+            s = M[i, j]
+            for c in range(j):
+                s -= L[i, c] * L[j, c]
+            L[i, j] = s / L[j, j]
+        s = M[i, i]
+        for c in range(i):
+            s -= L[i, c] * L[i, c]
+        if s > 0.0:
+            L[i, i] = np.sqrt(s)
+        elif i == mm and not np.isnan(s):
+            L[i, i] = 0.0
+        else:
+            return 1, np.nan, np.empty(0), np.empty((0, 0)), np.empty(0)
+    # x = L[:mm, :mm]^{-T} L[mm, :mm]
+    x = L[mm, :mm].copy()
+    for i in range(mm - 1, -1, -1):
+        s = x[i]
+        for c in range(i + 1, mm):
+            s -= L[c, i] * x[c]
+        x[i] = s / L[i, i]
+    rhs = L21[mm].copy()
+    for i in range(mm):
+        xi = x[i]
+        for j in range(q1):
+            rhs[j] -= L21[i, j] * xi
+    logdet = 0.0
+    for i in range(qr):
+        logdet += 2.0 * np.log(L[i, i])
+    return 0, logdet, x, L[qr:mm, qr:mm].copy(), rhs
