@@ -67,6 +67,18 @@ class GlmResponse:
 
         PIRLS calls this for designs large enough to pay for Numba's import;
         the values are the family's formulas, to rounding.
+
+        Examples
+        --------
+        >>> import hierbayes as hb
+        >>> m = hb.Model("cbind(incidence, size - incidence) ~ period + (1 | herd)", hb.datasets.load("cbpp"),
+        ...              family="binomial")
+        >>> r = glm_response(m.design, m.family)
+        >>> mu = r.linkinv(m.design.X @ [-1.4, -1.0, -1.1, -1.6])
+        >>> before = r.deviance(mu)
+        >>> r.compile()
+        >>> abs(r.deviance(mu) - before) < 1e-10 * before
+        True
         """
         key = (self.family.r_name, self.family.link.name)
         if self._kernels is not None or key not in _CANONICAL or not self._all_weighted:
