@@ -5,9 +5,13 @@ first random-effects block block-diagonal, "the rest" -- other blocks, X and
 the working response -- dense), written for a system whose *weights* change
 at every call while its *pattern* is fixed. The REML engine computes its
 cross-products once per fit, with scipy.sparse products; PIRLS needs them
-at every iteration, so here every weighted cross-product is one
-``np.bincount`` over index maps computed once per design, and the part of
-the rest that couples to the first block is kept dense (``qr x q1``).
+at every iteration, so here all weighted cross-products are summed in one
+compiled pass over the rows (:mod:`hierbayes.linalg._weighted_numba`; the
+first block's per-level factors and the dense rest -- its Schur complement,
+Cholesky factor and solves -- are compiled calls too), and the part of the
+rest that couples to the first block is kept dense (``qr x q1``). Without
+Numba, every cross-product is one ``np.bincount`` over index maps computed
+once per design (the same numbers, to rounding).
 
 This is a variant of the REML engine's ``crossproducts`` + ``factorize`` +
 ``solve`` (which it does not modify); the REML engine's functions are still
@@ -16,7 +20,6 @@ used once at the estimates (conditional variances, ``R_X``).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -106,7 +109,7 @@ class WeightedSystem:
         self._xy = np.empty((n, m))
         self._xy[:, : self.p] = self.X
         #: sum the cross-products with the compiled kernels (else NumPy's bincount)
-        self.compiled = _use_compiled(design)
+        self.compiled = _use_compiled()
         self._xy_idx = [(c[:, None] * m + np.arange(m)).ravel() for c in self.rest_cols]
         self._s_idx = [
             [c * self.q1 + first.codes.astype(np.int64) * self.k1 + a for a in range(self.k1)] for c in self.rest_cols
@@ -258,25 +261,29 @@ class WeightedSystem:
 
 #: Largest dense rest (rest random effects + p + 1) factored by the compiled loop (beyond: LAPACK)
 MAX_COMPILED_REST = 160
-#: Rows x (columns of X, y and Z) from which the compiled kernels pay for Numba's import (~0.6 s, once per
-#: process) within one fit; smaller designs use them once Numba is loaded anyway
-COMPILED_MIN_WORK = 2_000
 
 
-def _use_compiled(design: Design) -> bool:
-    """Whether the design is large enough for the compiled kernels (or Numba is loaded already)."""
-    work = design.n * (design.p + 1 + sum(b.k for b in design.blocks))
-    return work >= COMPILED_MIN_WORK or "numba" in sys.modules
+def _use_compiled() -> bool:
+    """Whether the compiled kernels are available (Numba installed); NumPy's bincounts otherwise.
+
+    Numba's import (~0.4 s, once per process) is paid by the first GLMM fit;
+    every later PIRLS iteration is then 1.5-3x cheaper, small designs included.
+    """
+    try:
+        _kernels()
+    except ImportError:  # pragma: no cover - numba is a dependency; the NumPy path stays correct without it
+        return False
+    return True
 
 
 _KERNELS = None
 
 
 def _kernels():
-    """The compiled loops (Numba imported here, on first use: small designs never need it)."""
+    """The compiled loops (Numba imported here, on first use: ``import hierbayes`` stays light)."""
     global _KERNELS
     if _KERNELS is None:
-        from hierbayes.linalg import _weighted_numba  # deferred: Numba's import (~0.5 s) only for larger designs
+        from hierbayes.linalg import _weighted_numba  # deferred: Numba's import (~0.4 s) at the first GLMM fit
 
         _KERNELS = _weighted_numba
     return _KERNELS
