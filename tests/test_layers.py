@@ -38,11 +38,11 @@ LAYERS: list[tuple[str, tuple[str, ...], bool]] = [
 #: third-party packages each group's modules import at module level (the standard library is always allowed)
 THIRD_PARTY: dict[str, set[str]] = {
     "hierbayes.formula": set(),
-    "hierbayes.linalg": {"numpy", "scipy", "numba"},  # numba: only linalg._levels_numba, loaded for big couplings
+    "hierbayes.linalg": {"numpy", "scipy", "numba"},  # numba: only linalg._levels_numba/_weighted_numba, deferred
     "hierbayes.optim": {"numpy", "scipy", "nlopt"},
     "hierbayes.families": {"numpy", "scipy"},
     "hierbayes.reml": {"numpy", "scipy"},
-    "hierbayes.glmm": {"numpy", "scipy"},
+    "hierbayes.glmm": {"numpy", "scipy", "numba"},  # numba: only glmm._canonical_numba, loaded by the first fit
     "hierbayes.design": {"numpy", "scipy", "pandas", "formulaic"},
 }
 

@@ -115,6 +115,8 @@ class Pirls:
         self._beta: np.ndarray | None = None
         dense = WeightedSystem.fits(design)
         self._systems = {j: WeightedSystem(design, with_x=j) for j in (True, False)} if dense else None
+        if self._systems is not None and self._systems[True].compiled:
+            response.compile()
         # per block: (start, stop) in the coefficients, levels, k, codes, Z (a column when k == 1)
         self._blocks, start = [], 0
         for b in design.blocks:
@@ -204,7 +206,7 @@ class Pirls:
             us = self._split(coef)
             new_eta = base + (X @ bnew if joint else 0.0) + self.zb(lams, us)
             mu = r.linkinv(new_eta)
-            pdev = float(r.dev_resid(mu).sum() + np.dot(coef[:q], coef[:q]))
+            pdev = r.deviance(mu) + float(np.dot(coef[:q], coef[:q]))
             halvings = 0
             while (not np.isfinite(pdev) or pdev > old_pdev * (1 + 1e-12)) and old_coef is not None:
                 if halvings == MAX_HALVINGS:
@@ -216,7 +218,7 @@ class Pirls:
                 us = self._split(coef)
                 new_eta = base + (X @ coef[q:] if joint else 0.0) + self.zb(lams, us)
                 mu = r.linkinv(new_eta)
-                pdev = float(r.dev_resid(mu).sum() + np.dot(coef[:q], coef[:q]))
+                pdev = r.deviance(mu) + float(np.dot(coef[:q], coef[:q]))
                 halvings += 1
             step = np.max(np.abs(new_eta - eta)) if d.n else 0.0
             eta = new_eta
