@@ -218,13 +218,64 @@ def _wine() -> pd.DataFrame:
     return wine.assign(rating=pd.Categorical(wine["rating"], categories=[1, 2, 3, 4, 5], ordered=True))
 
 
-@pytest.mark.slow  # ~3 min each on 2 shared cores
+def _importance_posterior_mean(ref: dict, link: str, prior_sd: float, sd_prior: float, draws: int = 20_000):
+    """The posterior mean of (thresholds, beta) by importance sampling, independent of the MCMC machinery.
+
+    The likelihood is the exact marginal one (Gauss-Hermite quadrature over each judge's effect, 24
+    nodes); the proposal a multivariate t (4 df) at clmm's ML estimate with 1.5 x its covariance
+    (on log judge SD); the priors those of the fit (Normal(0, prior_sd), the thresholds ordered,
+    HalfNormal(sd_prior) on the judge SD). Returns (mean, Monte Carlo SE, ML estimate).
+    """
+    wine = _wine()
+    codes = wine["rating"].cat.codes.to_numpy()
+    X = np.column_stack([wine["temp"] == "warm", wine["contact"] == "yes"]).astype(float)
+    judge = pd.factorize(wine["judge"])[0]
+    names = ref["vcov"]["names"]
+    ml = np.array([*ref["thresholds"].values(), *ref["beta"].values(), np.log(ref["judge_sd"])])
+    cov = 1.5 * np.array(ref["vcov"]["values"])
+    rng = np.random.default_rng(7)
+    t = stats.multivariate_t(loc=ml, shape=cov, df=4, seed=rng)
+    theta = t.rvs(draws)
+    log_q = t.logpdf(theta)
+    nodes, weights = np.polynomial.hermite.hermgauss(24)
+    fam = get_family("cumulative", link)
+    log_lik = np.zeros(draws)
+    for s in range(0, draws, 2000):
+        th = theta[s : s + 2000]
+        sd = np.exp(th[:, -1])
+        eta = th[:, None, 4:6] @ X.T  # (m, 1, n)
+        u = np.sqrt(2.0) * sd[:, None, None] * nodes[None, :, None]  # (m, nodes, 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            probs = fam.category_probs(eta + u, {"threshold": th[:, None, None, :4]})  # (m, nodes, n, K)
+            logp = np.log(np.take_along_axis(probs, codes[None, None, :, None], axis=-1)[..., 0])
+        per_judge = np.stack([logp[:, :, judge == j].sum(axis=-1) for j in range(judge.max() + 1)], axis=-1)
+        log_lik[s : s + 2000] = special.logsumexp(per_judge + np.log(weights / np.sqrt(np.pi))[None, :, None],
+                                                  axis=1).sum(axis=-1)  # fmt: skip
+    ordered = np.all(np.diff(theta[:, :4], axis=1) > 0, axis=1)
+    sd = np.exp(theta[:, -1])
+    log_prior = stats.norm.logpdf(theta[:, :6], 0, prior_sd).sum(axis=1) + stats.halfnorm.logpdf(sd, scale=sd_prior)
+    log_w = np.where(ordered, log_lik + log_prior + theta[:, -1] - log_q, -np.inf)  # + log Jacobian of log sd
+    w = np.exp(log_w - log_w.max())
+    w /= w.sum()
+    mean = w @ theta[:, :6]
+    se = np.sqrt((w**2) @ (theta[:, :6] - mean) ** 2)  # the self-normalised estimator's standard error
+    assert 1.0 / np.sum(w**2) > 1000  # enough effective draws for the reference to be precise
+    return (
+        dict(zip(names[:6], mean, strict=True)),
+        dict(zip(names[:6], se, strict=True)),
+        dict(zip(names, ml, strict=True)),
+    )
+
+
+@pytest.mark.slow  # ~5 min each on 2 shared cores
 @pytest.mark.parametrize("link", ["logit", "probit"])
 def test_agrees_with_clmm_on_wine(link):
-    """Posterior means with wide priors against the exact ML fit (clmm, AGQ 10 / integrate()).
+    """Posterior means with wide priors against clmm's exact ML fit, allowing their small-sample difference.
 
-    The posterior mean of 72 ratings differs from the ML estimate by a small-sample amount: the
-    thresholds and coefficients agree within 0.35 ML standard errors (+ 4 MCSE).
+    With 72 ratings the posterior mean is not the ML estimate (the last threshold's posterior is
+    right-skewed: its mean is ~0.5 SE above clmm's estimate on the logit scale). That difference
+    is computed independently of the sampler (:func:`_importance_posterior_mean`, on clmm's ML fit and
+    covariance); NUTS must match it within Monte Carlo error, and clmm's ML estimate within 0.6 SE.
     """
     ref = reference("families")["ordinal"][f"wine_exact_ml_{link}"]
     wide = hb.Prior("Normal", mu=0, sigma=20)
@@ -233,9 +284,57 @@ def test_agrees_with_clmm_on_wine(link):
                     draws=2000, tune=1000, chains=4, random_seed=3)  # fmt: skip
     table = _converged(fit)
     assert list(fit.thresholds.index) == list(ref["thresholds"])
-    for j, (name, ml) in enumerate(ref["thresholds"].items()):
-        row = table.loc[f"threshold[{j}]"]
-        assert abs(row["mean"] - ml) < 0.35 * ref["se"][name] + 4 * row["mcse_mean"], (name, row["mean"], ml)
-    for name, ml in ref["beta"].items():
-        row = table.loc[f"b[{name}]"]
-        assert abs(row["mean"] - ml) < 0.35 * ref["se"][name] + 4 * row["mcse_mean"], (name, row["mean"], ml)
+    is_mean, is_se, ml = _importance_posterior_mean(ref, link, 20.0, 5.0)
+    rows = {name: f"threshold[{j}]" for j, name in enumerate(ref["thresholds"])}
+    rows.update({name: f"b[{name}]" for name in ref["beta"]})
+    for name, row in rows.items():
+        got, mcse = table.loc[row, "mean"], table.loc[row, "mcse_mean"]
+        assert abs(got - is_mean[name]) < 4 * np.hypot(mcse, is_se[name]), (name, got, is_mean[name])
+        assert abs(got - ml[name]) < 0.6 * ref["se"][name], (name, got, ml[name])
+
+
+#: the same priors in both libraries (bambi's default threshold prior, Normal(linspace(-2, 2), 1), is narrow)
+WINE_PRIORS = {"threshold_mu": [-3.0, -1.0, 1.0, 3.0], "sd": 5.0, "ranef_sd": 2.0}
+
+
+def wine_priors_hierbayes() -> dict:
+    p = WINE_PRIORS
+    out = {f"threshold[{j}]": hb.Prior("Normal", mu=m, sigma=p["sd"]) for j, m in enumerate(p["threshold_mu"])}
+    return {**out, "b": hb.Prior("Normal", mu=0, sigma=p["sd"]), "sd": hb.Prior("HalfNormal", sigma=p["ranef_sd"])}
+
+
+def wine_priors_bambi() -> dict:
+    import bambi as bmb
+    import pymc as pm
+
+    p = WINE_PRIORS
+    return {
+        "threshold": bmb.Prior("Normal", mu=np.array(p["threshold_mu"]), sigma=p["sd"],
+                               transform=pm.distributions.transforms.ordered),
+        "temp": bmb.Prior("Normal", mu=0, sigma=p["sd"]),
+        "contact": bmb.Prior("Normal", mu=0, sigma=p["sd"]),
+        "1|judge": bmb.Prior("Normal", mu=0, sigma=bmb.Prior("HalfNormal", sigma=p["ranef_sd"])),
+    }  # fmt: skip
+
+
+@pytest.mark.slow  # ~10-20 min on 2 shared cores (bambi's fit dominates)
+def test_agrees_with_bambi_on_wine():
+    """The same cumulative model and priors in bambi 0.21: posterior means agree to Monte Carlo error."""
+    bmb = pytest.importorskip("bambi")
+    from arviz_stats import summary
+
+    wine = _wine().assign(judge=lambda d: d["judge"].astype(str))
+    settings = {"draws": 1000, "tune": 1000, "chains": 4, "random_seed": 11}
+    ours = _converged(quiet_fit(hb.Model("rating ~ temp + contact + (1 | judge)", wine, family="cumulative",
+                                         priors=wine_priors_hierbayes()), **settings))  # fmt: skip
+    model = bmb.Model("rating ~ temp + contact + (1 | judge)", wine, family="cumulative", priors=wine_priors_bambi())
+    idata = model.fit(progressbar=False, **settings)
+    theirs = pd.DataFrame(summary(idata, var_names=["threshold", "temp", "contact", "1|judge_sigma"],
+                                  round_to="none"))  # fmt: skip
+    assert theirs["r_hat"].max() < 1.01 and theirs["ess_bulk"].min() >= 400, theirs
+    pairs = {f"threshold[{j}]": f"threshold[{j}]" for j in range(4)}
+    pairs.update({"b[tempwarm]": "temp[warm]", "b[contactyes]": "contact[yes]",
+                  "sd[judge:(Intercept)]": "1|judge_sigma"})  # fmt: skip
+    for ours_row, their_row in pairs.items():
+        a, b = ours.loc[ours_row], theirs.loc[their_row]
+        assert abs(a["mean"] - b["mean"]) < 4 * np.hypot(a["mcse_mean"], b["mcse_mean"]), (ours_row, a, b)
