@@ -96,7 +96,6 @@ def ordinal_fit(library: str, sampler: str, seed: int) -> dict:
     import logging
     import warnings
 
-    import pandas as pd
     from arviz_stats import ess
 
     root = Path(__file__).resolve().parents[1]
@@ -106,9 +105,7 @@ def ordinal_fit(library: str, sampler: str, seed: int) -> dict:
 
     logging.getLogger("pymc").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
-    wine = pd.read_csv(root / "tests" / "reference" / "data" / "wine.csv")
-    wine = wine.assign(rating=pd.Categorical(wine["rating"], categories=[1, 2, 3, 4, 5], ordered=True),
-                       judge=wine["judge"].astype(str))  # fmt: skip
+    wine = hb.datasets.load("wine")  # factors as categoricals, the rating ordered
     settings = {"draws": 1000, "tune": 1000, "chains": 4, "cores": 2, "random_seed": seed, "progressbar": False}
     formula = "rating ~ temp + contact + (1 | judge)"
     t = time.perf_counter()
