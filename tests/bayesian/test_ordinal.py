@@ -145,13 +145,13 @@ def test_default_and_user_threshold_priors():
 @pytest.fixture(scope="module")
 def small_fit():
     df = simulate("cumulative", "logit", 4, 8, 15)
-    return df, quiet_fit(hb.Model("y ~ x + z + (1 | g)", df, family="cumulative"), draws=150, tune=150, chains=2,
-                         random_seed=1)  # fmt: skip
+    return df, quiet_fit(hb.Model("y ~ x + z + (1 | g)", df, family="cumulative"), draws=100, tune=100, chains=2,
+                         cores=1, random_seed=1)  # fmt: skip
 
 
 def test_small_fit_extractors_and_predictions(small_fit, tmp_path):
     df, fit = small_fit
-    assert fit.info.draws == 150
+    assert fit.info.draws == 100
     assert list(fit.fixef.index) == ["x", "zb"]
     assert list(fit.thresholds.index) == ["low|mid", "mid|high", "high|top"]
     assert np.all(np.diff(fit.posterior["threshold"].values, axis=-1) > 0)  # ordered in every draw
@@ -181,7 +181,7 @@ def test_small_fit_extractors_and_predictions(small_fit, tmp_path):
     assert set(np.unique(pp)) <= {0.0, 1.0, 2.0, 3.0}
     observed = np.bincount(df["y"].cat.codes, minlength=4) / len(df)
     np.testing.assert_allclose(np.bincount(pp.astype(int).ravel(), minlength=4) / pp.size, observed, atol=0.05)
-    assert fit.predict(kind="predictive", random_seed=1).shape == (2, 150, len(df))
+    assert fit.predict(kind="predictive", random_seed=1).shape == (2, 100, len(df))
     assert np.isfinite(fit.loo().elpd)
     with pytest.raises(ModelError, match="no residual"):
         _ = fit.residuals
@@ -213,6 +213,7 @@ def test_recovers_known_parameters(name, link):
     table = _converged(fit)
     truth = {"b[x]": 0.8, "b[zb]": -0.6, "sd[g:(Intercept)]": 0.6}
     truth.update({f"threshold[{j}]": t for j, t in enumerate(THRESHOLDS)})
+    print(table.loc[list(truth), ["mean", "eti_0.5%", "eti_99.5%", "r_hat", "ess_bulk"]].assign(truth=truth))
     for row, value in truth.items():
         lo, hi = table.loc[row, "eti_0.5%"], table.loc[row, "eti_99.5%"]
         assert lo < value < hi, (row, value, lo, hi)
@@ -292,6 +293,8 @@ def test_agrees_with_clmm_on_wine(link):
     is_mean, is_se, ml = _importance_posterior_mean(ref, link, 20.0, 5.0)
     rows = {name: f"threshold[{j}]" for j, name in enumerate(ref["thresholds"])}
     rows.update({name: f"b[{name}]" for name in ref["beta"]})
+    shown = table.loc[list(rows.values()), ["mean", "mcse_mean", "r_hat", "ess_bulk"]].set_axis(list(rows))
+    print(shown.assign(importance=is_mean, importance_se=is_se, clmm_ml=ml, ml_se=ref["se"]).round(4))
     for name, row in rows.items():
         got, mcse = table.loc[row, "mean"], table.loc[row, "mcse_mean"]
         assert abs(got - is_mean[name]) < 4 * np.hypot(mcse, is_se[name]), (name, got, is_mean[name])
@@ -343,6 +346,8 @@ def test_agrees_with_bambi_on_wine():
     pairs = {f"threshold[{j}]": f"threshold[{j}]" for j in range(4)}
     pairs.update({"b[tempwarm]": "temp[warm]", "b[contactyes]": "contact[yes]",
                   "sd[judge:(Intercept)]": "1|judge_sigma"})  # fmt: skip
+    print(pd.DataFrame({"hierbayes": ours.loc[list(pairs), "mean"].to_numpy(),
+                        "bambi": theirs.loc[list(pairs.values()), "mean"].to_numpy()}, index=list(pairs)))  # fmt: skip
     for ours_row, their_row in pairs.items():
         a, b = ours.loc[ours_row], theirs.loc[their_row]
         assert abs(a["mean"] - b["mean"]) < 4 * np.hypot(a["mcse_mean"], b["mcse_mean"]), (ours_row, a, b)
