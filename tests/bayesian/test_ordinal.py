@@ -10,6 +10,7 @@ on converged chains (R-hat < 1.01, bulk ESS >= 400) first.
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
@@ -333,16 +334,24 @@ def test_agrees_with_bambi_on_wine():
 
     wine = hb.datasets.load("wine")  # factors as categoricals, the rating ordered
     settings = {"draws": 1000, "tune": 1000, "chains": 4, "random_seed": 11}
+    t0 = time.perf_counter()
     ours = _converged(quiet_fit(hb.Model("rating ~ temp + contact + (1 | judge)", wine, family="cumulative",
                                          priors=wine_priors_hierbayes()), **settings))  # fmt: skip
+    t1 = time.perf_counter()
     with warnings.catch_warnings():  # bambi 0.21's own pandas deprecation warnings
         warnings.simplefilter("ignore")
         model = bmb.Model("rating ~ temp + contact + (1 | judge)", wine, family="cumulative",
                           priors=wine_priors_bambi())  # fmt: skip
         idata = model.fit(progressbar=False, **settings)
+    t2 = time.perf_counter()
     theirs = pd.DataFrame(summary(idata, var_names=["threshold", "temp", "contact", "1|judge_sigma"],
                                   round_to="none"))  # fmt: skip
     assert theirs["r_hat"].max() < 1.01 and theirs["ess_bulk"].min() >= 400, theirs
+    ess_ours, ess_theirs = ours["ess_bulk"].min(), theirs["ess_bulk"].min()  # cold fits: compilation included
+    print(
+        f"hierbayes: {t1 - t0:.1f} s, min bulk ESS {ess_ours:.0f}, ESS/s {ess_ours / (t1 - t0):.2f}; "
+        f"bambi: {t2 - t1:.1f} s, min bulk ESS {ess_theirs:.0f}, ESS/s {ess_theirs / (t2 - t1):.2f}"
+    )
     pairs = {f"threshold[{j}]": f"threshold[{j}]" for j in range(4)}
     pairs.update({"b[tempwarm]": "temp[warm]", "b[contactyes]": "contact[yes]",
                   "sd[judge:(Intercept)]": "1|judge_sigma"})  # fmt: skip
