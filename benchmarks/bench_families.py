@@ -13,13 +13,23 @@ Times are whole fits (warm: median of the repetitions after the first); -2 logLi
 beside them (hierbayes' and glmmTMB's are the Laplace maximum; lme4's NB equals it to ~1e-6,
 its Gamma is another function). Ratios are R's time over hierbayes' (> 1: hierbayes faster).
 
-Run: ``python benchmarks/bench_families.py [--quick] [--no-r]``.
+Bayesian ordinal rows (``--bayes-ordinal``): ``ordinal::wine``'s ``rating ~ temp + contact + (1 | judge)``
+as a cumulative logit model in ``hb.bayes`` (PyMC's NUTS and nutpie) and in bambi 0.21 (its default
+PyMC NUTS and ``inference_method="nutpie"``), the same priors in both (tests/bayesian/test_ordinal.py's
+``WINE_PRIORS``) and 4 chains x 1000 draws after 1000 tuning. Printed: posterior means, wall time of
+the whole fit call, minimum bulk ESS over the thresholds, coefficients and the judge SD, and ESS/s
+(that ESS over the wall time), warm (after one cold run of each).
+
+Run: ``python benchmarks/bench_families.py [--quick] [--no-r] [--bayes-ordinal]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
+import time
+from pathlib import Path
 
 from _common import fmt_s, have_r, run_python, run_r, table
 
@@ -81,11 +91,85 @@ result <- list(cold = t0, warm = median(ts), m2ll = -2 * as.numeric(logLik(m)))
     return run_r(code)
 
 
+def ordinal_fit(library: str, sampler: str, seed: int) -> dict:
+    """One fit of the wine cumulative model: posterior means, wall time, min bulk ESS."""
+    import logging
+    import warnings
+
+    from arviz_stats import ess
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root))
+    import hierbayes as hb
+    from tests.bayesian.test_ordinal import wine_priors_bambi, wine_priors_hierbayes  # the shared priors
+
+    logging.getLogger("pymc").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    wine = hb.datasets.load("wine")  # factors as categoricals, the rating ordered
+    settings = {"draws": 1000, "tune": 1000, "chains": 4, "cores": 2, "random_seed": seed, "progressbar": False}
+    formula = "rating ~ temp + contact + (1 | judge)"
+    t = time.perf_counter()
+    if library == "hierbayes":
+        fit = hb.bayes(formula, wine, family="cumulative", priors=wine_priors_hierbayes(), sampler=sampler,
+                       warn=False, **settings)  # fmt: skip
+        wall = time.perf_counter() - t
+        post = fit.posterior
+        flat = {**{f"threshold[{j}]": post["threshold"].isel(threshold_dim=j) for j in range(4)},
+                "temp": post["beta"].sel(fixef="tempwarm"), "contact": post["beta"].sel(fixef="contactyes"),
+                "judge SD": post["sd__judge"].isel(judge__term=0)}  # fmt: skip
+    else:
+        import bambi as bmb
+
+        model = bmb.Model(formula, wine, family="cumulative", priors=wine_priors_bambi())
+        idata = model.fit(inference_method=sampler, **settings)
+        wall = time.perf_counter() - t
+        post = idata["posterior"].to_dataset()
+        flat = {**{f"threshold[{j}]": post["threshold"].isel(threshold_dim=j) for j in range(4)},
+                "temp": post["temp"].squeeze(drop=True), "contact": post["contact"].squeeze(drop=True),
+                "judge SD": post["1|judge_sigma"].squeeze(drop=True)}  # fmt: skip
+    import xarray as xr
+
+    ds = xr.Dataset({k: v.drop_vars([c for c in v.coords if c not in ("chain", "draw")]) for k, v in flat.items()})
+    bulk = ess(ds, method="bulk")
+    means = {k: float(v.mean()) for k, v in flat.items()}
+    return {"wall": wall, "ess": float(min(float(bulk[k]) for k in flat)), "means": means}
+
+
+def bench_ordinal(reps: int) -> None:
+    """The Bayesian ordinal rows: hierbayes vs bambi on the wine cumulative model, measured in this run."""
+    import numpy as np
+
+    runs = {}
+    for library, sampler in (("hierbayes", "pymc"), ("hierbayes", "nutpie"), ("bambi", "pymc"), ("bambi", "nutpie")):
+        label = f"{library} {sampler}"
+        ordinal_fit(library, sampler, 0)  # cold: compiles
+        runs[label] = [ordinal_fit(library, sampler, 1 + r) for r in range(reps)]
+        print(f"  {label}: done (load {os.getloadavg()[0]:.1f})", flush=True)
+    names = list(runs["hierbayes pymc"][0]["means"])
+    rows = []
+    for label, warm in runs.items():
+        wall = float(np.median([w["wall"] for w in warm]))
+        ess_ = float(np.median([w["ess"] for w in warm]))
+        rate = float(np.median([w["ess"] / w["wall"] for w in warm]))
+        means = [f"{np.mean([w['means'][n] for w in warm]):.3f}" for n in names]
+        rows.append([label, fmt_s(wall), f"{ess_:.0f}", f"{rate:.1f}", *means])
+    print(table(rows, ["fit", "warm", "min bulk ESS", "ESS/s", *names]))
+    rate = {r[0]: float(r[3]) for r in rows}
+    print(f"ESS/s hierbayes / bambi: {rate['hierbayes pymc'] / rate['bambi pymc']:.2f}x (PyMC NUTS both), "
+          f"{rate['hierbayes nutpie'] / rate['bambi nutpie']:.2f}x (nutpie both)")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
     ap.add_argument("--no-r", action="store_true")
+    ap.add_argument("--bayes-ordinal", action="store_true", help="only the Bayesian ordinal rows (vs bambi)")
     args = ap.parse_args()
+    if args.bayes_ordinal:
+        print(f"load average: {os.getloadavg()[0]:.1f}")
+        bench_ordinal(1 if args.quick else 2)
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
+        return
     reps = 2 if args.quick else 5
     use_r = not args.no_r and have_r(("lme4", "glmmTMB", "jsonlite"))
     print(f"load average: {os.getloadavg()[0]:.1f}; R: {use_r}")

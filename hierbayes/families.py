@@ -366,6 +366,11 @@ class Family:
     r_link
         R's default link when it differs from ``links[0]`` (``Gamma()``:
         inverse); ``glmer`` uses it for a family named without a link.
+    response_kind
+        ``None`` for a numeric response; ``"ordinal"`` (an ordered factor or
+        integers, coded 0..K-1 in level order; the location predictor has no
+        intercept) or ``"categorical"`` (a factor with 2 or more levels) for
+        the families whose likelihood gives per-category probabilities.
     """
 
     link: Link
@@ -380,6 +385,7 @@ class Family:
     ml_parameter: ClassVar[str | None] = None
     observed_laplace: ClassVar[bool] = False
     r_link: ClassVar[str | None] = None
+    response_kind: ClassVar[str | None] = None
 
     @property
     def is_gaussian(self) -> bool:
@@ -1071,6 +1077,145 @@ class HurdleNegativeBinomial(Family):
         return params["psi"] * mu / -np.expm1(self._log_p0(mu, a))
 
 
+# --- per-category responses (ordinal, categorical) ----------------------------------------------------------------
+
+
+def _take(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``probs[..., i, y_i]``: the probability of each row's observed category."""
+    codes = np.asarray(y).astype(np.int64)
+    idx = np.broadcast_to(codes[:, None], (*probs.shape[:-1], 1))
+    return np.take_along_axis(probs, idx, axis=-1)[..., 0]
+
+
+def _draw_categories(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One category code per row from per-row probabilities (last axis), as floats."""
+    u = rng.random((*probs.shape[:-1], 1))
+    return np.minimum((np.cumsum(probs, axis=-1) < u).sum(axis=-1), probs.shape[-1] - 1).astype(float)
+
+
+@dataclass(frozen=True)
+class _CategoryResponse(Family):
+    """A response with K categories: the likelihood gives per-category probabilities (..., n, K).
+
+    ``y`` holds the category codes 0..K-1 (the design's ``response_levels`` in order);
+    ``response_mean`` is the vector of category probabilities, the expectation of the
+    one-hot response.
+    """
+
+    def category_probs(self, eta: np.ndarray, params: dict) -> np.ndarray:
+        """P(y = k) for draws of the linear predictor(s): (..., n, K)."""
+        raise NotImplementedError
+
+    def pt_category_probs(self, eta, params):
+        """:meth:`category_probs` as a PyTensor expression (eta (n,), thresholds (K-1,)): (n, K)."""
+        raise NotImplementedError
+
+    def pymc_likelihood(self, eta, y, trials, params, dims):
+        import pytensor.tensor as pt  # PyTensor only for the Bayesian model: import hierbayes stays light
+
+        p = pt.clip(self.pt_category_probs(eta, params), 1e-300, 1.0)
+        return _pymc().Categorical("y", p=p, observed=np.asarray(y).astype(np.int64), dims=dims)
+
+    def logpdf(self, y, eta, params, trials):
+        with np.errstate(divide="ignore"):  # a probability of 0 is a log-likelihood of -inf
+            return np.log(np.maximum(_take(self.category_probs(eta, params), y), 0.0))
+
+    def rvs(self, eta, params, trials, rng):
+        return _draw_categories(self.category_probs(eta, params), rng)
+
+    def response_mean(self, eta, params):
+        return self.category_probs(eta, params)
+
+
+@dataclass(frozen=True)
+class _Ordinal(_CategoryResponse):
+    """Ordered categories from a latent ``eta`` and K-1 thresholds (bambi's and brms' parametrisation).
+
+    The location predictor has no intercept (the thresholds take its place);
+    the thresholds are the posterior variable ``threshold`` (dim ``threshold_dim``, 0..K-2, as bambi names them).
+    """
+
+    link: Link = LINKS["logit"]
+    links: ClassVar[tuple[str, ...]] = ("logit", "probit", "cloglog")
+    aux: ClassVar[tuple[str, ...]] = ("threshold",)
+    response_kind: ClassVar[str | None] = "ordinal"
+    mean_label: ClassVar[str] = "prob"
+    ordered_thresholds: ClassVar[bool] = True
+
+    def _cdf(self, threshold, eta):
+        with np.errstate(over="ignore"):  # exp() of a large argument in cloglog: probability 1
+            return self.link.inverse(np.asarray(threshold) - np.asarray(eta)[..., None])
+
+    def threshold_means(self, counts: np.ndarray) -> np.ndarray:
+        """Prior means of the thresholds from the category counts (the model without predictors, at its fit)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Cumulative(_Ordinal):
+    """Cumulative ordinal model: ``P(y <= k) = F(threshold_k - eta)`` (bambi ``cumulative``, ``ordinal::clmm``).
+
+    Examples
+    --------
+    >>> fam = Cumulative()
+    >>> fam.category_probs(np.array([0.0]), {"threshold": np.array([-1.0, 1.0])}).round(3)
+    array([[0.269, 0.462, 0.269]])
+    """
+
+    name: ClassVar[str] = "cumulative"
+
+    def category_probs(self, eta, params):
+        cum = self._cdf(params["threshold"], eta)
+        return np.diff(cum, axis=-1, prepend=0.0, append=1.0)
+
+    def pt_category_probs(self, eta, params):
+        import pytensor.tensor as pt  # PyTensor only for the Bayesian model: import hierbayes stays light
+
+        cum = self.link.pt_inverse(params["threshold"][None, :] - eta[:, None])
+        n = cum.shape[0]
+        return pt.diff(pt.concatenate([pt.zeros((n, 1)), cum, pt.ones((n, 1))], axis=1), axis=1)
+
+    def threshold_means(self, counts):
+        cum = np.cumsum(counts)[:-1] / np.sum(counts)
+        return self.link(np.clip(cum, 0.01, 0.99))
+
+
+@dataclass(frozen=True)
+class StoppingRatio(_Ordinal):
+    """Stopping-ratio (sequential) ordinal model: ``P(y = k | y >= k) = F(threshold_k - eta)`` (bambi ``sratio``).
+
+    The thresholds need not be ordered.
+
+    Examples
+    --------
+    >>> fam = StoppingRatio()
+    >>> fam.category_probs(np.array([0.0]), {"threshold": np.array([0.0, 0.0])}).round(3)
+    array([[0.5 , 0.25, 0.25]])
+    """
+
+    name: ClassVar[str] = "sratio"
+    ordered_thresholds: ClassVar[bool] = False
+
+    def category_probs(self, eta, params):
+        q = self._cdf(params["threshold"], eta)
+        survive = np.cumprod(1.0 - q, axis=-1)
+        before = np.concatenate([np.ones_like(survive[..., :1]), survive[..., :-1]], axis=-1)
+        return np.concatenate([q * before, survive[..., -1:]], axis=-1)
+
+    def pt_category_probs(self, eta, params):
+        import pytensor.tensor as pt  # PyTensor only for the Bayesian model: import hierbayes stays light
+
+        q = self.link.pt_inverse(params["threshold"][None, :] - eta[:, None])
+        survive = pt.cumprod(1.0 - q, axis=1)
+        n = q.shape[0]
+        before = pt.concatenate([pt.ones((n, 1)), survive[:, :-1]], axis=1)
+        return pt.concatenate([q * before, survive[:, -1:]], axis=1)
+
+    def threshold_means(self, counts):
+        at_least = np.cumsum(counts[::-1])[::-1][:-1]
+        return self.link(np.clip(counts[:-1] / at_least, 0.01, 0.99))
+
+
 FAMILIES: dict[str, type[Family]] = {
     f.name: f
     for f in (
@@ -1088,13 +1233,16 @@ FAMILIES: dict[str, type[Family]] = {
         ZeroInflatedBinomial,
         HurdlePoisson,
         HurdleNegativeBinomial,
+        Cumulative,
+        StoppingRatio,
     )
 }
 _ALIASES = {"normal": "gaussian", "t": "student_t", "studentt": "student_t", "negbinomial": "negative_binomial",
             "negbin": "negative_binomial", "zip": "zero_inflated_poisson", "logistic": "bernoulli",
             "zinb": "zero_inflated_negative_binomial",
             "negative.binomial": "negative_binomial", "nbinom2": "negative_binomial",
-            "inverse.gaussian": "inverse_gaussian", "inversegaussian": "inverse_gaussian"}  # fmt: skip
+            "inverse.gaussian": "inverse_gaussian", "inversegaussian": "inverse_gaussian",
+            "stopping_ratio": "sratio", "ordinal": "cumulative"}  # fmt: skip
 
 
 def get_family(family: str | Family = "gaussian", link: str | None = None, r_default: bool = False) -> Family:

@@ -783,6 +783,8 @@ def _build(formula, data, na_action: str, weights, control, family: Family, offs
     """The design, with lme4's design-time control checks (``check.rankX``, ``check.scaleX``) applied."""
     # a factor response is 0/1 for the binomial families (R's binomial()$initialize)
     kw = {"na_action": na_action, "weights": weights, "offset": offset, "binary_response": family.binomial}
+    if family.response_kind is not None:  # ordinal/categorical: category codes (and no intercept for ordinal)
+        kw["category_response"] = (family.response_kind, family.name)
     if control is None:
         return build_design(formula, data, **kw)
     ctrl = as_control(control, "lmer" if family.is_gaussian else "glmer")

@@ -42,6 +42,7 @@ def test_the_notebooks_are_there():
         "04_counts_ppc_and_comparison.ipynb",
         "05_predictions_and_marginal_means.ipynb",
         "06_longitudinal_structures.ipynb",
+        "07_families.ipynb",
     ]
 
 

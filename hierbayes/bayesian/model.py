@@ -30,6 +30,7 @@ import numpy as np
 
 from hierbayes.bayesian import names
 from hierbayes.bayesian.blocked import gaussian_crossproducts
+from hierbayes.bayesian.categories import threshold_rv
 from hierbayes.bayesian.priors import Prior, PriorSet, resolve_priors
 from hierbayes.errors import ModelError
 
@@ -218,7 +219,10 @@ def build(
                 keep.append(names.corr_var(b.group))
         params = {}
         for par in fam.aux:
-            params[par] = make_rv(par, pset[par])
+            if par == names.THRESHOLD:  # ordinal families: a vector, ordered (hierbayes.bayesian.categories)
+                params[par] = threshold_rv(d, fam, pset)
+            else:
+                params[par] = make_rv(par, pset[par])
             keep.append(par)
         if mode == "full":
             from hierbayes.bayesian.marginal import marginal_loglik, uses_op  # a PyTensor Op: PyMC models only
@@ -286,6 +290,8 @@ def vector_rv(name: str, priors: list[Prior], dims: str):
     import pymc as pm  # PyMC and PyTensor only when a model is built: import hierbayes stays light
     import pytensor.tensor as pt  # (as PyMC)
 
+    if not priors:  # no columns (an ordinal model without predictors): an empty vector
+        return pm.Deterministic(name, pt.zeros(0), dims=dims)
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(priors):
         groups.setdefault((p.dist, tuple(p.kwargs)), []).append(i)

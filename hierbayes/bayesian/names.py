@@ -21,6 +21,8 @@ variable            dims (after chain, draw)                 what it is
 ``phi``             --                                       beta precision (variance mu(1-mu)/(1+phi))
 ``psi``             --                                       zero-inflated Poisson: probability of the
                                                              Poisson component (1 - psi = extra zeros)
+``threshold``       ``threshold_dim``                        ordinal families: the K-1 thresholds
+                                                             (coords 0..K-2, as bambi names them)
 ==================  =======================================  ==========================================
 
 ``<g>`` is the grouping factor as lme4 prints it (``Subject``,
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
 
 BETA = "beta"
 FIXEF_DIM = "fixef"
+THRESHOLD = "threshold"
+THRESHOLD_DIM = "threshold_dim"
 OBS_DIM = "obs"
 Y = "y"
 
@@ -90,6 +94,10 @@ def fixef_label(name: str) -> str:
 
 def ranef_label(group: str, level: str, term: str) -> str:
     return f"r[{group}:{level},{term}]"
+
+
+def threshold_label(j: int) -> str:
+    return f"threshold[{j}]"
 
 
 def eta_label(bar_name: str) -> str:

@@ -19,6 +19,10 @@ correlated bar)
 ``nu`` (student_t)                    ``Gamma(alpha=2, beta=0.1)`` (brms' default)
 ``alpha``, ``shape``, ``phi``         ``HalfCauchy(beta=1)`` (negative binomial, gamma, beta)
 ``psi`` (zero-inflated Poisson)       ``Beta(alpha=2, beta=2)``
+``threshold[j]`` (ordinal families)   ``Normal(t_j, sqrt(2.5^2 + sum_x (2.5 mean(x) / sd(x))^2))``: the
+                                      intercept's scale; ``t_j`` the thresholds of the model without
+                                      predictors (cumulative: ``link(P(y <= j))``; sratio:
+                                      ``link(P(y = j | y >= j))``, observed proportions)
 ====================================  ===================================================================
 
 Override any of them with ``Model(..., priors={name: Prior(...)})``. Names
@@ -274,9 +278,9 @@ def default_priors(design: Design, family: Family) -> dict[str, Prior]:
             continue
         scale = 2.5 * s / sd_x[j] if sd_x[j] > 0 else 2.5 * s
         slopes[name] = (scale, mean_x[j])
+    var = (2.5 * s) ** 2 + sum((sc * m) ** 2 for sc, m in slopes.values())
     for name in d.x_names:
         if name == "(Intercept)":
-            var = (2.5 * s) ** 2 + sum((sc * m) ** 2 for sc, m in slopes.values())
             out[names.fixef_label(name)] = Prior("Normal", mu=_intercept_mean(y, fam), sigma=float(np.sqrt(var)))
         else:
             out[names.fixef_label(name)] = Prior("Normal", mu=0.0, sigma=float(slopes[name][0]))
@@ -295,6 +299,11 @@ def default_priors(design: Design, family: Family) -> dict[str, Prior]:
     if streamed is None:
         sd_y = float(np.std(y, ddof=1)) if len(y) > 1 and np.std(y) > 0 else 1.0
     for par in fam.aux:
+        if par == names.THRESHOLD:  # ordinal: one prior per threshold, centred where the data put them
+            counts = np.bincount(np.asarray(d.y, dtype=np.int64), minlength=len(d.response_levels))
+            for j, mu in enumerate(fam.threshold_means(counts.astype(float))):
+                out[names.threshold_label(j)] = Prior("Normal", mu=round(float(mu), 2), sigma=float(np.sqrt(var)))
+            continue
         out[par] = {
             "sigma": Prior("HalfStudentT", nu=4, sigma=sd_y),
             "nu": Prior("Gamma", alpha=2, beta=0.1),
@@ -344,6 +353,9 @@ def _targets(d: Design, priors: dict[str, Prior]) -> dict[str, list[str]]:
     if slopes:
         out["b"] = slopes
     out["sd"] = [n for n in priors if n.startswith("sd[")]
+    thresholds = [n for n in priors if n.startswith(names.THRESHOLD + "[")]
+    if thresholds:
+        out[names.THRESHOLD] = thresholds
     etas = [n for n in priors if n.startswith("eta[")]
     if etas:
         out["eta"] = etas
@@ -357,7 +369,7 @@ def _targets(d: Design, priors: dict[str, Prior]) -> dict[str, list[str]]:
 
 def _generality(key: str, targets: dict[str, list[str]]) -> int:
     """0 for "b", "sd", "eta"; 1 for a factor's "sd[g]" / "eta[g]"; 2 for one parameter."""
-    if key in ("b", "sd", "eta"):
+    if key in ("b", "sd", "eta", names.THRESHOLD):
         return 0
     hits = targets.get(key, ())
     return 1 if len(hits) > 1 or (key.startswith(("sd[", "eta[")) and key not in hits) else 2
@@ -394,6 +406,6 @@ def _coerce(value: Any, name: str, key: str) -> Prior:
             )
     elif name == "psi" and value.dist not in UNIT:
         raise ModelError(f"prior for '{key}': psi is a probability; use one of {', '.join(UNIT)}, not {value.dist}")
-    elif name.startswith("b[") and value.dist not in REAL:
-        raise ModelError(f"prior for '{key}': a fixed effect needs a prior on the real line ({', '.join(REAL)})")
+    elif name.startswith(("b[", names.THRESHOLD + "[")) and value.dist not in REAL:
+        raise ModelError(f"prior for '{key}': {name} needs a prior on the real line ({', '.join(REAL)})")
     return value

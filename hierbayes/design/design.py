@@ -22,7 +22,14 @@ from formulaic import ModelSpec
 from hierbayes._warnings import warn
 from hierbayes.design.checks import check_finite, check_scaling, check_slopes_vary, drop_aliased
 from hierbayes.design.columns import Column, ColumnTable, safe_frame
-from hierbayes.design.encode import Naming, evaluate_binary, evaluate_matrix, evaluate_vector, replay_matrix
+from hierbayes.design.encode import (
+    Naming,
+    evaluate_binary,
+    evaluate_categories,
+    evaluate_matrix,
+    evaluate_vector,
+    replay_matrix,
+)
 from hierbayes.design.frame import ModelFrame, as_dataframe, build_frame
 from hierbayes.design.random import ReBlock, build_blocks
 from hierbayes.design.translate import Translator
@@ -204,6 +211,7 @@ def build_design(
     offset: Hashable | np.ndarray | None = None,
     require_random: bool = True,
     binary_response: bool = False,
+    category_response: tuple[str, str] | None = None,
 ) -> Design:
     """Build the design of a mixed model from a formula and a data frame.
 
@@ -229,6 +237,12 @@ def build_design(
         True for the binomial and bernoulli families: a factor, categorical or
         text response is then 0 for its first level (of those present) and 1
         for every other, as R's ``binomial()`` reads a factor.
+    category_response
+        ``(kind, family name)`` for the families of per-category responses:
+        kind ``"ordinal"`` (an ordered factor or integers; the fixed effects
+        lose their intercept, which the thresholds replace) or ``"categorical"``
+        (a factor); ``y`` holds the category codes and ``response_levels`` the
+        categories (:func:`hierbayes.design.encode.evaluate_categories`).
 
     Examples
     --------
@@ -286,12 +300,18 @@ def build_design(
     naming = Naming(dict(tr.display), {c.safe: r_name(c.name) for c in columns})
     safe = safe_frame(frame.data, columns)
     rows = frame.row_index
-    y, trials, response_levels = _response(parsed, code, safe, naming, binary_response)
+    if category_response is not None:
+        y, levels = evaluate_categories(code["response"][0], safe, "response", naming, *category_response)
+        trials, response_levels = None, levels
+    else:
+        y, trials, response_levels = _response(parsed, code, safe, naming, binary_response)
     check_finite(y, [parsed.response_text], "response", rows)
     X_full, names_full, spec = evaluate_matrix(code["fixed"], safe, "fixed effects", naming)
     check_finite(X_full, names_full, "fixed-effects", rows)
     keep = drop_aliased(X_full)
     aliased = tuple(n for j, n in enumerate(names_full) if j not in keep)
+    if category_response is not None and category_response[0] == "ordinal":
+        keep = _drop_intercept(keep, names_full, category_response[1], parsed.text)
     if aliased:
         warn(
             f"fixed-effect model matrix is rank deficient so dropping {len(aliased)} "
@@ -322,6 +342,18 @@ def build_design(
         columns=columns, naming=naming, fixed_code=code["fixed"], offset_code=offset_code,
         fixed_labels=tuple(code["fixed_labels"]), response_levels=response_levels,
     )  # fmt: skip
+
+
+def _drop_intercept(keep: list[int], names_full: list[str], family: str, text: str) -> list[int]:
+    """An ordinal model's columns: the intercept (coded, then dropped) is absorbed in the thresholds."""
+    if "(Intercept)" not in names_full:
+        raise FormulaError(
+            f"the {family} family's thresholds are its intercepts, so its formula keeps the intercept that factors "
+            "are coded against (it is dropped from the fixed effects); remove '0 +' / '- 1'",
+            text,
+            0,
+        )
+    return [j for j in keep if names_full[j] != "(Intercept)"]
 
 
 def missing_columns_error(missing: list[Hashable], what: str) -> DataError:

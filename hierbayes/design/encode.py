@@ -166,6 +166,72 @@ def evaluate_binary(code: str, data: pd.DataFrame, what: str, naming: Naming) ->
     return (labels != (levels[0] if levels else None)).astype(float), levels
 
 
+def evaluate_categories(
+    code: str, data: pd.DataFrame, what: str, naming: Naming, kind: str, family: str
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """A response of categories: codes 0..K-1 (as floats) in level order, and the K levels present.
+
+    ``kind="ordinal"``: an ordered categorical (``pd.Categorical(..., ordered=True)``, or
+    ``ordered(x, levels = c(...))`` in the formula), or integers (levels in numeric order);
+    ``kind="categorical"``: a factor, categorical or text (levels in R's order; the first is the
+    reference). Unused levels are dropped, as in lme4's model frame; fewer than 2 levels is an error.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"y": pd.Categorical(["lo", "hi", "mid"], categories=["lo", "mid", "hi"], ordered=True)})
+    >>> y, levels = evaluate_categories("y", d, "response", Naming(), "ordinal", "cumulative")
+    >>> y.tolist(), levels
+    ([0.0, 2.0, 1.0], ('lo', 'mid', 'hi'))
+    """
+    value = evaluate_values(code, data, what, naming)
+    shown = naming.humanize(code)
+    if _is_factor_like(value):
+        factor = as_factor(value)
+        if kind == "ordinal" and not factor.ordered:
+            raise DataError(
+                f"the {family} family needs an ordered response; the {what} '{shown}' is an unordered factor or "
+                f"text (levels {', '.join(factor.levels[:6])}{', ...' if len(factor.levels) > 6 else ''}), whose "
+                "order is not known. Give it as pd.Categorical(..., ordered=True) with the categories in order, "
+                "as integers, or write ordered(y, levels = c(...)) in the formula"
+            )
+        labels = np.asarray(factor.labels, dtype=object)
+        levels_all = tuple(factor.levels)
+    else:
+        if kind == "categorical":
+            raise DataError(
+                f"the {family} family needs a factor response (a categorical or text column, or factor(y) in the "
+                f"formula); the {what} '{shown}' is numeric"
+            )
+        arr = _numeric_vector(value, code, data, what, naming)
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"the {family} family needs an ordered response: an ordered categorical or integers; the {what} "
+                f"'{shown}' has {int(bad.sum())} value(s) that are not integers, e.g. {arr[i]:g} (row {i})"
+            )
+        ints = arr.astype(np.int64)
+        levels_all = tuple(str(v) for v in np.unique(ints))
+        labels = np.asarray([str(v) for v in ints], dtype=object)
+    if len(labels) != len(data):
+        raise DataError(f"the {what} '{shown}' gives {len(labels)} values for {len(data)} rows")
+    missing = pd.isna(labels)
+    if missing.any():
+        raise DataError(
+            f"the {what} '{shown}' has {int(missing.sum())} value(s) that are not among its levels "
+            f"({', '.join(levels_all)}), e.g. in row {int(np.flatnonzero(missing)[0])}"
+        )
+    present = set(labels.tolist())
+    levels = tuple(lvl for lvl in levels_all if lvl in present)
+    if len(levels) < 2:
+        raise DataError(
+            f"the {family} family needs a response with 2 or more categories; the {what} '{shown}' has "
+            f"{len(levels)} ({', '.join(levels) or 'none'})"
+        )
+    codes = pd.Categorical(labels, categories=list(levels)).codes
+    return codes.astype(float), levels
+
+
 def _is_factor_like(value: object) -> bool:
     """A factor, a categorical, or text: what R's model frame holds as a factor."""
     if isinstance(value, FactorValues):

@@ -19,10 +19,12 @@ import numpy as np
 import pandas as pd
 
 from hierbayes.bayesian import names
+from hierbayes.bayesian.categories import threshold_names
 from hierbayes.bayesian.diagnostics import diagnose
-from hierbayes.bayesian.predict import draws_of, encode_rows, mean_of
+from hierbayes.bayesian.predict import draws_of, encode_rows, eta_chunks, mean_of
 from hierbayes.bayesian.sampling import posterior_draws
 from hierbayes.design.newdata import new_levels_policy
+from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit, predict_interval
 
 if TYPE_CHECKING:
@@ -239,6 +241,13 @@ class PosteriorFit(MixedFit):
             ``"mean"``: posterior mean of the expected response (an array);
             ``"draws"``: its draws; ``"predictive"``: posterior predictive draws
             of the response (both DataArrays with dims (chain, draw, obs)).
+            Ordinal models (``cumulative``, ``sratio``) predict a probability
+            per category on the response scale: ``"mean"`` is a DataFrame
+            (rows x categories, the response's levels as columns), ``"draws"``
+            a DataArray with dims (chain, draw, obs, category);
+            ``"predictive"`` draws category codes (0 for the first level, as
+            ``fit.idata``'s ``y``), and ``scale="link"`` is the location
+            predictor ``eta`` (without the thresholds).
         scale
             ``"response"`` or ``"link"`` (the linear predictor; not for ``"predictive"``).
         random_seed
@@ -250,7 +259,13 @@ class PosteriorFit(MixedFit):
             (new levels draw their effects from the fitted distribution with
             ``allow_new_levels=True``).
         """
+        fam = self.model.family
         if interval is not None:
+            if fam.response_kind is not None:
+                raise ModelError(
+                    f"interval= is for a one-number prediction per row; a {fam.name} model predicts a probability "
+                    "per category: take kind='draws' (dims chain, draw, obs, category) and its quantiles"
+                )
             return predict_interval(self, newdata, re_form, new_levels, allow_new_levels, interval, level,
                                     random_seed=random_seed, type=scale)  # fmt: skip
 
@@ -264,10 +279,12 @@ class PosteriorFit(MixedFit):
         rows = encode_rows(self.design, newdata, re_form, new_levels_policy(allow_new_levels, new_levels))
         draws = posterior_draws(self.design, self.model.family, self.posterior)
         rng = np.random.default_rng(random_seed)
-        fam = self.model.family
 
         def params(sl):
             return {k: v[sl][:, None] for k, v in draws.params.items()}
+
+        if fam.response_kind is not None and scale == "response" and kind != "predictive":
+            return self._category_probs(rows, draws, params, kind, newdata, rng)
 
         if kind == "predictive":
             trials = fam.counts(self.design.y, self.design.trials, self.design.weights)[1] if newdata is None else None
@@ -285,6 +302,42 @@ class PosteriorFit(MixedFit):
             return out
         return self._as_obs_array(out, newdata)
 
+    def _category_probs(self, rows, draws, params, kind: str, newdata, rng) -> pd.DataFrame | xr.DataArray:
+        """Per-category probabilities: posterior means (rows x categories) or their draws."""
+        import xarray as xr  # xarray only for draws: import hierbayes stays light
+
+        fam, levels = self.model.family, list(self.design.response_levels)
+        index = list(self.design.frame.row_index) if newdata is None else list(pd.DataFrame(newdata).index)
+        columns = pd.Index(levels, name=self.design.response_name)
+        if kind == "mean":
+            total = np.zeros((rows.n, len(levels)))
+            for sl, eta in eta_chunks(rows, draws, rng):
+                total += fam.category_probs(eta, params(sl)).sum(axis=0)
+            out = np.full((len(rows.ok), len(levels)), np.nan)
+            out[rows.ok] = total / draws.size
+            return pd.DataFrame(out, index=index, columns=columns)
+        arr = np.full((draws.size, len(rows.ok), len(levels)), np.nan)
+        for sl, eta in eta_chunks(rows, draws, rng):
+            arr[sl][:, rows.ok] = fam.category_probs(eta, params(sl))
+        post = self.posterior
+        return xr.DataArray(
+            arr.reshape(post.sizes["chain"], post.sizes["draw"], -1, len(levels)),
+            dims=("chain", "draw", "obs", "category"),
+            coords={"chain": post["chain"].values, "draw": post["draw"].values, "obs": index, "category": levels},
+        )
+
+    @property
+    def thresholds(self) -> pd.Series | None:
+        """Posterior means of an ordinal model's thresholds, named as ``ordinal::clmm`` names them (``1|2``, ...).
+
+        The posterior variable is ``threshold`` (bambi's name; ``threshold[0]``, ... in :meth:`summary`).
+        None for the other families.
+        """
+        if names.THRESHOLD not in self.model.family.aux:
+            return None
+        means = self.posterior[names.THRESHOLD].mean(("chain", "draw")).values
+        return pd.Series(means, index=threshold_names(self.design), name="threshold")
+
     def _as_obs_array(self, arr: np.ndarray, newdata) -> xr.DataArray:
         import xarray as xr  # xarray only for draws: import hierbayes stays light
 
@@ -299,6 +352,12 @@ class PosteriorFit(MixedFit):
     @property
     def residuals(self) -> np.ndarray:
         """Response residuals; for binomial counts, observed proportion minus fitted probability."""
+        fam = self.model.family
+        if fam.response_kind is not None:
+            raise ModelError(
+                f"a {fam.name} response is a category, which has no residual y - fitted; compare the observed "
+                "categories with fit.fitted (the probabilities per category) or the posterior predictive draws"
+            )
         y = np.asarray(self.design.y, dtype=float)
         if self.design.trials is not None:
             y = y / self.design.trials

@@ -205,6 +205,10 @@ def _as_lower_upper(ci: pd.DataFrame) -> pd.DataFrame:
 # --- posterior ----------------------------------------------------------------------------------
 def _bayes_table(fit, prob: float) -> pd.DataFrame:
     rows = []
+    thresholds = getattr(fit, "thresholds", None)
+    if thresholds is not None:  # an ordinal model's thresholds first, named as ordinal::clmm names them
+        for j, name in enumerate(thresholds.index):
+            rows.append(("fixed", "", name, *_summarise(fit.posterior["threshold"].isel(threshold_dim=j), prob)))
     for name in fit.design.x_names:
         rows.append(("fixed", "", name, *_summarise(fit.fixef_draws().sel(fixef=name), prob)))
     sds = {b.group: fit.sd_draws(b.group) for b in fit.design.blocks}
