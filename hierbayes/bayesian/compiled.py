@@ -507,6 +507,8 @@ def sample(pl: CompiledPlan, draws: int, tune: int, chains: int, cores: int, see
                           **kwargs)  # fmt: skip
     x = np.asarray(trace["posterior"][_X].values, dtype=float)
     stats = trace["sample_stats"].to_dataset()
+    # nutpie's per-draw texts (divergence messages, None when there is none) do not survive netCDF: numbers only
+    stats = stats[[v for v in stats.data_vars if stats[v].dtype.kind in "biuf"]]
     return x, stats, str(nutpie.__version__)
 
 

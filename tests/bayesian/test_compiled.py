@@ -134,3 +134,29 @@ def test_pymc_keywords_and_sampler_pymc_keep_the_pymc_model(sleep_data):
     m = hb.Model("Reaction ~ Days + (1 | Subject)", sleep_data)
     fit = quiet_fit(m, draws=30, tune=30, chains=1, random_seed=1, warn=False, sampler="pymc")
     assert fit.info.backend == "pymc" and fit.info.sampler == "pymc" and "compiled" not in repr(fit)
+
+
+def test_vectorized_diagnostics_equal_arviz_stats():
+    """diagnose's vectorized R-hat and bulk/tail ESS are arviz-stats' numbers (autocorrelated, constant, discrete,
+    odd-length draws)."""
+    import xarray as xr
+    from arviz_stats import ess, rhat
+
+    from hierbayes.bayesian.diagnostics import _vectorized
+
+    rng = np.random.default_rng(0)
+    ar = np.zeros((4, 301, 3))
+    e = rng.standard_normal((4, 301, 3))
+    for t in range(1, 301):
+        ar[:, t] = 0.8 * ar[:, t - 1] + e[:, t]
+    ds = xr.Dataset({
+        "ar": (("chain", "draw", "k"), ar),
+        "shifted": (("chain", "draw"), rng.standard_normal((4, 301)) + 0.3 * np.arange(4)[:, None]),
+        "constant": (("chain", "draw"), np.ones((4, 301))),
+        "discrete": (("chain", "draw", "m", "n"), rng.integers(0, 3, (4, 301, 2, 2)).astype(float)),
+    })  # fmt: skip
+    bulk, tail, rh = _vectorized(ds)
+    for ours, theirs in ((bulk, ess(ds, method="bulk")), (tail, ess(ds, method="tail")), (rh, rhat(ds))):
+        for v in ds.data_vars:
+            np.testing.assert_allclose(ours[v].values, theirs[v].values, rtol=1e-10, equal_nan=True)
+    assert _vectorized(ds.assign(bad=ds["shifted"].where(ds["shifted"] < 2))) is None  # NaN: arviz-stats decides
