@@ -26,7 +26,7 @@ def _check_against_pymc(model: hb.Model, n_points: int = 3) -> None:
     pl, why = compiled.plan(model.design, model.family, pset, "full")
     assert pl is not None, why
     pm_model = build(model.design, model.family, model.priors, "full").pymc_model
-    logp, dlogp = pm_model.compile_logp(), pm_model.compile_dlogp()
+    logp, dlogp = pm_model.compile_logp(mode="FAST_COMPILE"), pm_model.compile_dlogp(mode="FAST_COMPILE")
     start = pm_model.initial_point()
     sizes = [int(np.prod(start[v.name].shape)) for v in pm_model.value_vars]
     assert sum(sizes) == pl.n_dim
