@@ -359,7 +359,7 @@ class Model:
 
     def _fit_bayes(self, warn: bool = True, **options: Any):
         post = sample_posterior(self.design, self.family, self.priors, structure=self.structure, **options)
-        return PosteriorFit(self, post.idata, post.info, post.priors, warn=warn)
+        return PosteriorFit(self, post.idata, post.info, post.priors, warn=warn, pending=post.pending)
 
     def __repr__(self) -> str:
         return f"Model({self.formula!r}, family={self.family.name}/{self.family.link.name}, n={self.design.n})"

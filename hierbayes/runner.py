@@ -244,6 +244,8 @@ def _engine_rows(engine: str, fit: MixedFit, result: RunResult) -> list[tuple[st
         how = "random effects integrated out while sampling, drawn afterwards" if i.marginalized else (
             "random effects sampled with the other parameters")  # fmt: skip
         sampler = "PyMC's NUTS" if i.sampler == "pymc" else f"NUTS ({i.sampler})"
+        if getattr(i, "backend", "pymc") == "compiled":
+            sampler = f"NUTS ({i.sampler}) on hierbayes' compiled marginal log-density"
         return [
             (f"{label}: estimation", f"Bayesian, posterior by MCMC: {sampler}, {i.sampler} {i.sampler_version}; {how}"),
             (f"{label}: chains, draws, tune", f"{i.chains} chains x {i.draws} draws after {i.tune} tuning steps"),

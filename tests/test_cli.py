@@ -210,7 +210,7 @@ def test_report_has_what_a_methods_section_needs(tmp_path: Path, capsys: pytest.
         "BOBYQA (NLopt), 44 evaluations, converged",  # optimizer and convergence
         "max \\|gradient\\|",
         "95% profile confidence intervals",
-        "PyMC's NUTS, pymc",  # sampler
+        "NUTS (nutpie) on hierbayes' compiled marginal log-density, nutpie",  # sampler
         "2 chains x 200 draws after 200 tuning steps",  # chains, draws, tune (--fast)
         "| Bayes: target_accept, seed | 0.8, 2025 |",
         "divergent transitions; max R-hat 1.",

@@ -173,7 +173,7 @@ def test_a_file_written_before_arviz_1_still_loads(tmp_path: Path) -> None:
 
     sleep = hb.datasets.load("sleepstudy")
     fit = _quiet(hb.bayes, "Reaction ~ Days + (Days | Subject)", sleep, draws=60, tune=60, chains=2,
-                 random_seed=3, progressbar=False, warn=False)  # fmt: skip
+                 random_seed=3, progressbar=False, warn=False, sampler="pymc")  # fmt: skip
     _as_format_1(fit, tmp_path / "old.nc")
     with netCDF4.Dataset(tmp_path / "old.nc") as nc:  # the layout described above
         assert list(nc.groups) == ["posterior", "posterior_predictive", "log_likelihood", "sample_stats",

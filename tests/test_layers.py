@@ -47,8 +47,9 @@ THIRD_PARTY: dict[str, set[str]] = {
 }
 
 #: what imports inside functions are for: keeping ``import hierbayes`` light of these
+#: (nutpie: the sampler of the compiled Bayesian backend; it imports ArviZ)
 HEAVY = {"pymc", "pytensor", "matplotlib", "arviz", "arviz_base", "arviz_stats", "arviz_plots", "xarray", "dask",
-         "polars", "numba"}  # fmt: skip
+         "polars", "numba", "nutpie"}  # fmt: skip
 #: ... and these modules of lighter packages: tqdm's Jupyter bar imports IPython and ipywidgets
 HEAVY_MODULES = {"tqdm.notebook"}
 

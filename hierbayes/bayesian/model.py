@@ -107,6 +107,8 @@ def resolve_marginalize(design: Design, family: Family, marginalize: bool | str 
             f"the gaussian family with the identity link; this model is {family.name}/"
             f"{family.link.name}. Use marginalize=False (the default for it)."
         )
+    if len(design.blocks) == 1:  # the first factor is every factor (decided without importing PyTensor)
+        return "full"
     from hierbayes.bayesian.partial import choose_marginal  # its module holds a PyTensor Op: import stays light
 
     if len(choose_marginal(design)) == len(design.blocks):

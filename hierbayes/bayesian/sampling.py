@@ -12,6 +12,7 @@ import numbers
 import os
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,8 +25,9 @@ from hierbayes._version import __version__
 from hierbayes._warnings import warn
 from hierbayes.bayesian import blocked, names
 from hierbayes.bayesian.laplace import laplace_start
-from hierbayes.bayesian.model import build
+from hierbayes.bayesian.model import build, resolve_marginalize
 from hierbayes.bayesian.predict import PosteriorDraws, encode_rows, eta_chunks
+from hierbayes.bayesian.priors import resolve_priors
 from hierbayes.errors import ArgumentError, DataError, HierbayesWarning, ModelError
 
 if TYPE_CHECKING:
@@ -46,7 +48,9 @@ class SamplingInfo:
 
     ``sampler`` is the NUTS implementation that actually ran (``"pymc"``,
     ``"nutpie"``, ``"numpyro"`` or ``"blackjax"``, as PyMC records it in the
-    posterior's ``inference_library`` attribute), ``sampler_version`` its version.
+    posterior's ``inference_library`` attribute), ``sampler_version`` its version. ``backend`` is what it
+    sampled: ``"compiled"`` (the hand-written Numba log-density of :mod:`hierbayes.bayesian.compiled`,
+    compiled once per machine) or ``"pymc"`` (the PyMC model, compiled by PyTensor for this fit).
     """
 
     sampler: str
@@ -62,15 +66,21 @@ class SamplingInfo:
     stored: tuple[str, ...] = field(default=())
     marginalization: str = "full"
     sampler_version: str = ""
+    backend: str = "pymc"
 
 
 @dataclass(frozen=True)
 class Posterior:
-    """What the Bayesian engine returns: the draws as an ArviZ 1.x DataTree, how they were obtained, the priors."""
+    """What the Bayesian engine returns: the draws as an ArviZ 1.x DataTree, how they were obtained, the priors.
+
+    ``pending``: None, or a function returning the groups computed on demand (``log_likelihood``,
+    ``posterior_predictive``, named in ``info.stored``), which the fit adds to ``idata`` when first accessed.
+    """
 
     idata: Any
     info: SamplingInfo
     priors: PriorSet
+    pending: Callable[[], dict] | None = None
 
 
 def sample_posterior(
@@ -81,7 +91,7 @@ def sample_posterior(
     tune: int = 1000,
     chains: int = 4,
     random_seed: int | None = None,
-    sampler: str = "pymc",
+    sampler: str | None = None,
     marginalize: bool | str | None = None,
     target_accept: float | None = None,
     progressbar: bool | None = None,
@@ -108,9 +118,14 @@ def sample_posterior(
     random_seed
         Seed; the same seed gives the same draws.
     sampler
-        The NUTS implementation: ``"pymc"`` (PyMC's own, default; with a
-        start and mass matrix from the posterior mode for marginalized
-        models), ``"nutpie"`` (``pip install 'hierbayes[nutpie]'``),
+        The NUTS implementation. None (default): nutpie on the compiled
+        log-density (:mod:`hierbayes.bayesian.compiled`; compiled once per
+        machine, no per-fit compilation) for the models it implements (gaussian,
+        one grouping factor, integrated out, priors of the default families)
+        when nutpie is installed, else ``"pymc"``. ``"pymc"``: PyMC's own NUTS
+        on the PyMC model (with a start and mass matrix from the posterior mode
+        for marginalized models). ``"nutpie"`` (``pip install 'hierbayes[nutpie]'``):
+        the compiled log-density where it applies, else the PyMC model compiled for nutpie;
         ``"numpyro"`` or ``"blackjax"`` (``pip install 'hierbayes[numpyro]'``
         / ``'hierbayes[blackjax]'``; not with the NumPy Op of crossed or wide
         marginalized models). The one that ran is ``fit.info.sampler``.
@@ -172,21 +187,72 @@ def sample_posterior(
     """
     _check_settings(draws, tune, chains, random_seed, sampler, target_accept, cores, progressbar, log_likelihood,
                     posterior_predictive, kwargs)  # fmt: skip
+    t0 = time.perf_counter()
+    sampler = "auto" if sampler is None else str(sampler).lower()
+    _check_sampler(sampler)
+    compiled_plan = _compiled_plan(design, family, priors, sampler, marginalize, structure, kwargs)
+    if compiled_plan is not None:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _sample_compiled(*compiled_plan, design, family, draws, tune, chains, random_seed, target_accept,
+                                    progressbar, cores, log_likelihood, posterior_predictive, t0)  # fmt: skip
     import pymc  # noqa: F401  (PyMC only when sampling; it loads NumPy's and SciPy's BLAS before the limit below)
 
     with threadpool_limits(limits=1, user_api="blas"):
-        return _sample(design, family, priors, draws, tune, chains, random_seed, sampler, marginalize, target_accept,
-                       progressbar, cores, centered, log_likelihood, posterior_predictive, kwargs,
-                       structure)  # fmt: skip
+        return _sample(design, family, priors, draws, tune, chains, random_seed, "pymc" if sampler == "auto" else
+                       sampler, marginalize, target_accept, progressbar, cores, centered, log_likelihood,
+                       posterior_predictive, kwargs, structure, t0)  # fmt: skip
+
+
+def _compiled_plan(design, family, priors, sampler, marginalize, structure, kwargs):
+    """(plan, priors) of the compiled backend when it runs this fit (sampler None or "nutpie", nutpie installed,
+    no PyMC keywords, a model it implements: :func:`hierbayes.bayesian.compiled.plan`), else None."""
+    if sampler not in ("auto", "nutpie") or kwargs or structure is not None or len(design.blocks) != 1:
+        return None
+    if not family.is_gaussian or importlib.util.find_spec("nutpie") is None:
+        return None
+    from hierbayes.bayesian.compiled import plan  # Numba: the compiled log-density, loaded when it is used
+
+    pset = resolve_priors(design, family, priors)
+    pl = plan(design, family, pset, resolve_marginalize(design, family, marginalize), structure)[0]
+    return None if pl is None else (pl, pset)
+
+
+def _sample_compiled(pl, pset, design, family, draws, tune, chains, random_seed, target_accept, progressbar, cores,
+                     log_likelihood, posterior_predictive, t0):  # fmt: skip
+    """Sample with the compiled backend (:mod:`hierbayes.bayesian.compiled`) and assemble the Posterior."""
+    from hierbayes.bayesian import compiled  # Numba: the compiled log-density, loaded when it is used
+
+    if target_accept is None:
+        target_accept = 0.8
+    seq = np.random.SeedSequence(random_seed)
+    s_sample, s_ranef, s_ppc = seq.spawn(3)
+    sample_seed = int(s_sample.generate_state(1)[0] % (2**31))
+    cores = _default_cores(chains) if cores is None else cores
+    t1 = time.perf_counter()
+    x, stats, version = compiled.sample(pl, draws, tune, chains, cores, sample_seed, float(target_accept),
+                                        _progressbar(progressbar))  # fmt: skip
+    seconds_sampling = time.perf_counter() - t1
+    post = compiled.posterior_dataset(pl, x, design.blocks[0])
+    post = post.assign(_conditional_ranef(design, post, np.random.default_rng(s_ranef)))
+    post.attrs = {"inference_library": "nutpie", "inference_library_version": version,
+                  "hierbayes_version": __version__}  # fmt: skip
+    info = dict(sampler="nutpie", marginalized=True, centered=None, draws=draws, tune=tune, chains=chains,
+                target_accept=float(target_accept), random_seed=random_seed, seconds_sampling=seconds_sampling,
+                marginalization="full", sampler_version=version, backend="compiled")  # fmt: skip
+    return _assemble(design, family, post, stats, info, pset, log_likelihood, posterior_predictive, s_ppc, t0)
+
+
+def _default_cores(chains: int) -> int:
+    """Chains run in parallel: PyMC's own default can see one CPU where the OS gives more."""
+    return max(1, min(chains, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
 
 
 def _sample(design, family, priors, draws, tune, chains, random_seed, sampler, marginalize, target_accept,
-            progressbar, cores, centered, log_likelihood, posterior_predictive, kwargs, structure=None):  # fmt: skip
+            progressbar, cores, centered, log_likelihood, posterior_predictive, kwargs, structure=None,
+            t0=None):  # fmt: skip
     import pymc as pm  # PyMC only when sampling: import hierbayes stays light
 
-    t0 = time.perf_counter()
-    sampler = str(sampler).lower()
-    _check_sampler(sampler)
+    t0 = time.perf_counter() if t0 is None else t0
     if structure is not None:
         if log_likelihood or posterior_predictive:
             raise ModelError(
@@ -222,8 +288,8 @@ def _sample(design, family, priors, draws, tune, chains, random_seed, sampler, m
                 pm_kwargs["initvals"] = start[0]
     if "step" not in pm_kwargs:
         pm_kwargs["target_accept"] = target_accept
-    if cores is None:  # PyMC's own default can see one CPU where the OS gives more
-        cores = max(1, min(chains, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+    if cores is None:
+        cores = _default_cores(chains)
     t1 = time.perf_counter()
     with warnings.catch_warnings():
         _quiet_third_party_warnings()
@@ -241,29 +307,47 @@ def _sample(design, family, priors, draws, tune, chains, random_seed, sampler, m
     elif built.marginalization == "first":
         post = post.assign(_conditional_first(design, post, np.random.default_rng(s_ranef)))
     post.attrs = {**posterior.attrs, "hierbayes_version": __version__}
+    info = dict(sampler=used, marginalized=built.marginalized, centered=centered, draws=draws, tune=tune,
+                chains=chains, target_accept=float(target_accept), random_seed=random_seed,
+                seconds_sampling=seconds_sampling, marginalization=built.marginalization,
+                sampler_version=str(posterior.attrs.get("inference_library_version", "")), backend="pymc")  # fmt: skip
+    return _assemble(design, family, post, idata["sample_stats"].to_dataset(), info, built.priors, log_likelihood,
+                     posterior_predictive, s_ppc, t0)  # fmt: skip
+
+
+def _assemble(design, family, post, sample_stats, info: dict, priors, log_likelihood, posterior_predictive, s_ppc,
+              t0) -> Posterior:  # fmt: skip
+    """The Posterior of sampled draws (``post``, random effects included): its DataTree, with the pointwise
+    log-likelihood and posterior predictive left to compute on demand, and its SamplingInfo."""
     draws_ = posterior_draws(design, family, post)
-    groups, stored = _observation_groups(design, family, post, draws_, log_likelihood, posterior_predictive, s_ppc)
+    want_ll, want_pp = _wanted_groups(design, draws_.size, log_likelihood, posterior_predictive)
+    stored = tuple(g for g, w in (("log_likelihood", want_ll), ("posterior_predictive", want_pp)) if w)
+    pending = None
+    if stored:  # computed when first asked for (fit.idata), from these draws and this seed: the same values
+
+        def pending() -> dict:
+            return _observation_groups(design, family, post, draws_, want_ll, want_pp, s_ppc)[0]
+
     y, trials = family.counts(design.y, design.trials, design.weights)
     obs = {names.OBS_DIM: list(design.frame.row_index)}
     tree = {
         "posterior": post,
-        "sample_stats": idata["sample_stats"].to_dataset(),
+        "sample_stats": sample_stats,
         "observed_data": _dataset({names.Y: ((names.OBS_DIM,), y)}, obs),
-        **groups,
     }
     if getattr(design, "streamed", None) is not None:  # rows read in pieces: no observed rows to store
         del tree["observed_data"]
     if trials is not None:  # a binomial response is successes out of these: what y and its replicates count
         tree["constant_data"] = _dataset({"trials": ((names.OBS_DIM,), np.asarray(trials, dtype=float))}, obs)
     result = datatree(tree)
-    info = SamplingInfo(
-        sampler=used, marginalized=built.marginalized, centered=centered, draws=draws, tune=tune,
-        chains=chains, target_accept=float(target_accept), random_seed=random_seed,
-        seconds_sampling=seconds_sampling, seconds_total=time.perf_counter() - t0, stored=stored,
-        marginalization=built.marginalization,
-        sampler_version=str(posterior.attrs.get("inference_library_version", "")),
-    )  # fmt: skip
-    return Posterior(result, info, built.priors)
+    info_ = SamplingInfo(**info, seconds_total=time.perf_counter() - t0, stored=stored)
+    return Posterior(result, info_, priors, pending)
+
+
+def add_groups(tree, groups: dict):
+    """``tree`` (a DataTree) with ``groups`` (name -> Dataset) added, in ArviZ's group order."""
+    existing = {name: node.to_dataset() for name, node in tree.children.items()}
+    return datatree({**existing, **groups})
 
 
 def datatree(groups: dict, stamp: bool = True):
@@ -315,8 +399,8 @@ def _check_settings(draws, tune, chains, random_seed, sampler, target_accept, co
         integer("cores", cores, 1)
     if random_seed is not None:
         integer("random_seed", random_seed, 0)
-    if not isinstance(sampler, str) or sampler.lower() not in SAMPLERS:
-        raise ArgumentError(f"sampler must be one of {', '.join(repr(s) for s in SAMPLERS)}, not {sampler!r}")
+    if sampler is not None and (not isinstance(sampler, str) or sampler.lower() not in SAMPLERS):
+        raise ArgumentError(f"sampler must be None or one of {', '.join(repr(s) for s in SAMPLERS)}, not {sampler!r}")
     if target_accept is not None:
         ok = isinstance(target_accept, numbers.Real) and not isinstance(target_accept, bool)
         if not ok or not 0 < float(target_accept) < 1:
@@ -470,18 +554,22 @@ def _ranef_arrays(blocks, arrays: list[np.ndarray], post) -> dict:
     return result
 
 
-def _observation_groups(d, fam, post, draws: PosteriorDraws, want_ll, want_pp, seed) -> tuple[dict, tuple[str, ...]]:
-    """The log_likelihood and posterior_predictive groups, from one pass over the draws of eta."""
-    chains, ndraw = post.sizes["chain"], post.sizes["draw"]
+def _wanted_groups(d, n_draws: int, want_ll, want_pp) -> tuple[bool, bool]:
+    """Whether the fit holds log_likelihood / posterior_predictive: the user's setting, else by size."""
     streamed = getattr(d, "streamed", None)
     if streamed is not None:  # rows read in pieces and not kept: nothing per row to store
         if want_ll or want_pp:
             raise DataError(f"log_likelihood and posterior_predictive are per row, and a fit from the "
                             f"{streamed.source} keeps no rows; leave them unset")  # fmt: skip
-        return {}, ()
-    big = draws.size * d.n > AUTO_STORE_MAX
-    want_ll = not big if want_ll is None else want_ll
-    want_pp = not big if want_pp is None else want_pp
+        return False, False
+    big = n_draws * d.n > AUTO_STORE_MAX
+    return (not big if want_ll is None else bool(want_ll)), (not big if want_pp is None else bool(want_pp))
+
+
+def _observation_groups(d, fam, post, draws: PosteriorDraws, want_ll, want_pp, seed) -> tuple[dict, tuple[str, ...]]:
+    """The log_likelihood and posterior_predictive groups, from one vectorized pass over chunks of draws of eta."""
+    chains, ndraw = post.sizes["chain"], post.sizes["draw"]
+    want_ll, want_pp = _wanted_groups(d, draws.size, want_ll, want_pp)
     if not (want_ll or want_pp):
         return {}, ()
     y, trials = fam.counts(d.y, d.trials, d.weights)

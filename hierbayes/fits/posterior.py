@@ -22,12 +22,14 @@ from hierbayes.bayesian import names
 from hierbayes.bayesian.categories import threshold_names
 from hierbayes.bayesian.diagnostics import diagnose
 from hierbayes.bayesian.predict import draws_of, encode_rows, eta_chunks, mean_of
-from hierbayes.bayesian.sampling import posterior_draws
+from hierbayes.bayesian.sampling import add_groups, posterior_draws
 from hierbayes.design.newdata import new_levels_policy
 from hierbayes.errors import ModelError
 from hierbayes.fits.base import MixedFit, predict_interval
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import xarray as xr
 
     from hierbayes._types import Model  # a Protocol: hierbayes.model sits above the fits
@@ -70,9 +72,18 @@ class PosteriorFit(MixedFit):
 
     method = "bayes"
 
-    def __init__(self, model: Model, idata: xr.DataTree, info: SamplingInfo, priors: PriorSet, warn: bool = True):
+    def __init__(
+        self,
+        model: Model,
+        idata: xr.DataTree,
+        info: SamplingInfo,
+        priors: PriorSet,
+        warn: bool = True,
+        pending: Callable[[], dict] | None = None,
+    ):
         super().__init__(model)
-        self.idata = idata
+        self._idata = idata
+        self._pending = pending
         self.info = info
         self.priors = priors
         self._fitted: np.ndarray | None = None
@@ -80,6 +91,23 @@ class PosteriorFit(MixedFit):
         self.diagnostics = diagnose(idata, self._checked_vars(), self._label)
         if warn:
             self.diagnostics.warn()
+
+    @property
+    def idata(self) -> xr.DataTree:
+        """The draws as an ``xarray.DataTree`` (ArviZ 1.x), with every group.
+
+        The pointwise ``log_likelihood`` and ``posterior_predictive`` groups are computed (in one vectorized
+        pass over the draws, with the fit's seed: the same values every time) when ``idata`` is first accessed,
+        not when the fit is made.
+        """
+        if self._pending is not None:
+            self._idata = add_groups(self._idata, self._pending())
+            self._pending = None
+        return self._idata
+
+    @idata.setter
+    def idata(self, value: xr.DataTree) -> None:
+        self._idata, self._pending, self._posterior = value, None, None
 
     @property
     def datatree(self) -> xr.DataTree:
@@ -90,7 +118,7 @@ class PosteriorFit(MixedFit):
     @property
     def posterior(self) -> xr.Dataset:
         """The ``posterior`` group of ``fit.idata`` as an ``xarray.Dataset``."""
-        node = self.idata["posterior"]
+        node = self._idata["posterior"]
         if self._posterior is None or self._posterior[0] is not node:
             self._posterior = (node, node.to_dataset())
         return self._posterior[1]
@@ -502,6 +530,8 @@ class PosteriorFit(MixedFit):
     def __repr__(self) -> str:
         i = self.info
         sampler = f"{i.sampler} {i.sampler_version}".strip()
+        if getattr(i, "backend", "pymc") == "compiled":
+            sampler += " (compiled log-density)"
         return (
             f"<PosteriorFit bayes: {self.formula}, n={self.nobs}, {i.chains} chains x {i.draws} draws, "
             f"NUTS: {sampler}{', marginalized' if i.marginalized else ''}; {self.diagnostics}>"

@@ -118,10 +118,11 @@ def test_same_posterior_as_bambi_with_the_same_priors(sleep_data, ours_uncorrela
 
 
 def test_nutpie_and_pymc_nuts_give_the_same_posterior(sleep_data, sleep_fit):
-    """hierbayes' own model sampled by nutpie (numba-compiled, PyMC 6's default NUTS when installed) and by PyMC."""
+    """hierbayes' default, nutpie on the compiled log-density (hierbayes.bayesian.compiled), and PyMC's NUTS on
+    the PyMC model."""
     pytest.importorskip("nutpie")
-    nut = quiet_fit(hb.Model(SLEEP, sleep_data), draws=1000, tune=500, chains=2, random_seed=12, sampler="nutpie")
-    assert nut.info.sampler == "nutpie" and sleep_fit.info.sampler == "pymc"
+    nut = quiet_fit(hb.Model(SLEEP, sleep_data), draws=1000, tune=500, chains=2, random_seed=12, sampler="pymc")
+    assert nut.info.sampler == "pymc" and sleep_fit.info.sampler == "nutpie" and sleep_fit.info.backend == "compiled"
     assert_converged(nut)  # sleep_fit: checked by its fixture
     for get in (lambda f: f.fixef_draws(), lambda f: f.sd_draws("Subject"), lambda f: f.sigma_draws(),
                 lambda f: f.ranef_draws("Subject")):  # fmt: skip

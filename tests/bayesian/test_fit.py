@@ -57,8 +57,8 @@ def test_datatree_groups_and_arviz_functions(sleep_fit):
     assert post["r__Subject"].dims == ("chain", "draw", "Subject__level", "Subject__term")
     assert post["beta"].dims == ("chain", "draw", "fixef")
     assert idata.log_likelihood["y"].shape == (2, 1000, 180)
-    assert idata.posterior.attrs["inference_library"] == sleep_fit.info.sampler == "pymc"
-    assert f"NUTS: pymc {sleep_fit.info.sampler_version}" in repr(sleep_fit)
+    assert idata.posterior.attrs["inference_library"] == sleep_fit.info.sampler == "nutpie"  # the compiled backend
+    assert f"NUTS: nutpie {sleep_fit.info.sampler_version} (compiled log-density)" in repr(sleep_fit)
     loo = az.loo(idata, pointwise=True)
     assert np.isfinite(loo.elpd) and loo.pareto_k.shape == (180,)
     assert sleep_fit.loo().elpd == loo.elpd

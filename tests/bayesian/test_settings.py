@@ -32,7 +32,7 @@ def sleep():
         ({"target_accept": "high"}, "target_accept must be a number strictly between 0 and 1"),
         ({"random_seed": -3}, "random_seed must be at least 0"),
         ({"cores": 0}, "cores must be at least 1"),
-        ({"sampler": "stan"}, "sampler must be one of 'pymc', 'nutpie', 'numpyro', 'blackjax', not 'stan'"),
+        ({"sampler": "stan"}, "sampler must be None or one of 'pymc', 'nutpie', 'numpyro', 'blackjax', not 'stan'"),
         ({"progressbar": "yes"}, "progressbar must be True, False or None"),
         ({"marginalize": "some"}, "marginalize must be True, False, None or one of"),
         ({"draw": 100}, r"hb.bayes\(\) got unknown keyword argument\(s\) 'draw' \('draw': did you mean 'draws'\?\)"),
