@@ -329,7 +329,9 @@ def _arma_apply(bound: BoundCorrelation, M: np.ndarray, u: np.ndarray, how: str)
             return M * np.nan, np.inf
         T = np.linalg.inv(L) if how == "whiten" else L  # (m x m); numpy's LAPACK, small
         logdet += rows.shape[0] * float(2 * np.log(np.diag(L)).sum())
-        out[rows] = np.einsum("ij,gjk->gik", T, M[rows])  # rows: (groups, m) -> (groups, m, k)
+        X = M[rows]  # (groups, m, k): one product for all groups with this pattern
+        g, m, k = X.shape
+        out[rows] = (T @ X.transpose(1, 0, 2).reshape(m, g * k)).reshape(m, g, k).transpose(1, 0, 2)
     return out, logdet
 
 
