@@ -250,3 +250,27 @@ def test_grouping_nulls_in_some_files_dropped_and_counted(frame, tmp_path):
     with pytest.warns(DroppedRowsWarning, match=r"g1 \(7\)"):
         src = hb.lmer(FORMULA, d)
     assert_same_fit(_fit(FORMULA, whole), src)
+
+
+@pytest.mark.parametrize(
+    "formula",
+    ["y ~ x + trt + (x | g1) + (1 | g2i)", "y ~ x * trt + (1 | g2i) + (0 + x | g1)", "y ~ x + (x || g2i) + (1 | trt)"],
+)
+def test_fast_pass_same_as_general_and_in_memory(frame, tmp_path, monkeypatch, formula):
+    """The compiled pass over Arrow batches (plain columns, integer and text grouping) gives the general pass's fit."""
+    from hierbayes.sources import fast, stream
+
+    data = frame.assign(g2i=frame["g2"].fillna(-3).astype("int32") * 7)  # an integer grouping column, not 0..n-1
+    _write_dir(data, tmp_path / "d", parts=3)
+    made = []
+    init = stream.ArrowCrossPass.__init__
+    monkeypatch.setattr(stream.ArrowCrossPass, "__init__", lambda self, *a: (made.append(1), init(self, *a))[1])
+    src = _fit(formula, tmp_path / "d")
+    assert made, "the fast pass was not taken"
+    monkeypatch.setattr(fast, "eligible", lambda *a: False)
+    general = _fit(formula, tmp_path / "d")
+    assert len(made) == 1
+    assert_same_fit(general, src)
+    assert_same_fit(_fit(formula, data), src)
+    for g in src.ranef:
+        assert list(src.ranef[g].index) == list(general.ranef[g].index)
