@@ -214,6 +214,7 @@ class CrossPass:
         self.design, self.used, self.shift = design, used, shift
         P = len(shift)
         self.acc = Accumulator(Structure.of(design.blocks, P))
+        self._pending: list[tuple[Accumulator, int]] = []  # (sums of 2^j pieces, 2^j), merged like a binary counter
         self.rows = 0
         self.ym, self.xm = _Moments(1), _Moments(P)
         self.binary = np.ones(P, dtype=bool)
@@ -237,7 +238,13 @@ class CrossPass:
 
     def _add(self, y: np.ndarray, X: np.ndarray, codes, Zs) -> None:
         """Add encoded complete rows: their cross-products (linalg's Accumulator) and the sums the checks need."""
-        self.acc.add(Piece(tuple(codes), tuple(Zs), X, y - X @ self.shift))
+        # pieces are summed in a balanced tree, not one by one into the total: a sparse coupling's sum is
+        # rewritten whole by each addition, so adding pieces one by one costs (pieces x entries)
+        new = Accumulator(self.acc.structure).add(Piece(tuple(codes), tuple(Zs), X, y - X @ self.shift))
+        self._pending.append((new, 1))
+        while len(self._pending) > 1 and self._pending[-1][1] == self._pending[-2][1]:
+            (b, nb), (a, na) = self._pending.pop(), self._pending.pop()
+            self._pending.append((a.combine(b), na + nb))
         self.ym.add(y[:, None])
         self.y_maxabs = max(self.y_maxabs, float(np.max(np.abs(y))))
         self.y_ss += float(y @ y)
@@ -252,8 +259,14 @@ class CrossPass:
                 self.zsq[i][:, j] += np.bincount(c, weights=Z[:, j] ** 2, minlength=b.nlevels)
             self.ones[i] &= np.all(Z == 1.0, axis=0)
 
+    def _collapse(self) -> Accumulator:
+        """The accumulator of every piece added (the pending partial sums merged into it)."""
+        while self._pending:
+            self.acc = self.acc.combine(self._pending.pop()[0])
+        return self.acc
+
     def combine(self, other: CrossPass) -> CrossPass:
-        self.acc = self.acc.combine(other.acc)
+        self.acc = self._collapse().combine(other._collapse())
         self.rows += other.rows
         self.ym.combine(other.ym)
         self.xm.combine(other.xm)
@@ -269,7 +282,7 @@ class CrossPass:
         return self
 
     def crossproducts(self) -> CrossProducts:
-        return self.acc.finish()
+        return self._collapse().finish()
 
 
 class ArrowCrossPass(CrossPass):
