@@ -289,3 +289,24 @@ def test_integer_widths_and_floats_between_files(frame, tmp_path):
         data.iloc[chunk].assign(g2i=data["g2i"].iloc[chunk].astype(dtype)).to_parquet(d / f"part-{i}.parquet")
     f = "y ~ x + (1 | g2i) + (x | g1)"
     assert_same_fit(_fit(f, pd.read_parquet(d)), _fit(f, d))
+
+
+def test_integer_grouping_nulls_in_one_file_arrow_pass(frame, tmp_path, monkeypatch):
+    """Nulls in an integer grouping column of one file: dropped and counted, in the Arrow-batch pass."""
+    from hierbayes.sources import stream
+
+    d = _write_dir(frame.assign(g2i=frame["g2"].fillna(-3).astype("int64")), tmp_path / "d", parts=3)
+    f = "y ~ x + (1 | g2i) + (x | g1)"
+    made = []
+    init = stream.ArrowCrossPass.__init__
+    monkeypatch.setattr(stream.ArrowCrossPass, "__init__", lambda self, *a: (made.append(1), init(self, *a))[1])
+    t = pq.read_table(d / "part-1.parquet")
+    g = t.column("g2i").to_pylist()
+    g[:4] = [None] * 4
+    pq.write_table(t.set_column(t.schema.get_field_index("g2i"), "g2i", pa.array(g, pa.int64())), d / "part-1.parquet")
+    with pytest.warns(DroppedRowsWarning, match=r"g2i \(4\)"):
+        src = hb.lmer(f, d)
+    assert made, "the Arrow-batch pass was not taken"
+    mem = _fit(f, pd.read_parquet(d))
+    assert_same_fit(mem, src)
+    assert list(src.ranef["g2i"].index) == list(mem.ranef["g2i"].index)
