@@ -53,6 +53,7 @@ from hierbayes.design.frame import NA_ACTIONS, unusable
 from hierbayes.errors import DataError, DesignWarning, DroppedRowsWarning, RankDeficiencyWarning, ScalingWarning
 from hierbayes.linalg import Accumulator, CrossProducts, Piece, Structure
 from hierbayes.linalg.crossprod import shifted, with_columns
+from hierbayes.sources import fast
 from hierbayes.sources.readers import Source
 
 #: Rows of the first piece that go into the prototype besides the rows that show new levels.
@@ -95,7 +96,14 @@ class Scan:
         select = np.zeros(len(kept), dtype=bool)
         if head:
             select[:PROTOTYPE_HEAD] = True
-        for key, known in self.seen.items():
+        self._select_keys(kept, list(self.seen), select)
+        if select.any():
+            self.pieces.append(kept.iloc[np.flatnonzero(select)])
+
+    def _select_keys(self, kept: pd.DataFrame, keys: list[tuple], select: np.ndarray) -> None:
+        """Mark in ``select`` the rows of ``kept`` that show a value of one of ``keys`` not seen yet."""
+        for key in keys:
+            known = self.seen[key]
             if known is None or not len(kept):
                 continue
             sub = kept[list(key)]
@@ -108,8 +116,6 @@ class Scan:
             new = [i for i, v in zip(first, values, strict=True) if v not in known]
             known.update(values)
             select[new] = True
-        if select.any():
-            self.pieces.append(kept.iloc[np.flatnonzero(select)])
 
     def add(self, df: pd.DataFrame) -> Scan:
         df, bad = _complete(df, self.used)
@@ -201,10 +207,14 @@ class CrossPass:
     """
 
     def __init__(self, design, response_code: str, used: list, shift: np.ndarray):
-        self.design, self.used, self.shift = design, used, shift
+        self._start(design, used, shift)
         self.encoder = BatchEncoder(design, response_code)
+
+    def _start(self, design, used: list, shift: np.ndarray) -> None:
+        self.design, self.used, self.shift = design, used, shift
         P = len(shift)
         self.acc = Accumulator(Structure.of(design.blocks, P))
+        self._pending: list[tuple[Accumulator, int]] = []  # (sums of 2^j pieces, 2^j), merged like a binary counter
         self.rows = 0
         self.ym, self.xm = _Moments(1), _Moments(P)
         self.binary = np.ones(P, dtype=bool)
@@ -223,24 +233,40 @@ class CrossPass:
         if not len(kept):
             return self
         e = self.encoder.encode(kept, first_row)
-        self.acc.add(Piece(e.codes, e.Z, e.X, e.y - e.X @ self.shift))
-        self.ym.add(e.y[:, None])
-        self.y_maxabs = max(self.y_maxabs, float(np.max(np.abs(e.y))))
-        self.y_ss += float(e.y @ e.y)
-        self.xm.add(e.X)
-        self.binary &= np.all((e.X == 0.0) | (e.X == 1.0), axis=0)
+        self._add(e.y, e.X, e.codes, e.Z)
+        return self
+
+    def _add(self, y: np.ndarray, X: np.ndarray, codes, Zs) -> None:
+        """Add encoded complete rows: their cross-products (linalg's Accumulator) and the sums the checks need."""
+        # pieces are summed in a balanced tree, not one by one into the total: a sparse coupling's sum is
+        # rewritten whole by each addition, so adding pieces one by one costs (pieces x entries)
+        new = Accumulator(self.acc.structure).add(Piece(tuple(codes), tuple(Zs), X, y - X @ self.shift))
+        self._pending.append((new, 1))
+        while len(self._pending) > 1 and self._pending[-1][1] == self._pending[-2][1]:
+            (b, nb), (a, na) = self._pending.pop(), self._pending.pop()
+            self._pending.append((a.combine(b), na + nb))
+        self.ym.add(y[:, None])
+        self.y_maxabs = max(self.y_maxabs, float(np.max(np.abs(y))))
+        self.y_ss += float(y @ y)
+        self.xm.add(X)
+        self.binary &= np.all((X == 0.0) | (X == 1.0), axis=0)
         for i, b in enumerate(self.design.blocks):
-            c, Z = e.codes[i], e.Z[i]
+            c, Z = codes[i], Zs[i]
             self.counts[i] += np.bincount(c, minlength=b.nlevels)
-            self.ysum[i] += np.bincount(c, weights=e.y, minlength=b.nlevels)
+            self.ysum[i] += np.bincount(c, weights=y, minlength=b.nlevels)
             for j in range(b.k):
                 self.zsum[i][:, j] += np.bincount(c, weights=Z[:, j], minlength=b.nlevels)
                 self.zsq[i][:, j] += np.bincount(c, weights=Z[:, j] ** 2, minlength=b.nlevels)
             self.ones[i] &= np.all(Z == 1.0, axis=0)
-        return self
+
+    def _collapse(self) -> Accumulator:
+        """The accumulator of every piece added (the pending partial sums merged into it)."""
+        while self._pending:
+            self.acc = self.acc.combine(self._pending.pop()[0])
+        return self.acc
 
     def combine(self, other: CrossPass) -> CrossPass:
-        self.acc = self.acc.combine(other.acc)
+        self.acc = self._collapse().combine(other._collapse())
         self.rows += other.rows
         self.ym.combine(other.ym)
         self.xm.combine(other.xm)
@@ -254,6 +280,36 @@ class CrossPass:
             self.zsq[i] += other.zsq[i]
             self.ones[i] &= other.ones[i]
         return self
+
+    def crossproducts(self) -> CrossProducts:
+        return self._collapse().finish()
+
+
+class ArrowCrossPass(CrossPass):
+    """Pass 3 over Arrow record batches: a :class:`~hierbayes.sources.fast.Plan` encodes them (no formulaic).
+
+    A sequential part: a Parquet source adds its batches in order, in one process.
+    """
+
+    def __init__(self, design, plan: fast.Plan, used: list):
+        self._start(design, used, plan.shift)
+        self.plan = plan
+
+    def add_batch(self, rb) -> None:
+        keep = fast.kept_rows(rb, self.used)
+        self.rows += rb.num_rows
+        y, X, codes, Zs = self.plan.encode(rb, keep)
+        if not len(y):
+            return
+        for j, c in enumerate(codes):
+            if (c < 0).any():
+                i = int(np.flatnonzero(c < 0)[0])
+                value = rb.column(self.plan.groups[j])[int(i if keep is None else keep[i])]
+                raise DataError(f"level '{value}' of {self.design.blocks[j].group} was not seen in the first pass "
+                                "over the data: the source changed between passes")  # fmt: skip
+        if not (np.isfinite(X).all() and np.isfinite(y).all() and all(np.isfinite(Z).all() for Z in Zs)):
+            raise DataError("a product of the formula's columns overflows to infinity in some rows; rescale them")
+        self._add(y, X, codes, Zs)
 
 
 def _dropped(scan_: Scan, na_action: str, description: str) -> None:
@@ -311,7 +367,14 @@ def streamed_design(formula, source: Source, na_action: str = "omit") -> Streame
     cols = formula_columns(formula, source.columns)
     used = list(cols.used)
     source.check(used)
-    s = source.reduce(used, lambda: Scan(cols))
+    types = fast.column_types(source, used) if fast.eligible(source, used) else None
+    if types is not None:
+        s = Scan(cols)
+        scan = fast.FastScan(s, types, PROTOTYPE_HEAD, MAX_TRACKED)
+        for rb in fast.prefetched(source.record_batches(used)):
+            scan.add_batch(rb)
+    else:
+        s = source.reduce(used, lambda: Scan(cols))
     if s.n_input == 0:
         raise DataError(f"the {source.description} has no rows")
     _dropped(s, na_action, source.description)
@@ -326,13 +389,21 @@ def streamed_design(formula, source: Source, na_action: str = "omit") -> Streame
         states = source.reduce(used, lambda: TransformPass(design, keys, used, centers)).states()
         design = with_transform_states(design, states)
     shift = _shift(design, cols, proto)
-    part = source.reduce(used, lambda: CrossPass(design, cols.response_code, used, shift))
+    plan = fast.Plan.of(design, cols.response_code, types, proto, shift) if types is not None and not keys else None
+    if plan is not None:
+        part = ArrowCrossPass(design, plan, used)
+        for rb in fast.prefetched(source.record_batches(used)):
+            part.add_batch(rb)
+    else:
+        part = source.reduce(used, lambda: CrossPass(design, cols.response_code, used, shift))
     return _finish(design, part, source, s, states, proto)
 
 
-def _finish(design, part: CrossPass, source: Source, s: Scan, states: dict, proto: pd.DataFrame) -> StreamedDesign:
+def _finish(
+    design, part: CrossPass | fast.FastCross, source: Source, s: Scan, states: dict, proto: pd.DataFrame
+) -> StreamedDesign:
     """The row-less design from the last pass: aliased columns dropped (from X'X), the checks on the sums."""
-    full = part.acc.finish()
+    full = part.crossproducts()
     qr, P = full.structure.qr, full.structure.p
     keep = drop_aliased_gram(full.Arr[qr : qr + P, qr : qr + P])
     names_full = full_names(design)

@@ -250,3 +250,63 @@ def test_grouping_nulls_in_some_files_dropped_and_counted(frame, tmp_path):
     with pytest.warns(DroppedRowsWarning, match=r"g1 \(7\)"):
         src = hb.lmer(FORMULA, d)
     assert_same_fit(_fit(FORMULA, whole), src)
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        "y ~ x * trt + (1 | g2i) + (0 + x | g1)",
+        pytest.param("y ~ x + trt + (x | g1) + (1 | g2i)", marks=pytest.mark.slow),
+        pytest.param("y ~ x + (x || g2i) + (1 | trt)", marks=pytest.mark.slow),
+    ],
+)
+def test_fast_pass_same_as_general_and_in_memory(frame, tmp_path, monkeypatch, formula):
+    """The compiled pass over Arrow batches (plain columns, integer and text grouping) gives the general pass's fit."""
+    from hierbayes.sources import fast, stream
+
+    data = frame.assign(g2i=frame["g2"].fillna(-3).astype("int32") * 7)  # an integer grouping column, not 0..n-1
+    _write_dir(data, tmp_path / "d", parts=3)
+    made = []
+    init = stream.ArrowCrossPass.__init__
+    monkeypatch.setattr(stream.ArrowCrossPass, "__init__", lambda self, *a: (made.append(1), init(self, *a))[1])
+    src = _fit(formula, tmp_path / "d")
+    assert made, "the fast pass was not taken"
+    monkeypatch.setattr(fast, "eligible", lambda *a: False)
+    general = _fit(formula, tmp_path / "d")
+    assert len(made) == 1
+    assert_same_fit(general, src)
+    assert_same_fit(_fit(formula, data), src)
+    for g in src.ranef:
+        assert list(src.ranef[g].index) == list(general.ranef[g].index)
+
+
+def test_integer_widths_and_floats_between_files(frame, tmp_path):
+    """A numeric column written as int32, int64 and float64 in different files is one numeric column."""
+    data = frame.assign(g2i=frame["g2"].fillna(-3).astype("int64"))
+    d = tmp_path / "d"
+    d.mkdir()
+    for i, (chunk, dtype) in enumerate(zip(np.array_split(np.arange(len(data)), 3), ["int32", "int64", "float64"])):
+        data.iloc[chunk].assign(g2i=data["g2i"].iloc[chunk].astype(dtype)).to_parquet(d / f"part-{i}.parquet")
+    f = "y ~ x + (1 | g2i) + (x | g1)"
+    assert_same_fit(_fit(f, pd.read_parquet(d)), _fit(f, d))
+
+
+def test_integer_grouping_nulls_in_one_file_arrow_pass(frame, tmp_path, monkeypatch):
+    """Nulls in an integer grouping column of one file: dropped and counted, in the Arrow-batch pass."""
+    from hierbayes.sources import stream
+
+    d = _write_dir(frame.assign(g2i=frame["g2"].fillna(-3).astype("int64")), tmp_path / "d", parts=3)
+    f = "y ~ x + (1 | g2i) + (x | g1)"
+    made = []
+    init = stream.ArrowCrossPass.__init__
+    monkeypatch.setattr(stream.ArrowCrossPass, "__init__", lambda self, *a: (made.append(1), init(self, *a))[1])
+    t = pq.read_table(d / "part-1.parquet")
+    g = t.column("g2i").to_pylist()
+    g[:4] = [None] * 4
+    pq.write_table(t.set_column(t.schema.get_field_index("g2i"), "g2i", pa.array(g, pa.int64())), d / "part-1.parquet")
+    with pytest.warns(DroppedRowsWarning, match=r"g2i \(4\)"):
+        src = hb.lmer(f, d)
+    assert made, "the Arrow-batch pass was not taken"
+    mem = _fit(f, pd.read_parquet(d))
+    assert_same_fit(mem, src)
+    assert list(src.ranef["g2i"].index) == list(mem.ranef["g2i"].index)
