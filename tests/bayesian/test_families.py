@@ -112,3 +112,40 @@ def test_binomial_proportions_with_weights_equal_cbind():
     fa = quiet_fit(a, draws=150, tune=250, chains=2, random_seed=4, posterior_predictive=False)
     fb = quiet_fit(b, draws=150, tune=250, chains=2, random_seed=4, posterior_predictive=False)
     np.testing.assert_allclose(fa.posterior["beta"].values, fb.posterior["beta"].values)
+
+
+def _simulate_link(link: str, seed: int) -> tuple[pd.DataFrame, str, str]:
+    """Data whose linear predictor b0 + 0.6 x + u_g (u_g ~ N(0, 0.3)) is mapped by ``link``."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(N_GROUPS), N_PER)
+    x = rng.uniform(-1, 1, g.size)
+    u = rng.normal(0, 0.3, N_GROUPS)[g]
+    match link:
+        case "cloglog":  # binomial, 10 trials
+            p = 1 - np.exp(-np.exp(-0.5 + 0.6 * x + u))
+            df, family = pd.DataFrame({"y": rng.binomial(10, p), "n": 10}), "binomial"
+            formula = "cbind(y, n - y) ~ x + (1 | g)"
+        case "sqrt":  # Poisson, sqrt(mu) = 2 + 0.6 x + u > 0
+            df, family = pd.DataFrame({"y": rng.poisson((2.0 + 0.6 * x + u) ** 2)}), "poisson"
+            formula = "y ~ x + (1 | g)"
+        case "inverse":  # Gamma with shape 8, 1 / mu = 2 + 0.6 x + u
+            mu = 1.0 / (2.0 + 0.6 * x + u)
+            df, family, formula = pd.DataFrame({"y": rng.gamma(8.0, mu / 8.0)}), "gamma", "y ~ x + (1 | g)"
+    df["x"], df["g"] = x, [f"g{i:02d}" for i in g]
+    return df, family, formula
+
+
+#: mu = eta^2 is unchanged when (b, u) -> (-b, -u), and the priors are symmetric: the posterior has two mirror
+#: modes and the chains split between them (measured: R-hat 1.53, 124 divergences). R's poisson(link = "sqrt")
+#: declares eta > 0 valid only (valideta); the Bayesian model does not restrict it yet.
+SQRT_BIMODAL = pytest.mark.xfail(strict=True, reason="sqrt-link posterior has mirror modes (eta and -eta)")
+
+
+@pytest.mark.slow  # 4 x 1500 draws of three unmarginalized models
+@pytest.mark.parametrize("link", ["cloglog", pytest.param("sqrt", marks=SQRT_BIMODAL), "inverse"])
+def test_links_recover_the_slope(link):
+    """The binomial cloglog, Poisson sqrt and Gamma inverse links: the true slope 0.6 inside the 99 % interval."""
+    df, family, formula = _simulate_link(link, seed=["cloglog", "sqrt", "inverse"].index(link) + 40)
+    fit = quiet_fit(hb.Model(formula, df, family=family, link=link), draws=1500, tune=1000, chains=4, random_seed=3)
+    assert fit.model.family.link.name == link
+    _check_values(fit, family, 0.6, {})
