@@ -46,6 +46,7 @@ from hierbayes.bayesian.sampling import datatree
 from hierbayes.errors import FileError
 from hierbayes.fits import GlmerFit, LmerFit, PosteriorFit
 from hierbayes.fits.save import FORMAT, GROUP, save
+from hierbayes.formula import Formula
 from hierbayes.model import Model
 from hierbayes.sources.stream import restore_design
 
@@ -89,8 +90,11 @@ def load(path: str | Path):
             model = Model.of_design(design, family=ds.attrs["family"], link=ds.attrs["link"], priors=priors,
                                     na_action=ds.attrs["na_action"])  # fmt: skip
         else:
+            formula = ds.attrs["formula"]
+            if "aux_formulas" in ds.attrs:  # a distributional model
+                formula = Formula(formula, **dict(loads(str(ds.attrs["aux_formulas"]))))
             model = Model(
-                ds.attrs["formula"], data, family=ds.attrs["family"], link=ds.attrs["link"],
+                formula, data, family=ds.attrs["family"], link=ds.attrs["link"],
                 priors=decode(loads(str(ds["priors_json"].values)), ds), na_action=ds.attrs["na_action"],
                 weights=weights,
             )  # fmt: skip
@@ -104,7 +108,7 @@ def load(path: str | Path):
         groups = {name: node.to_dataset().load() for name, node in handle.children.items() if name != GROUP}
     if "posterior" not in groups:
         raise FileError(f"{path} has a PosteriorFit's hierbayes group but no posterior group: the file is incomplete")
-    priors = resolve_priors(model.design, model.family, model.priors)
+    priors = resolve_priors(model.design, model.family, model.priors, model.aux)
     return PosteriorFit(model, datatree(groups, stamp=False), content, priors, warn=False)
 
 

@@ -23,9 +23,11 @@ from hierbayes._progress import has_widgets, in_jupyter, show_progress
 from hierbayes._version import __version__
 from hierbayes._warnings import warn
 from hierbayes.bayesian import blocked, names
+from hierbayes.bayesian.distributional import aux_rows, params_of
 from hierbayes.bayesian.laplace import laplace_start
 from hierbayes.bayesian.model import build
-from hierbayes.bayesian.predict import PosteriorDraws, encode_rows, eta_chunks
+from hierbayes.bayesian.predict import PosteriorDraws, chol_draws, encode_rows, eta_chunks
+from hierbayes.bayesian.predict import flat as _flat
 from hierbayes.errors import ArgumentError, DataError, HierbayesWarning, ModelError
 
 if TYPE_CHECKING:
@@ -90,6 +92,7 @@ def sample_posterior(
     log_likelihood: bool | None = None,
     posterior_predictive: bool | None = None,
     structure=None,
+    aux=(),
     **kwargs: Any,
 ) -> Posterior:
     """Sample the posterior of a mixed model (NUTS); what ``hb.bayes`` and ``Model.fit("bayes")`` run.
@@ -100,6 +103,9 @@ def sample_posterior(
         The model's design and family.
     structure
         A residual structure (:func:`hierbayes.structures.bind_structure`) of a gaussian model, or None.
+    aux
+        The modelled auxiliary parameters of a distributional model
+        (:class:`hierbayes.bayesian.distributional.AuxPredictor`, made by ``hb.Model`` from an ``hb.Formula``).
     priors
         The user's prior overrides (``Model(priors=...)``) of the defaults of
         :mod:`hierbayes.bayesian.priors`.
@@ -177,11 +183,12 @@ def sample_posterior(
     with threadpool_limits(limits=1, user_api="blas"):
         return _sample(design, family, priors, draws, tune, chains, random_seed, sampler, marginalize, target_accept,
                        progressbar, cores, centered, log_likelihood, posterior_predictive, kwargs,
-                       structure)  # fmt: skip
+                       structure, aux)  # fmt: skip
 
 
 def _sample(design, family, priors, draws, tune, chains, random_seed, sampler, marginalize, target_accept,
-            progressbar, cores, centered, log_likelihood, posterior_predictive, kwargs, structure=None):  # fmt: skip
+            progressbar, cores, centered, log_likelihood, posterior_predictive, kwargs, structure=None,
+            aux=()):  # fmt: skip
     import pymc as pm  # PyMC only when sampling: import hierbayes stays light
 
     t0 = time.perf_counter()
@@ -194,7 +201,7 @@ def _sample(design, family, priors, draws, tune, chains, random_seed, sampler, m
                 "rows are not independent given the random effects); leave them out"
             )
         log_likelihood = posterior_predictive = False
-    built = build(design, family, priors, marginalize, centered, structure)
+    built = build(design, family, priors, marginalize, centered, structure, aux)
     if sampler in ("numpyro", "blackjax") and built.numpy_op:
         raise ModelError(
             f"sampler='{sampler}' compiles the model to JAX, which cannot run the NumPy Op of this marginalized "
@@ -242,7 +249,8 @@ def _sample(design, family, priors, draws, tune, chains, random_seed, sampler, m
         post = post.assign(_conditional_first(design, post, np.random.default_rng(s_ranef)))
     post.attrs = {**posterior.attrs, "hierbayes_version": __version__}
     draws_ = posterior_draws(design, family, post)
-    groups, stored = _observation_groups(design, family, post, draws_, log_likelihood, posterior_predictive, s_ppc)
+    groups, stored = _observation_groups(design, family, post, draws_, log_likelihood, posterior_predictive, s_ppc,
+                                         aux)  # fmt: skip
     y, trials = family.counts(design.y, design.trials, design.weights)
     obs = {names.OBS_DIM: list(design.frame.row_index)}
     tree = {
@@ -385,22 +393,6 @@ def _progressbar(progressbar: bool | None) -> bool:
     return show_progress(progressbar)
 
 
-def _flat(da) -> np.ndarray:
-    v = np.asarray(da.values, dtype=float)
-    return v.reshape(v.shape[0] * v.shape[1], *v.shape[2:])
-
-
-def chol_draws(post, block) -> np.ndarray:
-    """(S, k, k) Cholesky factors of a factor's covariance from its sd/corr draws."""
-    sd = _flat(post[names.sd_var(block.group)])
-    if names.has_corr(block):
-        R = _flat(post[names.corr_var(block.group)])
-        cov = sd[:, :, None] * R * sd[:, None, :]
-        cov += 1e-12 * np.eye(block.k) * np.maximum(sd[:, :, None] ** 2, 1e-300)
-        return np.linalg.cholesky(cov)
-    return sd[:, :, None] * np.eye(block.k)
-
-
 def posterior_draws(design: Design, family: Family, post) -> PosteriorDraws:
     """Flattened draws of everything the predictions need."""
     d = design
@@ -408,7 +400,7 @@ def posterior_draws(design: Design, family: Family, post) -> PosteriorDraws:
         beta=_flat(post[names.BETA]),
         ranef=[_flat(post[names.ranef_var(b.group)]) for b in d.blocks],
         chol=[chol_draws(post, b) for b in d.blocks],
-        params={p: _flat(post[p]) for p in family.aux},
+        params={p: _flat(post[p]) for p in family.aux if p in post},  # not those with a formula (per row)
     )
 
 
@@ -470,7 +462,8 @@ def _ranef_arrays(blocks, arrays: list[np.ndarray], post) -> dict:
     return result
 
 
-def _observation_groups(d, fam, post, draws: PosteriorDraws, want_ll, want_pp, seed) -> tuple[dict, tuple[str, ...]]:
+def _observation_groups(d, fam, post, draws: PosteriorDraws, want_ll, want_pp, seed,
+                        aux=()) -> tuple[dict, tuple[str, ...]]:  # fmt: skip
     """The log_likelihood and posterior_predictive groups, from one pass over the draws of eta."""
     chains, ndraw = post.sizes["chain"], post.sizes["draw"]
     streamed = getattr(d, "streamed", None)
@@ -495,8 +488,9 @@ def _observation_groups(d, fam, post, draws: PosteriorDraws, want_ll, want_pp, s
         with np.errstate(divide="ignore"):
             scale = 1.0 / np.sqrt(np.asarray(d.weights, dtype=float))
         scale[~np.isfinite(scale)] = np.nan
+    parts = aux_rows(list(aux), post, None, None, "error", np.ones(d.n, dtype=bool), d) if aux else []
     for sl, eta in eta_chunks(rows, draws, rng):
-        params = {k: v[sl][:, None] for k, v in draws.params.items()}
+        params = params_of(draws, parts, sl)
         if scale is not None:
             params["sigma"] = params["sigma"] * scale
         if ll is not None:
@@ -551,6 +545,6 @@ def sample_prior_predictive(model: ModelLike, draws: int = 500, random_seed: int
     _check_settings(draws, 0, 1, random_seed, "pymc", None, None, None, None, None, {})
     import pymc as pm  # PyMC only when sampling: import hierbayes stays light
 
-    built = build(model.design, model.family, model.priors, marginalize=False)
+    built = build(model.design, model.family, model.priors, marginalize=False, aux=getattr(model, "aux", ()))
     var_names = [*built.var_names, names.Y]
     return pm.sample_prior_predictive(draws, model=built.pymc_model, var_names=var_names, random_seed=random_seed)
