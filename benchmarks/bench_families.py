@@ -209,7 +209,7 @@ def bench_bayes(names: list[str], reps: int, draws: int, tune: int) -> None:
         row += [f"{res['hierbayes', 'pymc']['ess_s'] / res['bambi', 'pymc']['ess_s']:.2f}x",
                 f"{res['hierbayes', 'nutpie']['ess_s'] / res['bambi', 'nutpie']['ess_s']:.2f}x"]  # fmt: skip
         rows.append(row)
-        print(f"  {name}: done (load average {os.getloadavg()[0]:.1f})", flush=True)
+        print(f"  {' | '.join(row)} (load average {os.getloadavg()[0]:.1f})", flush=True)
     header = ["case"]
     for lib in ("hb", "hb nutpie", "bambi", "bambi nutpie"):
         header += [f"{lib} cold/warm", f"{lib} ESS", f"{lib} ESS/s"]

@@ -559,6 +559,9 @@ def bayes(
     ``chains``, ``random_seed``, ...) and ``pymc.sample``'s. ``correlation`` and ``variance``
     are residual structures as in :func:`lmer` (gaussian family; the random effects are then
     sampled, and their parameters are in ``fit.residual_params``).
+    ``formula`` may be an :class:`hierbayes.Formula` with formulas for the family's auxiliary
+    parameters, ``hb.Formula("y ~ x + (1 | g)", sigma="~ x + (1 | g)")`` (a distributional model;
+    docs/families.md).
 
     Examples
     --------
