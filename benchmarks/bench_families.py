@@ -20,7 +20,15 @@ PyMC NUTS and ``inference_method="nutpie"``), the same priors in both (tests/bay
 the whole fit call, minimum bulk ESS over the thresholds, coefficients and the judge SD, and ESS/s
 (that ESS over the wall time), warm (after one cold run of each).
 
-Run: ``python benchmarks/bench_families.py [--quick] [--no-r] [--bayes-ordinal]``.
+Bayesian families (``--bayes``): ESS/s of ``hb.bayes`` beside bambi 0.21 on the same simulated data
+and model, each with its default sampler (PyMC's NUTS) and with nutpie, measured in one run. Each
+library's fits run in a fresh process: "cold" is its first fit (model compilation included), "warm"
+the median of the fits after it (``--reps``). ESS/s is the minimum bulk ESS over every parameter
+(fixed effects, SDs, random effects, family parameters; bambi's ``_offset`` variables excluded)
+divided by the wall time of the whole fit call. Both libraries use their default priors. A new
+family is one more entry in ``BAYES_CASES`` (data maker, hierbayes formula and family, bambi's).
+
+Run: ``python benchmarks/bench_families.py [--quick] [--no-r] [--bayes | --all] [--cases NAME ...] [--bayes-ordinal]``.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from _common import fmt_s, have_r, run_python, run_r, table
 
 #: name -> (python data code, python fit call, R data code, lme4 call, glmmTMB call)
@@ -157,6 +167,131 @@ def bench_ordinal(reps: int) -> None:
     rate = {r[0]: float(r[3]) for r in rows}
     print(f"ESS/s hierbayes / bambi: {rate['hierbayes pymc'] / rate['bambi pymc']:.2f}x (PyMC NUTS both), "
           f"{rate['hierbayes nutpie'] / rate['bambi nutpie']:.2f}x (nutpie both)")  # fmt: skip
+# --- Bayesian families vs bambi -------------------------------------------------------------------------------
+
+
+def simulate(family: str, n_groups: int = 30, n_per: int = 20, seed: int = 1) -> pd.DataFrame:
+    """``y`` of the family with log/logit mean ``0.5 + 0.5 x + u_g`` (SD(u) = 0.4); ``z`` drives the auxiliary."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(n_groups), n_per)
+    x, z = rng.normal(size=g.size), rng.normal(size=g.size)
+    eta = 0.5 + 0.5 * x + rng.normal(0, 0.4, n_groups)[g]
+    mu, psi = np.exp(eta), 0.7
+    if family == "gamma":
+        y = rng.gamma(3.0, mu / 3.0)
+    elif family == "negative_binomial":
+        y = rng.poisson(rng.gamma(2.0, mu / 2.0))
+    elif family == "beta":
+        p = 1 / (1 + np.exp(-(eta - 0.5)))
+        y = np.clip(rng.beta(p * 10, (1 - p) * 10), 1e-4, 1 - 1e-4)
+    elif family == "zero_inflated_poisson":
+        y = np.where(rng.random(g.size) < psi, rng.poisson(mu), 0)
+    elif family == "zero_inflated_negative_binomial":
+        y = np.where(rng.random(g.size) < psi, rng.poisson(rng.gamma(2.0, mu / 2.0)), 0)
+    elif family in ("hurdle_poisson", "hurdle_negative_binomial"):
+        from scipy import stats
+
+        dist = stats.poisson(mu) if family == "hurdle_poisson" else stats.nbinom(2.0, 2.0 / (2.0 + mu))
+        p0 = dist.cdf(0)
+        pos = dist.ppf(p0 + (1 - p0) * rng.random(g.size))
+        y = np.where(rng.random(g.size) < psi, np.maximum(pos, 1), 0)
+    elif family == "gaussian_sigma":
+        y = rng.normal(eta, np.exp(-0.3 + 0.4 * z))
+    else:
+        raise ValueError(family)
+    return pd.DataFrame({"y": y.astype(float), "x": x, "z": z, "g": [f"g{i:02d}" for i in g]})
+
+
+#: name -> (data family, hierbayes formula (code), hierbayes family, bambi formula (code), bambi family)
+BAYES_CASES = {
+    "Gamma (log)": ("gamma", '"y ~ x + (1 | g)"', "gamma", '"y ~ x + (1 | g)"', 'family="gamma", link="log"'),
+    "negative binomial": ("negative_binomial", '"y ~ x + (1 | g)"', "negative_binomial", '"y ~ x + (1 | g)"',
+                          'family="negativebinomial"'),
+    "beta": ("beta", '"y ~ x + (1 | g)"', "beta", '"y ~ x + (1 | g)"', 'family="beta"'),
+    "zero-inflated Poisson": ("zero_inflated_poisson", '"y ~ x + (1 | g)"', "zero_inflated_poisson",
+                              '"y ~ x + (1 | g)"', 'family="zero_inflated_poisson"'),
+    "zero-inflated NB": ("zero_inflated_negative_binomial", '"y ~ x + (1 | g)"', "zero_inflated_negative_binomial",
+                         '"y ~ x + (1 | g)"', 'family="zero_inflated_negativebinomial"'),
+    "hurdle Poisson": ("hurdle_poisson", '"y ~ x + (1 | g)"', "hurdle_poisson", '"y ~ x + (1 | g)"',
+                       'family="hurdle_poisson"'),
+    "hurdle NB": ("hurdle_negative_binomial", '"y ~ x + (1 | g)"', "hurdle_negative_binomial", '"y ~ x + (1 | g)"',
+                  'family="hurdle_negativebinomial"'),
+    "gaussian, sigma ~ z + (1|g)": ("gaussian_sigma", 'hb.Formula("y ~ x + (1 | g)", sigma="~ z + (1 | g)")',
+                                    "gaussian", 'bmb.Formula("y ~ x + (1 | g)", "sigma ~ z + (1 | g)")',
+                                    'family="gaussian"'),
+}  # fmt: skip
+
+_BAYES_HEAD = """
+import logging, statistics, sys, time, warnings
+import numpy as np
+import arviz as az
+warnings.filterwarnings("ignore")
+logging.getLogger("pymc").setLevel(logging.ERROR)
+logging.getLogger("bambi").setLevel(logging.ERROR)
+sys.path.insert(0, "benchmarks")
+from bench_families import simulate
+df = simulate({data!r})
+settings = dict(draws={draws}, tune={tune}, chains=4, cores=2, progressbar=False)
+
+def min_ess(post):
+    names = [v for v in post.data_vars if not v.endswith("_offset") and not v.startswith("corr__") and v != "mu"]
+    ess = az.ess(post[names], method="bulk")
+    return float(min(np.nanmin(ess[v].values) for v in names))
+
+runs = []
+for seed in range({reps} + 1):
+    t = time.perf_counter()
+"""
+_BAYES_OURS = """    import hierbayes as hb
+    fit = hb.bayes({formula}, df, family={family!r}, random_seed=seed, warn=False, sampler={sampler!r}, **settings)
+    wall = time.perf_counter() - t
+    runs.append((wall, min_ess(fit.posterior)))
+"""
+_BAYES_BAMBI = """    import bambi as bmb
+    model = bmb.Model({formula}, df, {family})
+    idata = model.fit(random_seed=seed, inference_method={sampler!r}, **settings)
+    wall = time.perf_counter() - t
+    runs.append((wall, min_ess(idata["posterior"].to_dataset())))
+"""
+_BAYES_TAIL = """__result.update(cold=runs[0][0], warm=statistics.median(w for w, _ in runs[1:]),
+                ess=statistics.median(e for _, e in runs[1:]),
+                ess_s=statistics.median(e / w for w, e in runs[1:]))
+"""
+
+
+def bayes_case(name: str, library: str, sampler: str, reps: int, draws: int, tune: int) -> dict:
+    data, ours, family, theirs, bambi_family = BAYES_CASES[name]
+    head = _BAYES_HEAD.format(data=data, draws=draws, tune=tune, reps=reps)
+    if library == "hierbayes":
+        body = _BAYES_OURS.format(formula=ours, family=family, sampler=sampler)
+    else:
+        body = _BAYES_BAMBI.format(formula=theirs, family=bambi_family, sampler=sampler)
+    return run_python(head + body + _BAYES_TAIL)
+
+
+def bench_bayes(names: list[str], reps: int, draws: int, tune: int) -> None:
+    print(f"Bayesian families: 4 chains x {draws} draws after {tune} tuning, 2 cores; load average "
+          f"{os.getloadavg()[0]:.1f}")  # fmt: skip
+    rows = []
+    for name in names:
+        res = {}
+        for library in ("hierbayes", "bambi"):
+            for sampler in ("pymc", "nutpie"):
+                res[library, sampler] = bayes_case(name, library, sampler, reps, draws, tune)
+        row = [name]
+        for key in res:
+            r = res[key]
+            row += [f"{fmt_s(r['cold'])} / {fmt_s(r['warm'])}", f"{r['ess']:.0f}", f"{r['ess_s']:.1f}"]
+        row += [f"{res['hierbayes', 'pymc']['ess_s'] / res['bambi', 'pymc']['ess_s']:.2f}x",
+                f"{res['hierbayes', 'nutpie']['ess_s'] / res['bambi', 'nutpie']['ess_s']:.2f}x"]  # fmt: skip
+        rows.append(row)
+        print(f"  {' | '.join(row)} (load average {os.getloadavg()[0]:.1f})", flush=True)
+    header = ["case"]
+    for lib in ("hb", "hb nutpie", "bambi", "bambi nutpie"):
+        header += [f"{lib} cold/warm", f"{lib} ESS", f"{lib} ESS/s"]
+    header += ["hb/bambi ESS/s", "hb/bambi nutpie ESS/s"]
+    print(table(rows, header))
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 def main() -> None:
@@ -170,6 +305,17 @@ def main() -> None:
         bench_ordinal(1 if args.quick else 2)
         print(f"load average after: {os.getloadavg()[0]:.1f}")
         return
+    ap.add_argument("--bayes", action="store_true", help="only the Bayesian families vs bambi")
+    ap.add_argument("--all", action="store_true", help="glmer and the Bayesian families")
+    ap.add_argument("--cases", nargs="*", default=None, help="Bayesian cases by name (default: all)")
+    ap.add_argument("--reps", type=int, default=None, help="warm repetitions (default 2, --quick 1)")
+    args = ap.parse_args()
+    if args.bayes or args.all:
+        quick = args.quick
+        bench_bayes(args.cases or list(BAYES_CASES), args.reps or (1 if quick else 2), 500 if quick else 1000,
+                    500 if quick else 1000)  # fmt: skip
+        if args.bayes:
+            return
     reps = 2 if args.quick else 5
     use_r = not args.no_r and have_r(("lme4", "glmmTMB", "jsonlite"))
     print(f"load average: {os.getloadavg()[0]:.1f}; R: {use_r}")

@@ -28,7 +28,7 @@ from hierbayes.errors import (
     SeparationWarning,
     SingularFitWarning,
 )
-from hierbayes.formula import parse_formula
+from hierbayes.formula import Formula, parse_formula
 from hierbayes.model import Model, bayes, glmer, lmer
 from hierbayes.structures import corAR1, corARMA, corCAR1, corCompSymm, varComb, varExp, varIdent, varPower
 
@@ -76,6 +76,7 @@ __all__ = [
     "ConvergenceWarning",
     "DataError",
     "EstimationError",
+    "Formula",
     "FormulaError",
     "Gamma",
     "HierbayesError",

@@ -47,6 +47,7 @@ from hierbayes.bayesian.sampling import datatree
 from hierbayes.errors import FileError
 from hierbayes.fits import GlmerFit, LmerFit, PosteriorFit
 from hierbayes.fits.save import FORMAT, GROUP, save
+from hierbayes.formula import Formula
 from hierbayes.model import Model
 from hierbayes.sources.stream import restore_design
 from hierbayes.structures.residual import spec_from_record
@@ -92,8 +93,11 @@ def load(path: str | Path):
                                     na_action=ds.attrs["na_action"])  # fmt: skip
         else:
             specs = loads(str(ds["structure_json"].values)) if "structure_json" in ds else {}
+            formula = ds.attrs["formula"]
+            if "aux_formulas" in ds.attrs:  # a distributional model
+                formula = Formula(formula, **dict(loads(str(ds.attrs["aux_formulas"]))))
             model = Model(
-                ds.attrs["formula"], data, family=ds.attrs["family"], link=ds.attrs["link"],
+                formula, data, family=ds.attrs["family"], link=ds.attrs["link"],
                 priors=decode(loads(str(ds["priors_json"].values)), ds), na_action=ds.attrs["na_action"],
                 weights=weights, correlation=spec_from_record(specs.get("correlation")),
                 variance=spec_from_record(specs.get("variance")),
@@ -110,7 +114,7 @@ def load(path: str | Path):
         groups = {name: node.to_dataset().load() for name, node in handle.children.items() if name != GROUP}
     if "posterior" not in groups:
         raise FileError(f"{path} has a PosteriorFit's hierbayes group but no posterior group: the file is incomplete")
-    priors = resolve_priors(model.design, model.family, model.priors)
+    priors = resolve_priors(model.design, model.family, model.priors, model.aux)
     return PosteriorFit(model, datatree(groups, stamp=False), content, priors, warn=False)
 
 

@@ -27,6 +27,7 @@ from hierbayes._args import check_unknown
 from hierbayes._threads import single_thread_blas
 from hierbayes._warnings import warn
 from hierbayes.bayesian import build_pymc_model, sample_posterior
+from hierbayes.bayesian.distributional import AuxPredictor, aux_predictors, canonical_names
 from hierbayes.bayesian.priors import check_priors_argument
 from hierbayes.bayesian.sampling import check_sampler_options
 from hierbayes.design import Design, build_design, check_lmm_levels
@@ -35,6 +36,7 @@ from hierbayes.errors import (
     ArgumentError,
     DataError,
     DesignWarning,
+    DroppedRowsWarning,
     EstimationError,
     ModelError,
     RankDeficiencyWarning,
@@ -42,7 +44,7 @@ from hierbayes.errors import (
 )
 from hierbayes.families import Family, get_family
 from hierbayes.fits import GlmerFit, LmerFit, PosteriorFit
-from hierbayes.formula import ParsedFormula
+from hierbayes.formula import Formula, ParsedFormula, parse_formula
 from hierbayes.formula.update import update_formula
 from hierbayes.glmm import (
     FamilyParDeviance,
@@ -72,7 +74,9 @@ class Model:
     Parameters
     ----------
     formula
-        An lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+        An lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``, or an
+        :class:`hierbayes.Formula` with formulas for the family's auxiliary
+        parameters (a distributional model, fitted by ``fit("bayes")`` only; see docs/families.md).
     data
         A pandas DataFrame. It is never modified.
     family
@@ -120,7 +124,7 @@ class Model:
 
     def __init__(
         self,
-        formula: str | ParsedFormula,
+        formula: str | ParsedFormula | Formula,
         data: pd.DataFrame,
         family: str | Family = "gaussian",
         link: str | None = None,
@@ -136,6 +140,16 @@ class Model:
         self.family = get_family(family, link)
         self.na_action = na_action  # checked by the model frame (lme4's and hierbayes' names, see NA_ACTIONS)
         self.control = control
+        self.formula_object = formula if isinstance(formula, Formula) else None
+        self.aux: list[AuxPredictor] = []  # the modelled auxiliary parameters (distributional models)
+        self.aux_dropped = 0
+        if isinstance(formula, Formula):
+            if formula.aux:
+                canonical_names(self.family, formula.aux)  # a parameter the family lacks: an error before any work
+                if is_source(data):
+                    raise ModelError("a distributional model (auxiliary formulas) needs the rows in a pandas "
+                                     "DataFrame, not data read in pieces")  # fmt: skip
+            formula = formula.main
         if is_source(data):  # a Parquet path, an Arrow dataset, a polars or Dask frame: read in pieces
             _check_streamed(self.family, weights, offset, subset, na_action)
             if correlation is not None or variance is not None:
@@ -147,6 +161,8 @@ class Model:
             self.design = streamed_design(formula, open_source(data), na_action)
             return
         data, (weights, offset) = _subset(data, subset, (weights, offset))
+        if self.formula_object is not None and self.formula_object.aux:
+            data, (weights, offset) = self._drop_aux_missing(formula, data, na_action, (weights, offset))
         self.data = data
         self.subset = subset
         self.priors = check_priors_argument(priors)
@@ -156,6 +172,29 @@ class Model:
         self.family.validate(self.design.y, self.design.trials, self.design.response_name)
         self.correlation, self.variance = correlation, variance
         self.structure: ResidualStructure | None = _bind_structure(self, correlation, variance)
+        if self.formula_object is not None and self.formula_object.aux:
+            self.aux = self._aux_designs()
+
+    def _drop_aux_missing(self, formula, data, na_action: str, per_row: tuple) -> tuple[pd.DataFrame, tuple]:
+        """Rows missing a value that only an auxiliary formula uses, dropped before the location's design is built."""
+        response = parse_formula(formula if isinstance(formula, str) else formula.text).response_text
+        _, keep = aux_predictors(self.family, self.formula_object.aux, as_dataframe(data), response, na_action)
+        if keep is None or keep.all():
+            return data, per_row
+        self.aux_dropped = int((~keep).sum())
+        warn(f"{self.aux_dropped} row(s) have missing, infinite or empty values in columns of the auxiliary "
+             "formula(s); they were dropped (see fit.n_dropped).", DroppedRowsWarning)  # fmt: skip
+        return _take_rows(as_dataframe(data), keep, per_row)
+
+    def _aux_designs(self) -> list[AuxPredictor]:
+        """The auxiliary formulas' designs on the rows the location's design kept."""
+        kept = self.design.frame.kept
+        rows = self.data if kept is None else as_dataframe(self.data).iloc[np.flatnonzero(kept)]
+        aux, _ = aux_predictors(self.family, self.formula_object.aux, rows, self.design.response_name, "raise")
+        for a in aux:
+            if a.design.n != self.design.n:  # cannot happen: the rows were filtered above
+                raise ModelError(f"the formula of {a.par} keeps {a.design.n} rows, the main formula {self.design.n}")
+        return aux
 
     @classmethod
     def of_design(cls, design: Design, family: str | Family = "gaussian", link: str | None = None,
@@ -168,6 +207,7 @@ class Model:
         model.priors = check_priors_argument(priors)
         model.design = design
         model.correlation, model.variance, model.structure = None, None, None
+        model.formula_object, model.aux, model.aux_dropped = None, [], 0
         return model
 
     @property
@@ -207,6 +247,12 @@ class Model:
             (or the criterion as a function with ``devFunOnly=True``).
         """
         method = self._method(method, REML, reml)
+        if self.aux and method != "bayes":
+            raise ModelError(
+                f"the formula models {', '.join(a.text for a in self.aux)} (a distributional model), which only the "
+                "Bayesian engine fits: call hb.bayes(hb.Formula(...), data) or Model.fit('bayes'); hb.lmer and "
+                "hb.glmer take an hb.Formula without auxiliary formulas"
+            )
         if method == "bayes":
             _check_bayes_options(options, "Model.fit")
             return self._fit_bayes(**options)
@@ -269,7 +315,7 @@ class Model:
                  "correlation", "variance")  # fmt: skip
         check_unknown({k: v for k, v in changes.items() if k not in known}, "Model.update", list(known))
         if formula is None:
-            formula = self.design.formula
+            formula = self.formula_object if self.formula_object is not None else self.design.formula
         elif isinstance(formula, str):
             formula = update_formula(self.formula, formula)
         args: dict[str, Any] = {
@@ -358,15 +404,19 @@ class Model:
         return GlmerFit(self, est)
 
     def _fit_bayes(self, warn: bool = True, **options: Any):
-        post = sample_posterior(self.design, self.family, self.priors, structure=self.structure, **options)
+        post = sample_posterior(self.design, self.family, self.priors, structure=self.structure, aux=self.aux,
+                                **options)  # fmt: skip
         return PosteriorFit(self, post.idata, post.info, post.priors, warn=warn, pending=post.pending)
 
     def __repr__(self) -> str:
+        if self.aux:
+            text = ", ".join([self.formula, *(a.text for a in self.aux)])
+            return f"Model({text!r}, family={self.family.name}/{self.family.link.name}, n={self.design.n})"
         return f"Model({self.formula!r}, family={self.family.name}/{self.family.link.name}, n={self.design.n})"
 
 
 def lmer(
-    formula: str,
+    formula: str | Formula,
     data: pd.DataFrame,
     REML: bool | None = None,
     *,
@@ -446,7 +496,7 @@ def lmer(
 
 
 def glmer(
-    formula: str,
+    formula: str | Formula,
     data: pd.DataFrame,
     family: str | Family = "binomial",
     link: str | None = None,
@@ -656,7 +706,7 @@ def glmer_nb(formula: str, data: pd.DataFrame, link: str = "log", **options: Any
 
 
 def bayes(
-    formula: str,
+    formula: str | Formula,
     data: pd.DataFrame,
     family: str | Family = "gaussian",
     link: str | None = None,
@@ -677,6 +727,9 @@ def bayes(
     ``chains``, ``random_seed``, ...) and ``pymc.sample``'s. ``correlation`` and ``variance``
     are residual structures as in :func:`lmer` (gaussian family; the random effects are then
     sampled, and their parameters are in ``fit.residual_params``).
+    ``formula`` may be an :class:`hierbayes.Formula` with formulas for the family's auxiliary
+    parameters, ``hb.Formula("y ~ x + (1 | g)", sigma="~ x + (1 | g)")`` (a distributional model;
+    docs/families.md).
 
     Examples
     --------
@@ -716,8 +769,9 @@ def _check_options(options: dict, valid: tuple[str, ...], where: str) -> None:
 def _check_bayes_options(options: dict, where: str = "hb.bayes") -> None:
     """Sampler settings, then keywords that are neither sample_posterior's nor pymc.sample's (nor NUTS')."""
     check_sampler_options(options)
+    engine_only = ("design", "family", "priors", "structure", "aux")  # set by the model, not by the user
     own = [n for n, p in inspect.signature(sample_posterior).parameters.items()
-           if n not in ("design", "family", "priors") and p.kind is not inspect.Parameter.VAR_KEYWORD]  # fmt: skip
+           if n not in engine_only and p.kind is not inspect.Parameter.VAR_KEYWORD]  # fmt: skip
     own.append("warn")
     unknown = [k for k in options if k not in own]
     if not unknown:
@@ -742,6 +796,16 @@ def _verbosity(value: Any) -> int:
     if not isinstance(value, (int, np.integer)) or value < 0:
         raise ArgumentError(f"verbose must be a whole number >= 0 (or True/False), not {value!r}")
     return int(value)
+
+
+def _take_rows(df: pd.DataFrame, mask: np.ndarray, per_row: tuple) -> tuple[pd.DataFrame, tuple]:
+    """The rows of ``mask`` (a new frame), and the per-row arrays among ``per_row`` (weights, offset) cut alike."""
+    out = []
+    for values in per_row:
+        if values is not None and not isinstance(values, str) and np.ndim(values) and len(values) == len(df):
+            values = np.asarray(values)[mask]
+        out.append(values)
+    return df.loc[mask], tuple(out)
 
 
 def _subset(data: Any, subset: Any, per_row: tuple) -> tuple[pd.DataFrame, tuple]:

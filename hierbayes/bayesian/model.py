@@ -31,6 +31,7 @@ import numpy as np
 from hierbayes.bayesian import names
 from hierbayes.bayesian.blocked import gaussian_crossproducts
 from hierbayes.bayesian.categories import threshold_rv
+from hierbayes.bayesian.distributional import coords as aux_coords
 from hierbayes.bayesian.priors import Prior, PriorSet, resolve_priors
 from hierbayes.errors import ModelError
 
@@ -162,7 +163,8 @@ def build_pymc_model(model: ModelLike, marginalize: bool | str | None = None, ce
     >>> sorted(v.name for v in pm_model.free_RVs)
     ['beta', 'chol__Subject', 'sigma', 'z__Subject']
     """
-    return build(model.design, model.family, model.priors, marginalize, centered).pymc_model
+    return build(model.design, model.family, model.priors, marginalize, centered,
+                 aux=getattr(model, "aux", ())).pymc_model  # fmt: skip
 
 
 def build(
@@ -172,11 +174,14 @@ def build(
     marginalize: bool | str | None = None,
     centered: bool | None = None,
     structure=None,
+    aux=(),
 ) -> BuiltModel:
     """Build the PyMC model of a design, family and the user's prior overrides; list the variables a fit stores.
 
     ``structure``: a residual structure (:class:`hierbayes.structures.ResidualStructure`) of a gaussian
     model; its likelihood (:mod:`hierbayes.bayesian.structured`) needs the random effects sampled.
+    ``aux``: the modelled auxiliary parameters (:mod:`hierbayes.bayesian.distributional`), each
+    a per-row predictor; the random effects are then sampled (no marginalization).
     """
     import pymc as pm  # PyMC and PyTensor only when a model is built: import hierbayes stays light
     import pytensor.tensor as pt  # (as PyMC)
@@ -186,6 +191,17 @@ def build(
             raise ModelError(
                 f"marginalize={marginalize!r} is not available with a residual structure (correlation=/variance=): "
                 "its likelihood is evaluated with the random effects sampled; leave marginalize out"
+            )
+        marginalize = False
+    aux = list(aux or ())
+    if aux:
+        if structure is not None:
+            raise ModelError("a residual structure (correlation=/variance=) and a formula for sigma together are not "
+                             "available: give one of them")  # fmt: skip
+        if marginalize not in (None, False, "none"):
+            raise ModelError(
+                f"marginalize={marginalize!r} integrates the random effects out with one residual SD; with a formula "
+                f"for {', '.join(a.par for a in aux)} the random effects are sampled: leave marginalize out"
             )
         marginalize = False
     mode = resolve_marginalize(design, family, marginalize)
@@ -206,8 +222,10 @@ def build(
                 "prior weights of zero need the marginalized model (marginalize='full'): with the random effects "
                 "sampled, drop those rows instead"
             )
-    pset = resolve_priors(d, fam, priors)
+    pset = resolve_priors(d, fam, priors, aux)
     coords = names.coords(d)
+    for a in aux:
+        coords.update(aux_coords(a))
     coords[names.OBS_DIM] = list(d.frame.row_index)
     keep = [names.BETA]
     numpy_op = False
@@ -220,7 +238,11 @@ def build(
             if names.has_corr(b):
                 keep.append(names.corr_var(b.group))
         params = {}
+        modelled = {a.par: a for a in aux}
         for par in fam.aux:
+            if par in modelled:
+                params[par] = aux_parameter(modelled[par], pset, centered, keep)
+                continue
             if par == names.THRESHOLD:  # ordinal families: a vector, ordered (hierbayes.bayesian.categories)
                 params[par] = threshold_rv(d, fam, pset)
             else:
@@ -268,6 +290,26 @@ def build(
     return BuiltModel(pm_model, mode, pset, tuple(keep), numpy_op)
 
 
+def aux_parameter(aux, pset, centered: bool | None, keep: list[str]):
+    """The per-row parameter ``link^-1(X b + Z r)`` of one auxiliary predictor (inside a PyMC model)."""
+    import pytensor.tensor as pt  # PyTensor only when a model is built: import hierbayes stays light
+
+    d, par = aux.design, aux.par
+    beta = vector_rv(names.dpar(par, names.BETA), [pset[f"{par}_{names.fixef_label(x)}"] for x in d.x_names],
+                     names.dpar(par, names.FIXEF_DIM))  # fmt: skip
+    keep.append(names.dpar(par, names.BETA))
+    eta = pt.dot(pt.as_tensor_variable(d.X), beta)
+    for b in d.blocks:
+        L = _block_factor(b, pset, par)
+        keep.append(names.dpar(par, names.sd_var(b.group)))
+        if names.has_corr(b):
+            keep.append(names.dpar(par, names.corr_var(b.group)))
+        r = _ranef(b, L, bool(centered), par)
+        keep.append(names.dpar(par, names.ranef_var(b.group)))
+        eta = eta + pt.sum(pt.as_tensor_variable(b.Z) * r[b.codes], axis=1)
+    return aux.link.pt_inverse(eta)
+
+
 def make_rv(name: str, prior: Prior, dims=None, shape=None):
     """A PyMC random variable with the given prior."""
     import pymc as pm  # PyMC only when a model is built: import hierbayes stays light
@@ -309,20 +351,24 @@ def vector_rv(name: str, priors: list[Prior], dims: str):
     return pm.Deterministic(name, out, dims=dims)
 
 
-def _block_factor(block, pset: PriorSet):
-    """L_g for one factor, and its ``sd__g`` / ``corr__g`` variables."""
+def _block_factor(block, pset: PriorSet, par: str | None = None):
+    """L_g for one factor, and its ``sd__g`` / ``corr__g`` variables (an auxiliary parameter's: ``par`` in front)."""
     import pymc as pm  # PyMC and PyTensor only when a model is built: import hierbayes stays light
     import pytensor.tensor as pt  # (as PyMC)
 
     g, k = block.group, block.k
-    sd_priors = [pset[names.sd_label(g, t)] for t in block.terms]
+
+    def lab(label: str) -> str:  # an auxiliary parameter's labels: sigma_sd[g:x]
+        return label if par is None else f"{par}_{label}"
+
+    sd_priors = [pset[lab(names.sd_label(g, t))] for t in block.terms]
     singles = [c[0] for c in block.bars if len(c) == 1]
     if len(singles) == k:
-        sd = vector_rv(names.sd_var(g), sd_priors, names.term_dim(g))
+        sd = vector_rv(names.dpar(par, names.sd_var(g)), sd_priors, names.dpar(par, names.term_dim(g)))
         return pt.eye(k) * sd  # diag(sd), elementwise (pt.diag is a Python-level op inside every gradient)
     L = pt.zeros((k, k))
     if singles:
-        sd1 = vector_rv(f"sd1__{g}", [sd_priors[j] for j in singles], None)
+        sd1 = vector_rv(names.dpar(par, f"sd1__{g}"), [sd_priors[j] for j in singles], None)
         L = pt.set_subtensor(L[np.array(singles), np.array(singles)], sd1)
     for cols in block.bars:
         if len(cols) == 1:
@@ -334,15 +380,22 @@ def _block_factor(block, pset: PriorSet):
                 f"the SDs of the correlated terms {', '.join(block.terms[j] for j in cols)} of {bar} must share "
                 "one distribution (they may have different parameters)"
             )
-        eta = float(pset[names.eta_label(bar)].kwargs["eta"])
+        eta = float(pset[lab(names.eta_label(bar))].kwargs["eta"])
         chol, _, _ = pm.LKJCholeskyCov(
-            f"chol__{bar}", eta=eta, n=len(cols), sd_dist=_dist(bar_priors), compute_corr=True, store_in_trace=False
+            names.dpar(par, f"chol__{bar}"),
+            eta=eta,
+            n=len(cols),
+            sd_dist=_dist(bar_priors),
+            compute_corr=True,
+            store_in_trace=False,
         )
         sl = slice(cols[0], cols[-1] + 1)
         L = pt.set_subtensor(L[sl, sl], chol)
-    sd = pm.Deterministic(names.sd_var(g), pt.sqrt(pt.sum(L**2, axis=1)), dims=names.term_dim(g))
+    sd = pm.Deterministic(names.dpar(par, names.sd_var(g)), pt.sqrt(pt.sum(L**2, axis=1)),
+                          dims=names.dpar(par, names.term_dim(g)))  # fmt: skip
     cov = pt.dot(L, L.T)
-    pm.Deterministic(names.corr_var(g), cov / pt.outer(sd, sd), dims=(names.term_dim(g), names.term2_dim(g)))
+    pm.Deterministic(names.dpar(par, names.corr_var(g)), cov / pt.outer(sd, sd),
+                     dims=(names.dpar(par, names.term_dim(g)), names.dpar(par, names.term2_dim(g))))  # fmt: skip
     return L
 
 
@@ -353,17 +406,18 @@ def _center(block, centered: bool | None) -> bool:
     return float(np.median(np.bincount(block.codes, minlength=block.nlevels))) >= CENTER_MIN_ROWS
 
 
-def _ranef(block, L, centered: bool):
+def _ranef(block, L, centered: bool, par: str | None = None):
     import pymc as pm  # PyMC and PyTensor only when a model is built: import hierbayes stays light
     import pytensor.tensor as pt  # (as PyMC)
 
     g = block.group
-    dims = (names.level_dim(g), names.term_dim(g))
+    dims = (names.dpar(par, names.level_dim(g)), names.dpar(par, names.term_dim(g)))
+    rname = names.dpar(par, names.ranef_var(g))
     if centered:
         if block.k == 1:
-            return pm.Normal(names.ranef_var(g), 0.0, L[0, 0], dims=dims)
-        return pm.MvNormal(names.ranef_var(g), mu=np.zeros(block.k), chol=L, dims=dims)
-    z = pm.Normal(f"z__{g}", 0.0, 1.0, dims=dims)
+            return pm.Normal(rname, 0.0, L[0, 0], dims=dims)
+        return pm.MvNormal(rname, mu=np.zeros(block.k), chol=L, dims=dims)
+    z = pm.Normal(names.dpar(par, f"z__{g}"), 0.0, 1.0, dims=dims)
     # z L' written elementwise: PyTensor's dot runs in Python when it cannot link a BLAS
     r = z * L[0, 0] if block.k == 1 else pt.sum(z[:, None, :] * L[None, :, :], axis=2)
-    return pm.Deterministic(names.ranef_var(g), r, dims=dims)
+    return pm.Deterministic(rname, r, dims=dims)

@@ -104,6 +104,14 @@ def eta_label(bar_name: str) -> str:
     return f"eta[{bar_name}]"
 
 
+def dpar(par: str | None, name: str) -> str:
+    """A variable or dim of the location (``beta``, ``sd__g``) as a modelled auxiliary parameter's (``sigma__beta``).
+
+    Labels get the parameter and one underscore (``sigma_b[x]``); see :mod:`hierbayes.bayesian.distributional`.
+    """
+    return name if not par else f"{par}__{name}"
+
+
 def coords(design) -> dict[str, list[str]]:
     """PyMC/ArviZ coords of every dim of the posterior."""
     out: dict[str, list[str]] = {FIXEF_DIM: list(design.x_names)}

@@ -61,6 +61,13 @@ if TYPE_CHECKING:
     from hierbayes.families import Family
 
 
+class AuxLike(Protocol):
+    """A modelled auxiliary parameter (:class:`hierbayes.bayesian.distributional.AuxPredictor`)."""
+
+    par: str
+    design: Design
+
+
 class ModelLike(Protocol):
     """What the engine's convenience functions read from a model (a :class:`hierbayes.Model`)."""
 
@@ -217,24 +224,37 @@ def describe_priors(model: ModelLike) -> pd.DataFrame:
     >>> list(describe_priors(m).index)
     ['b[(Intercept)]', 'b[cses]', 'sd[school:(Intercept)]', 'sigma']
     """
-    return resolve_priors(model.design, model.family, model.priors).frame()
+    return resolve_priors(model.design, model.family, model.priors, getattr(model, "aux", ())).frame()
 
 
-def resolve_priors(design: Design, family: Family, overrides: dict[str, Any] | None) -> PriorSet:
-    """Defaults for every parameter of the model, overridden by the user's ``priors=`` (``overrides``)."""
-    priors = default_priors(design, family)
-    source = dict.fromkeys(priors, "default")
+def resolve_priors(design: Design, family: Family, overrides: dict[str, Any] | None, aux=()) -> PriorSet:
+    """Defaults for every parameter of the model, overridden by the user's ``priors=`` (``overrides``).
+
+    ``aux``: the modelled auxiliary parameters (distributional models), whose coefficients have
+    priors under the location's labels with the parameter in front (``sigma_b[x]``).
+    """
+    aux = list(aux or ())
+    modelled = {a.par for a in aux}
+    priors = {k: v for k, v in default_priors(design, family).items() if k not in modelled}
     targets = _targets(design, priors)
+    y = _response_scale_y(design) if aux else None
+    for a in aux:
+        own = aux_default_priors(a, y)
+        priors.update(own)
+        targets.update(aux_targets(a, own))
+    source = dict.fromkeys(priors, "default")
     user = check_priors_argument(overrides)
     # shortcuts first, so that a specific name given too wins
     for key in sorted(user, key=lambda k: _generality(k, targets)):
         if key not in targets:
             valid = list(priors) + [k for k in targets if k not in priors]
+            hint = (f" ('{key}' has its own formula: set the priors of its coefficients, e.g. '{key}_Intercept', "
+                    f"'{key}_b', '{key}_sd')" if key in modelled else "")  # fmt: skip
             raise ModelError(
-                f"the model has no parameter named '{key}' to set a prior on; valid names are: {', '.join(valid)}"
+                f"the model has no parameter named '{key}' to set a prior on{hint}; valid names are: {', '.join(valid)}"
             )
         for name in targets[key]:
-            priors[name] = _coerce(user[key], name, key)
+            priors[name] = _coerce(user[key], unprefixed(name, aux), key)
             source[name] = "user"
     return PriorSet(priors, source)
 
@@ -310,6 +330,68 @@ def default_priors(design: Design, family: Family) -> dict[str, Prior]:
             "psi": Prior("Beta", alpha=2, beta=2),
         }.get(par, Prior("HalfCauchy", beta=1))
     return out
+
+
+AUX_INTERCEPT_BASE = 1.5
+AUX_SLOPE_SCALE = 2.5
+
+
+def prefixed(par: str, label: str) -> str:
+    """A label of the location (``b[x]``) as the auxiliary parameter's (``sigma_b[x]``)."""
+    return f"{par}_{label}"
+
+
+def aux_default_priors(aux: AuxLike, y: np.ndarray) -> dict[str, Prior]:
+    """Default priors of one auxiliary predictor (distributional model), by label.
+
+    On the link scale (log: a unit is a factor of e; logit for psi): the
+    intercept ``Normal(m, sqrt(1.5^2 + sum_x (2.5 mean(x) / sd(x))^2))`` with
+    ``m = log(sd(y))`` for sigma and 0 otherwise, slopes ``Normal(0, 2.5 / sd(x))``,
+    SDs ``HalfNormal(1 / sd(z))`` (1 for an intercept), ``LKJ(2)``.
+    """
+    d = aux.design
+    X = d.X
+    mean_x = X.mean(axis=0)
+    sd_x = X.std(axis=0, ddof=1) if d.n > 1 else np.ones(d.p)
+    slopes = {}
+    for j, x in enumerate(d.x_names):
+        if x != "(Intercept)":
+            slopes[x] = (AUX_SLOPE_SCALE / sd_x[j] if sd_x[j] > 0 else AUX_SLOPE_SCALE, mean_x[j])
+    centre = 0.0
+    if aux.par == "sigma":
+        sd_y = float(np.std(y, ddof=1)) if len(y) > 1 else 0.0
+        centre = float(np.log(sd_y)) if sd_y > 0 else 0.0
+    out: dict[str, Prior] = {}
+    for x in d.x_names:
+        if x == "(Intercept)":
+            var = AUX_INTERCEPT_BASE**2 + sum((sc * m) ** 2 for sc, m in slopes.values())
+            out[names.fixef_label(x)] = Prior("Normal", mu=centre, sigma=float(np.sqrt(var)))
+        else:
+            out[names.fixef_label(x)] = Prior("Normal", mu=0.0, sigma=float(slopes[x][0]))
+    for b in d.blocks:
+        sd_z = b.Z.std(axis=0, ddof=1) if d.n > 1 else np.ones(b.k)
+        for j, t in enumerate(b.terms):
+            scale = 1.0 / sd_z[j] if t != "(Intercept)" and sd_z[j] > 0 else 1.0
+            out[names.sd_label(b.group, t)] = Prior("HalfNormal", sigma=float(scale))
+        for cols in b.bars:
+            if len(cols) > 1:
+                out[names.eta_label(b.bar_name(cols[0]))] = Prior("LKJ", eta=2.0)
+    return {prefixed(aux.par, k): v for k, v in out.items()}
+
+
+def aux_targets(aux: AuxLike, priors: dict[str, Prior]) -> dict[str, list[str]]:
+    """Every accepted override key of one auxiliary predictor -> the labels it sets (the location's, prefixed)."""
+    pre = f"{aux.par}_"
+    own = {k[len(pre) :]: v for k, v in priors.items() if k.startswith(pre)}
+    return {prefixed(aux.par, k): [prefixed(aux.par, t) for t in ts] for k, ts in _targets(aux.design, own).items()}
+
+
+def unprefixed(name: str, aux: list[AuxLike]) -> str:
+    """``sigma_sd[g:x]`` -> ``sd[g:x]`` (the location's label, whose rules its prior follows)."""
+    for a in aux:
+        if name.startswith(f"{a.par}_"):
+            return name[len(a.par) + 1 :]
+    return name
 
 
 def _response_scale_y(d: Design) -> np.ndarray:

@@ -24,9 +24,11 @@ from hierbayes._progress import has_widgets, in_jupyter, show_progress
 from hierbayes._version import __version__
 from hierbayes._warnings import warn
 from hierbayes.bayesian import blocked, names
+from hierbayes.bayesian.distributional import aux_rows, params_of
 from hierbayes.bayesian.laplace import laplace_start
 from hierbayes.bayesian.model import build, resolve_marginalize
-from hierbayes.bayesian.predict import PosteriorDraws, encode_rows, eta_chunks
+from hierbayes.bayesian.predict import PosteriorDraws, chol_draws, encode_rows, eta_chunks
+from hierbayes.bayesian.predict import flat as _flat
 from hierbayes.bayesian.priors import resolve_priors
 from hierbayes.errors import ArgumentError, DataError, HierbayesWarning, ModelError
 
@@ -100,6 +102,7 @@ def sample_posterior(
     log_likelihood: bool | None = None,
     posterior_predictive: bool | None = None,
     structure=None,
+    aux=(),
     **kwargs: Any,
 ) -> Posterior:
     """Sample the posterior of a mixed model (NUTS); what ``hb.bayes`` and ``Model.fit("bayes")`` run.
@@ -110,6 +113,9 @@ def sample_posterior(
         The model's design and family.
     structure
         A residual structure (:func:`hierbayes.structures.bind_structure`) of a gaussian model, or None.
+    aux
+        The modelled auxiliary parameters of a distributional model
+        (:class:`hierbayes.bayesian.distributional.AuxPredictor`, made by ``hb.Model`` from an ``hb.Formula``).
     priors
         The user's prior overrides (``Model(priors=...)``) of the defaults of
         :mod:`hierbayes.bayesian.priors`.
@@ -190,7 +196,7 @@ def sample_posterior(
     t0 = time.perf_counter()
     sampler = "auto" if sampler is None else str(sampler).lower()
     _check_sampler(sampler)
-    compiled_plan = _compiled_plan(design, family, priors, sampler, marginalize, structure, kwargs)
+    compiled_plan = None if aux else _compiled_plan(design, family, priors, sampler, marginalize, structure, kwargs)
     if compiled_plan is not None:
         with threadpool_limits(limits=1, user_api="blas"):
             return _sample_compiled(*compiled_plan, design, family, draws, tune, chains, random_seed, target_accept,
@@ -200,7 +206,7 @@ def sample_posterior(
     with threadpool_limits(limits=1, user_api="blas"):
         return _sample(design, family, priors, draws, tune, chains, random_seed, "pymc" if sampler == "auto" else
                        sampler, marginalize, target_accept, progressbar, cores, centered, log_likelihood,
-                       posterior_predictive, kwargs, structure, t0)  # fmt: skip
+                       posterior_predictive, kwargs, structure, t0, aux)  # fmt: skip
 
 
 def _compiled_plan(design, family, priors, sampler, marginalize, structure, kwargs):
@@ -249,7 +255,7 @@ def _default_cores(chains: int) -> int:
 
 def _sample(design, family, priors, draws, tune, chains, random_seed, sampler, marginalize, target_accept,
             progressbar, cores, centered, log_likelihood, posterior_predictive, kwargs, structure=None,
-            t0=None):  # fmt: skip
+            t0=None, aux=()):  # fmt: skip
     import pymc as pm  # PyMC only when sampling: import hierbayes stays light
 
     t0 = time.perf_counter() if t0 is None else t0
@@ -260,7 +266,7 @@ def _sample(design, family, priors, draws, tune, chains, random_seed, sampler, m
                 "rows are not independent given the random effects); leave them out"
             )
         log_likelihood = posterior_predictive = False
-    built = build(design, family, priors, marginalize, centered, structure)
+    built = build(design, family, priors, marginalize, centered, structure, aux)
     if sampler in ("numpyro", "blackjax") and built.numpy_op:
         raise ModelError(
             f"sampler='{sampler}' compiles the model to JAX, which cannot run the NumPy Op of this marginalized "
@@ -312,11 +318,11 @@ def _sample(design, family, priors, draws, tune, chains, random_seed, sampler, m
                 seconds_sampling=seconds_sampling, marginalization=built.marginalization,
                 sampler_version=str(posterior.attrs.get("inference_library_version", "")), backend="pymc")  # fmt: skip
     return _assemble(design, family, post, idata["sample_stats"].to_dataset(), info, built.priors, log_likelihood,
-                     posterior_predictive, s_ppc, t0)  # fmt: skip
+                     posterior_predictive, s_ppc, t0, aux)  # fmt: skip
 
 
 def _assemble(design, family, post, sample_stats, info: dict, priors, log_likelihood, posterior_predictive, s_ppc,
-              t0) -> Posterior:  # fmt: skip
+              t0, aux=()) -> Posterior:  # fmt: skip
     """The Posterior of sampled draws (``post``, random effects included): its DataTree, with the pointwise
     log-likelihood and posterior predictive left to compute on demand, and its SamplingInfo."""
     draws_ = posterior_draws(design, family, post)
@@ -326,7 +332,7 @@ def _assemble(design, family, post, sample_stats, info: dict, priors, log_likeli
     if stored:  # computed when first asked for (fit.idata), from these draws and this seed: the same values
 
         def pending() -> dict:
-            return _observation_groups(design, family, post, draws_, want_ll, want_pp, s_ppc)[0]
+            return _observation_groups(design, family, post, draws_, want_ll, want_pp, s_ppc, aux)[0]
 
     y, trials = family.counts(design.y, design.trials, design.weights)
     obs = {names.OBS_DIM: list(design.frame.row_index)}
@@ -469,22 +475,6 @@ def _progressbar(progressbar: bool | None) -> bool:
     return show_progress(progressbar)
 
 
-def _flat(da) -> np.ndarray:
-    v = np.asarray(da.values, dtype=float)
-    return v.reshape(v.shape[0] * v.shape[1], *v.shape[2:])
-
-
-def chol_draws(post, block) -> np.ndarray:
-    """(S, k, k) Cholesky factors of a factor's covariance from its sd/corr draws."""
-    sd = _flat(post[names.sd_var(block.group)])
-    if names.has_corr(block):
-        R = _flat(post[names.corr_var(block.group)])
-        cov = sd[:, :, None] * R * sd[:, None, :]
-        cov += 1e-12 * np.eye(block.k) * np.maximum(sd[:, :, None] ** 2, 1e-300)
-        return np.linalg.cholesky(cov)
-    return sd[:, :, None] * np.eye(block.k)
-
-
 def posterior_draws(design: Design, family: Family, post) -> PosteriorDraws:
     """Flattened draws of everything the predictions need."""
     d = design
@@ -492,7 +482,7 @@ def posterior_draws(design: Design, family: Family, post) -> PosteriorDraws:
         beta=_flat(post[names.BETA]),
         ranef=[_flat(post[names.ranef_var(b.group)]) for b in d.blocks],
         chol=[chol_draws(post, b) for b in d.blocks],
-        params={p: _flat(post[p]) for p in family.aux},
+        params={p: _flat(post[p]) for p in family.aux if p in post},  # not those with a formula (per row)
     )
 
 
@@ -566,7 +556,8 @@ def _wanted_groups(d, n_draws: int, want_ll, want_pp) -> tuple[bool, bool]:
     return (not big if want_ll is None else bool(want_ll)), (not big if want_pp is None else bool(want_pp))
 
 
-def _observation_groups(d, fam, post, draws: PosteriorDraws, want_ll, want_pp, seed) -> tuple[dict, tuple[str, ...]]:
+def _observation_groups(d, fam, post, draws: PosteriorDraws, want_ll, want_pp, seed,
+                        aux=()) -> tuple[dict, tuple[str, ...]]:  # fmt: skip
     """The log_likelihood and posterior_predictive groups, from one vectorized pass over chunks of draws of eta."""
     chains, ndraw = post.sizes["chain"], post.sizes["draw"]
     want_ll, want_pp = _wanted_groups(d, draws.size, want_ll, want_pp)
@@ -583,8 +574,9 @@ def _observation_groups(d, fam, post, draws: PosteriorDraws, want_ll, want_pp, s
         with np.errstate(divide="ignore"):
             scale = 1.0 / np.sqrt(np.asarray(d.weights, dtype=float))
         scale[~np.isfinite(scale)] = np.nan
+    parts = aux_rows(list(aux), post, None, None, "error", np.ones(d.n, dtype=bool), d) if aux else []
     for sl, eta in eta_chunks(rows, draws, rng):
-        params = {k: v[sl][:, None] for k, v in draws.params.items()}
+        params = params_of(draws, parts, sl)
         if scale is not None:
             params["sigma"] = params["sigma"] * scale
         if ll is not None:
@@ -639,6 +631,6 @@ def sample_prior_predictive(model: ModelLike, draws: int = 500, random_seed: int
     _check_settings(draws, 0, 1, random_seed, "pymc", None, None, None, None, None, {})
     import pymc as pm  # PyMC only when sampling: import hierbayes stays light
 
-    built = build(model.design, model.family, model.priors, marginalize=False)
+    built = build(model.design, model.family, model.priors, marginalize=False, aux=getattr(model, "aux", ()))
     var_names = [*built.var_names, names.Y]
     return pm.sample_prior_predictive(draws, model=built.pymc_model, var_names=var_names, random_seed=random_seed)

@@ -21,10 +21,12 @@ import pandas as pd
 from hierbayes.bayesian import names
 from hierbayes.bayesian.categories import threshold_names
 from hierbayes.bayesian.diagnostics import diagnose
+from hierbayes.bayesian.distributional import AUX_LINKS, aux_draws, aux_re_form, aux_rows, params_of
 from hierbayes.bayesian.predict import draws_of, encode_rows, eta_chunks, mean_of
 from hierbayes.bayesian.sampling import add_groups, posterior_draws
 from hierbayes.design.newdata import new_levels_policy
 from hierbayes.errors import ModelError
+from hierbayes.families import LINKS
 from hierbayes.fits.base import MixedFit, predict_interval
 
 if TYPE_CHECKING:
@@ -161,8 +163,55 @@ class PosteriorFit(MixedFit):
         return self.posterior["sigma"] if "sigma" in self.posterior else None
 
     def param_draws(self, name: str) -> xr.DataArray:
-        """Draws of a family parameter (``sigma``, ``nu``, ``alpha``, ``shape``, ``phi``, ``psi``)."""
+        """Draws of a family parameter (``sigma``, ``nu``, ``alpha``, ``shape``, ``phi``, ``psi``).
+
+        A parameter with its own formula has a value per row: ``predict(kind=name)``.
+        """
+        if name in self._aux:
+            raise KeyError(f"'{name}' has its own formula ({self._aux[name].text}): it has one value per row; use "
+                           f"fit.predict(kind='{name}') and its coefficients fit.aux_fixef['{name}']")  # fmt: skip
         return self.posterior[name]
+
+    # --- distributional models ------------------------------------------------------------
+    @property
+    def _aux(self) -> dict:
+        return {a.par: a for a in getattr(self.model, "aux", ())}
+
+    @property
+    def aux_formulas(self) -> dict[str, str]:
+        """The auxiliary parameters with their own formula (distributional model): name -> formula."""
+        return {p: a.text for p, a in self._aux.items()}
+
+    def aux_fixef_draws(self, par: str) -> xr.DataArray:
+        """Draws of an auxiliary parameter's fixed effects (link scale), dims (chain, draw, fixef)."""
+        a = self._aux_of(par)
+        return self.posterior[names.dpar(a.par, names.BETA)].rename({names.dpar(a.par, names.FIXEF_DIM): "fixef"})
+
+    @property
+    def aux_fixef(self) -> dict[str, pd.Series]:
+        """Posterior means of each modelled auxiliary parameter's fixed effects, on its link scale (log, logit).
+
+        Keys are the parameters (``"sigma"``); series are named ``sigma_fixef``. The location's are ``fixef``.
+        """
+        return {p: pd.Series(self.aux_fixef_draws(p).mean(("chain", "draw")).values, index=list(a.design.x_names),
+                             name=f"{p}_fixef") for p, a in self._aux.items()}  # fmt: skip
+
+    @property
+    def aux_ranef(self) -> dict[str, dict[str, pd.DataFrame]]:
+        """Posterior means of each modelled auxiliary parameter's random effects: parameter -> factor -> table."""
+        out = {}
+        for p, a in self._aux.items():
+            out[p] = {}
+            for b in a.design.blocks:
+                m = self.posterior[names.dpar(p, names.ranef_var(b.group))].mean(("chain", "draw")).values
+                out[p][b.group] = pd.DataFrame(m, index=pd.Index(b.levels, name=b.group), columns=list(b.terms))
+        return out
+
+    def _aux_of(self, par: str):
+        if par not in self._aux:
+            raise KeyError(f"'{par}' has no formula of its own in this model"
+                           + (f"; these do: {', '.join(self._aux)}" if self._aux else ""))  # fmt: skip
+        return self._aux[par]
 
     @staticmethod
     def interval(draws: xr.DataArray, prob: float = 0.95) -> tuple[xr.DataArray, xr.DataArray]:
@@ -297,8 +346,12 @@ class PosteriorFit(MixedFit):
             return predict_interval(self, newdata, re_form, new_levels, allow_new_levels, interval, level,
                                     random_seed=random_seed, type=scale)  # fmt: skip
 
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        fam = self.model.family
+        if kind not in KINDS and kind not in fam.aux:
+            raise ValueError(f"kind must be one of {', '.join(KINDS + fam.aux)}, not {kind!r}")
+        if kind in fam.aux:
+            return self._predict_aux(kind, newdata, re_form, new_levels_policy(allow_new_levels, new_levels), scale,
+                                     random_seed)  # fmt: skip
         if scale not in ("response", "link") or (scale == "link" and kind == "predictive"):
             raise ValueError("scale must be 'response' or 'link' ('link' not with kind='predictive')")
         default = newdata is None and re_form is None and kind == "mean" and scale == "response"
@@ -307,9 +360,11 @@ class PosteriorFit(MixedFit):
         rows = encode_rows(self.design, newdata, re_form, new_levels_policy(allow_new_levels, new_levels))
         draws = posterior_draws(self.design, self.model.family, self.posterior)
         rng = np.random.default_rng(random_seed)
+        parts = aux_rows(list(self._aux.values()), self.posterior, newdata, re_form,
+                         new_levels_policy(allow_new_levels, new_levels), rows.ok, self.design)  # fmt: skip
 
         def params(sl):
-            return {k: v[sl][:, None] for k, v in draws.params.items()}
+            return params_of(draws, parts, sl, rng)
 
         if fam.response_kind is not None and scale == "response" and kind != "predictive":
             return self._category_probs(rows, draws, params, kind, newdata, rng)
@@ -365,6 +420,23 @@ class PosteriorFit(MixedFit):
             return None
         means = self.posterior[names.THRESHOLD].mean(("chain", "draw")).values
         return pd.Series(means, index=threshold_names(self.design), name="threshold")
+
+    def _predict_aux(self, par: str, newdata, re_form, new_levels: str, scale: str, random_seed) -> np.ndarray:
+        """Posterior mean of an auxiliary parameter per row (its formula's, or the constant's)."""
+        if scale not in ("response", "link"):
+            raise ValueError("scale must be 'response' or 'link'")
+        rng = np.random.default_rng(random_seed)
+        if par not in self._aux:  # one value for every row
+            rows = encode_rows(self.design, newdata, re_form, new_levels)
+            draws = self.posterior[par].values.ravel()
+            link = (lambda v: v) if scale == "response" else LINKS[AUX_LINKS.get(par, "log")]
+            out = np.full(len(rows.ok), np.nan)
+            out[rows.ok] = float(np.mean(link(draws)))
+            return out
+        a = self._aux[par]
+        rows = encode_rows(a.design, newdata, aux_re_form(self.design, re_form), new_levels)
+        inv = (lambda e: e) if scale == "link" else a.link.inverse
+        return mean_of(rows, aux_draws(a, self.posterior), lambda eta, sl: inv(eta), rng)
 
     def _as_obs_array(self, arr: np.ndarray, newdata) -> xr.DataArray:
         import xarray as xr  # xarray only for draws: import hierbayes stays light
@@ -450,7 +522,31 @@ class PosteriorFit(MixedFit):
                             term=ci, term2=cj, drop=True
                         )
         for p in self.model.family.aux:
-            out[p] = post[p]
+            if p not in self._aux:
+                out[p] = post[p]
+        for p, a in self._aux.items():  # a distributional model's coefficients: sigma_b[x], sigma_sd[g:x], ...
+            beta = post[names.dpar(p, names.BETA)]
+            for x in a.design.x_names:
+                out[f"{p}_{names.fixef_label(x)}"] = beta.sel({names.dpar(p, names.FIXEF_DIM): x}, drop=True)
+            for b in a.design.blocks:
+                sd = post[names.dpar(p, names.sd_var(b.group))]
+                for j, t in enumerate(b.terms):
+                    out[f"{p}_{names.sd_label(b.group, t)}"] = sd.isel({sd.dims[-1]: j}, drop=True)
+                if names.has_corr(b):
+                    corr = post[names.dpar(p, names.corr_var(b.group))]
+                    for cols in b.bars:
+                        for j, cj in enumerate(cols):
+                            for ci in cols[j + 1 :]:
+                                out[f"{p}_{names.corr_label(b.group, b.terms[cj], b.terms[ci])}"] = corr.isel(
+                                    {corr.dims[-2]: ci, corr.dims[-1]: cj}, drop=True
+                                )
+                if ranef:
+                    r = post[names.dpar(p, names.ranef_var(b.group))]
+                    for li, lvl in enumerate(b.levels):
+                        for j, t in enumerate(b.terms):
+                            out[f"{p}_{names.ranef_label(b.group, lvl, t)}"] = r.isel(
+                                {r.dims[-2]: li, r.dims[-1]: j}, drop=True
+                            )
         if ranef:
             for b in self.design.blocks:
                 r = self.ranef_draws(b.group)
@@ -510,7 +606,11 @@ class PosteriorFit(MixedFit):
         wanted = [names.BETA]
         for b in self.design.blocks:
             wanted += [names.sd_var(b.group), names.corr_var(b.group), names.ranef_var(b.group)]
-        wanted += list(self.model.family.aux)
+        wanted += [p for p in self.model.family.aux if p not in self._aux]
+        for p, a in self._aux.items():
+            wanted.append(names.dpar(p, names.BETA))
+            for b in a.design.blocks:
+                wanted += [names.dpar(p, v(b.group)) for v in (names.sd_var, names.corr_var, names.ranef_var)]
         st = getattr(self.model, "structure", None)
         if st is not None:
             wanted += [*st.names, "ratio"]
@@ -532,10 +632,19 @@ class PosteriorFit(MixedFit):
         sampler = f"{i.sampler} {i.sampler_version}".strip()
         if getattr(i, "backend", "pymc") == "compiled":
             sampler += " (compiled log-density)"
+        formula = ", ".join([self.formula, *self.aux_formulas.values()])
+        how = ", marginalized" if i.marginalized else ""
+        if self._aux and self.model.family.is_gaussian:
+            how = ", random effects sampled (sigma has a formula: not marginalized)"
         return (
-            f"<PosteriorFit bayes: {self.formula}, n={self.nobs}, {i.chains} chains x {i.draws} draws, "
-            f"NUTS: {sampler}{', marginalized' if i.marginalized else ''}; {self.diagnostics}>"
+            f"<PosteriorFit bayes: {formula}, n={self.nobs}, {i.chains} chains x {i.draws} draws, "
+            f"NUTS: {sampler}{how}; {self.diagnostics}>"
         )
+
+    @property
+    def n_dropped(self) -> int:
+        """Rows dropped for missing, infinite or empty values (in any of the formulas' columns)."""
+        return self.design.n_dropped + getattr(self.model, "aux_dropped", 0)
 
 
 def _table(da, prob: float) -> pd.DataFrame:

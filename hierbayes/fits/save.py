@@ -80,6 +80,8 @@ def save(fit: Any, path: str | Path) -> Path:
         "na_action": model.na_action,
         "weights": _weights_column(model),
     }
+    if getattr(model, "aux", None):  # a distributional model: its auxiliary formulas, "name ~ rhs" as JSON
+        attrs["aux_formulas"] = dumps([[a.par, a.rhs] for a in model.aux])
     # long texts as string variables (netCDF attributes are meant to be small)
     variables["priors_json"] = xr.Variable((), dumps(encode(model.priors, "priors", variables)))
     variables["content_json"] = xr.Variable((), dumps(content))
@@ -125,6 +127,8 @@ def _used_data(model) -> pd.DataFrame:
     """The columns of the user's data the model uses, every row."""
     frame = model.design.frame
     columns = [c for c in frame.data.columns if c != WEIGHTS_COLUMN]  # weights' own columns included
+    for a in getattr(model, "aux", ()):  # the auxiliary formulas' columns too
+        columns += [c for c in a.design.frame.data.columns if c != WEIGHTS_COLUMN and c not in columns]
     return pd.DataFrame(model.data).loc[:, columns]
 
 

@@ -222,7 +222,23 @@ def _bayes_table(fit, prob: float) -> pd.DataFrame:
         else:
             draws = corrs[owner[grp]].isel(term=j, term2=i)
         rows.append(("ran_pars", grp, term, *_summarise(draws, prob)))
+    rows += _aux_rows(fit, prob)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _aux_rows(fit, prob: float) -> list[tuple]:
+    """A distributional model's auxiliary predictors (link scale): fixed ``sigma_x``; SDs of group ``g (sigma)``."""
+    rows = []
+    for par in getattr(fit, "aux_formulas", {}):
+        draws = fit.aux_fixef_draws(par)
+        rows += [("fixed", "", f"{par}_{x}", *_summarise(draws.sel(fixef=x), prob)) for x in draws.fixef.values]
+        for var in fit.posterior.data_vars:
+            if var.startswith(f"{par}__sd__"):
+                sd = fit.posterior[var]
+                grp = f"{var[len(par) + 6 :]} ({par})"
+                rows += [("ran_pars", grp, f"sd__{t}", *_summarise(sd.isel({sd.dims[-1]: j}), prob))
+                         for j, t in enumerate(sd[sd.dims[-1]].values)]  # fmt: skip
+    return rows
 
 
 def _summarise(draws, prob: float) -> tuple[float, float, float, float, float, str]:
