@@ -167,6 +167,8 @@ def bench_ordinal(reps: int) -> None:
     rate = {r[0]: float(r[3]) for r in rows}
     print(f"ESS/s hierbayes / bambi: {rate['hierbayes pymc'] / rate['bambi pymc']:.2f}x (PyMC NUTS both), "
           f"{rate['hierbayes nutpie'] / rate['bambi nutpie']:.2f}x (nutpie both)")  # fmt: skip
+
+
 # --- Bayesian families vs bambi -------------------------------------------------------------------------------
 
 
