@@ -86,8 +86,8 @@ class GlmResponse:
         from hierbayes.glmm import _canonical_numba as K  # deferred: Numba's import (~0.4 s) at the first GLMM fit
 
         kernels = {
-            ("binomial", "logit"): (K.logit_linkinv, K.logit_working, K.binomial_deviance),
-            ("poisson", "log"): (K.log_linkinv, K.log_working, K.poisson_deviance),
+            ("binomial", "logit"): (K.logit_linkinv, K.logit_working, K.binomial_deviance, K.binomial_loglik),
+            ("poisson", "log"): (K.log_linkinv, K.log_working, K.poisson_deviance, None),
         }[key]
         object.__setattr__(self, "_kernels", kernels)
 
@@ -118,6 +118,8 @@ class GlmResponse:
 
     def aic(self, mu: np.ndarray) -> float:
         """-2 sum of log-likelihood contributions (R's ``family$aic`` without the 2p)."""
+        if self._kernels is not None and self._kernels[3] is not None:
+            return -2.0 * float(self._kernels[3](mu, *self._aic))
         return -2.0 * float(np.sum(self.loglik_terms(mu)))
 
     def loglik_terms(self, mu: np.ndarray) -> np.ndarray:
