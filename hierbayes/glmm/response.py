@@ -65,7 +65,7 @@ class GlmResponse:
     def compile(self) -> None:
         """Use compiled row loops where the family has them (binomial-logit, Poisson-log, all weights positive).
 
-        PIRLS calls this when the compiled weighted system is in use (Numba installed);
+        PIRLS calls this when it uses the compiled weighted system (larger designs, or Numba loaded);
         the values are the family's formulas, to rounding.
 
         Examples
@@ -83,7 +83,7 @@ class GlmResponse:
         key = (self.family.r_name, self.family.link.name)
         if self._kernels is not None or key not in _CANONICAL or not self._all_weighted:
             return
-        from hierbayes.glmm import _canonical_numba as K  # deferred: Numba's import (~0.4 s) at the first GLMM fit
+        from hierbayes.glmm import _canonical_numba as K  # deferred: Numba's import (~0.5 s) for larger designs
 
         kernels = {
             ("binomial", "logit"): (K.logit_linkinv, K.logit_working, K.binomial_deviance, K.binomial_loglik),
