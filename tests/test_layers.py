@@ -42,7 +42,7 @@ THIRD_PARTY: dict[str, set[str]] = {
     "hierbayes.optim": {"numpy", "scipy", "nlopt"},
     "hierbayes.families": {"numpy", "scipy"},
     "hierbayes.reml": {"numpy", "scipy"},
-    "hierbayes.glmm": {"numpy", "scipy", "numba"},  # numba: only glmm._canonical_numba, loaded by the first fit
+    "hierbayes.glmm": {"numpy", "scipy", "numba"},  # numba: only glmm._canonical_numba, deferred
     "hierbayes.design": {"numpy", "scipy", "pandas", "formulaic"},
 }
 

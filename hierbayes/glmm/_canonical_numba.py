@@ -97,3 +97,17 @@ def poisson_deviance(y, mu, wt):  # pragma: no cover - compiled
     for i in range(len(y)):
         acc += 2.0 * wt[i] * (_ylogy(y[i], mu[i]) - (y[i] - mu[i]))
     return acc
+
+
+@numba.njit(cache=True, nogil=True)
+def _xlogy(x, y):  # pragma: no cover - compiled
+    return x * math.log(y) if x != 0.0 else 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def binomial_loglik(mu, m, yy, scale, const):  # pragma: no cover - compiled
+    """The sum of the binomial family's weighted log-likelihood terms (families.Binomial.loglik_terms)."""
+    acc = 0.0
+    for i in range(len(mu)):
+        acc += scale[i] * (const[i] + _xlogy(yy[i], mu[i]) + _xlogy(m[i] - yy[i], 1.0 - mu[i]))
+    return acc

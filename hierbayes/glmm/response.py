@@ -65,7 +65,7 @@ class GlmResponse:
     def compile(self) -> None:
         """Use compiled row loops where the family has them (binomial-logit, Poisson-log, all weights positive).
 
-        PIRLS calls this when the compiled weighted system is in use (Numba installed);
+        PIRLS calls this when it uses the compiled weighted system (larger designs, or Numba loaded);
         the values are the family's formulas, to rounding.
 
         Examples
@@ -83,11 +83,11 @@ class GlmResponse:
         key = (self.family.r_name, self.family.link.name)
         if self._kernels is not None or key not in _CANONICAL or not self._all_weighted:
             return
-        from hierbayes.glmm import _canonical_numba as K  # deferred: Numba's import (~0.4 s) at the first GLMM fit
+        from hierbayes.glmm import _canonical_numba as K  # deferred: Numba's import (~0.5 s) for larger designs
 
         kernels = {
-            ("binomial", "logit"): (K.logit_linkinv, K.logit_working, K.binomial_deviance),
-            ("poisson", "log"): (K.log_linkinv, K.log_working, K.poisson_deviance),
+            ("binomial", "logit"): (K.logit_linkinv, K.logit_working, K.binomial_deviance, K.binomial_loglik),
+            ("poisson", "log"): (K.log_linkinv, K.log_working, K.poisson_deviance, None),
         }[key]
         object.__setattr__(self, "_kernels", kernels)
 
@@ -118,6 +118,8 @@ class GlmResponse:
 
     def aic(self, mu: np.ndarray) -> float:
         """-2 sum of log-likelihood contributions (R's ``family$aic`` without the 2p)."""
+        if self._kernels is not None and self._kernels[3] is not None:
+            return -2.0 * float(self._kernels[3](mu, *self._aic))
         return -2.0 * float(np.sum(self.loglik_terms(mu)))
 
     def loglik_terms(self, mu: np.ndarray) -> np.ndarray:

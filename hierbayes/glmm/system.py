@@ -9,9 +9,10 @@ at every iteration, so here all weighted cross-products are summed in one
 compiled pass over the rows (:mod:`hierbayes.linalg._weighted_numba`; the
 first block's per-level factors and the dense rest -- its Schur complement,
 Cholesky factor and solves -- are compiled calls too), and the part of the
-rest that couples to the first block is kept dense (``qr x q1``). Without
-Numba, every cross-product is one ``np.bincount`` over index maps computed
-once per design (the same numbers, to rounding).
+rest that couples to the first block is kept dense (``qr x q1``). Small designs
+(or without Numba), until Numba is loaded, every cross-product is one
+``np.bincount`` over index maps computed once per design (the same numbers,
+to rounding): there Numba's import would cost more than the fit.
 
 This is a variant of the REML engine's ``crossproducts`` + ``factorize`` +
 ``solve`` (which it does not modify); the REML engine's functions are still
@@ -20,6 +21,7 @@ used once at the estimates (conditional variances, ``R_X``).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -109,7 +111,7 @@ class WeightedSystem:
         self._xy = np.empty((n, m))
         self._xy[:, : self.p] = self.X
         #: sum the cross-products with the compiled kernels (else NumPy's bincount)
-        self.compiled = _use_compiled()
+        self.compiled = _use_compiled(design)
         self._xy_idx = [(c[:, None] * m + np.arange(m)).ravel() for c in self.rest_cols]
         self._s_idx = [
             [c * self.q1 + first.codes.astype(np.int64) * self.k1 + a for a in range(self.k1)] for c in self.rest_cols
@@ -263,12 +265,17 @@ class WeightedSystem:
 MAX_COMPILED_REST = 160
 
 
-def _use_compiled() -> bool:
-    """Whether the compiled kernels are available (Numba installed); NumPy's bincounts otherwise.
+#: Rows x (columns of X, y and Z) from which the compiled kernels pay for Numba's import (~0.5 s, once per
+#: process) within the first fit (VerbAgg: 76,000). Smaller designs use them once Numba is loaded anyway:
+#: their warm fits are 1.4-1.8x faster compiled, but a first fit in a new process would be several times slower.
+COMPILED_MIN_WORK = 50_000
 
-    Numba's import (~0.4 s, once per process) is paid by the first GLMM fit;
-    every later PIRLS iteration is then 1.5-3x cheaper, small designs included.
-    """
+
+def _use_compiled(design: Design) -> bool:
+    """Whether PIRLS sums and factors the weighted system with the compiled kernels (else NumPy's bincounts)."""
+    work = design.n * (design.p + 1 + sum(b.k for b in design.blocks))
+    if work < COMPILED_MIN_WORK and "numba" not in sys.modules:
+        return False
     try:
         _kernels()
     except ImportError:  # pragma: no cover - numba is a dependency; the NumPy path stays correct without it
@@ -283,7 +290,7 @@ def _kernels():
     """The compiled loops (Numba imported here, on first use: ``import hierbayes`` stays light)."""
     global _KERNELS
     if _KERNELS is None:
-        from hierbayes.linalg import _weighted_numba  # deferred: Numba's import (~0.4 s) at the first GLMM fit
+        from hierbayes.linalg import _weighted_numba  # deferred: Numba's import (~0.5 s) for larger designs
 
         _KERNELS = _weighted_numba
     return _KERNELS

@@ -66,3 +66,4 @@ def test_compiled_rows_equal_family_formulas(family, link):
     for u, v in zip(fast.working(eta, mu), plain.working(eta, mu), strict=True):
         np.testing.assert_allclose(u, v, rtol=1e-13)
     assert fast.deviance(mu) == pytest.approx(plain.deviance(mu), rel=1e-13)
+    assert fast.aic(mu) == pytest.approx(plain.aic(mu), rel=1e-13)
