@@ -103,7 +103,7 @@ def run_bambi(formula: str, data: pd.DataFrame, seed: int, method: str = "pymc",
     idata = model.fit(random_seed=seed, progressbar=False, inference_method=method, **SETTINGS)
     wall, cpu = time.perf_counter() - t, cpu_seconds() - c
     post = idata["posterior"].to_dataset()
-    names = [v for v in post.data_vars if not v.endswith("_offset") and v != "mu"]
+    names = [v for v in post.data_vars if not v.endswith("_offset") and "__obs__" not in post[v].dims]
     return {"wall": wall, "cpu": cpu, "sampling": float(post.attrs.get("sampling_time", np.nan)),
             "ess": min_ess(post, names),
             "rhat": max_rhat(post, names), "div": int(idata.sample_stats["diverging"].sum())}  # fmt: skip
