@@ -89,7 +89,7 @@ def run_ours(formula: str, data: pd.DataFrame, seed: int, sampler: str | None = 
                                                      sampler=sampler, **SETTINGS, **kw)  # fmt: skip
     wall, cpu = time.perf_counter() - t, cpu_seconds() - c
     post = fit.posterior
-    names = ["beta", "sigma"] + [v for v in post.data_vars if v.startswith(("sd__", "r__"))]
+    names = [v for v in post.data_vars if v in ("beta", "sigma") or v.startswith(("sd__", "r__"))]
     return {"wall": wall, "cpu": cpu, "sampling": fit.info.seconds_sampling, "ess": min_ess(post, names),
             "rhat": max_rhat(post, names), "div": fit.n_divergences}  # fmt: skip
 
@@ -103,7 +103,7 @@ def run_bambi(formula: str, data: pd.DataFrame, seed: int, method: str = "pymc",
     idata = model.fit(random_seed=seed, progressbar=False, inference_method=method, **SETTINGS)
     wall, cpu = time.perf_counter() - t, cpu_seconds() - c
     post = idata["posterior"].to_dataset()
-    names = [v for v in post.data_vars if not v.endswith("_offset") and v != "mu"]
+    names = [v for v in post.data_vars if not v.endswith("_offset") and "__obs__" not in post[v].dims]
     return {"wall": wall, "cpu": cpu, "sampling": float(post.attrs.get("sampling_time", np.nan)),
             "ess": min_ess(post, names),
             "rhat": max_rhat(post, names), "div": int(idata.sample_stats["diverging"].sum())}  # fmt: skip

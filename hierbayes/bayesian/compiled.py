@@ -37,6 +37,7 @@ import numba
 import numpy as np
 from scipy import optimize
 
+from hierbayes._progress import progress_bar
 from hierbayes.bayesian import names
 from hierbayes.bayesian.blocked import GaussianCrossProducts, gaussian_crossproducts
 
@@ -502,9 +503,22 @@ def sample(pl: CompiledPlan, draws: int, tune: int, chains: int, cores: int, see
 
     x0, sd0 = start_point(pl)
     model = nutpie_model(pl, x0, sd0)
-    trace = nutpie.sample(model, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
-                          progress_bar=progressbar, target_accept=target_accept, save_warmup=False,
-                          **kwargs)  # fmt: skip
+    # hierbayes' own bar (tqdm: text on stderr, an ipywidgets bar in Jupyter), fed by nutpie's progress callback
+    bar = progress_bar(chains * (draws + tune), "sampling", progressbar, unit="draws")
+
+    def advance(progress) -> None:
+        done = sum(int(p.finished_draws) for p in progress)
+        if done > bar.n:
+            bar.update(done - bar.n)
+
+    try:
+        trace = nutpie.sample(model, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
+                              progress_bar=False, progress_callback=advance if progressbar else None,
+                              progress_rate=200, target_accept=target_accept, save_warmup=False,
+                              **kwargs)  # fmt: skip
+    finally:
+        bar.update(max(0, bar.total - bar.n))
+        bar.close()
     x = np.asarray(trace["posterior"][_X].values, dtype=float)
     stats = trace["sample_stats"].to_dataset()
     # nutpie's per-draw texts (divergence messages, None when there is none) do not survive netCDF: numbers only
