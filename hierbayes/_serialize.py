@@ -39,7 +39,11 @@ def encode(obj: Any, name: str, variables: dict[str, xr.Variable]) -> Any:
         cls = type(obj)
         if not cls.__module__.startswith("hierbayes"):
             raise TypeError(f"cannot store {cls.__module__}.{cls.__qualname__}")
-        fields = {f.name: encode(getattr(obj, f.name), f"{name}.{f.name}", variables) for f in dataclasses.fields(obj)}
+        fields = {
+            f.name: encode(getattr(obj, f.name), f"{name}.{f.name}", variables)
+            for f in dataclasses.fields(obj)
+            if f.init or f.compare  # not a derived cache (init=False, compare=False: rebuilt after loading)
+        }
         return {"dataclass": f"{cls.__module__}:{cls.__qualname__}", "fields": fields}
     if isinstance(obj, (list, tuple)):
         key = "list" if isinstance(obj, list) else "tuple"
