@@ -345,6 +345,37 @@ def _prev(gs: np.ndarray) -> np.ndarray:
     return prev
 
 
+def _ordered_positions(
+    corr: Correlation, data, default_groups, default_name, what: str, integer: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """The rows in order of group and position (the form's covariate, else the row order), the group code of
+    each ordered row, its lag to the row before it in its group (1 for a group's first row) and the group's name.
+
+    ``what`` names the covariate in errors ("position", "time"); ``integer`` requires integer positions.
+    """
+    where = repr(corr)
+    g, gname = corr._groups(data, default_groups, default_name)
+    if corr.form.covariate is None:
+        order = _sorted(g, np.arange(len(data), dtype=float))
+        return order, g[order], np.ones(len(data)), gname
+    pos = numeric_covariate(data, corr.form, where)
+    if integer and np.any(pos != np.round(pos)):
+        raise DataError(
+            f"the positions {corr.form.covariate!r} of {where} must be integers (use corCAR1 for continuous time)"
+        )
+    order = _sorted(g, pos)
+    ps, gs = pos[order], g[order]
+    d = np.diff(ps, prepend=np.nan)
+    dup = _prev(gs) & (d == 0)
+    if dup.any():
+        i = order[np.flatnonzero(dup)[0]]
+        raise DataError(
+            f"the {what} {corr.form.covariate!r} of {where} is duplicated within a group: "
+            f"value {pos[i]:g} occurs twice in group {gname} (row {i + 1} of the model's rows)"
+        )
+    return order, gs, np.where(_prev(gs), d, 1.0), gname
+
+
 class corAR1(Correlation):
     """nlme's ``corAR1``: AR(1) correlation ``Phi^|i - j|`` within groups.
 
@@ -366,32 +397,8 @@ class corAR1(Correlation):
     label = "AR(1)"
 
     def bind(self, data, default_groups=None, default_name=None) -> BoundCorrelation:
-        where = repr(self)
-        g, gname = self._groups(data, default_groups, default_name)
-        if self.form.covariate is None:
-            pos = np.arange(len(data), dtype=float)
-            order = np.lexsort((pos, g))
-            lag = np.ones(len(data))
-            names = ("Phi",)
-        else:
-            pos = numeric_covariate(data, self.form, where)
-            if np.any(pos != np.round(pos)):
-                raise DataError(
-                    f"the positions {self.form.covariate!r} of {where} must be integers "
-                    "(use corCAR1 for continuous time)"
-                )
-            order = _sorted(g, pos)
-            ps, gs = pos[order], g[order]
-            dup = _prev(gs) & (np.diff(ps, prepend=np.nan) == 0)
-            if dup.any():
-                i = order[np.flatnonzero(dup)[0]]
-                raise DataError(
-                    f"the position {self.form.covariate!r} of {where} is duplicated within a group: "
-                    f"value {pos[i]:g} occurs twice in group {gname} (row {i + 1} of the model's rows)"
-                )
-            lag = np.where(_prev(gs), np.diff(ps, prepend=0.0), 1.0)
-            names = ("Phi1",) if np.any(lag[_prev(gs)] != 1) else ("Phi",)
-        gs = g[order]
+        order, gs, lag, gname = _ordered_positions(self, data, default_groups, default_name, "position", True)
+        names = ("Phi1",) if np.any(lag[_prev(gs)] != 1) else ("Phi",)  # gaps: nlme's corARMA(p = 1) name
         _check_value(self, -1.0, 1.0)
         start = np.array([np.log((1 + (self.value or 0.0)) / (1 - (self.value or 0.0)))])
         return BoundCorrelation(self, order, gs, _prev(gs), lag, names, start, "ar1", gname)
@@ -440,12 +447,9 @@ class corARMA(Correlation):
         return f"corARMA({self.form.text!r}, p={self.p}, q={self.q})"
 
     def bind(self, data, default_groups=None, default_name=None) -> BoundCorrelation:
-        ar1 = corAR1.__new__(corAR1)
-        ar1.form, ar1.value = self.form, None
-        b = ar1.bind(data, default_groups, default_name)
+        order, gs, lag, gname = _ordered_positions(self, data, default_groups, default_name, "position", True)
         names = tuple(f"Phi{i + 1}" for i in range(self.p)) + tuple(f"Theta{j + 1}" for j in range(self.q))
-        bound = BoundCorrelation(self, b.order, b.gcodes, b.prev, b.lag, names, np.zeros(self.p + self.q), "arma",
-                                 b.group_name)  # fmt: skip
+        bound = BoundCorrelation(self, order, gs, _prev(gs), lag, names, np.zeros(self.p + self.q), "arma", gname)
         if self.value is not None:
             start = bound.unconstrained(self.value)
             if not np.all(np.isfinite(start)):
@@ -468,26 +472,7 @@ class corCAR1(Correlation):
     label = "Continuous AR(1)"
 
     def bind(self, data, default_groups=None, default_name=None) -> BoundCorrelation:
-        where = repr(self)
-        g, gname = self._groups(data, default_groups, default_name)
-        if self.form.covariate is None:
-            pos = np.arange(len(data), dtype=float)
-            order = np.lexsort((pos, g))
-            gs = g[order]
-            lag = np.ones(len(data))
-        else:
-            pos = numeric_covariate(data, self.form, where)
-            order = _sorted(g, pos)
-            ps, gs = pos[order], g[order]
-            d = np.diff(ps, prepend=np.nan)
-            dup = _prev(gs) & (d == 0)
-            if dup.any():
-                i = order[np.flatnonzero(dup)[0]]
-                raise DataError(
-                    f"the time {self.form.covariate!r} of {where} is duplicated within a group: "
-                    f"value {pos[i]:g} occurs twice in group {gname} (row {i + 1} of the model's rows)"
-                )
-            lag = np.where(_prev(gs), d, 1.0)
+        order, gs, lag, gname = _ordered_positions(self, data, default_groups, default_name, "time", False)
         v = 0.2 if self.value is None else self.value
         _check_value(self, 0.0, 1.0)
         return BoundCorrelation(
