@@ -185,6 +185,14 @@ def _chol(C: np.ndarray) -> np.ndarray:
     return L
 
 
+def _variance_bounds(ml) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of lme4's variance parameters ``[sd/cor..., sigma]``: SDs >= 0, correlations in [-1, 1]."""
+    pairs = [(r == c) for b in ml.design.blocks for r, c in b.theta_index]
+    lower = [0.0 if diag else -1.0 for diag in pairs] + [0.0]
+    upper = [np.inf if diag else 1.0 for diag in pairs] + [np.inf]
+    return np.array(lower), np.array(upper)
+
+
 class _Profiler:
     """lme4's profile of an LMM (no residual structure): variance parameters ``[sd/cor..., sigma]``, then betas."""
 
@@ -199,9 +207,12 @@ class _Profiler:
         self.nvp = len(sd)
         self.opt = np.r_[sd.to_numpy(), ml.fixef.to_numpy()]
         self.stderr = np.sqrt(np.diag(ml.vcov.to_numpy()))
-        lower = [0.0 if r == c else -1.0 for b in ml.design.blocks for r, c in b.theta_index] + [0.0]
-        upper = [np.inf if r == c else 1.0 for b in ml.design.blocks for r, c in b.theta_index] + [np.inf]
-        self.lower, self.upper = np.array(lower), np.array(upper)
+        self.lower, self.upper = _variance_bounds(ml)
+        self.opt_lower, self.opt_upper = self.lower, self.upper  # where the inner optimizer may go
+        self._start(alphamax)
+
+    def _start(self, alphamax: float) -> None:
+        """lme4's cutoff and step, and a check that the profile's deviance is the fit's at the estimates."""
         self.cutoff = float(np.sqrt(stats.chi2.ppf(1 - alphamax, len(self.opt))))
         self.delta = self.cutoff / 8
         check = self.deviance(self.opt[: self.nvp])
@@ -232,7 +243,7 @@ class _Profiler:
     def varpar_zeta(self, value: float, start: np.ndarray) -> np.ndarray:
         w, nvp = self._current, self.nvp
         others = [i for i in range(nvp) if i != w]
-        lo, hi = self.lower[others], self.upper[others]
+        lo, hi = self.opt_lower[others], self.opt_upper[others]
         x0 = np.clip(start, lo, hi)
 
         def full(x: np.ndarray) -> np.ndarray:
@@ -357,20 +368,13 @@ class _StructuredProfiler(_Profiler):
             )
         self.opt = np.r_[sd.to_numpy(), list(ml.residual_params.values()), ml.fixef.to_numpy()]
         self.stderr = np.sqrt(np.diag(ml.vcov.to_numpy()))
-        lower = [0.0 if r == c else -1.0 for b in ml.design.blocks for r, c in b.theta_index] + [0.0]
-        upper = [np.inf if r == c else 1.0 for b in ml.design.blocks for r, c in b.theta_index] + [np.inf]
+        lower, upper = _variance_bounds(ml)
         slo, shi = ml.structure.bounds()
         self.lower, self.upper = np.r_[lower, slo], np.r_[upper, shi]
         span = np.where(np.isfinite(shi - slo), shi - slo, 1.0)
         self.opt_lower = np.r_[lower, np.where(np.isfinite(slo), slo + 1e-9 * span, slo)]
         self.opt_upper = np.r_[upper, np.where(np.isfinite(shi), shi - 1e-9 * span, shi)]
-        self.cutoff = float(np.sqrt(stats.chi2.ppf(1 - alphamax, len(self.opt))))
-        self.delta = self.cutoff / 8
-        check = self.deviance(self.opt[: self.nvp])
-        if not abs(check - self.base) <= 1e-5 * max(1.0, abs(self.base)):
-            raise FloatingPointError(
-                f"profile deviance at the estimates ({check}) differs from the fit's ({self.base})"
-            )
+        self._start(alphamax)
 
     def cuts(self, w: int) -> tuple[float, float]:
         """Just inside the structure's open bounds."""
@@ -382,21 +386,6 @@ class _StructuredProfiler(_Profiler):
             return super().first_value(w)
         step = 0.01 * max(abs(pw), 0.01)  # a structure parameter: a small step that stays inside its bounds
         return pw + step if pw + step < self.opt_upper[w] else pw - step
-
-    def varpar_zeta(self, value: float, start: np.ndarray) -> np.ndarray:
-        w, nvp = self._current, self.nvp
-        others = [i for i in range(nvp) if i != w]
-        lo, hi = self.opt_lower[others], self.opt_upper[others]
-        x0 = np.clip(start, lo, hi)
-
-        def full(x: np.ndarray) -> np.ndarray:
-            vp = np.empty(nvp)
-            vp[w] = value
-            vp[others] = x
-            return vp
-
-        opt = run_optimizer(lambda x: self.deviance(full(x)), x0, lo, PROFILE, upper=hi)
-        return self._row_for_varpar(full(opt.final), opt.fmin)
 
     def _view(self, vp: np.ndarray):
         """The criterion over theta at the structure's parameters in ``vp`` (None where not finite)."""
