@@ -42,13 +42,12 @@ from hierbayes.glmm.fit import (
     _polish,
     _stage1,
     _unscaled_vcov,
-    check_response,
-    glmm_start,
+    prepare_stages,
 )
 from hierbayes.glmm.pirls import Pirls, PirlsResult
-from hierbayes.glmm.response import GlmResponse, glm_response
+from hierbayes.glmm.response import GlmResponse
 from hierbayes.linalg import ThetaLayout
-from hierbayes.optim import GLMM_STAGE1, GLMM_STAGE2, Control, as_control, bobyqa
+from hierbayes.optim import Control, bobyqa
 from hierbayes.optim.convergence import ConvergenceReport, controlled_messages, derivatives
 
 if TYPE_CHECKING:
@@ -199,15 +198,9 @@ def estimate_family_par_glmm(
             f"nAGQ={nAGQ}: the {family.name} family is fitted by the Laplace approximation only (nAGQ=1); "
             "lme4 allows nAGQ > 1 only for families without a scale parameter"
         )
-    control = as_control(control, "glmer")
-    calc_derivs = calc_derivs and control.calc_derivs
-    response = glm_response(design, family)
-    check_response(design, response, control.check_response_not_const)
-    layout = ThetaLayout(design.blocks)
-    theta_start, fixef_start = glmm_start(design, start, nAGQ)
-    theta0 = layout.start if theta_start is None else theta_start
-    s1 = control.settings(0, GLMM_STAGE1).updated(verbose=verbose) if verbose else control.settings(0, GLMM_STAGE1)
-    s2 = control.settings(1, GLMM_STAGE2).updated(verbose=verbose) if verbose else control.settings(1, GLMM_STAGE2)
+    control, calc_derivs, response, layout, theta0, fixef_start, s1, s2 = prepare_stages(
+        design, family, start, nAGQ, control, verbose, calc_derivs
+    )
     free = family.parameter is None
     par = family.parameter
     if free:  # lme4's first stage at a moment estimate of the parameter, found from a first pass at par = 1

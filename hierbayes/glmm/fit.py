@@ -202,6 +202,27 @@ def glmm_start(design: Design, start: Any, nAGQ: int) -> tuple[np.ndarray | None
     return theta, fixef
 
 
+def prepare_stages(design: Design, family: Family, start: Any, nAGQ: int, control: Any, verbose: int,
+                   calc_derivs: bool) -> tuple:  # fmt: skip
+    """What every GLMM estimator does before its two optimizer stages.
+
+    Returns lme4's control, whether to compute the derivatives at the end,
+    the response (checked as lme4 checks it), theta's layout, the starts of
+    theta and of the fixed effects (None: from stage 1), and the settings of
+    stage 1 (theta) and stage 2 (theta, beta).
+    """
+    control = as_control(control, "glmer")
+    response = glm_response(design, family)
+    check_response(design, response, control.check_response_not_const)
+    layout = ThetaLayout(design.blocks)
+    theta_start, fixef_start = glmm_start(design, start, nAGQ)
+    theta0 = layout.start if theta_start is None else theta_start
+    s1, s2 = control.settings(0, GLMM_STAGE1), control.settings(1, GLMM_STAGE2)
+    if verbose:
+        s1, s2 = s1.updated(verbose=verbose), s2.updated(verbose=verbose)
+    return control, calc_derivs and control.calc_derivs, response, layout, theta0, fixef_start, s1, s2
+
+
 def estimate_glmm(
     design: Design,
     family: Family,
@@ -243,14 +264,9 @@ def estimate_glmm(
     control = as_control(control, "glmer")
     if control.restart_edge:
         raise ArgumentError("restart_edge is not available for glmer (lme4: not implemented for optimizeGlmer)")
-    calc_derivs = calc_derivs and control.calc_derivs
-    response = glm_response(design, family)
-    check_response(design, response, control.check_response_not_const)
-    layout = ThetaLayout(design.blocks)
-    theta_start, fixef_start = glmm_start(design, start, nAGQ)
-    theta0 = layout.start if theta_start is None else theta_start
-    s1 = control.settings(0, GLMM_STAGE1).updated(verbose=verbose) if verbose else control.settings(0, GLMM_STAGE1)
-    s2 = control.settings(1, GLMM_STAGE2).updated(verbose=verbose) if verbose else control.settings(1, GLMM_STAGE2)
+    control, calc_derivs, response, layout, theta0, fixef_start, s1, s2 = prepare_stages(
+        design, family, start, nAGQ, control, verbose, calc_derivs
+    )
     btol = control.boundary_tol
     separated: list[str] = []
     try:
